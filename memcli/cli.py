@@ -1,0 +1,262 @@
+"""The `mem` command: parse arguments, call the library, render. Errors become one line on stderr."""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Optional, TypeVar
+
+import typer
+from rich.console import Console
+
+from . import render
+from .errors import InvalidInputError, MemError
+from .service import Memory, load_messages
+
+app = typer.Typer(
+    name="mem",
+    help="Long-term memory for you and your agents, kept as markdown files you can read and edit.",
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+UserOpt = typer.Option(None, "--user", "-u", help="User scope (user_id).")
+AgentOpt = typer.Option(None, "--agent", "-a", help="Agent scope (agent_id).")
+RunOpt = typer.Option(None, "--run", "-r", help="Run/session scope (run_id).")
+JsonOpt = typer.Option(False, "--json", help="Print the library's result as JSON.")
+
+
+@dataclass
+class State:
+    vault: str | None = None
+
+    def memory(self) -> Memory:
+        return Memory(vault=self.vault)
+
+
+def _console() -> Console:
+    # Made per call so that it writes to the sys.stdout of the moment (tests swap it).
+    return Console(highlight=False, soft_wrap=False)
+
+
+def _print_json(data: Any) -> None:
+    typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
+
+
+def _fail(message: str) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(1)
+
+
+def friendly(command: F) -> F:
+    """Turn mem's typed errors (and anything unexpected) into one line on stderr and exit 1."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except MemError as err:
+            raise _fail(str(err)) from None
+        except (typer.Exit, typer.Abort, KeyboardInterrupt):
+            raise
+        except Exception as err:  # noqa: BLE001 - the last line of defence against tracebacks
+            if os.environ.get("MEM_DEBUG"):
+                raise
+            raise _fail(f"unexpected {type(err).__name__}; run again with MEM_DEBUG=1 to see where") from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _state(ctx: typer.Context) -> State:
+    return ctx.ensure_object(State)
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    vault: Optional[str] = typer.Option(
+        None, "--vault", help="Vault folder (else $MEM_VAULT, else the nearest folder with mem.toml, else the default vault)."
+    ),
+) -> None:
+    """Long-term memory for you and your agents, kept as markdown files you can read and edit."""
+    ctx.obj = State(vault=vault)
+
+
+@app.command()
+@friendly
+def init(
+    ctx: typer.Context,
+    path: Optional[str] = typer.Argument(None, help="Folder for the vault (default: --vault, $MEM_VAULT or the default vault)."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Create a vault: memories/, mem.toml (its marker) and .mem/ for derived state."""
+    result = Memory(vault=path if path is not None else _state(ctx).vault).init()
+    if as_json:
+        _print_json(result)
+    else:
+        verb = "Initialised" if result["created"] else "Already a vault:"
+        typer.echo(f"{verb} {result['vault']}")
+
+
+def _parse_meta(pairs: list[str]) -> dict[str, str]:
+    meta = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise InvalidInputError(f"--meta takes KEY=VALUE, got {pair!r}")
+        meta[key.strip()] = value
+    return meta
+
+
+def _read_source(name: str) -> str:
+    if name == "-":
+        return sys.stdin.read()
+    try:
+        return Path(name).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        raise InvalidInputError(f"cannot read {name}: {getattr(err, 'strerror', None) or err}") from None
+
+
+@app.command()
+@friendly
+def add(
+    ctx: typer.Context,
+    text: Optional[str] = typer.Argument(None, help="What to remember; '-' reads it from stdin."),
+    user: Optional[str] = UserOpt,
+    agent: Optional[str] = AgentOpt,
+    run: Optional[str] = RunOpt,
+    tag: list[str] = typer.Option([], "--tag", help="A tag (repeatable)."),
+    meta: list[str] = typer.Option([], "--meta", help="Metadata KEY=VALUE (repeatable)."),
+    no_infer: bool = typer.Option(False, "--no-infer", help="Store the text verbatim as one memory."),
+    messages: Optional[str] = typer.Option(None, "--messages", help="A conversation: JSON list or JSONL of {role, content}; '-' for stdin."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Remember something: `mem add "prefers pnpm over npm" -u ray`."""
+    if messages is not None and text is not None:
+        raise InvalidInputError("give either TEXT or --messages, not both")
+    if messages is not None:
+        payload: Any = load_messages(_read_source(messages))
+    elif text is None:
+        raise InvalidInputError('nothing to remember: give the text, e.g. mem add "prefers pnpm over npm"')
+    else:
+        payload = sys.stdin.read() if text == "-" else text
+    result = _state(ctx).memory().add(
+        payload,
+        user_id=user,
+        agent_id=agent,
+        run_id=run,
+        metadata=_parse_meta(meta) or None,
+        infer=not no_infer,
+        tags=tag,
+        source="cli",
+    )
+    _print_json(result) if as_json else render.added(_console(), result)
+
+
+@app.command()
+@friendly
+def search(
+    ctx: typer.Context,
+    query: str = typer.Argument(..., help="What to look for, in words."),
+    user: Optional[str] = UserOpt,
+    agent: Optional[str] = AgentOpt,
+    run: Optional[str] = RunOpt,
+    limit: int = typer.Option(10, "--limit", "-k", help="How many results at most."),
+    include_all: bool = typer.Option(False, "--all", help="Include superseded and deleted memories."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Find memories: `mem search "package manager" -u ray`."""
+    result = _state(ctx).memory().search(
+        query, user_id=user, agent_id=agent, run_id=run, limit=limit, include_all=include_all
+    )
+    _print_json(result) if as_json else render.search(_console(), result, query)
+
+
+@app.command()
+@friendly
+def get(ctx: typer.Context, memory_id: str = typer.Argument(..., metavar="ID"), as_json: bool = JsonOpt) -> None:
+    """Show one memory by id."""
+    result = _state(ctx).memory().get(memory_id)
+    if result is None:
+        raise _fail(f"no memory with id {memory_id}; see `mem list` or `mem search` for ids")
+    _print_json(result) if as_json else render.record(_console(), result)
+
+
+@app.command("list")
+@friendly
+def list_(
+    ctx: typer.Context,
+    user: Optional[str] = UserOpt,
+    agent: Optional[str] = AgentOpt,
+    run: Optional[str] = RunOpt,
+    limit: int = typer.Option(100, "--limit", "-k", help="How many at most."),
+    include_all: bool = typer.Option(False, "--all", help="Include superseded and deleted memories."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """List current memories, newest first."""
+    result = _state(ctx).memory().get_all(
+        user_id=user, agent_id=agent, run_id=run, limit=limit, include_all=include_all
+    )
+    _print_json(result) if as_json else render.listing(_console(), result)
+
+
+@app.command()
+@friendly
+def update(
+    ctx: typer.Context,
+    memory_id: str = typer.Argument(..., metavar="ID"),
+    text: str = typer.Argument(..., help="The new text; '-' reads it from stdin."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Replace a memory's text (the old text stays in its history)."""
+    result = _state(ctx).memory().update(memory_id, sys.stdin.read() if text == "-" else text)
+    _print_json(result) if as_json else typer.echo(
+        f"Updated {memory_id}." if result["message"].startswith("Memory updated") else f"{memory_id} already says that."
+    )
+
+
+@app.command()
+@friendly
+def forget(
+    ctx: typer.Context,
+    memory_id: str = typer.Argument(..., metavar="ID"),
+    purge: bool = typer.Option(False, "--purge", help="Delete the file instead of keeping a tombstone."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Forget a memory: it leaves search but stays on disk as `status: deleted` (or --purge it)."""
+    result = _state(ctx).memory().delete(memory_id, purge=purge)
+    if as_json:
+        _print_json(result)
+    elif purge:
+        typer.echo(f"Purged {memory_id}: its file is removed.")
+    else:
+        typer.echo(f"Forgot {memory_id}: kept on disk as deleted; `mem forget {memory_id} --purge` removes the file.")
+
+
+@app.command()
+@friendly
+def history(ctx: typer.Context, memory_id: str = typer.Argument(..., metavar="ID"), as_json: bool = JsonOpt) -> None:
+    """Show how a memory changed over time."""
+    result = _state(ctx).memory().history(memory_id)
+    _print_json(result) if as_json else render.history(_console(), result)
+
+
+@app.command()
+@friendly
+def doctor(ctx: typer.Context, as_json: bool = JsonOpt) -> None:
+    """Check the vault: where it is, what it holds, and files that cannot be read."""
+    result = _state(ctx).memory().doctor()
+    _print_json(result) if as_json else render.doctor(_console(), result)
+
+
+def main() -> None:
+    """Entry point of the `mem` console script."""
+    app()

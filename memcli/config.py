@@ -1,0 +1,105 @@
+"""Settings, resolved once and passed down: flag > MEM_* environment > vault config > default."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping
+
+from .errors import InvalidInputError, VaultError
+
+MARKER = "mem.toml"  # the vault marker and its (committed) config file
+STATE_DIR = ".mem"  # derived state: index, lock; never committed
+MEMORIES_DIR = "memories"
+ENTITIES_DIR = "entities"
+
+DEFAULT_MAX_FILE_BYTES = 1_000_000
+DEFAULT_LOCK_TIMEOUT = 30.0
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a Memory needs to know about where and how to work."""
+
+    vault: Path
+    vault_source: str  # how the vault was chosen: flag | env | marker | default
+    max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
+    lock_timeout: float = DEFAULT_LOCK_TIMEOUT
+
+
+def default_vault_path(env: Mapping[str, str] | None = None) -> Path:
+    """The user's default vault: $XDG_DATA_HOME/mem/vault (~/.local/share/mem/vault)."""
+    env = os.environ if env is None else env
+    data_home = env.get("XDG_DATA_HOME") or str(Path(env.get("HOME") or Path.home()) / ".local" / "share")
+    return Path(data_home).expanduser() / "mem" / "vault"
+
+
+def find_marker(start: Path) -> Path | None:
+    """The nearest folder at or above `start` holding a vault marker."""
+    for folder in (start, *start.parents):
+        if (folder / MARKER).is_file():
+            return folder
+    return None
+
+
+def resolve_vault(
+    flag: str | os.PathLike[str] | None,
+    env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+) -> tuple[Path, str]:
+    """Pick the vault: --vault > MEM_VAULT > nearest ancestor with mem.toml > default vault."""
+    env = os.environ if env is None else env
+    if flag is not None and str(flag) != "":
+        path, source = Path(flag), "flag"
+    elif env.get("MEM_VAULT"):
+        path, source = Path(env["MEM_VAULT"]), "env"
+    else:
+        found = find_marker((cwd or Path.cwd()).resolve())
+        path, source = (found, "marker") if found else (default_vault_path(env), "default")
+    if "\x00" in str(path):
+        raise InvalidInputError("the vault path contains a NUL byte")
+    path = path.expanduser().resolve()
+    if path.exists() and not path.is_dir():
+        raise VaultError(f"vault path {path} is a file, not a folder; pass a folder with --vault or MEM_VAULT")
+    return path, source
+
+
+def _int_setting(name: str, value: object) -> int:
+    try:
+        number = int(str(value))
+    except ValueError:
+        raise InvalidInputError(f"{name} must be a whole number, got {value!r}") from None
+    if number <= 0:
+        raise InvalidInputError(f"{name} must be positive, got {number}")
+    return number
+
+
+def read_vault_config(vault: Path) -> dict[str, object]:
+    """The vault's mem.toml as a dict ({} when absent)."""
+    marker = vault / MARKER
+    if not marker.is_file():
+        return {}
+    try:
+        return tomllib.loads(marker.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
+        raise VaultError(f"{marker} is not valid TOML ({err}); fix or delete it") from None
+
+
+def load_settings(
+    vault: str | os.PathLike[str] | None = None,
+    env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+) -> Settings:
+    """Resolve the vault and its settings once, for one Memory."""
+    env = os.environ if env is None else env
+    path, source = resolve_vault(vault, env, cwd)
+    config = read_vault_config(path)
+    limits = config.get("limits", {}) if isinstance(config.get("limits"), dict) else {}
+    max_bytes = env.get("MEM_MAX_FILE_BYTES") or limits.get("max_file_bytes") or DEFAULT_MAX_FILE_BYTES
+    return Settings(
+        vault=path,
+        vault_source=source,
+        max_file_bytes=_int_setting("max_file_bytes", max_bytes),
+    )

@@ -1,0 +1,1 @@
+"""Search indexes: tokenizer, BM25, and (later) embeddings, fusion and the on-disk store."""

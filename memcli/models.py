@@ -1,0 +1,77 @@
+"""Plain data shapes shared by the modules. No I/O here."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+# `status` values kept in a memory's frontmatter. Absent means current.
+CURRENT = "current"
+SUPERSEDED = "superseded"
+DELETED = "deleted"
+
+SCOPE_KEYS = ("user", "agent", "run")
+
+
+@dataclass
+class MemoryRecord:
+    """One markdown file of the vault as `mem` sees it.
+
+    `kind` is "memory" for files with an `id` in their frontmatter and "note" for
+    hand-written files without one (their id is derived from their path).
+    """
+
+    id: str
+    text: str
+    path: str  # relative to the vault root, forward slashes
+    kind: str = "memory"
+    created: str | None = None
+    updated: str | None = None
+    user: str | None = None
+    agent: str | None = None
+    run: str | None = None
+    tags: list[str] = field(default_factory=list)
+    metadata: dict[str, Any] = field(default_factory=dict)
+    source: str | None = None
+    status: str = CURRENT
+    history: list[dict[str, Any]] = field(default_factory=list)
+    title: str | None = None
+    sha256: str = ""
+
+    @property
+    def is_current(self) -> bool:
+        return self.status == CURRENT
+
+    def scope(self) -> dict[str, str | None]:
+        return {"user": self.user, "agent": self.agent, "run": self.run}
+
+    def to_result(self) -> dict[str, Any]:
+        """The Mem0-shaped dict the library returns for this record (without a score)."""
+        return {
+            "id": self.id,
+            "memory": self.text,
+            "metadata": dict(self.metadata),
+            "created_at": self.created,
+            "updated_at": self.updated,
+            "user_id": self.user,
+            "agent_id": self.agent,
+            "run_id": self.run,
+            "path": self.path,
+        }
+
+
+@dataclass
+class FileProblem:
+    """A vault file that could not be read, and why (shown by `mem doctor`)."""
+
+    path: str
+    reason: str
+
+
+@dataclass
+class Hit:
+    """A search result before it becomes a dict: the record, its score and the signals behind it."""
+
+    record: MemoryRecord
+    score: float
+    signals: dict[str, float] = field(default_factory=dict)

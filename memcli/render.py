@@ -1,0 +1,111 @@
+"""Human output: rich tables and lines. The only place besides cli.py that imports rich."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+
+def _scope(item: dict[str, Any]) -> str:
+    parts = [f"{key[0]}:{item[f'{key}_id']}" for key in ("user", "agent", "run") if item.get(f"{key}_id")]
+    return " ".join(parts) or "shared"
+
+
+def _date(value: str | None) -> str:
+    return (value or "")[:10]
+
+
+_EVENTS = {"ADD": "Added", "UPDATE": "Updated", "DELETE": "Forgot", "NONE": "Already known"}
+
+
+def added(console: Console, result: dict[str, Any]) -> None:
+    for item in result["results"]:
+        verb = _EVENTS.get(item["event"], item["event"])
+        console.print(Text(f"{verb} {item['id']}: {item['memory']}"))
+
+
+def search(console: Console, result: dict[str, Any], query: str) -> None:
+    if not result["results"]:
+        console.print(Text(f"No memories match {query!r}."))
+        return
+    table = Table(show_edge=False, pad_edge=False)
+    table.add_column("#", justify="right")
+    table.add_column("score", justify="right")
+    table.add_column("id", no_wrap=True)
+    table.add_column("memory", ratio=1)
+    table.add_column("scope", no_wrap=True)
+    for rank, item in enumerate(result["results"], 1):
+        table.add_row(str(rank), f"{item['score']:.2f}", item["id"], Text(item["memory"]), _scope(item))
+    console.print(table)
+
+
+def listing(console: Console, result: dict[str, Any]) -> None:
+    if not result["results"]:
+        console.print("No memories yet. Add one with: mem add \"...\"")
+        return
+    table = Table(show_edge=False, pad_edge=False)
+    table.add_column("id", no_wrap=True)
+    table.add_column("updated", no_wrap=True)
+    table.add_column("memory", ratio=1)
+    table.add_column("scope", no_wrap=True)
+    for item in result["results"]:
+        memory = Text(item["memory"])
+        if item.get("status", "current") != "current":
+            memory = Text(f"[{item['status']}] ", style="dim") + memory
+        table.add_row(item["id"], _date(item["updated_at"]), memory, _scope(item))
+    console.print(table)
+
+
+def record(console: Console, item: dict[str, Any]) -> None:
+    fields = [
+        ("id", item["id"]),
+        ("status", item.get("status")),
+        ("scope", _scope(item)),
+        ("tags", ", ".join(item.get("tags") or []) or None),
+        ("metadata", item["metadata"] or None),
+        ("created", item["created_at"]),
+        ("updated", item["updated_at"]),
+        ("path", item["path"]),
+    ]
+    for name, value in fields:
+        if value is not None:
+            console.print(Text(f"{name + ':':<10}{value}"))
+    console.print()
+    console.print(Text(item["memory"]))
+
+
+def history(console: Console, events: list[dict[str, Any]]) -> None:
+    table = Table(show_edge=False, pad_edge=False)
+    table.add_column("when", no_wrap=True)
+    table.add_column("event", no_wrap=True)
+    table.add_column("old", ratio=1)
+    table.add_column("new", ratio=1)
+    for event in events:
+        table.add_row(
+            (event["created_at"] or "")[:19], event["event"], Text(event["old_memory"] or ""), Text(event["new_memory"] or "")
+        )
+    console.print(table)
+
+
+def doctor(console: Console, report: dict[str, Any]) -> None:
+    how = {"flag": "--vault", "env": "MEM_VAULT", "marker": "mem.toml found above the current folder", "default": "default vault"}
+    exists = "" if report["vault_exists"] else " (not created yet: the first `mem add` creates it)"
+    console.print(Text(f"vault:         {report['vault']}{exists}"))
+    console.print(Text(f"chosen by:     {how.get(report['vault_source'], report['vault_source'])}"))
+    console.print(Text(f"default vault: {report['default_vault']}"))
+    counts = report["counts"]
+    console.print(
+        Text(
+            f"files:         {counts['memories']} current memories, {counts['superseded']} superseded, "
+            f"{counts['deleted']} deleted, {counts['notes']} notes"
+        )
+    )
+    if not report["problems"]:
+        console.print("problems:      none")
+        return
+    console.print(Text(f"problems:      {len(report['problems'])} file(s) could not be read and are skipped:"))
+    for problem in report["problems"]:
+        console.print(Text(f"  {problem['path']}: {problem['reason']}"))

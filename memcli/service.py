@@ -1,0 +1,510 @@
+"""The one pipeline behind the CLI, MCP and the watcher: add, search, get, update, forget, history.
+
+`Memory` mirrors Mem0's `Memory` class, so code written for Mem0 ports with few changes;
+every method returns plain dicts (what `--json` prints).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+from . import markdown
+from .config import MEMORIES_DIR, Settings, default_vault_path, load_settings
+from .errors import InvalidInputError, MemError, NotFoundError, ParseError
+from .index.bm25 import BM25
+from .index.tokenize import tokenize
+from .models import CURRENT, DELETED, FileProblem, Hit, MemoryRecord
+from .vault import Vault, check_id, new_id, slug
+
+Messages = str | list[dict[str, Any]]
+_SCOPE_ARGS = {"user_id": "user", "agent_id": "agent", "run_id": "run"}
+_MAX_SCOPE_LEN = 200
+_MAX_TEXT_CHARS = 100_000
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def iso(moment: datetime) -> str:
+    """ISO 8601 in UTC with milliseconds, e.g. 2026-11-28T20:16:01.123Z."""
+    return moment.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _sort_time(value: str | None) -> float:
+    if not value:
+        return 0.0
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return 0.0
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.timestamp()
+
+
+def _newest_first_key(record: MemoryRecord) -> float:
+    return -_sort_time(record.updated or record.created)
+
+
+def _check_text(text: object, what: str = "text") -> str:
+    if not isinstance(text, str):
+        raise InvalidInputError(f"the {what} must be a string, got {type(text).__name__}")
+    if not text.strip():
+        raise InvalidInputError(f"nothing to remember: the {what} is empty")
+    if "\x00" in text:
+        raise InvalidInputError(f"the {what} contains a NUL byte")
+    if len(text) > _MAX_TEXT_CHARS:
+        raise InvalidInputError(f"the {what} is {len(text):,} characters; the limit is {_MAX_TEXT_CHARS:,}")
+    return text.strip()
+
+
+def _check_scope(name: str, value: object) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidInputError(f"{name} must be a non-empty string")
+    if len(value) > _MAX_SCOPE_LEN or any(ch in value for ch in "\x00\r\n"):
+        raise InvalidInputError(f"{name} must be one line of at most {_MAX_SCOPE_LEN} characters")
+    return value.strip()
+
+
+def _check_plain(value: Any, where: str) -> None:
+    """Metadata must survive YAML and JSON unchanged: str/int/float/bool/None, lists, str-keyed maps."""
+    if value is None or isinstance(value, (str, bool, int, float)):
+        return
+    if isinstance(value, list):
+        for item in value:
+            _check_plain(item, where)
+        return
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise InvalidInputError(f"{where} keys must be strings, got {key!r}")
+            _check_plain(item, where)
+        return
+    raise InvalidInputError(f"{where} values must be strings, numbers, booleans, lists or maps, got {type(value).__name__}")
+
+
+def _check_limit(limit: object) -> int:
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+        raise InvalidInputError(f"limit must be a positive whole number, got {limit!r}")
+    return limit
+
+
+def _as_str(value: Any) -> str | None:
+    return None if value is None or value == "" else str(value)
+
+
+def _as_tags(value: Any) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, (list, tuple)):
+        return [str(tag) for tag in value if tag is not None]
+    return [part.strip() for part in str(value).split(",") if part.strip()]
+
+
+def _note_id(relpath: str) -> str:
+    """A stable id for a hand-written note without an `id` key: derived from its path."""
+    return "n-" + hashlib.sha1(relpath.encode("utf-8")).hexdigest()[:10]
+
+
+def record_from(doc: markdown.Document, relpath: str, sha: str) -> MemoryRecord:
+    """Turn a parsed file into a record. Raises ParseError for an unusable `id`."""
+    meta = doc.meta
+    raw_id = meta.get("id")
+    if raw_id is None:
+        memory_id, kind = _note_id(relpath), "note"
+    else:
+        try:
+            memory_id, kind = check_id(str(raw_id)), "memory"
+        except InvalidInputError:
+            raise ParseError(f"frontmatter id {str(raw_id)[:60]!r} is not a valid id (letters, digits, '-', '_')") from None
+    metadata = meta.get("metadata")
+    history = meta.get("history")
+    return MemoryRecord(
+        id=memory_id,
+        text=doc.text,
+        path=relpath,
+        kind=kind,
+        created=_as_str(meta.get("created")),
+        updated=_as_str(meta.get("updated")),
+        user=_as_str(meta.get("user")),
+        agent=_as_str(meta.get("agent")),
+        run=_as_str(meta.get("run")),
+        tags=_as_tags(meta.get("tags")),
+        metadata=metadata if isinstance(metadata, dict) else {},
+        source=_as_str(meta.get("source")),
+        status=_as_str(meta.get("status")) or CURRENT,
+        history=[h for h in history if isinstance(h, dict)] if isinstance(history, list) else [],
+        title=markdown.title(doc.body, Path(relpath).stem),
+        sha256=sha,
+    )
+
+
+class Memory:
+    """Long-term memory kept as markdown files in a vault folder.
+
+    >>> m = Memory(vault="~/notes")
+    >>> m.add("prefers pnpm over npm", user_id="ray")
+    >>> m.search("package manager", user_id="ray")
+    """
+
+    def __init__(
+        self,
+        vault: str | os.PathLike[str] | None = None,
+        *,
+        settings: Settings | None = None,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        self.settings = settings or load_settings(vault)
+        self.vault = Vault(self.settings)
+        self._clock = clock or utc_now
+
+    def _now(self) -> str:
+        return iso(self._clock())
+
+    # -- reading the vault ----------------------------------------------------------------------
+
+    def _load(self, path: Path) -> MemoryRecord:
+        text, sha = self.vault.read(path)
+        return record_from(markdown.parse(text), self.vault.relpath(path), sha)
+
+    def scan(self) -> tuple[list[MemoryRecord], list[FileProblem]]:
+        """Read every markdown file: the records, and the files that could not be read and why."""
+        records: list[MemoryRecord] = []
+        problems: list[FileProblem] = []
+        seen: dict[str, str] = {}
+        for path in self.vault.markdown_files():
+            relpath = self.vault.relpath(path)
+            try:
+                record = self._load(path)
+            except ParseError as err:
+                problems.append(FileProblem(relpath, str(err)))
+                continue
+            if record.id in seen:
+                problems.append(FileProblem(relpath, f"duplicate id {record.id} (also in {seen[record.id]}); skipped"))
+                continue
+            seen[record.id] = relpath
+            records.append(record)
+        return records, problems
+
+    def _find(self, memory_id: str) -> MemoryRecord:
+        check_id(memory_id)
+        # Fast path: mem names files after their id; a renamed file is found by the full scan.
+        for path in sorted(self.vault.memories_dir.glob(f"*{memory_id}.md")):
+            try:
+                record = self._load(path)
+            except ParseError:
+                continue
+            if record.id == memory_id:
+                return record
+        for record in self.scan()[0]:
+            if record.id == memory_id:
+                return record
+        raise NotFoundError(f"no memory with id {memory_id}; see `mem list` or `mem search` for ids")
+
+    def _find_editable(self, memory_id: str) -> MemoryRecord:
+        record = self._find(memory_id)
+        if record.kind != "memory":
+            raise InvalidInputError(
+                f"{memory_id} is a hand-written note ({record.path}); edit that file directly"
+            )
+        return record
+
+    # -- scope and filters ------------------------------------------------------------------------
+
+    @staticmethod
+    def _scope(user_id: Any, agent_id: Any, run_id: Any) -> dict[str, str]:
+        given = {"user_id": user_id, "agent_id": agent_id, "run_id": run_id}
+        return {_SCOPE_ARGS[k]: v for k, v in ((k, _check_scope(k, v)) for k, v in given.items()) if v is not None}
+
+    @staticmethod
+    def _visible(record: MemoryRecord, scope: dict[str, str]) -> bool:
+        """In scope: each given key matches exactly, or the memory leaves that key unset (shared)."""
+        return all(getattr(record, key) in (None, value) for key, value in scope.items())
+
+    @staticmethod
+    def _matches_filters(record: MemoryRecord, filters: dict[str, Any] | None) -> bool:
+        if not filters:
+            return True
+        for key, wanted in filters.items():
+            if key in _SCOPE_ARGS:
+                if getattr(record, _SCOPE_ARGS[key]) not in (None, wanted):
+                    return False
+            elif key == "tags":
+                wanted_tags = {wanted} if isinstance(wanted, str) else set(wanted)
+                if not wanted_tags & set(record.tags):
+                    return False
+            elif record.metadata.get(key) != wanted:
+                return False
+        return True
+
+    # -- the API -------------------------------------------------------------------------------
+
+    def add(
+        self,
+        messages: Messages,
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        run_id: str | None = None,
+        metadata: dict[str, Any] | None = None,
+        infer: bool = True,
+        tags: Iterable[str] | None = None,
+        source: str = "api",
+    ) -> dict[str, Any]:
+        """Remember text or a conversation; returns {"results": [{"id", "memory", "event"}]}.
+
+        `messages` is a string or Mem0-style [{"role", "content"}]. With `infer=False` each text
+        is stored verbatim as one memory. Until fact extraction lands, `infer=True` stores the
+        text verbatim too (for a conversation: the user's turns, one memory each).
+        """
+        scope = self._scope(user_id, agent_id, run_id)
+        if metadata is not None and not isinstance(metadata, dict):
+            raise InvalidInputError("metadata must be a mapping of keys to values")
+        _check_plain(metadata or {}, "metadata")
+        tag_list = [str(tag).strip() for tag in (tags or []) if str(tag).strip()]
+        texts = self._texts(messages, infer)
+        results = []
+        with self.vault.lock():
+            for text in texts:
+                memory_id, now = new_id(), self._now()
+                meta = {
+                    "id": memory_id,
+                    "created": now,
+                    "updated": now,
+                    **scope,
+                    "tags": tag_list or None,
+                    "metadata": dict(metadata) if metadata else None,
+                    "source": source,
+                }
+                self.vault.create(f"{MEMORIES_DIR}/{slug(text)}-{memory_id}.md", markdown.render(meta, text + "\n"))
+                results.append({"id": memory_id, "memory": text, "event": "ADD"})
+        return {"results": results}
+
+    @staticmethod
+    def _texts(messages: Messages, infer: bool) -> list[str]:
+        if isinstance(messages, str):
+            return [_check_text(messages)]
+        if not isinstance(messages, list) or not messages:
+            raise InvalidInputError('messages must be a string or a non-empty list of {"role", "content"} items')
+        texts = []
+        for number, message in enumerate(messages, 1):
+            if not isinstance(message, dict) or "content" not in message:
+                raise InvalidInputError(f'message {number} must be a mapping with "role" and "content"')
+            role = message.get("role", "user")
+            if role == "system" or (infer and role != "user"):
+                continue  # assistant turns are context for extraction, not facts about the user
+            texts.append(_check_text(message["content"], f"content of message {number}"))
+        if not texts:
+            raise InvalidInputError("nothing to remember: the conversation has no user messages")
+        return texts
+
+    def search(
+        self,
+        query: str,
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        run_id: str | None = None,
+        limit: int = 10,
+        filters: dict[str, Any] | None = None,
+        threshold: float | None = None,
+        include_all: bool = False,
+    ) -> dict[str, Any]:
+        """Find memories by relevance; {"results": [...], "relations": [...], "mode": ...}.
+
+        Only current memories unless `include_all`. A memory is in scope when every given scope
+        key matches it or it leaves that key unset (shared memories show in every scope).
+        """
+        if not isinstance(query, str) or not query.strip():
+            raise InvalidInputError("the search query is empty")
+        _check_limit(limit)
+        scope = self._scope(user_id, agent_id, run_id)
+        records = [
+            r
+            for r in self.scan()[0]
+            if (include_all or r.is_current) and self._visible(r, scope) and self._matches_filters(r, filters)
+        ]
+        hits = self._rank(query, records)
+        if threshold is not None:
+            hits = [hit for hit in hits if hit.score >= threshold]
+        return {"results": [self._hit_result(hit) for hit in hits[:limit]], "relations": [], "mode": "bm25"}
+
+    @staticmethod
+    def _rank(query: str, records: list[MemoryRecord]) -> list[Hit]:
+        """BM25 over the candidates; only real matches, best first, newer first on ties."""
+        documents = [tokenize(f"{r.title}\n{r.text}" if r.kind == "note" else r.text) for r in records]
+        scores = BM25(documents).scores(tokenize(query))
+        hits = [Hit(record, score, {"bm25": score}) for record, score in zip(records, scores) if score > 0]
+        hits.sort(key=lambda hit: (-hit.score, _newest_first_key(hit.record), hit.record.id))
+        return hits
+
+    @staticmethod
+    def _hit_result(hit: Hit) -> dict[str, Any]:
+        result = hit.record.to_result()
+        return {"id": result.pop("id"), "memory": result.pop("memory"), "score": round(hit.score, 4), **result}
+
+    @staticmethod
+    def _full_result(record: MemoryRecord) -> dict[str, Any]:
+        return {**record.to_result(), "tags": list(record.tags), "status": record.status}
+
+    def get(self, memory_id: str) -> dict[str, Any] | None:
+        """One memory (any status) by id, or None when no memory has that id (as Mem0 does)."""
+        try:
+            return self._full_result(self._find(memory_id))
+        except NotFoundError:
+            return None
+
+    def get_all(
+        self,
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        run_id: str | None = None,
+        limit: int = 100,
+        include_all: bool = False,
+    ) -> dict[str, Any]:
+        """Current memories in scope, newest first: {"results": [...]}."""
+        _check_limit(limit)
+        scope = self._scope(user_id, agent_id, run_id)
+        records = [r for r in self.scan()[0] if (include_all or r.is_current) and self._visible(r, scope)]
+        records.sort(key=lambda r: (_newest_first_key(r), r.id))
+        return {"results": [self._full_result(r) for r in records[:limit]]}
+
+    def update(self, memory_id: str, data: str) -> dict[str, Any]:
+        """Replace a memory's text, keeping its id; the old text goes into its history."""
+        text = _check_text(data)
+        with self.vault.lock():
+            record = self._find_editable(memory_id)
+            if record.status != CURRENT:
+                raise InvalidInputError(f"{memory_id} is {record.status}; add a new memory instead")
+            if text == record.text:
+                return {"message": "Memory unchanged.", "id": memory_id}
+            path = self.vault.path(record.path)
+            file_text, sha = self.vault.read(path)
+            now = self._now()
+            history = [*record.history, {"event": "UPDATE", "at": now, "old": record.text}]
+            new_text = markdown.set_keys(file_text, {"updated": now, "history": history}, body=text + "\n")
+            self.vault.replace(path, new_text, expected_sha=sha)
+        return {"message": "Memory updated successfully!", "id": memory_id}
+
+    def delete(self, memory_id: str, *, purge: bool = False) -> dict[str, Any]:
+        """Forget a memory: a tombstone (`status: deleted`, kept on disk), or with purge the file goes."""
+        with self.vault.lock():
+            record = self._find_editable(memory_id)
+            path = self.vault.path(record.path)
+            file_text, sha = self.vault.read(path)
+            if purge:
+                self.vault.remove(path, expected_sha=sha)
+                return {"message": "Memory purged successfully!", "id": memory_id}
+            if record.status == DELETED:
+                return {"message": "Memory already deleted.", "id": memory_id}
+            now = self._now()
+            history = [*record.history, {"event": "DELETE", "at": now}]
+            changes = {"status": DELETED, "invalid_at": now, "updated": now, "history": history}
+            self.vault.replace(path, markdown.set_keys(file_text, changes), expected_sha=sha)
+        return {"message": "Memory deleted successfully!", "id": memory_id}
+
+    def delete_all(
+        self,
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        run_id: str | None = None,
+        purge: bool = False,
+    ) -> dict[str, Any]:
+        """Forget every memory of exactly this scope (shared memories are left alone)."""
+        scope = self._scope(user_id, agent_id, run_id)
+        if not scope:
+            raise InvalidInputError("delete_all needs a user_id, agent_id or run_id; refusing to forget everything")
+        targets = [
+            r
+            for r in self.scan()[0]
+            if r.kind == "memory"
+            and (purge or r.is_current)
+            and all(getattr(r, key) == value for key, value in scope.items())
+        ]
+        for record in targets:
+            self.delete(record.id, purge=purge)
+        return {"message": "Memories deleted successfully!", "count": len(targets)}
+
+    def history(self, memory_id: str) -> list[dict[str, Any]]:
+        """The memory's changes, oldest first: ADD, then UPDATE and DELETE events."""
+        record = self._find(memory_id)
+        updates = [h for h in record.history if h.get("event") == "UPDATE"]
+        texts = [str(h.get("old", "")) for h in updates] + [record.text]
+        current = texts[0]
+        events = [("ADD", None, current, record.created)]
+        step = 0
+        for entry in record.history:
+            event, at = entry.get("event"), _as_str(entry.get("at"))
+            if event == "UPDATE":
+                step += 1
+                events.append(("UPDATE", current, texts[step], at))
+                current = texts[step]
+            elif event == "DELETE":
+                events.append(("DELETE", current, None, at))
+        return [
+            {
+                "id": f"{memory_id}-h{number}",
+                "memory_id": memory_id,
+                "old_memory": old,
+                "new_memory": new,
+                "event": event,
+                "created_at": at,
+            }
+            for number, (event, old, new, at) in enumerate(events)
+        ]
+
+    # -- vault housekeeping ---------------------------------------------------------------------
+
+    def init(self) -> dict[str, Any]:
+        """Create the vault's folders and marker (idempotent)."""
+        created = self.vault.ensure()
+        return {"vault": str(self.vault.root), "created": created}
+
+    def doctor(self) -> dict[str, Any]:
+        """Where the vault is, what it holds, and the files that could not be read and why."""
+        records, problems = self.scan()
+        counts = {"memories": 0, "superseded": 0, "deleted": 0, "notes": 0}
+        for record in records:
+            if record.kind == "note":
+                counts["notes"] += 1
+            elif record.is_current:
+                counts["memories"] += 1
+            else:
+                key = record.status if record.status in counts else "superseded"
+                counts[key] += 1
+        return {
+            "vault": str(self.vault.root),
+            "vault_source": self.settings.vault_source,
+            "vault_exists": self.vault.exists(),
+            "default_vault": str(default_vault_path()),
+            "counts": counts,
+            "problems": [{"path": p.path, "reason": p.reason} for p in problems],
+        }
+
+
+def load_messages(text: str) -> list[dict[str, Any]]:
+    """A conversation from JSON (a list of messages) or JSONL (one message a line)."""
+    stripped = text.strip()
+    try:
+        if stripped.startswith("["):
+            messages = json.loads(stripped)
+        else:
+            messages = [json.loads(line) for line in stripped.splitlines() if line.strip()]
+    except json.JSONDecodeError as err:
+        raise InvalidInputError(f"messages are not valid JSON or JSONL (line {err.lineno}: {err.msg})") from None
+    if not isinstance(messages, list):
+        raise InvalidInputError('messages must be a JSON list of {"role", "content"} items')
+    return messages
+
+
+__all__ = ["Memory", "MemError", "load_messages"]

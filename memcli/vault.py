@@ -1,0 +1,257 @@
+"""The vault's files: list, read, atomic write, the writer lock, ids and safe paths."""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import hashlib
+import os
+import re
+import secrets
+import tempfile
+import unicodedata
+from pathlib import Path
+from typing import Iterator
+
+import filelock
+
+from .config import MARKER, MEMORIES_DIR, STATE_DIR, Settings
+from .errors import ConflictError, InvalidInputError, LockTimeoutError, ParseError, VaultError
+
+ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+_SLUG_WORD = re.compile(r"[a-z0-9]+")
+MARKER_TEXT = """\
+# This file marks the folder as a mem vault: every .md file in it is a memory or a note.
+# Settings for this vault go here; derived state lives in .mem/ and is never committed.
+version = 1
+"""
+
+
+def check_id(memory_id: object) -> str:
+    """Return the id if it is a well-formed memory id, else raise a clear error.
+
+    Ids are letters, digits, '-' and '_' only, so one can never name a path
+    (no '/', '..', NUL or absolute paths).
+    """
+    if not isinstance(memory_id, str) or not ID_PATTERN.match(memory_id):
+        shown = repr(memory_id if not isinstance(memory_id, str) else memory_id[:60])
+        raise InvalidInputError(
+            f"invalid memory id {shown}: ids are letters, digits, '-' and '_' (like m-3f9a2b1c0d); "
+            "see `mem list` for ids"
+        )
+    return memory_id
+
+
+def new_id() -> str:
+    """A short random id: 'm-' and 10 hex digits (40 bits)."""
+    return "m-" + secrets.token_hex(5)
+
+
+def slug(text: str, max_len: int = 48) -> str:
+    """A file-name-safe summary of the text: ascii words joined by '-'."""
+    folded = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode().lower()
+    words, length = [], 0
+    for word in _SLUG_WORD.findall(folded):
+        if length + len(word) + 1 > max_len:
+            break
+        words.append(word)
+        length += len(word) + 1
+    return "-".join(words) or "memory"
+
+
+@functools.lru_cache(maxsize=1)
+def _umask() -> int:
+    current = os.umask(0o022)
+    os.umask(current)
+    return current
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+class Vault:
+    """A folder of markdown files. Paths given to and returned by it are inside the root."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.root = settings.vault
+        self.max_file_bytes = settings.max_file_bytes
+        self.lock_timeout = settings.lock_timeout
+
+    @property
+    def state_dir(self) -> Path:
+        return self.root / STATE_DIR
+
+    @property
+    def memories_dir(self) -> Path:
+        return self.root / MEMORIES_DIR
+
+    def exists(self) -> bool:
+        return self.root.is_dir()
+
+    def ensure(self) -> bool:
+        """Create the vault's folders and marker if missing. True when anything was created."""
+        if self.root.exists() and not self.root.is_dir():
+            raise VaultError(f"vault path {self.root} is a file, not a folder")
+        created = not (self.root / MARKER).exists()
+        try:
+            self.memories_dir.mkdir(parents=True, exist_ok=True)
+            self.state_dir.mkdir(exist_ok=True)
+            ignore = self.state_dir / ".gitignore"
+            if not ignore.exists():
+                ignore.write_text("# derived state of mem; never commit it\n*\n", encoding="utf-8")
+            if created:
+                self.create(MARKER, MARKER_TEXT)
+        except FileExistsError:
+            pass  # another process made the marker first
+        except OSError as err:
+            raise VaultError(f"cannot create the vault at {self.root}: {err.strerror}") from None
+        return created
+
+    @contextlib.contextmanager
+    def lock(self) -> Iterator[None]:
+        """Serialise writers of this vault (a lock file under .mem/)."""
+        self.ensure()
+        lock = filelock.FileLock(str(self.state_dir / "lock"), timeout=self.lock_timeout)
+        try:
+            with lock:
+                yield
+        except filelock.Timeout:
+            raise LockTimeoutError(
+                f"another mem process held the vault lock for {self.lock_timeout:.0f}s; try again"
+            ) from None
+
+    # -- paths ------------------------------------------------------------------------------
+
+    def path(self, relpath: str) -> Path:
+        """The absolute path of a vault-relative path, refusing anything that leaves the vault."""
+        if "\x00" in relpath or os.path.isabs(relpath) or ".." in Path(relpath).parts:
+            raise InvalidInputError(f"refusing path {relpath[:80]!r}: it must stay inside the vault")
+        full = self.root / relpath
+        if not self._inside(full):
+            raise InvalidInputError(f"refusing path {relpath[:80]!r}: it leads outside the vault")
+        return full
+
+    def _inside(self, path: Path) -> bool:
+        try:
+            path.resolve().relative_to(self.root.resolve())
+        except ValueError:
+            return False
+        return True
+
+    def relpath(self, path: Path) -> str:
+        return path.relative_to(self.root).as_posix()
+
+    def markdown_files(self) -> list[Path]:
+        """Every .md file of the vault, sorted; hidden folders (.mem, .git, ...) are skipped."""
+        if not self.root.is_dir():
+            return []
+        found: list[Path] = []
+        for folder, dirs, files in os.walk(self.root):
+            dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+            for name in files:
+                if name.lower().endswith(".md") and not name.startswith("."):
+                    path = Path(folder) / name
+                    if not path.is_symlink() or self._inside(path):
+                        found.append(path)
+        return sorted(found)
+
+    # -- reading ----------------------------------------------------------------------------
+
+    def read(self, path: Path) -> tuple[str, str]:
+        """(text, sha256 of the bytes). Raises ParseError for files mem will not read."""
+        try:
+            size = path.stat().st_size
+            if size > self.max_file_bytes:
+                raise ParseError(
+                    f"file is {size:,} bytes, over the {self.max_file_bytes:,}-byte limit; skipped"
+                )
+            data = path.read_bytes()
+        except OSError as err:
+            raise ParseError(f"cannot read the file: {err.strerror}") from None
+        if b"\x00" in data:
+            raise ParseError("file contains NUL bytes (not a text file); skipped")
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as err:
+            raise ParseError(f"file is not UTF-8 text (bad byte at offset {err.start}); skipped") from None
+        return text, sha256(data)
+
+    # -- writing (callers hold the lock) -------------------------------------------------------
+
+    def _write_temp(self, target: Path, text: str) -> Path:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+        try:
+            # mkstemp makes 0600 files; a vault file should get the mode of the file it replaces,
+            # or what the user's umask gives a new file.
+            try:
+                mode = target.stat().st_mode & 0o777
+            except FileNotFoundError:
+                mode = 0o666 & ~_umask()
+            os.fchmod(fd, mode)
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(text.encode("utf-8"))
+                handle.flush()
+                os.fsync(handle.fileno())
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+        return Path(tmp)
+
+    def _sync_dir(self, folder: Path) -> None:
+        with contextlib.suppress(OSError):
+            fd = os.open(folder, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+
+    def create(self, relpath: str, text: str) -> Path:
+        """Write a new file atomically; never overwrites an existing one (FileExistsError)."""
+        target = self.path(relpath)
+        tmp = self._write_temp(target, text)
+        try:
+            try:
+                os.link(tmp, target)  # atomic, and fails if the name is taken
+            except FileExistsError:
+                raise
+            except OSError:
+                # Filesystems without hard links: we hold the writer lock, so check-then-replace
+                # only races with non-mem writers.
+                if target.exists():
+                    raise FileExistsError(str(target)) from None
+                os.replace(tmp, target)
+        finally:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+        self._sync_dir(target.parent)
+        return target
+
+    def _check_unchanged(self, path: Path, expected_sha: str) -> None:
+        try:
+            current = sha256(path.read_bytes())
+        except FileNotFoundError:
+            raise ConflictError(f"{self.relpath(path)} was deleted while mem was editing it; nothing written") from None
+        if current != expected_sha:
+            raise ConflictError(
+                f"{self.relpath(path)} changed on disk while mem was editing it; nothing written, try again"
+            )
+
+    def replace(self, path: Path, text: str, expected_sha: str) -> None:
+        """Atomically replace a file, only if its bytes still hash to `expected_sha`."""
+        tmp = self._write_temp(path, text)
+        try:
+            self._check_unchanged(path, expected_sha)
+            os.replace(tmp, path)
+        finally:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+        self._sync_dir(path.parent)
+
+    def remove(self, path: Path, expected_sha: str) -> None:
+        """Delete a file, only if it is unchanged since it was read."""
+        self._check_unchanged(path, expected_sha)
+        path.unlink()
+        self._sync_dir(path.parent)
