@@ -6,14 +6,17 @@ line of the frontmatter, and the body unless the text itself changes, stays byte
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass
+from pathlib import PurePosixPath
 from typing import Any
 
 import frontmatter
 import yaml
 
-from .errors import ParseError
+from .errors import InvalidInputError, ParseError
+from .models import CURRENT, MemoryRecord, check_id
 
 _OPEN = re.compile(r"\A(?:\ufeff)?---[ \t]*\r?\n")
 _CLOSE = re.compile(r"^(?:---|\.\.\.)[ \t]*(?:\r?\n|\Z)", re.MULTILINE)
@@ -235,3 +238,53 @@ def title(body: str, fallback: str) -> str:
     """The note's first `# heading`, else the fallback (usually the file name)."""
     match = _HEADING.search(body)
     return match.group(1).strip() if match else fallback
+
+
+def as_str(value: Any) -> str | None:
+    return None if value is None or value == "" else str(value)
+
+
+def _as_tags(value: Any) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, (list, tuple)):
+        return [str(tag) for tag in value if tag is not None]
+    return [part.strip() for part in str(value).split(",") if part.strip()]
+
+
+def _note_id(relpath: str) -> str:
+    """A stable id for a hand-written note without an `id` key: derived from its path."""
+    return "n-" + hashlib.sha1(relpath.encode("utf-8")).hexdigest()[:10]
+
+
+def record_from(doc: Document, relpath: str, sha: str) -> MemoryRecord:
+    """Turn a parsed file into a record. Raises ParseError for an unusable `id`."""
+    meta = doc.meta
+    raw_id = meta.get("id")
+    if raw_id is None:
+        memory_id, kind = _note_id(relpath), "note"
+    else:
+        try:
+            memory_id, kind = check_id(str(raw_id)), "memory"
+        except InvalidInputError:
+            raise ParseError(f"frontmatter id {str(raw_id)[:60]!r} is not a valid id (letters, digits, '-', '_')") from None
+    metadata = meta.get("metadata")
+    history = meta.get("history")
+    return MemoryRecord(
+        id=memory_id,
+        text=doc.text,
+        path=relpath,
+        kind=kind,
+        created=as_str(meta.get("created")),
+        updated=as_str(meta.get("updated")),
+        user=as_str(meta.get("user")),
+        agent=as_str(meta.get("agent")),
+        run=as_str(meta.get("run")),
+        tags=_as_tags(meta.get("tags")),
+        metadata=metadata if isinstance(metadata, dict) else {},
+        source=as_str(meta.get("source")),
+        status=as_str(meta.get("status")) or CURRENT,
+        history=[h for h in history if isinstance(h, dict)] if isinstance(history, list) else [],
+        title=title(doc.body, PurePosixPath(relpath).stem),
+        sha256=sha,
+    )

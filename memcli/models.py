@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
+
+from .errors import InvalidInputError
 
 # `status` values kept in a memory's frontmatter. Absent means current.
 CURRENT = "current"
@@ -11,6 +14,22 @@ SUPERSEDED = "superseded"
 DELETED = "deleted"
 
 SCOPE_KEYS = ("user", "agent", "run")
+ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+
+
+def check_id(memory_id: object) -> str:
+    """Return the id if it is a well-formed memory id, else raise a clear error.
+
+    Ids are letters, digits, '-' and '_' only, so one can never name a path
+    (no '/', '..', NUL or absolute paths).
+    """
+    if not isinstance(memory_id, str) or not ID_PATTERN.match(memory_id):
+        shown = repr(memory_id if not isinstance(memory_id, str) else memory_id[:60])
+        raise InvalidInputError(
+            f"invalid memory id {shown}: ids are letters, digits, '-' and '_' (like m-3f9a2b1c0d); "
+            "see `mem list` for ids"
+        )
+    return memory_id
 
 
 @dataclass

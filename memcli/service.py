@@ -6,7 +6,6 @@ every method returns plain dicts (what `--json` prints).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from datetime import datetime, timezone
@@ -18,8 +17,10 @@ from .config import MEMORIES_DIR, Settings, default_vault_path, load_settings
 from .errors import InvalidInputError, MemError, NotFoundError, ParseError
 from .index.bm25 import BM25
 from .index.tokenize import tokenize
+from .markdown import as_str, record_from
 from .models import CURRENT, DELETED, FileProblem, Hit, MemoryRecord
-from .vault import Vault, check_id, new_id, slug
+from .models import check_id
+from .vault import Vault, new_id, slug
 
 Messages = str | list[dict[str, Any]]
 _SCOPE_ARGS = {"user_id": "user", "agent_id": "agent", "run_id": "run"}
@@ -95,56 +96,6 @@ def _check_limit(limit: object) -> int:
     if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
         raise InvalidInputError(f"limit must be a positive whole number, got {limit!r}")
     return limit
-
-
-def _as_str(value: Any) -> str | None:
-    return None if value is None or value == "" else str(value)
-
-
-def _as_tags(value: Any) -> list[str]:
-    if value is None:
-        return []
-    if isinstance(value, (list, tuple)):
-        return [str(tag) for tag in value if tag is not None]
-    return [part.strip() for part in str(value).split(",") if part.strip()]
-
-
-def _note_id(relpath: str) -> str:
-    """A stable id for a hand-written note without an `id` key: derived from its path."""
-    return "n-" + hashlib.sha1(relpath.encode("utf-8")).hexdigest()[:10]
-
-
-def record_from(doc: markdown.Document, relpath: str, sha: str) -> MemoryRecord:
-    """Turn a parsed file into a record. Raises ParseError for an unusable `id`."""
-    meta = doc.meta
-    raw_id = meta.get("id")
-    if raw_id is None:
-        memory_id, kind = _note_id(relpath), "note"
-    else:
-        try:
-            memory_id, kind = check_id(str(raw_id)), "memory"
-        except InvalidInputError:
-            raise ParseError(f"frontmatter id {str(raw_id)[:60]!r} is not a valid id (letters, digits, '-', '_')") from None
-    metadata = meta.get("metadata")
-    history = meta.get("history")
-    return MemoryRecord(
-        id=memory_id,
-        text=doc.text,
-        path=relpath,
-        kind=kind,
-        created=_as_str(meta.get("created")),
-        updated=_as_str(meta.get("updated")),
-        user=_as_str(meta.get("user")),
-        agent=_as_str(meta.get("agent")),
-        run=_as_str(meta.get("run")),
-        tags=_as_tags(meta.get("tags")),
-        metadata=metadata if isinstance(metadata, dict) else {},
-        source=_as_str(meta.get("source")),
-        status=_as_str(meta.get("status")) or CURRENT,
-        history=[h for h in history if isinstance(h, dict)] if isinstance(history, list) else [],
-        title=markdown.title(doc.body, Path(relpath).stem),
-        sha256=sha,
-    )
 
 
 class Memory:
@@ -444,7 +395,7 @@ class Memory:
         events = [("ADD", None, current, record.created)]
         step = 0
         for entry in record.history:
-            event, at = entry.get("event"), _as_str(entry.get("at"))
+            event, at = entry.get("event"), as_str(entry.get("at"))
             if event == "UPDATE":
                 step += 1
                 events.append(("UPDATE", current, texts[step], at))

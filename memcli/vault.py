@@ -18,28 +18,12 @@ import filelock
 from .config import MARKER, MEMORIES_DIR, STATE_DIR, Settings
 from .errors import ConflictError, InvalidInputError, LockTimeoutError, ParseError, VaultError
 
-ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 _SLUG_WORD = re.compile(r"[a-z0-9]+")
 MARKER_TEXT = """\
 # This file marks the folder as a mem vault: every .md file in it is a memory or a note.
 # Settings for this vault go here; derived state lives in .mem/ and is never committed.
 version = 1
 """
-
-
-def check_id(memory_id: object) -> str:
-    """Return the id if it is a well-formed memory id, else raise a clear error.
-
-    Ids are letters, digits, '-' and '_' only, so one can never name a path
-    (no '/', '..', NUL or absolute paths).
-    """
-    if not isinstance(memory_id, str) or not ID_PATTERN.match(memory_id):
-        shown = repr(memory_id if not isinstance(memory_id, str) else memory_id[:60])
-        raise InvalidInputError(
-            f"invalid memory id {shown}: ids are letters, digits, '-' and '_' (like m-3f9a2b1c0d); "
-            "see `mem list` for ids"
-        )
-    return memory_id
 
 
 def new_id() -> str:
