@@ -27,6 +27,11 @@ class Settings:
     vault_source: str  # how the vault was chosen: flag | env | marker | default
     max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
     lock_timeout: float = DEFAULT_LOCK_TIMEOUT
+    search_mode: str = "hybrid"  # hybrid | bm25 | dense
+    embed_model: str = "bundled"  # bundled | none
+    embed_threads: int | None = None  # None: onnxruntime picks (all cores)
+    dense_weight: float = 0.5
+    half_life_days: float = 180.0
 
 
 def default_vault_path(env: Mapping[str, str] | None = None) -> Path:
@@ -76,6 +81,23 @@ def _int_setting(name: str, value: object) -> int:
     return number
 
 
+def _choice(name: str, value: object, allowed: tuple[str, ...]) -> str:
+    text = str(value).strip().lower()
+    if text not in allowed:
+        raise InvalidInputError(f"{name} must be one of {', '.join(allowed)}; got {value!r}")
+    return text
+
+
+def _float_setting(name: str, value: object, low: float, high: float) -> float:
+    try:
+        number = float(str(value))
+    except ValueError:
+        raise InvalidInputError(f"{name} must be a number, got {value!r}") from None
+    if not low <= number <= high:
+        raise InvalidInputError(f"{name} must be between {low} and {high}, got {number}")
+    return number
+
+
 def read_vault_config(vault: Path) -> dict[str, object]:
     """The vault's mem.toml as a dict ({} when absent)."""
     marker = vault / MARKER
@@ -97,9 +119,16 @@ def load_settings(
     path, source = resolve_vault(vault, env, cwd)
     config = read_vault_config(path)
     limits = config.get("limits", {}) if isinstance(config.get("limits"), dict) else {}
+    search = config.get("search", {}) if isinstance(config.get("search"), dict) else {}
     max_bytes = env.get("MEM_MAX_FILE_BYTES") or limits.get("max_file_bytes") or DEFAULT_MAX_FILE_BYTES
+    threads = env.get("MEM_EMBED_THREADS") or search.get("embed_threads")
     return Settings(
         vault=path,
         vault_source=source,
         max_file_bytes=_int_setting("max_file_bytes", max_bytes),
+        search_mode=_choice("search mode (MEM_SEARCH_MODE)", env.get("MEM_SEARCH_MODE") or search.get("mode") or "hybrid", ("hybrid", "bm25", "dense")),
+        embed_model=_choice("embedding model (MEM_EMBED_MODEL)", env.get("MEM_EMBED_MODEL") or search.get("embed_model") or "bundled", ("bundled", "none")),
+        embed_threads=_int_setting("embed_threads", threads) if threads else None,
+        dense_weight=_float_setting("dense_weight", search.get("dense_weight", 0.5), 0.0, 1.0),
+        half_life_days=_float_setting("half_life_days", search.get("half_life_days", 180.0), 0.0, 100_000.0),
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import Any
 
 from .errors import InvalidInputError
@@ -30,6 +31,17 @@ def check_id(memory_id: object) -> str:
             "see `mem list` for ids"
         )
     return memory_id
+
+
+def timestamp(value: str | None) -> float:
+    """An ISO 8601 time as a Unix time (UTC when no zone is given); 0.0 when absent or unreadable."""
+    if not value:
+        return 0.0
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return 0.0
+    return (moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)).timestamp()
 
 
 @dataclass
@@ -60,6 +72,11 @@ class MemoryRecord:
     @property
     def is_current(self) -> bool:
         return self.status == CURRENT
+
+    @property
+    def time(self) -> float:
+        """When it last changed (updated, else created) as a Unix time; 0.0 when unknown."""
+        return timestamp(self.updated) or timestamp(self.created)
 
     def scope(self) -> dict[str, str | None]:
         return {"user": self.user, "agent": self.agent, "run": self.run}

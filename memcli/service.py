@@ -9,14 +9,16 @@ from __future__ import annotations
 import json
 import os
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any, Callable, Iterable
+
+import numpy as np
 
 from . import markdown
 from .config import MEMORIES_DIR, Settings, default_vault_path, load_settings
 from .errors import InvalidInputError, MemError, NotFoundError, ParseError
-from .index.bm25 import BM25
-from .index.tokenize import tokenize
+from .index.embed import Embedder, FastEmbedder
+from .index.engine import Progress, RefreshStats, SearchIndex, SearchOptions, log, no_lock
+from .index.store import IndexStore
 from .markdown import as_str, record_from
 from .models import CURRENT, DELETED, FileProblem, Hit, MemoryRecord
 from .models import check_id
@@ -35,22 +37,6 @@ def utc_now() -> datetime:
 def iso(moment: datetime) -> str:
     """ISO 8601 in UTC with milliseconds, e.g. 2026-11-28T20:16:01.123Z."""
     return moment.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def _sort_time(value: str | None) -> float:
-    if not value:
-        return 0.0
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        return 0.0
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return moment.timestamp()
-
-
-def _newest_first_key(record: MemoryRecord) -> float:
-    return -_sort_time(record.updated or record.created)
 
 
 def _check_text(text: object, what: str = "text") -> str:
@@ -112,53 +98,77 @@ class Memory:
         *,
         settings: Settings | None = None,
         clock: Callable[[], datetime] | None = None,
+        embedder: Embedder | None | str = "auto",
     ) -> None:
+        """`embedder`: "auto" uses the settings (the bundled model unless MEM_EMBED_MODEL=none);
+        pass an object with the Embedder protocol (tests use a fake) or None for BM25 only."""
         self.settings = settings or load_settings(vault)
         self.vault = Vault(self.settings)
         self._clock = clock or utc_now
+        self._embedder_choice = embedder
+        self._index: SearchIndex | None = None
+        self._told_bm25 = False
 
     def _now(self) -> str:
         return iso(self._clock())
 
     # -- reading the vault ----------------------------------------------------------------------
 
-    def _load(self, path: Path) -> MemoryRecord:
-        text, sha = self.vault.read(path)
-        return record_from(markdown.parse(text), self.vault.relpath(path), sha)
+    def _make_embedder(self) -> Embedder | None:
+        if self._embedder_choice != "auto":
+            return self._embedder_choice  # type: ignore[return-value]
+        if self.settings.embed_model == "none":
+            return None
+        return FastEmbedder(threads=self.settings.embed_threads)
+
+    def _search_index(self) -> SearchIndex:
+        """The index, opened on first use: under .mem/ when the vault exists and is writable,
+        else in memory (reading never creates a vault)."""
+        if self._index is None:
+            embedder = self._make_embedder()
+            model_key = f"{embedder.name}:{embedder.sha256}:{embedder.dim}" if embedder else None
+            folder = None
+            if self.vault.exists():
+                try:
+                    self.vault.ensure_state()
+                    folder = self.vault.state_dir
+                except OSError:
+                    folder = None
+            store = IndexStore(folder, model_key)
+            self._index = SearchIndex(store, embedder, self.vault.index_lock if folder else no_lock)
+        return self._index
+
+    def _load_for_index(self, relpath: str) -> tuple[str, MemoryRecord | str]:
+        """Read and parse one file for the index: (sha256, record) or (sha256, why it was skipped)."""
+        try:
+            text, sha = self.vault.read(self.vault.path(relpath))
+        except ParseError as err:
+            return "", str(err)
+        try:
+            return sha, record_from(markdown.parse(text), relpath, sha)
+        except ParseError as err:
+            return sha, str(err)
+
+    def reindex(self, *, rebuild: bool = False, progress: Progress | None = None) -> RefreshStats:
+        """Bring the index under .mem/ up to date (or start it over with rebuild=True)."""
+        return self._search_index().refresh(self.vault.listing, self._load_for_index, progress, rebuild)
+
+    def _fresh_index(self) -> SearchIndex:
+        self.reindex()
+        return self._search_index()
 
     def scan(self) -> tuple[list[MemoryRecord], list[FileProblem]]:
-        """Read every markdown file: the records, and the files that could not be read and why."""
-        records: list[MemoryRecord] = []
-        problems: list[FileProblem] = []
-        seen: dict[str, str] = {}
-        for path in self.vault.markdown_files():
-            relpath = self.vault.relpath(path)
-            try:
-                record = self._load(path)
-            except ParseError as err:
-                problems.append(FileProblem(relpath, str(err)))
-                continue
-            if record.id in seen:
-                problems.append(FileProblem(relpath, f"duplicate id {record.id} (also in {seen[record.id]}); skipped"))
-                continue
-            seen[record.id] = relpath
-            records.append(record)
-        return records, problems
+        """Every readable file as a record, and the files that could not be read and why."""
+        index = self._fresh_index()
+        return list(index.records), list(index.problems)
 
     def _find(self, memory_id: str) -> MemoryRecord:
         check_id(memory_id)
-        # Fast path: mem names files after their id; a renamed file is found by the full scan.
-        for path in sorted(self.vault.memories_dir.glob(f"*{memory_id}.md")):
-            try:
-                record = self._load(path)
-            except ParseError:
-                continue
-            if record.id == memory_id:
-                return record
-        for record in self.scan()[0]:
-            if record.id == memory_id:
-                return record
-        raise NotFoundError(f"no memory with id {memory_id}; see `mem list` or `mem search` for ids")
+        index = self._fresh_index()
+        position = index.by_id.get(memory_id)
+        if position is None:
+            raise NotFoundError(f"no memory with id {memory_id}; see `mem list` or `mem search` for ids")
+        return index.records[position]
 
     def _find_editable(self, memory_id: str) -> MemoryRecord:
         record = self._find(memory_id)
@@ -174,11 +184,6 @@ class Memory:
     def _scope(user_id: Any, agent_id: Any, run_id: Any) -> dict[str, str]:
         given = {"user_id": user_id, "agent_id": agent_id, "run_id": run_id}
         return {_SCOPE_ARGS[k]: v for k, v in ((k, _check_scope(k, v)) for k, v in given.items()) if v is not None}
-
-    @staticmethod
-    def _visible(record: MemoryRecord, scope: dict[str, str]) -> bool:
-        """In scope: each given key matches exactly, or the memory leaves that key unset (shared)."""
-        return all(getattr(record, key) in (None, value) for key, value in scope.items())
 
     @staticmethod
     def _matches_filters(record: MemoryRecord, filters: dict[str, Any] | None) -> bool:
@@ -223,6 +228,8 @@ class Memory:
         tag_list = [str(tag).strip() for tag in (tags or []) if str(tag).strip()]
         texts = self._texts(messages, infer)
         results = []
+        if self._index is not None and self._index.store.folder is None and not self.vault.exists():
+            self._index = None  # the vault is about to exist: index it on disk from now on
         with self.vault.lock():
             for text in texts:
                 memory_id, now = new_id(), self._now()
@@ -237,6 +244,7 @@ class Memory:
                 }
                 self.vault.create(f"{MEMORIES_DIR}/{slug(text)}-{memory_id}.md", markdown.render(meta, text + "\n"))
                 results.append({"id": memory_id, "memory": text, "event": "ADD"})
+        self.reindex()  # embed the new memories now, so the next search has nothing to do
         return {"results": results}
 
     @staticmethod
@@ -268,9 +276,12 @@ class Memory:
         filters: dict[str, Any] | None = None,
         threshold: float | None = None,
         include_all: bool = False,
+        explain: bool = False,
     ) -> dict[str, Any]:
         """Find memories by relevance; {"results": [...], "relations": [...], "mode": ...}.
 
+        Hybrid: BM25 and embedding similarity fused, with a gentle recency bonus; `mode` says
+        what ran ("hybrid", or "bm25" without a model). `explain=True` adds each hit's signals.
         Only current memories unless `include_all`. A memory is in scope when every given scope
         key matches it or it leaves that key unset (shared memories show in every scope).
         """
@@ -278,29 +289,38 @@ class Memory:
             raise InvalidInputError("the search query is empty")
         _check_limit(limit)
         scope = self._scope(user_id, agent_id, run_id)
-        records = [
-            r
-            for r in self.scan()[0]
-            if (include_all or r.is_current) and self._visible(r, scope) and self._matches_filters(r, filters)
-        ]
-        hits = self._rank(query, records)
+        index = self._fresh_index()
+        candidates = index.in_scope(scope, include_all)
+        if filters:
+            candidates = np.array(
+                [i for i in candidates if self._matches_filters(index.records[i], filters)], dtype=np.int64
+            )
+        options = SearchOptions(
+            mode=self.settings.search_mode,
+            dense_weight=self.settings.dense_weight,
+            half_life_days=self.settings.half_life_days,
+        )
+        hits, mode = index.query(query, candidates, options, now=self._clock().timestamp())
+        if mode != options.mode and not self._told_bm25:
+            self._told_bm25 = True
+            reason = index.embed_error or "embeddings are off (MEM_EMBED_MODEL=none)"
+            if index.embed_error is None:
+                log.warning("mem: %s; searching with BM25 only", reason)
         if threshold is not None:
             hits = [hit for hit in hits if hit.score >= threshold]
-        return {"results": [self._hit_result(hit) for hit in hits[:limit]], "relations": [], "mode": "bm25"}
+        return {
+            "results": [self._hit_result(hit, explain) for hit in hits[:limit]],
+            "relations": [],
+            "mode": mode,
+        }
 
     @staticmethod
-    def _rank(query: str, records: list[MemoryRecord]) -> list[Hit]:
-        """BM25 over the candidates; only real matches, best first, newer first on ties."""
-        documents = [tokenize(f"{r.title}\n{r.text}" if r.kind == "note" else r.text) for r in records]
-        scores = BM25(documents).scores(tokenize(query))
-        hits = [Hit(record, score, {"bm25": score}) for record, score in zip(records, scores) if score > 0]
-        hits.sort(key=lambda hit: (-hit.score, _newest_first_key(hit.record), hit.record.id))
-        return hits
-
-    @staticmethod
-    def _hit_result(hit: Hit) -> dict[str, Any]:
+    def _hit_result(hit: Hit, explain: bool = False) -> dict[str, Any]:
         result = hit.record.to_result()
-        return {"id": result.pop("id"), "memory": result.pop("memory"), "score": round(hit.score, 4), **result}
+        item = {"id": result.pop("id"), "memory": result.pop("memory"), "score": round(hit.score, 4), **result}
+        if explain:
+            item["explain"] = {name: round(value, 4) for name, value in hit.signals.items()}
+        return item
 
     @staticmethod
     def _full_result(record: MemoryRecord) -> dict[str, Any]:
@@ -325,8 +345,9 @@ class Memory:
         """Current memories in scope, newest first: {"results": [...]}."""
         _check_limit(limit)
         scope = self._scope(user_id, agent_id, run_id)
-        records = [r for r in self.scan()[0] if (include_all or r.is_current) and self._visible(r, scope)]
-        records.sort(key=lambda r: (_newest_first_key(r), r.id))
+        index = self._fresh_index()
+        records = [index.records[i] for i in index.in_scope(scope, include_all)]
+        records.sort(key=lambda r: (-r.time, r.id))
         return {"results": [self._full_result(r) for r in records[:limit]]}
 
     def update(self, memory_id: str, data: str) -> dict[str, Any]:
@@ -344,24 +365,30 @@ class Memory:
             history = [*record.history, {"event": "UPDATE", "at": now, "old": record.text}]
             new_text = markdown.set_keys(file_text, {"updated": now, "history": history}, body=text + "\n")
             self.vault.replace(path, new_text, expected_sha=sha)
+        self.reindex()
         return {"message": "Memory updated successfully!", "id": memory_id}
 
     def delete(self, memory_id: str, *, purge: bool = False) -> dict[str, Any]:
         """Forget a memory: a tombstone (`status: deleted`, kept on disk), or with purge the file goes."""
         with self.vault.lock():
-            record = self._find_editable(memory_id)
-            path = self.vault.path(record.path)
-            file_text, sha = self.vault.read(path)
-            if purge:
-                self.vault.remove(path, expected_sha=sha)
-                return {"message": "Memory purged successfully!", "id": memory_id}
-            if record.status == DELETED:
-                return {"message": "Memory already deleted.", "id": memory_id}
-            now = self._now()
-            history = [*record.history, {"event": "DELETE", "at": now}]
-            changes = {"status": DELETED, "invalid_at": now, "updated": now, "history": history}
-            self.vault.replace(path, markdown.set_keys(file_text, changes), expected_sha=sha)
-        return {"message": "Memory deleted successfully!", "id": memory_id}
+            message = self._forget(self._find_editable(memory_id), purge)
+        self.reindex()
+        return {"message": message, "id": memory_id}
+
+    def _forget(self, record: MemoryRecord, purge: bool) -> str:
+        """Tombstone or remove one memory's file; the caller holds the writer lock."""
+        path = self.vault.path(record.path)
+        file_text, sha = self.vault.read(path)
+        if purge:
+            self.vault.remove(path, expected_sha=sha)
+            return "Memory purged successfully!"
+        if record.status == DELETED:
+            return "Memory already deleted."
+        now = self._now()
+        history = [*record.history, {"event": "DELETE", "at": now}]
+        changes = {"status": DELETED, "invalid_at": now, "updated": now, "history": history}
+        self.vault.replace(path, markdown.set_keys(file_text, changes), expected_sha=sha)
+        return "Memory deleted successfully!"
 
     def delete_all(
         self,
@@ -382,8 +409,10 @@ class Memory:
             and (purge or r.is_current)
             and all(getattr(r, key) == value for key, value in scope.items())
         ]
-        for record in targets:
-            self.delete(record.id, purge=purge)
+        with self.vault.lock():
+            for record in targets:
+                self._forget(record, purge)
+        self.reindex()
         return {"message": "Memories deleted successfully!", "count": len(targets)}
 
     def history(self, memory_id: str) -> list[dict[str, Any]]:

@@ -80,10 +80,7 @@ class Vault:
         created = not (self.root / MARKER).exists()
         try:
             self.memories_dir.mkdir(parents=True, exist_ok=True)
-            self.state_dir.mkdir(exist_ok=True)
-            ignore = self.state_dir / ".gitignore"
-            if not ignore.exists():
-                ignore.write_text("# derived state of mem; never commit it\n*\n", encoding="utf-8")
+            self.ensure_state()
             if created:
                 self.create(MARKER, MARKER_TEXT)
         except FileExistsError:
@@ -91,6 +88,13 @@ class Vault:
         except OSError as err:
             raise VaultError(f"cannot create the vault at {self.root}: {err.strerror}") from None
         return created
+
+    def ensure_state(self) -> None:
+        """Create .mem/ (with a .gitignore that keeps it out of git); OSError if not writable."""
+        self.state_dir.mkdir(exist_ok=True)
+        ignore = self.state_dir / ".gitignore"
+        if not ignore.exists():
+            ignore.write_text("# derived state of mem; never commit it\n*\n", encoding="utf-8")
 
     @contextlib.contextmanager
     def lock(self) -> Iterator[None]:
@@ -104,6 +108,16 @@ class Vault:
             raise LockTimeoutError(
                 f"another mem process held the vault lock for {self.lock_timeout:.0f}s; try again"
             ) from None
+
+    @contextlib.contextmanager
+    def index_lock(self) -> Iterator[None]:
+        """Serialise writers of the index under .mem/ (separate from the files' lock)."""
+        lock = filelock.FileLock(str(self.state_dir / "index.lock"), timeout=max(self.lock_timeout, 600))
+        try:
+            with lock:
+                yield
+        except filelock.Timeout:
+            raise LockTimeoutError("another mem process is still updating the index; try again") from None
 
     # -- paths ------------------------------------------------------------------------------
 
@@ -126,19 +140,38 @@ class Vault:
     def relpath(self, path: Path) -> str:
         return path.relative_to(self.root).as_posix()
 
-    def markdown_files(self) -> list[Path]:
-        """Every .md file of the vault, sorted; hidden folders (.mem, .git, ...) are skipped."""
+    def listing(self) -> list[tuple[str, int, int]]:
+        """(relpath, size, mtime_ns) of every .md file, sorted; hidden folders (.mem, .git) skipped.
+
+        One stat per file (os.scandir), so checking a 10k-file vault for changes is cheap.
+        Symlinks are followed only when they stay inside the vault.
+        """
+        found: list[tuple[str, int, int]] = []
         if not self.root.is_dir():
-            return []
-        found: list[Path] = []
-        for folder, dirs, files in os.walk(self.root):
-            dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-            for name in files:
-                if name.lower().endswith(".md") and not name.startswith("."):
-                    path = Path(folder) / name
-                    if not path.is_symlink() or self._inside(path):
-                        found.append(path)
-        return sorted(found)
+            return found
+        pending = [(self.root, "")]
+        while pending:
+            folder, prefix = pending.pop()
+            try:
+                entries = list(os.scandir(folder))
+            except OSError:
+                continue
+            for entry in entries:
+                if entry.name.startswith("."):
+                    continue
+                try:
+                    if entry.is_symlink() and not self._inside(Path(entry.path)):
+                        continue
+                    if entry.is_dir():
+                        if not entry.is_symlink():
+                            pending.append((Path(entry.path), f"{prefix}{entry.name}/"))
+                    elif entry.name.lower().endswith(".md"):
+                        info = entry.stat()
+                        found.append((f"{prefix}{entry.name}", info.st_size, info.st_mtime_ns))
+                except OSError:
+                    continue
+        found.sort()
+        return found
 
     # -- reading ----------------------------------------------------------------------------
 

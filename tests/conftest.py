@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import zlib
+
+import numpy as np
 import pytest
 
 from memcli import Memory
+from memcli.index.tokenize import tokenize
 
 
 @pytest.fixture(autouse=True)
@@ -15,8 +19,10 @@ def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     home.mkdir()
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.setenv("XDG_DATA_HOME", str(home / ".local" / "share"))
-    for name in ("MEM_VAULT", "MEM_MAX_FILE_BYTES", "MEM_DEBUG"):
+    for name in ("MEM_VAULT", "MEM_MAX_FILE_BYTES", "MEM_DEBUG", "MEM_SEARCH_MODE", "MEM_EMBED_THREADS"):
         monkeypatch.delenv(name, raising=False)
+    # Unit tests run without the real model (fast, deterministic); tests of the model opt in.
+    monkeypatch.setenv("MEM_EMBED_MODEL", "none")
     work = tmp_path / "work"
     work.mkdir()
     monkeypatch.chdir(work)
@@ -31,3 +37,37 @@ def vault(tmp_path: Path) -> Path:
 @pytest.fixture
 def mem(vault: Path) -> Memory:
     return Memory(vault=vault)
+
+
+class FakeEmbedder:
+    """A deterministic stand-in for the model: hashed bag of stemmed words, L2-normalised.
+
+    Texts sharing words are similar, so ranking logic can be tested without loading ONNX;
+    `calls` counts the texts embedded as passages.
+    """
+
+    name = "fake-hash"
+    sha256 = "0" * 64
+    dim = 64
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    def _vector(self, text: str) -> np.ndarray:
+        vector = np.zeros(self.dim, dtype=np.float32)
+        for token in tokenize(text):
+            vector[zlib.crc32(token.encode()) % self.dim] += 1.0
+        norm = np.linalg.norm(vector)
+        return vector / norm if norm else vector
+
+    def embed_passages(self, texts: list[str]) -> np.ndarray:
+        self.calls.extend(texts)
+        return np.array([self._vector(t) for t in texts], dtype=np.float32).reshape(len(texts), self.dim)
+
+    def embed_query(self, text: str) -> np.ndarray:
+        return self._vector(text)
+
+
+@pytest.fixture
+def fake_embedder() -> FakeEmbedder:
+    return FakeEmbedder()

@@ -1,0 +1,328 @@
+"""The search index: keeps .mem/ in step with the vault's files, and answers queries.
+
+It knows nothing of the vault's layout: the service hands it a listing of files and a loader.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import hashlib
+import json
+import logging
+import sqlite3
+import time
+from dataclasses import dataclass
+from typing import Callable, ContextManager, Iterator
+
+import numpy as np
+
+from ..models import FileProblem, Hit, MemoryRecord
+from . import fusion
+from .bm25 import SparseBM25
+from .chunk import chunk_note
+from .embed import Embedder, EmbeddingUnavailable
+from .store import FileRow, IndexDamaged, IndexStore
+from .tokenize import tokenize
+
+log = logging.getLogger("memcli")
+
+# A file whose mtime is this close to when it was read may have been written again within the
+# same timestamp tick with the same size (git's "racily clean" problem): hash it again.
+RACY_NS = 2_000_000_000
+EMBED_BATCH_COMMIT = 256
+
+Listing = Callable[[], list[tuple[str, int, int]]]  # (relpath, size, mtime_ns)
+Loader = Callable[[str], tuple[str, "MemoryRecord | str"]]  # relpath -> (sha256, record or problem)
+Progress = Callable[[str, int, int], None]  # (stage, done, total)
+
+
+@dataclass(frozen=True)
+class SearchOptions:
+    """How signals are weighed; see fusion.py. Tuned on the LoCoMo dev split (bench/locomo.py)."""
+
+    mode: str = "hybrid"  # hybrid | bm25 | dense
+    dense_weight: float = 0.5
+    dense_floor: float = 0.1
+    half_life_days: float = 180.0
+    recency_weight: float = 0.1
+
+
+@dataclass
+class RefreshStats:
+    files: int = 0
+    changed: int = 0
+    removed: int = 0
+    embedded: int = 0
+    seconds: float = 0.0
+
+
+def embed_text(record: MemoryRecord, chunk: str) -> str:
+    """What the model reads for a chunk: the text, with the memory's tags as context."""
+    if record.kind == "memory" and record.tags:
+        return f"{chunk}\n(tags: {', '.join(record.tags)})"
+    return chunk
+
+
+def record_chunks(record: MemoryRecord) -> list[str]:
+    return [record.text] if record.kind == "memory" else chunk_note(record.title or "", record.text)
+
+
+def _hash(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
+
+
+class SearchIndex:
+    """Records, BM25 and vectors of a vault, loaded from an IndexStore and kept fresh."""
+
+    def __init__(
+        self,
+        store: IndexStore,
+        embedder: Embedder | None,
+        lock: Callable[[], ContextManager[None]],
+    ) -> None:
+        self.store = store
+        self.embedder = embedder
+        self.embed_error: str | None = None
+        self._lock = lock
+        self._generation = -1
+        self._files: dict[str, FileRow] = {}
+        self.records: list[MemoryRecord] = []
+        self.problems: list[FileProblem] = []
+        self.by_id: dict[str, int] = {}
+        self.times = np.zeros(0)
+        self._current = np.zeros(0, dtype=bool)
+        self._scope_codes: dict[str, tuple[dict[str, int], np.ndarray]] = {}
+        self._chunk_owner = np.zeros(0, dtype=np.int64)
+        self._chunk_rows = np.zeros(0, dtype=np.int64)
+        self._bm25 = SparseBM25([])
+        self._vectors = np.zeros((0, 0), dtype=np.float32)
+
+    # -- keeping fresh ---------------------------------------------------------------------------
+
+    def _stale(self, listing: list[tuple[str, int, int]], files: dict[str, FileRow]) -> tuple[list[tuple[str, int, int]], list[str]]:
+        stale = []
+        for path, size, mtime_ns in listing:
+            row = files.get(path)
+            if row is None or row.size != size or row.mtime_ns != mtime_ns or mtime_ns >= row.indexed_ns - RACY_NS:
+                stale.append((path, size, mtime_ns))
+        present = {path for path, _, _ in listing}
+        return stale, [path for path in files if path not in present]
+
+    def refresh(self, listing: Listing, load: Loader, progress: Progress | None = None, rebuild: bool = False) -> RefreshStats:
+        """Bring the index up to date with the files: re-read only what changed, embed only new text."""
+        started = time.perf_counter()
+        if rebuild:
+            with self._lock():
+                self._recreate()
+        try:
+            generation = self.store.generation()
+        except (sqlite3.DatabaseError, IndexDamaged):
+            with self._lock():
+                self._recreate()
+            generation = self.store.generation()
+        if generation != self._generation:
+            self._files = self.store.files()
+        files_now = listing()
+        stale, removed = self._stale(files_now, self._files)
+        stats = RefreshStats(files=len(files_now))
+        wants_vectors = self.embedder is not None and self._missing_vectors()
+        if stale or removed or wants_vectors:
+            with self._lock():
+                self._files = self.store.files()  # another process may have done part of the work
+                stale, removed = self._stale(files_now, self._files)
+                self._apply(stale, removed, load, stats, progress)
+                stats.embedded = self._embed_missing(progress)
+            generation = self.store.generation()
+        if generation != self._generation:
+            self._reload(generation)
+        stats.seconds = time.perf_counter() - started
+        return stats
+
+    def _recreate(self) -> None:
+        self.store.close()
+        self.store.delete_files()
+        self.store = IndexStore(self.store.folder, self.store.model_key)
+        self._generation = -1
+        self._files = {}
+
+    def _apply(
+        self, stale: list[tuple[str, int, int]], removed: list[str], load: Loader, stats: RefreshStats, progress: Progress | None
+    ) -> None:
+        if not stale and not removed:
+            return
+        with self.store.transaction():
+            for done, (path, size, mtime_ns) in enumerate(stale, 1):
+                indexed_ns = time.time_ns()
+                sha, loaded = load(path)
+                known = self._files.get(path)
+                if known is not None and known.sha256 == sha:
+                    self.store.touch_file(path, size, mtime_ns, indexed_ns)
+                else:
+                    stats.changed += 1
+                    row = FileRow(size, mtime_ns, sha, indexed_ns)
+                    if isinstance(loaded, str):
+                        self.store.put_file(path, row, None, None, loaded, [])
+                    else:
+                        chunks = [(embed_text(loaded, c), c) for c in record_chunks(loaded)]
+                        self.store.put_file(
+                            path,
+                            row,
+                            loaded.id,
+                            json.dumps(dataclasses.asdict(loaded), ensure_ascii=False),
+                            None,
+                            [(_hash(model_text), model_text, tokenize(text)) for model_text, text in chunks],
+                        )
+                if progress and (done % 200 == 0 or done == len(stale)):
+                    progress("read", done, len(stale))
+            for path in removed:
+                self.store.drop_file(path)
+            stats.removed = len(removed)
+            self.store.bump()
+
+    def _missing_vectors(self) -> bool:
+        return bool(self._chunk_rows.size) and bool((self._chunk_rows < 0).any())
+
+    def _embed_missing(self, progress: Progress | None) -> int:
+        if self.embedder is None:
+            return 0
+        total = self.store.count_unembedded()
+        done = 0
+        while done < total:
+            batch = self.store.unembedded(EMBED_BATCH_COMMIT)
+            if not batch:
+                break
+            try:
+                vectors = self.embedder.embed_passages([text for _, text in batch])
+            except EmbeddingUnavailable as err:
+                self.disable_embeddings(str(err))
+                break
+            with self.store.transaction():
+                self.store.add_vectors([text_hash for text_hash, _ in batch], vectors)
+                self.store.bump()
+            done += len(batch)
+            if progress:
+                progress("embed", done, total)
+        return done
+
+    def disable_embeddings(self, reason: str) -> None:
+        """Go on with BM25 only, and say so once."""
+        if self.embed_error is None:
+            log.warning("mem: no embedding model (%s); searching with BM25 only", reason)
+        self.embed_error = reason
+        self.embedder = None
+
+    # -- loading ---------------------------------------------------------------------------------
+
+    def _reload(self, generation: int) -> None:
+        self._files = self.store.files()
+        records: list[MemoryRecord] = []
+        problems: list[FileProblem] = []
+        owner_of: dict[str, int] = {}
+        by_id: dict[str, int] = {}
+        for path, record_json, problem in self.store.records():
+            if record_json is None:
+                problems.append(FileProblem(path, problem or "unreadable"))
+                continue
+            record = MemoryRecord(**json.loads(record_json))
+            if record.id in by_id:
+                first = records[by_id[record.id]].path
+                problems.append(FileProblem(path, f"duplicate id {record.id} (also in {first}); skipped"))
+                continue
+            by_id[record.id] = len(records)
+            owner_of[path] = len(records)
+            records.append(record)
+        chunks = [c for c in self.store.chunks() if c.path in owner_of]
+        self._chunk_owner = np.fromiter((owner_of[c.path] for c in chunks), dtype=np.int64, count=len(chunks))
+        self._bm25 = SparseBM25([c.tokens for c in chunks])
+        self.records, self.problems, self.by_id = records, problems, by_id
+        self.times = np.fromiter((r.time for r in records), dtype=np.float64, count=len(records))
+        self._current = np.fromiter((r.is_current for r in records), dtype=bool, count=len(records))
+        self._scope_codes = {}
+        for key in ("user", "agent", "run"):
+            values = [getattr(r, key) for r in records]
+            codes = {value: number for number, value in enumerate(dict.fromkeys(v for v in values if v is not None), 1)}
+            array = np.fromiter((codes.get(v, 0) if v is not None else 0 for v in values), dtype=np.int64, count=len(records))
+            self._scope_codes[key] = (codes, array)
+        if self.embedder is not None:
+            rows = self.store.vector_rows()
+            self._vectors = self.store.load_vectors(self.embedder.dim)
+            self._chunk_rows = np.fromiter((rows.get(c.text_hash, -1) for c in chunks), dtype=np.int64, count=len(chunks))
+            if self._chunk_rows.size and self._chunk_rows.max() >= len(self._vectors):
+                log.warning("mem: the vector file is shorter than the index says; re-embedding")
+                self.store.reset_vectors()
+                self._chunk_rows = np.full(len(chunks), -1, dtype=np.int64)
+        else:
+            self._chunk_rows = np.full(len(chunks), -1, dtype=np.int64)
+        self._generation = generation
+
+    def in_scope(self, scope: dict[str, str], include_all: bool) -> np.ndarray:
+        """Indices of the records visible in a scope: each given key equal, or unset on the record."""
+        mask = np.ones(len(self.records), dtype=bool) if include_all else self._current.copy()
+        for key, value in scope.items():
+            codes, array = self._scope_codes[key]
+            code = codes.get(value, -1)
+            mask &= (array == 0) | (array == code)
+        return np.flatnonzero(mask)
+
+    # -- querying --------------------------------------------------------------------------------
+
+    def _per_record(self, chunk_scores: np.ndarray, empty: float) -> np.ndarray:
+        """A record scores by its best chunk."""
+        out = np.full(len(self.records), empty, dtype=np.float64)
+        if chunk_scores.size:
+            np.maximum.at(out, self._chunk_owner, chunk_scores)
+        return out
+
+    def mode(self, requested: str) -> str:
+        """The mode a search will really run in: without vectors, it is BM25."""
+        if requested in ("hybrid", "dense") and self.embedder is None:
+            return "bm25"
+        return requested
+
+    def query(self, text: str, candidates: np.ndarray, options: SearchOptions, now: float) -> tuple[list[Hit], str]:
+        """Rank the candidate records (indices into self.records) for the query text."""
+        mode = self.mode(options.mode)
+        if not candidates.size:
+            return [], mode
+        terms = tokenize(text)
+        term_ids = list(self.store.term_ids(list(dict.fromkeys(terms))).values()) if terms else []
+        lexical = self._per_record(self._bm25.scores(term_ids), 0.0)[candidates]
+        dense = None
+        if mode != "bm25":
+            try:
+                query_vector = self.embedder.embed_query(text)  # type: ignore[union-attr]
+            except EmbeddingUnavailable as err:
+                self.disable_embeddings(str(err))
+                return self.query(text, candidates, options, now)
+            sims = self._vectors @ query_vector if len(self._vectors) else np.zeros(0, dtype=np.float32)
+            chunk_sims = np.where(self._chunk_rows >= 0, sims[np.clip(self._chunk_rows, 0, None)] if sims.size else 0.0, -1.0)
+            dense = self._per_record(chunk_sims.astype(np.float64), -1.0)[candidates]
+        if mode == "bm25":
+            score, keep = fusion.normalise_max(lexical), lexical > 0
+        elif mode == "dense":
+            assert dense is not None
+            score, keep = fusion.normalise_dense(dense, options.dense_floor), dense > options.dense_floor
+        else:
+            assert dense is not None
+            dense_part = fusion.normalise_dense(dense, options.dense_floor)
+            score = fusion.fuse(lexical, dense_part, options.dense_weight)
+            keep = (lexical > 0) | (dense > options.dense_floor)
+        ages = (now - self.times[candidates]) / 86400.0
+        boost = fusion.recency(ages, options.half_life_days, options.recency_weight)
+        final = score * boost
+        order = np.lexsort((-self.times[candidates], -final))
+        hits = []
+        for position in order:
+            if not keep[position]:
+                continue
+            signals = {"bm25": float(lexical[position]), "recency": float(boost[position])}
+            if dense is not None:
+                signals["cosine"] = float(dense[position])
+            hits.append(Hit(self.records[int(candidates[position])], float(final[position]), signals))
+        return hits, mode
+
+
+@contextlib.contextmanager
+def no_lock() -> Iterator[None]:
+    yield

@@ -1,0 +1,309 @@
+"""The on-disk index under .mem/: a SQLite database of files, records, chunks and terms, and a
+raw float32 file of vectors keyed by content hash. Derived state: any damage means a rebuild.
+
+Why SQLite and not one JSON manifest: at 100k memories a JSON manifest is tens of MB that every
+`mem add` would rewrite; SQLite updates one row, is safe under concurrent processes, and its
+damage is detected (sqlite3.DatabaseError) rather than silently misread. No pickles anywhere.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Iterator
+
+import numpy as np
+
+SCHEMA_VERSION = "1"
+DB_NAME = "index.sqlite"
+VECTORS_NAME = "vectors.f32"
+
+_TABLES = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS files (
+    path TEXT PRIMARY KEY,
+    size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    sha256 TEXT NOT NULL,
+    indexed_ns INTEGER NOT NULL,
+    id TEXT,
+    record TEXT,
+    problem TEXT
+);
+CREATE TABLE IF NOT EXISTS chunks (
+    path TEXT NOT NULL,
+    ord INTEGER NOT NULL,
+    text_hash TEXT NOT NULL,
+    text TEXT NOT NULL,
+    tokens BLOB NOT NULL,
+    PRIMARY KEY (path, ord)
+);
+CREATE TABLE IF NOT EXISTS terms (term TEXT PRIMARY KEY, id INTEGER NOT NULL UNIQUE);
+CREATE TABLE IF NOT EXISTS vectors (text_hash TEXT PRIMARY KEY, row INTEGER NOT NULL);
+"""
+
+
+class IndexDamaged(Exception):
+    """The stored index cannot be trusted; the caller deletes it and rebuilds."""
+
+
+@dataclass(frozen=True)
+class FileRow:
+    size: int
+    mtime_ns: int
+    sha256: str
+    indexed_ns: int
+
+
+@dataclass(frozen=True)
+class ChunkRow:
+    path: str
+    ord: int
+    text_hash: str
+    tokens: np.ndarray  # int32 term ids
+
+
+class IndexStore:
+    """Storage only: rows in, rows out. `folder=None` keeps everything in memory (read-only vaults)."""
+
+    def __init__(self, folder: Path | None, model_key: str | None) -> None:
+        self.folder = folder
+        self.model_key = model_key  # "name:sha256:dim" of the embedder; None: embeddings off, keep vectors
+        self._vectors_mem = np.zeros((0, 0), dtype=np.float32)
+        self.db = self._open()
+
+    # -- opening, validation, reset -------------------------------------------------------------
+
+    def _connect(self) -> sqlite3.Connection:
+        target = ":memory:" if self.folder is None else str(self.folder / DB_NAME)
+        db = sqlite3.connect(target, timeout=60, isolation_level=None, check_same_thread=False)
+        db.execute("PRAGMA busy_timeout = 60000")
+        if self.folder is not None:
+            db.execute("PRAGMA journal_mode = WAL")
+            db.execute("PRAGMA synchronous = NORMAL")
+        return db
+
+    def _open(self) -> sqlite3.Connection:
+        try:
+            db = self._connect()
+            db.executescript(_TABLES)
+            self._check(db)
+            return db
+        except (sqlite3.DatabaseError, IndexDamaged):
+            with contextlib.suppress(Exception):
+                db.close()
+            self.delete_files()
+            db = self._connect()
+            db.executescript(_TABLES)
+            self._check(db)
+            return db
+
+    def _check(self, db: sqlite3.Connection) -> None:
+        meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
+        if not meta:
+            with self.transaction(db):
+                db.executemany(
+                    "INSERT OR IGNORE INTO meta VALUES (?, ?)",
+                    [("schema", SCHEMA_VERSION), ("model", self.model_key or ""), ("generation", "0")],
+                )
+            return
+        if meta.get("schema") != SCHEMA_VERSION:
+            raise IndexDamaged(f"index schema {meta.get('schema')} is not {SCHEMA_VERSION}")
+        if self.model_key is not None and meta.get("model") != self.model_key:
+            # Another model made these vectors: forget them all; chunks get re-embedded.
+            with self.transaction(db):
+                db.execute("DELETE FROM vectors")
+                db.execute("UPDATE meta SET value = ? WHERE key = 'model'", (self.model_key,))
+                self._bump(db)
+            self._truncate_vectors()
+
+    def delete_files(self) -> None:
+        """Remove the stored index entirely (it is derived; the next refresh rebuilds it)."""
+        if self.folder is None:
+            return
+        for name in (DB_NAME, f"{DB_NAME}-wal", f"{DB_NAME}-shm", VECTORS_NAME):
+            with contextlib.suppress(FileNotFoundError):
+                (self.folder / name).unlink()
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self.db.close()
+
+    @contextlib.contextmanager
+    def transaction(self, db: sqlite3.Connection | None = None) -> Iterator[sqlite3.Connection]:
+        db = db or self.db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            yield db
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+
+    @staticmethod
+    def _bump(db: sqlite3.Connection) -> None:
+        db.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'generation'")
+
+    def generation(self) -> int:
+        """A counter bumped by every change; lets a process see that another one wrote."""
+        row = self.db.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()
+        if row is None:
+            raise IndexDamaged("index metadata is missing")
+        return int(row[0])
+
+    # -- files ------------------------------------------------------------------------------
+
+    def files(self) -> dict[str, FileRow]:
+        rows = self.db.execute("SELECT path, size, mtime_ns, sha256, indexed_ns FROM files")
+        return {path: FileRow(size, mtime, sha, indexed) for path, size, mtime, sha, indexed in rows}
+
+    def touch_file(self, path: str, size: int, mtime_ns: int, indexed_ns: int) -> None:
+        """The bytes are unchanged (same hash); only the stat moved."""
+        self.db.execute(
+            "UPDATE files SET size = ?, mtime_ns = ?, indexed_ns = ? WHERE path = ?", (size, mtime_ns, indexed_ns, path)
+        )
+
+    def put_file(
+        self,
+        path: str,
+        row: FileRow,
+        memory_id: str | None,
+        record_json: str | None,
+        problem: str | None,
+        chunks: list[tuple[str, str, list[str]]],
+    ) -> None:
+        """Replace everything known about one file: its stat, record (or problem) and chunks."""
+        self.db.execute(
+            "INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (path, row.size, row.mtime_ns, row.sha256, row.indexed_ns, memory_id, record_json, problem),
+        )
+        self.db.execute("DELETE FROM chunks WHERE path = ?", (path,))
+        self.db.executemany(
+            "INSERT INTO chunks VALUES (?, ?, ?, ?, ?)",
+            [
+                (path, number, text_hash, text, self._term_ids(tokens).tobytes())
+                for number, (text_hash, text, tokens) in enumerate(chunks)
+            ],
+        )
+
+    def drop_file(self, path: str) -> None:
+        self.db.execute("DELETE FROM files WHERE path = ?", (path,))
+        self.db.execute("DELETE FROM chunks WHERE path = ?", (path,))
+
+    def bump(self) -> None:
+        self._bump(self.db)
+
+    def records(self) -> list[tuple[str, str | None, str | None]]:
+        """(path, record JSON, problem) for every file, sorted by path."""
+        return self.db.execute("SELECT path, record, problem FROM files ORDER BY path").fetchall()
+
+    def record_json(self, paths: Iterable[str]) -> dict[str, str]:
+        paths = list(paths)
+        marks = ",".join("?" * len(paths))
+        rows = self.db.execute(f"SELECT path, record FROM files WHERE path IN ({marks})", paths)
+        return {path: record for path, record in rows if record is not None}
+
+    # -- chunks and terms -------------------------------------------------------------------
+
+    def _term_ids(self, tokens: list[str]) -> np.ndarray:
+        if not tokens:
+            return np.zeros(0, dtype=np.int32)
+        unique = list(dict.fromkeys(tokens))
+        known = self.term_ids(unique)
+        missing = [t for t in unique if t not in known]
+        if missing:
+            (next_id,) = self.db.execute("SELECT COALESCE(MAX(id), -1) + 1 FROM terms").fetchone()
+            fresh = {term: next_id + offset for offset, term in enumerate(missing)}
+            self.db.executemany("INSERT INTO terms VALUES (?, ?)", fresh.items())
+            known.update(fresh)
+        return np.fromiter((known[t] for t in tokens), dtype=np.int32, count=len(tokens))
+
+    def term_ids(self, terms: list[str]) -> dict[str, int]:
+        found: dict[str, int] = {}
+        for start in range(0, len(terms), 500):
+            part = terms[start : start + 500]
+            marks = ",".join("?" * len(part))
+            found.update(self.db.execute(f"SELECT term, id FROM terms WHERE term IN ({marks})", part).fetchall())
+        return found
+
+    def chunks(self) -> list[ChunkRow]:
+        rows = self.db.execute("SELECT path, ord, text_hash, tokens FROM chunks ORDER BY path, ord")
+        return [ChunkRow(path, number, text_hash, np.frombuffer(blob, dtype=np.int32)) for path, number, text_hash, blob in rows]
+
+    # -- vectors ------------------------------------------------------------------------------
+
+    @property
+    def _vectors_path(self) -> Path | None:
+        return None if self.folder is None else self.folder / VECTORS_NAME
+
+    def vector_rows(self) -> dict[str, int]:
+        return dict(self.db.execute("SELECT text_hash, row FROM vectors").fetchall())
+
+    def unembedded(self, limit: int) -> list[tuple[str, str]]:
+        """(text_hash, text) of chunks that have no vector yet."""
+        return self.db.execute(
+            "SELECT DISTINCT c.text_hash, c.text FROM chunks c LEFT JOIN vectors v ON v.text_hash = c.text_hash "
+            "WHERE v.text_hash IS NULL LIMIT ?",
+            (limit,),
+        ).fetchall()
+
+    def count_unembedded(self) -> int:
+        (count,) = self.db.execute(
+            "SELECT COUNT(DISTINCT c.text_hash) FROM chunks c LEFT JOIN vectors v ON v.text_hash = c.text_hash "
+            "WHERE v.text_hash IS NULL"
+        ).fetchone()
+        return int(count)
+
+    def reset_vectors(self) -> None:
+        """Forget every vector (the file was damaged or lost); chunks get re-embedded."""
+        with self.transaction():
+            self.db.execute("DELETE FROM vectors")
+            self._bump(self.db)
+        self._truncate_vectors()
+
+    def _truncate_vectors(self) -> None:
+        path = self._vectors_path
+        if path is None:
+            self._vectors_mem = np.zeros((0, 0), dtype=np.float32)
+        elif path.exists():
+            path.unlink()
+
+    def add_vectors(self, text_hashes: list[str], vectors: np.ndarray) -> None:
+        """Append rows to the vector file, then record where they are (caller holds the index lock)."""
+        if not text_hashes:
+            return
+        data = np.ascontiguousarray(vectors, dtype=np.float32)
+        path = self._vectors_path
+        if path is None:
+            start = len(self._vectors_mem)
+            self._vectors_mem = data if start == 0 else np.vstack([self._vectors_mem, data])
+        else:
+            row_bytes = data.shape[1] * 4
+            with open(path, "ab") as handle:
+                size = handle.seek(0, os.SEEK_END)
+                if size % row_bytes:
+                    # A torn append from a killed process: cut it off before adding rows.
+                    size -= size % row_bytes
+                    handle.truncate(size)
+                    handle.seek(size)
+                start = size // row_bytes
+                handle.write(data.tobytes())
+                handle.flush()
+                os.fsync(handle.fileno())
+        self.db.executemany(
+            "INSERT OR REPLACE INTO vectors VALUES (?, ?)", [(h, start + i) for i, h in enumerate(text_hashes)]
+        )
+
+    def load_vectors(self, dim: int) -> np.ndarray:
+        """All stored vector rows as one float32 matrix (rows not referenced any more included)."""
+        path = self._vectors_path
+        if path is None:
+            return self._vectors_mem if self._vectors_mem.size else np.zeros((0, dim), dtype=np.float32)
+        if not path.exists():
+            return np.zeros((0, dim), dtype=np.float32)
+        data = np.fromfile(path, dtype=np.float32)
+        rows = data.size // dim
+        return data[: rows * dim].reshape(rows, dim)

@@ -1,0 +1,122 @@
+"""Pure search pieces, table-tested: tokenizer, BM25 (sparse vs rank-bm25), fusion, recency, chunking."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+
+from memcli.index import fusion
+from memcli.index.bm25 import ReferenceBM25, SparseBM25
+from memcli.index.chunk import MAX_WORDS, chunk_note, sections
+from memcli.index.tokenize import tokenize
+
+
+@pytest.mark.parametrize(
+    "text, tokens",
+    [
+        ("User prefers TypeScript", ["user", "prefer", "typescript"]),
+        ("Café in São Paulo", ["cafe", "sao", "paulo"]),
+        ("the and of is", []),
+        ("running runs ran", ["run", "run", "ran"]),
+        ("self.md Hugo-site 2024", ["self", "md", "hugo", "site", "2024"]),
+        ("snake_case words", ["snake", "case", "word"]),
+        ("[[Project Falcon]] uses [[PostgreSQL]]", ["project", "falcon", "use", "postgresql"]),
+    ],
+)
+def test_tokenize(text: str, tokens: list[str]) -> None:
+    assert tokenize(text) == tokens
+
+
+def _as_ids(documents: list[list[str]]) -> tuple[list[np.ndarray], dict[str, int]]:
+    vocab: dict[str, int] = {}
+    ids = [np.array([vocab.setdefault(t, len(vocab)) for t in doc], dtype=np.int32) for doc in documents]
+    return ids, vocab
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_sparse_bm25_equals_rank_bm25(seed: int) -> None:
+    rng = random.Random(seed)
+    words = [f"w{i}" for i in range(40)]
+    documents = [[rng.choice(words) for _ in range(rng.randint(0, 12))] for _ in range(rng.randint(1, 60))]
+    ids, vocab = _as_ids(documents)
+    sparse, reference = SparseBM25(ids), ReferenceBM25(documents)
+    for _ in range(10):
+        query = [rng.choice(words) for _ in range(rng.randint(1, 4))]
+        expected = reference.scores(query)
+        got = sparse.scores([vocab[t] for t in query if t in vocab])
+        assert np.allclose(got, expected), query
+
+
+@pytest.mark.parametrize("size", [1, 2, 3])
+def test_tiny_corpus_match_scores_positive(size: int) -> None:
+    documents = [["pnpm", "npm"], ["porto"], ["peanut"]][:size]
+    ids, vocab = _as_ids(documents)
+    scores = SparseBM25(ids).scores([vocab["pnpm"]])
+    assert scores[0] > 0 and (scores[1:] == 0).all()
+
+
+def test_bm25_edge_cases() -> None:
+    assert SparseBM25([]).scores([0]).tolist() == []
+    assert SparseBM25([np.zeros(0, dtype=np.int32)] * 2).scores([0]).tolist() == [0.0, 0.0]
+    model = SparseBM25([np.array([0]), np.array([1]), np.array([0, 1])])
+    assert model.scores([0, 0]).tolist() == model.scores([0]).tolist()  # repeats count once
+    assert model.scores([99, -1]).tolist() == [0.0, 0.0, 0.0]  # unknown terms
+
+
+@pytest.mark.parametrize(
+    "bm25, dense, weight, expected",
+    [
+        ([2.0, 1.0, 0.0], [0.0, 0.0, 1.0], 0.5, [0.5, 0.25, 0.5]),
+        ([2.0, 1.0, 0.0], None, 0.5, [1.0, 0.5, 0.0]),
+        ([0.0, 0.0], [0.2, 1.0], 0.3, [0.2, 1.0]),  # no lexical match: dense decides alone
+        ([4.0, 0.0], [0.0, 1.0], 0.0, [1.0, 0.0]),
+    ],
+)
+def test_fuse(bm25: list[float], dense: list[float] | None, weight: float, expected: list[float]) -> None:
+    got = fusion.fuse(np.array(bm25), None if dense is None else np.array(dense), weight)
+    assert np.allclose(got, expected)
+
+
+@pytest.mark.parametrize(
+    "sims, floor, expected",
+    [
+        ([0.1, 0.3, 0.5], 0.1, [0.0, 0.5, 1.0]),
+        ([0.05, 0.02], 0.1, [0.0, 0.0]),
+        ([-1.0, 0.6], 0.1, [0.0, 1.0]),
+    ],
+)
+def test_normalise_dense(sims: list[float], floor: float, expected: list[float]) -> None:
+    assert np.allclose(fusion.normalise_dense(np.array(sims), floor), expected)
+
+
+@pytest.mark.parametrize(
+    "age, half_life, weight, expected",
+    [
+        (0.0, 180.0, 0.1, 1.0),
+        (180.0, 180.0, 0.1, 0.95),
+        (1e9, 180.0, 0.1, 0.9),
+        (-5.0, 180.0, 0.1, 1.0),  # from the future: no bonus beyond new
+        (50.0, 0.0, 0.1, 1.0),  # half-life 0 turns recency off
+    ],
+)
+def test_recency(age: float, half_life: float, weight: float, expected: float) -> None:
+    assert fusion.recency(np.array([age]), half_life, weight)[0] == pytest.approx(expected)
+
+
+def test_sections_ignore_headings_in_code() -> None:
+    body = "intro\n# One\ntext one\n```\n# not a heading\n```\n## Two\ntext two\n"
+    assert [h for h, _ in sections(body)] == ["", "One", "Two"]
+
+
+def test_chunk_note_keeps_title_and_respects_the_limit() -> None:
+    long_paragraph = " ".join(f"word{i}." for i in range(400))
+    body = f"# Falcon\nshort intro\n\n## Design\n{long_paragraph}\n\n## Team\nAna leads it.\n"
+    chunks = chunk_note("Falcon", body)
+    assert chunks[0] == "Falcon\nshort intro"
+    assert all(c.startswith("Falcon") for c in chunks)
+    assert all(len(c.split()) <= MAX_WORDS + 4 for c in chunks)
+    assert chunks[-1] == "Falcon — Team\nAna leads it."
+    assert sum(c.count("word") for c in chunks) == 400  # nothing lost
+    assert chunk_note("Empty", "") == ["Empty"]
