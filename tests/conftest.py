@@ -48,7 +48,7 @@ class FakeEmbedder:
 
     name = "fake-hash"
     sha256 = "0" * 64
-    dim = 64
+    dim = 1024
 
     def __init__(self) -> None:
         self.calls: list[str] = []

