@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
+import logging
 import os
 import sys
 from dataclasses import dataclass
@@ -171,11 +173,12 @@ def search(
     run: Optional[str] = RunOpt,
     limit: int = typer.Option(10, "--limit", "-k", help="How many results at most."),
     include_all: bool = typer.Option(False, "--all", help="Include superseded and deleted memories."),
+    explain: bool = typer.Option(False, "--explain", help="Show each ranking signal per hit."),
     as_json: bool = JsonOpt,
 ) -> None:
-    """Find memories: `mem search "package manager" -u ray`."""
+    """Find memories by meaning and words: `mem search "package manager" -u ray`."""
     result = _state(ctx).memory().search(
-        query, user_id=user, agent_id=agent, run_id=run, limit=limit, include_all=include_all
+        query, user_id=user, agent_id=agent, run_id=run, limit=limit, include_all=include_all, explain=explain
     )
     _print_json(result) if as_json else render.search(_console(), result, query)
 
@@ -251,6 +254,25 @@ def history(ctx: typer.Context, memory_id: str = typer.Argument(..., metavar="ID
 
 @app.command()
 @friendly
+def index(
+    ctx: typer.Context,
+    rebuild: bool = typer.Option(False, "--rebuild", help="Throw the index away and build it again."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Bring the search index (.mem/) up to date; search does this by itself, this shows progress."""
+    memory = _state(ctx).memory()
+    if as_json:
+        stats = memory.reindex(rebuild=rebuild)
+        _print_json({**dataclasses.asdict(stats), "mode": memory.search_mode()})
+        return
+    console = _console()
+    with render.progress(console) as update:
+        stats = memory.reindex(rebuild=rebuild, progress=update)
+    render.indexed(console, stats, memory.search_mode())
+
+
+@app.command()
+@friendly
 def doctor(ctx: typer.Context, as_json: bool = JsonOpt) -> None:
     """Check the vault: where it is, what it holds, and files that cannot be read."""
     result = _state(ctx).memory().doctor()
@@ -259,4 +281,10 @@ def doctor(ctx: typer.Context, as_json: bool = JsonOpt) -> None:
 
 def main() -> None:
     """Entry point of the `mem` console script."""
+    # Library warnings (e.g. "no embedding model") go to stderr as one plain line.
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    logger = logging.getLogger("memcli")
+    logger.addHandler(handler)
+    logger.propagate = False
     app()

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import contextlib
+from typing import Callable, Iterator
+
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
 
@@ -37,9 +41,18 @@ def search(console: Console, result: dict[str, Any], query: str) -> None:
     table.add_column("id", no_wrap=True)
     table.add_column("memory", ratio=1)
     table.add_column("scope", no_wrap=True)
+    explain = any("explain" in item for item in result["results"])
+    if explain:
+        table.add_column("signals", no_wrap=True)
     for rank, item in enumerate(result["results"], 1):
-        table.add_row(str(rank), f"{item['score']:.2f}", item["id"], Text(item["memory"]), _scope(item))
+        row = [str(rank), f"{item['score']:.2f}", item["id"], Text(item["memory"]), _scope(item)]
+        if explain:
+            short = {"bm25": "bm25", "cosine": "cos", "recency": "rec"}
+            row.append(" ".join(f"{short.get(k, k)}={v:.2f}" for k, v in item["explain"].items()))
+        table.add_row(*row)
     console.print(table)
+    if result.get("mode") == "bm25" and explain:
+        console.print("(BM25 only: no embedding model)")
 
 
 def listing(console: Console, result: dict[str, Any]) -> None:
@@ -109,3 +122,48 @@ def doctor(console: Console, report: dict[str, Any]) -> None:
     console.print(Text(f"problems:      {len(report['problems'])} file(s) could not be read and are skipped:"))
     for problem in report["problems"]:
         console.print(Text(f"  {problem['path']}: {problem['reason']}"))
+
+
+_STAGES = {"read": "reading files", "embed": "embedding"}
+
+
+@contextlib.contextmanager
+def progress(console: Console, minimum: int = 50) -> Iterator[Callable[[str, int, int], None]]:
+    """A progress callback (stage, done, total) drawing rich bars with count and rate for long work."""
+    bars = Progress(
+        TextColumn("{task.description:<14}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]}"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    )
+    tasks: dict[str, int] = {}
+
+    def update(stage: str, done: int, total: int) -> None:
+        if total < minimum:
+            return
+        if stage not in tasks:
+            if not tasks:
+                bars.start()
+            tasks[stage] = bars.add_task(_STAGES.get(stage, stage), total=total, rate="")
+        task = bars.tasks[tasks[stage]]
+        elapsed = task.elapsed or 0.0
+        rate = f"{done / elapsed:,.0f}/s" if elapsed > 0 else ""
+        bars.update(tasks[stage], completed=done, total=total, rate=rate)
+
+    try:
+        yield update
+    finally:
+        if tasks:
+            bars.stop()
+
+
+def indexed(console: Console, stats: object, mode: str) -> None:
+    console.print(
+        Text(
+            f"Indexed {stats.files} files: {stats.changed} changed, {stats.removed} removed, "  # type: ignore[attr-defined]
+            f"{stats.embedded} embedded in {stats.seconds:.1f}s (search mode: {mode})"  # type: ignore[attr-defined]
+        )
+    )

@@ -153,6 +153,10 @@ class Memory:
         """Bring the index under .mem/ up to date (or start it over with rebuild=True)."""
         return self._search_index().refresh(self.vault.listing, self._load_for_index, progress, rebuild)
 
+    def search_mode(self) -> str:
+        """The mode searches run in now: the configured one, or "bm25" when no model is available."""
+        return self._search_index().mode(self.settings.search_mode)
+
     def _fresh_index(self) -> SearchIndex:
         self.reindex()
         return self._search_index()

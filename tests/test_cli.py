@@ -175,6 +175,27 @@ def test_unexpected_errors_are_one_line_too(vault: Path, monkeypatch: pytest.Mon
 
 
 def test_every_command_has_help() -> None:
-    for name in ["init", "add", "search", "get", "list", "update", "forget", "history", "doctor"]:
+    for name in ["init", "add", "search", "get", "list", "update", "forget", "history", "index", "doctor"]:
         result = runner.invoke(app, [name, "--help"])
         assert result.exit_code == 0 and "Usage" in result.stdout, name
+
+
+def test_index_command_reports_and_rebuilds(vault: Path) -> None:
+    Memory(vault=vault).add("prefers pnpm over npm", infer=False)
+    first = mem_cli(vault, "index", "--json")
+    assert first.exit_code == 0
+    stats = json.loads(first.stdout)
+    assert (stats["files"], stats["changed"], stats["mode"]) == (1, 0, "bm25")
+    rebuilt = json.loads(mem_cli(vault, "index", "--rebuild", "--json").stdout)
+    assert (rebuilt["files"], rebuilt["changed"]) == (1, 1)
+    human = mem_cli(vault, "index")
+    assert human.stdout.startswith("Indexed 1 files: 0 changed, 0 removed, 0 embedded in ")
+    assert human.stdout.endswith("(search mode: bm25)\n")
+
+
+def test_search_explain_in_json_and_table(vault: Path) -> None:
+    Memory(vault=vault).add("prefers pnpm over npm", infer=False)
+    payload = json.loads(mem_cli(vault, "search", "pnpm", "--explain", "--json").stdout)
+    assert set(payload["results"][0]["explain"]) == {"bm25", "recency"}
+    table = mem_cli(vault, "search", "pnpm", "--explain")
+    assert "bm25=" in table.stdout and "rec=1.00" in table.stdout
