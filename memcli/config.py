@@ -32,6 +32,9 @@ class Settings:
     embed_threads: int | None = None  # None: onnxruntime picks (all cores)
     dense_weight: float = 0.5
     half_life_days: float = 180.0
+    # A warm process re-checks the files for outside edits at most this often (mem's own writes,
+    # and other mem processes' writes, show at once). Checking costs one stat per file.
+    freshness_ms: int = 1000
 
 
 def default_vault_path(env: Mapping[str, str] | None = None) -> Path:
@@ -131,4 +134,5 @@ def load_settings(
         embed_threads=_int_setting("embed_threads", threads) if threads else None,
         dense_weight=_float_setting("dense_weight", search.get("dense_weight", 0.5), 0.0, 1.0),
         half_life_days=_float_setting("half_life_days", search.get("half_life_days", 180.0), 0.0, 100_000.0),
+        freshness_ms=int(_float_setting("freshness_ms", env.get("MEM_FRESHNESS_MS") or search.get("freshness_ms", 1000), 0, 3_600_000)),
     )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from datetime import datetime, timezone
 from typing import Any, Callable, Iterable
 
@@ -108,6 +109,7 @@ class Memory:
         self._embedder_choice = embedder
         self._index: SearchIndex | None = None
         self._told_bm25 = False
+        self._checked_at = float("-inf")  # time.monotonic() of the last full check of the files
 
     def _now(self) -> str:
         return iso(self._clock())
@@ -149,17 +151,34 @@ class Memory:
         except ParseError as err:
             return sha, str(err)
 
-    def reindex(self, *, rebuild: bool = False, progress: Progress | None = None) -> RefreshStats:
-        """Bring the index under .mem/ up to date (or start it over with rebuild=True)."""
-        return self._search_index().refresh(self.vault.listing, self._load_for_index, progress, rebuild)
+    def reindex(
+        self, *, rebuild: bool = False, progress: Progress | None = None, paths: Iterable[str] | None = None
+    ) -> RefreshStats:
+        """Bring the index under .mem/ up to date (or start it over with rebuild=True).
+
+        With `paths` (vault-relative), only those files are looked at: how mem indexes its own
+        writes without a walk over the vault.
+        """
+        index = self._search_index()
+        if paths is None:
+            checked = time.monotonic()
+            stats = index.refresh(self.vault.listing, self._load_for_index, progress, rebuild)
+            self._checked_at = checked
+            return stats
+        wanted = set(paths)
+        return index.refresh(lambda: self.vault.stat_paths(wanted), self._load_for_index, progress, partial=wanted)
 
     def search_mode(self) -> str:
         """The mode searches run in now: the configured one, or "bm25" when no model is available."""
         return self._search_index().mode(self.settings.search_mode)
 
     def _fresh_index(self) -> SearchIndex:
-        self.reindex()
-        return self._search_index()
+        """The index, checked against the files unless that was done within `freshness_ms`."""
+        if (time.monotonic() - self._checked_at) * 1000 >= self.settings.freshness_ms:
+            self.reindex()
+        index = self._search_index()
+        index.load_current()
+        return index
 
     def scan(self) -> tuple[list[MemoryRecord], list[FileProblem]]:
         """Every readable file as a record, and the files that could not be read and why."""
@@ -234,6 +253,7 @@ class Memory:
         results = []
         if self._index is not None and self._index.store.folder is None and not self.vault.exists():
             self._index = None  # the vault is about to exist: index it on disk from now on
+        written: list[str] = []
         with self.vault.lock():
             for text in texts:
                 memory_id, now = new_id(), self._now()
@@ -246,9 +266,11 @@ class Memory:
                     "metadata": dict(metadata) if metadata else None,
                     "source": source,
                 }
-                self.vault.create(f"{MEMORIES_DIR}/{slug(text)}-{memory_id}.md", markdown.render(meta, text + "\n"))
+                relpath = f"{MEMORIES_DIR}/{slug(text)}-{memory_id}.md"
+                self.vault.create(relpath, markdown.render(meta, text + "\n"))
+                written.append(relpath)
                 results.append({"id": memory_id, "memory": text, "event": "ADD"})
-        self.reindex()  # embed the new memories now, so the next search has nothing to do
+        self.reindex(paths=written)  # embed the new memories now, so the next search has nothing to do
         return {"results": results}
 
     @staticmethod
@@ -369,14 +391,15 @@ class Memory:
             history = [*record.history, {"event": "UPDATE", "at": now, "old": record.text}]
             new_text = markdown.set_keys(file_text, {"updated": now, "history": history}, body=text + "\n")
             self.vault.replace(path, new_text, expected_sha=sha)
-        self.reindex()
+        self.reindex(paths=[record.path])
         return {"message": "Memory updated successfully!", "id": memory_id}
 
     def delete(self, memory_id: str, *, purge: bool = False) -> dict[str, Any]:
         """Forget a memory: a tombstone (`status: deleted`, kept on disk), or with purge the file goes."""
         with self.vault.lock():
-            message = self._forget(self._find_editable(memory_id), purge)
-        self.reindex()
+            record = self._find_editable(memory_id)
+            message = self._forget(record, purge)
+        self.reindex(paths=[record.path])
         return {"message": message, "id": memory_id}
 
     def _forget(self, record: MemoryRecord, purge: bool) -> str:
@@ -416,7 +439,7 @@ class Memory:
         with self.vault.lock():
             for record in targets:
                 self._forget(record, purge)
-        self.reindex()
+        self.reindex(paths=[record.path for record in targets])
         return {"message": "Memories deleted successfully!", "count": len(targets)}
 
     def history(self, memory_id: str) -> list[dict[str, Any]]:

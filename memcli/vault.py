@@ -11,7 +11,7 @@ import secrets
 import tempfile
 import unicodedata
 from pathlib import Path
-from typing import Iterator
+from typing import Iterable, Iterator
 
 import filelock
 
@@ -108,6 +108,17 @@ class Vault:
             raise LockTimeoutError(
                 f"another mem process held the vault lock for {self.lock_timeout:.0f}s; try again"
             ) from None
+
+    def stat_paths(self, relpaths: Iterable[str]) -> list[tuple[str, int, int]]:
+        """(relpath, size, mtime_ns) of those of the given .md files that exist, sorted."""
+        found = []
+        for relpath in relpaths:
+            try:
+                info = self.path(relpath).stat()
+            except (OSError, InvalidInputError):
+                continue
+            found.append((relpath, info.st_size, info.st_mtime_ns))
+        return sorted(found)
 
     @contextlib.contextmanager
     def index_lock(self) -> Iterator[None]:

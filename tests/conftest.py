@@ -19,10 +19,12 @@ def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     home.mkdir()
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.setenv("XDG_DATA_HOME", str(home / ".local" / "share"))
-    for name in ("MEM_VAULT", "MEM_MAX_FILE_BYTES", "MEM_DEBUG", "MEM_SEARCH_MODE", "MEM_EMBED_THREADS"):
+    for name in ("MEM_VAULT", "MEM_MAX_FILE_BYTES", "MEM_DEBUG", "MEM_SEARCH_MODE", "MEM_EMBED_THREADS", "MEM_FRESHNESS_MS"):
         monkeypatch.delenv(name, raising=False)
     # Unit tests run without the real model (fast, deterministic); tests of the model opt in.
     monkeypatch.setenv("MEM_EMBED_MODEL", "none")
+    # Tests edit files and search at once; the warm-process check interval is tested on its own.
+    monkeypatch.setenv("MEM_FRESHNESS_MS", "0")
     work = tmp_path / "work"
     work.mkdir()
     monkeypatch.chdir(work)

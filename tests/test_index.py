@@ -197,3 +197,25 @@ def test_recency_breaks_near_ties_toward_newer(vault: Path) -> None:
     result = mem.search("docker", explain=True)["results"]
     assert _ids({"results": result}) == [new, old]
     assert result[0]["explain"]["recency"] > result[1]["explain"]["recency"]
+
+
+def test_warm_process_checks_outside_edits_at_most_every_freshness_interval(
+    vault: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from memcli import service
+
+    clock = [1000.0]
+    monkeypatch.setattr(service.time, "monotonic", lambda: clock[0])
+    monkeypatch.setenv("MEM_FRESHNESS_MS", "1000")
+    mem = Memory(vault=vault, embedder=None)
+    (first,) = _add_many(mem, ["has a cat called Miso"])
+    assert _ids(mem.search("Miso")) == [first]  # full check here
+    path = vault / mem.get(first)["path"]
+    path.write_text(path.read_text().replace("Miso", "Tofu"))  # an outside edit
+    assert _ids(mem.search("Tofu")) == []  # within the interval: not looked for yet
+    (second,) = _add_many(mem, ["has a dog called Rex"])  # own writes show at once
+    assert _ids(mem.search("Rex")) == [second]
+    (third,) = _add_many(Memory(vault=vault, embedder=None), ["has a fish called Blub"])  # so do other mem processes'
+    assert _ids(mem.search("Blub")) == [third]
+    clock[0] += 1.0
+    assert _ids(mem.search("Tofu")) == [first]  # the interval has passed: the edit is found

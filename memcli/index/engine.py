@@ -28,8 +28,16 @@ from .tokenize import tokenize
 log = logging.getLogger("memcli")
 
 # A file whose mtime is this close to when it was read may have been written again within the
-# same timestamp tick with the same size (git's "racily clean" problem): hash it again.
-RACY_NS = 2_000_000_000
+# same timestamp tick with the same size (git's "racily clean" problem): hash it again. Where
+# the filesystem keeps sub-second times the tick is a few ms; where it keeps whole seconds
+# (FAT, HFS+, some network mounts) it can be up to 2 s.
+RACY_NS_FINE = 50_000_000
+RACY_NS_COARSE = 2_000_000_000
+
+
+def _racy(mtime_ns: int, indexed_ns: int) -> bool:
+    window = RACY_NS_COARSE if mtime_ns % 1_000_000_000 == 0 else RACY_NS_FINE
+    return mtime_ns >= indexed_ns - window
 EMBED_BATCH_COMMIT = 256
 
 Listing = Callable[[], list[tuple[str, int, int]]]  # (relpath, size, mtime_ns)
@@ -85,7 +93,8 @@ class SearchIndex:
         self.embedder = embedder
         self.embed_error: str | None = None
         self._lock = lock
-        self._generation = -1
+        self._generation = -1  # of what is loaded in memory
+        self._files_generation = -1  # of the cached file rows
         self._files: dict[str, FileRow] = {}
         self.records: list[MemoryRecord] = []
         self.problems: list[FileProblem] = []
@@ -100,17 +109,29 @@ class SearchIndex:
 
     # -- keeping fresh ---------------------------------------------------------------------------
 
-    def _stale(self, listing: list[tuple[str, int, int]], files: dict[str, FileRow]) -> tuple[list[tuple[str, int, int]], list[str]]:
+    def _stale(
+        self, listing: list[tuple[str, int, int]], files: dict[str, FileRow], partial: set[str] | None = None
+    ) -> tuple[list[tuple[str, int, int]], list[str]]:
         stale = []
         for path, size, mtime_ns in listing:
             row = files.get(path)
-            if row is None or row.size != size or row.mtime_ns != mtime_ns or mtime_ns >= row.indexed_ns - RACY_NS:
+            if row is None or row.size != size or row.mtime_ns != mtime_ns or _racy(mtime_ns, row.indexed_ns):
                 stale.append((path, size, mtime_ns))
         present = {path for path, _, _ in listing}
-        return stale, [path for path in files if path not in present]
+        candidates = files if partial is None else (p for p in partial if p in files)
+        return stale, [path for path in candidates if path not in present]
 
-    def refresh(self, listing: Listing, load: Loader, progress: Progress | None = None, rebuild: bool = False) -> RefreshStats:
-        """Bring the index up to date with the files: re-read only what changed, embed only new text."""
+    def refresh(
+        self,
+        listing: Listing,
+        load: Loader,
+        progress: Progress | None = None,
+        rebuild: bool = False,
+        partial: set[str] | None = None,
+    ) -> RefreshStats:
+        """Bring the stored index up to date with the files: re-read only what changed, embed only
+        new text. With `partial`, `listing` covers just those paths (a writer's own files).
+        Loading into memory is separate (load_current), so a burst of writes costs one load."""
         started = time.perf_counter()
         if rebuild:
             with self._lock():
@@ -121,29 +142,37 @@ class SearchIndex:
             with self._lock():
                 self._recreate()
             generation = self.store.generation()
-        if generation != self._generation:
-            self._files = self.store.files()
+        if generation != self._files_generation:
+            self._files, self._files_generation = self.store.files(), generation
         files_now = listing()
-        stale, removed = self._stale(files_now, self._files)
+        stale, removed = self._stale(files_now, self._files, partial)
         stats = RefreshStats(files=len(files_now))
         wants_vectors = self.embedder is not None and self._missing_vectors()
         if stale or removed or wants_vectors:
             with self._lock():
                 self._files = self.store.files()  # another process may have done part of the work
-                stale, removed = self._stale(files_now, self._files)
+                stale, removed = self._stale(files_now, self._files, partial)
                 self._apply(stale, removed, load, stats, progress)
                 stats.embedded = self._embed_missing(progress)
-            generation = self.store.generation()
-        if generation != self._generation:
-            self._reload(generation)
+                self._files_generation = -1
         stats.seconds = time.perf_counter() - started
         return stats
+
+    def load_current(self) -> None:
+        """Make the in-memory records, BM25 and vectors match the stored index (cheap when they do)."""
+        try:
+            generation = self.store.generation()
+        except (sqlite3.DatabaseError, IndexDamaged):
+            return  # the next refresh rebuilds it
+        if generation != self._generation:
+            self._reload(generation)
 
     def _recreate(self) -> None:
         self.store.close()
         self.store.delete_files()
         self.store = IndexStore(self.store.folder, self.store.model_key)
         self._generation = -1
+        self._files_generation = -1
         self._files = {}
 
     def _apply(
@@ -215,7 +244,6 @@ class SearchIndex:
     # -- loading ---------------------------------------------------------------------------------
 
     def _reload(self, generation: int) -> None:
-        self._files = self.store.files()
         records: list[MemoryRecord] = []
         problems: list[FileProblem] = []
         owner_of: dict[str, int] = {}
