@@ -30,7 +30,7 @@ class Settings:
     search_mode: str = "hybrid"  # hybrid | bm25 | dense
     embed_model: str = "bundled"  # bundled | none
     embed_threads: int | None = None  # None: onnxruntime picks (all cores)
-    dense_weight: float = 0.5
+    dense_weight: float = 0.4
     half_life_days: float = 180.0
     # A warm process re-checks the files for outside edits at most this often (mem's own writes,
     # and other mem processes' writes, show at once). Checking costs one stat per file.
@@ -132,7 +132,7 @@ def load_settings(
         search_mode=_choice("search mode (MEM_SEARCH_MODE)", env.get("MEM_SEARCH_MODE") or search.get("mode") or "hybrid", ("hybrid", "bm25", "dense")),
         embed_model=_choice("embedding model (MEM_EMBED_MODEL)", env.get("MEM_EMBED_MODEL") or search.get("embed_model") or "bundled", ("bundled", "none")),
         embed_threads=_int_setting("embed_threads", threads) if threads else None,
-        dense_weight=_float_setting("dense_weight", search.get("dense_weight", 0.5), 0.0, 1.0),
+        dense_weight=_float_setting("dense_weight", search.get("dense_weight", 0.4), 0.0, 1.0),
         half_life_days=_float_setting("half_life_days", search.get("half_life_days", 180.0), 0.0, 100_000.0),
         freshness_ms=int(_float_setting("freshness_ms", env.get("MEM_FRESHNESS_MS") or search.get("freshness_ms", 1000), 0, 3_600_000)),
     )

@@ -47,7 +47,7 @@ def search(console: Console, result: dict[str, Any], query: str) -> None:
     for rank, item in enumerate(result["results"], 1):
         row = [str(rank), f"{item['score']:.2f}", item["id"], Text(item["memory"]), _scope(item)]
         if explain:
-            short = {"bm25": "bm25", "cosine": "cos", "recency": "rec"}
+            short = {"bm25": "bm25", "cosine": "cos", "context": "ctx", "recency": "rec"}
             row.append(" ".join(f"{short.get(k, k)}={v:.2f}" for k, v in item["explain"].items()))
         table.add_row(*row)
     console.print(table)

@@ -170,7 +170,7 @@ def test_explain_shows_each_signal(vault: Path, fake_embedder: FakeEmbedder) -> 
     mem = Memory(vault=vault, embedder=fake_embedder)
     _add_many(mem, TEXTS)
     (hit,) = mem.search("Miso", explain=True, limit=1)["results"]
-    assert set(hit["explain"]) == {"bm25", "cosine", "recency"}
+    assert set(hit["explain"]) == {"bm25", "cosine", "context", "recency"}
     assert hit["explain"]["bm25"] > 0 and 0 < hit["explain"]["cosine"] <= 1
     assert "explain" not in mem.search("Miso", limit=1)["results"][0]
 

@@ -120,3 +120,46 @@ def test_chunk_note_keeps_title_and_respects_the_limit() -> None:
     assert chunks[-1] == "Falcon — Team\nAna leads it."
     assert sum(c.count("word") for c in chunks) == 400  # nothing lost
     assert chunk_note("Empty", "") == ["Empty"]
+
+
+def _record(i: int, minute: float, user: str = "ray", kind: str = "memory"):  # noqa: ANN202
+    from memcli.models import MemoryRecord
+
+    stamp = f"2026-01-01T{int(minute) // 60:02d}:{int(minute) % 60:02d}:00Z"
+    return MemoryRecord(id=f"m-{i}", text=str(i), path=f"{i}.md", kind=kind, created=stamp, user=user)
+
+
+def test_conversation_neighbours_stay_within_one_scope_and_one_sitting() -> None:
+    from memcli.index.engine import _OFFSETS, conversation_neighbours
+
+    records = [
+        _record(0, 0), _record(1, 1), _record(2, 2),  # one sitting of ray's
+        _record(3, 100),  # ray again, 98 minutes later: a new conversation
+        _record(4, 1, user="ana"),  # ana at the same time: another scope
+        _record(5, 3, kind="note"),  # notes have no neighbours
+    ]
+    table = conversation_neighbours(records)
+    neighbours = {i: sorted(int(j) for j in table[:, i] if j >= 0) for i in range(len(records))}
+    assert neighbours == {0: [1, 2], 1: [0, 2], 2: [0, 1], 3: [], 4: [], 5: []}
+    assert table.shape == (len(_OFFSETS), len(records))
+
+
+def test_context_reranks_matches_but_never_makes_one(tmp_path) -> None:  # noqa: ANN001
+    from datetime import datetime, timedelta, timezone
+
+    from memcli import Memory
+
+    now = [datetime(2026, 1, 1, tzinfo=timezone.utc)]
+    mem = Memory(vault=tmp_path / "v", embedder=None, clock=lambda: now[0])
+
+    def add(text: str) -> str:
+        now[0] += timedelta(seconds=30)
+        return mem.add(text, user_id="ray", infer=False)["results"][0]["id"]
+
+    kyoto, booked = add("planning the trip to Kyoto"), add("I booked the ryokan yesterday")
+    now[0] += timedelta(hours=3)  # another conversation
+    prices = add("ryokan prices are high everywhere")
+    hits = {h["id"]: h for h in mem.search("Kyoto ryokan", explain=True)["results"]}
+    assert list(hits)[1:] == [booked, prices]  # same own match; the Kyoto conversation lifts `booked`
+    assert hits[booked]["explain"]["context"] > 0 and hits[prices]["explain"]["context"] == 0
+    assert [h["id"] for h in mem.search("Kyoto")["results"]] == [kyoto]  # context alone is no match
