@@ -18,6 +18,12 @@ def _scope(item: dict[str, Any]) -> str:
     return " ".join(parts) or "shared"
 
 
+def _snippet(text: str, limit: int = 160) -> Text:
+    """One line of at most `limit` characters: long notes must not flood a results table."""
+    flat = " ".join(text.split())
+    return Text(flat if len(flat) <= limit else flat[: limit - 1].rstrip() + "…")
+
+
 def _date(value: str | None) -> str:
     return (value or "")[:10]
 
@@ -45,7 +51,7 @@ def search(console: Console, result: dict[str, Any], query: str) -> None:
     if explain:
         table.add_column("signals", no_wrap=True)
     for rank, item in enumerate(result["results"], 1):
-        row = [str(rank), f"{item['score']:.2f}", item["id"], Text(item["memory"]), _scope(item)]
+        row = [str(rank), f"{item['score']:.2f}", item["id"], _snippet(item["memory"]), _scope(item)]
         if explain:
             short = {"bm25": "bm25", "cosine": "cos", "context": "ctx", "recency": "rec"}
             row.append(" ".join(f"{short.get(k, k)}={v:.2f}" for k, v in item["explain"].items()))
@@ -65,7 +71,7 @@ def listing(console: Console, result: dict[str, Any]) -> None:
     table.add_column("memory", ratio=1)
     table.add_column("scope", no_wrap=True)
     for item in result["results"]:
-        memory = Text(item["memory"])
+        memory = _snippet(item["memory"])
         if item.get("status", "current") != "current":
             memory = Text(f"[{item['status']}] ", style="dim") + memory
         table.add_row(item["id"], _date(item["updated_at"]), memory, _scope(item))
