@@ -12,6 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from memcli import Memory, markdown
+from memcli.index.store import IndexStore
 
 
 def _mem(vault: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -30,6 +31,12 @@ def test_four_processes_times_25_adds_make_exactly_100_memories(vault: Path) -> 
     with ThreadPoolExecutor(max_workers=4) as pool:
         codes = [code for result in pool.map(worker, range(4)) for code in result]
     assert codes == [0] * 100
+    # Every writer indexed its own file: the stored index agrees with the disk before any refresh.
+    stored = IndexStore(vault / ".mem", None)
+    assert sorted(p for p in stored.files() if p.startswith("memories/")) == sorted(
+        f"memories/{p.name}" for p in (vault / "memories").glob("*.md")
+    )
+    stored.close()
     files = sorted((vault / "memories").glob("*.md"))
     assert len(files) == 100
     mem = Memory(vault=vault)
