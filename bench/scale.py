@@ -98,7 +98,7 @@ def worker(size: int, folder: Path, queries: int, adds: int) -> dict:
     # The same queries when every search re-checks every file (MEM_FRESHNESS_MS=0): one stat per file.
     import dataclasses
 
-    strict = Memory(vault=folder, settings=dataclasses.replace(mem.settings, freshness_ms=0))
+    strict = Memory(vault=folder, settings=dataclasses.replace(mem.settings, freshness_ms=0), embedder=mem._search_index().embedder)
     strict.search(questions[0], user_id="ray")
     checked = []
     for question in questions:
