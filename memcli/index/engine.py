@@ -110,7 +110,9 @@ class SearchIndex:
         self._current = np.zeros(0, dtype=bool)
         self._neighbours = np.zeros((2 * CONTEXT_SPAN, 0), dtype=np.int64)
         self._scope_codes: dict[str, tuple[dict[str, int], np.ndarray]] = {}
+        self._chunk_starts = np.zeros(0, dtype=np.int64)
         self._chunk_owner = np.zeros(0, dtype=np.int64)
+        self._segmented = True
         self._chunk_rows = np.zeros(0, dtype=np.int64)
         self._bm25 = SparseBM25([])
         self._vectors = np.zeros((0, 0), dtype=np.float32)
@@ -150,17 +152,21 @@ class SearchIndex:
             with self._lock():
                 self._recreate()
             generation = self.store.generation()
-        if generation != self._files_generation:
-            self._files, self._files_generation = self.store.files(), generation
+        if partial is not None:
+            known = self.store.files(partial)  # a writer's own files: no need for all the rows
+        else:
+            if generation != self._files_generation:
+                self._files, self._files_generation = self.store.files(), generation
+            known = self._files
         files_now = listing()
-        stale, removed = self._stale(files_now, self._files, partial)
+        stale, removed = self._stale(files_now, known, partial)
         stats = RefreshStats(files=len(files_now))
         wants_vectors = self.embedder is not None and self._missing_vectors()
         if stale or removed or wants_vectors:
             with self._lock():
-                self._files = self.store.files()  # another process may have done part of the work
-                stale, removed = self._stale(files_now, self._files, partial)
-                self._apply(stale, removed, load, stats, progress)
+                known = self.store.files(partial)  # another process may have done part of the work
+                stale, removed = self._stale(files_now, known, partial)
+                self._apply(stale, removed, load, known, stats, progress)
                 stats.embedded = self._embed_missing(progress)
                 self._files_generation = -1
         stats.seconds = time.perf_counter() - started
@@ -184,7 +190,13 @@ class SearchIndex:
         self._files = {}
 
     def _apply(
-        self, stale: list[tuple[str, int, int]], removed: list[str], load: Loader, stats: RefreshStats, progress: Progress | None
+        self,
+        stale: list[tuple[str, int, int]],
+        removed: list[str],
+        load: Loader,
+        known_files: dict[str, FileRow],
+        stats: RefreshStats,
+        progress: Progress | None,
     ) -> None:
         if not stale and not removed:
             return
@@ -192,7 +204,7 @@ class SearchIndex:
             for done, (path, size, mtime_ns) in enumerate(stale, 1):
                 indexed_ns = time.time_ns()
                 sha, loaded = load(path)
-                known = self._files.get(path)
+                known = known_files.get(path)
                 if known is not None and known.sha256 == sha:
                     self.store.touch_file(path, size, mtime_ns, indexed_ns)
                 else:
@@ -256,7 +268,9 @@ class SearchIndex:
         problems: list[FileProblem] = []
         owner_of: dict[str, int] = {}
         by_id: dict[str, int] = {}
-        for path, record_json, problem in self.store.records():
+        with self.store.snapshot():
+            rows, chunk_rows = self.store.records(), self.store.chunks()
+        for path, record_json, problem in rows:
             if record_json is None:
                 problems.append(FileProblem(path, problem or "unreadable"))
                 continue
@@ -268,8 +282,13 @@ class SearchIndex:
             by_id[record.id] = len(records)
             owner_of[path] = len(records)
             records.append(record)
-        chunks = [c for c in self.store.chunks() if c.path in owner_of]
-        self._chunk_owner = np.fromiter((owner_of[c.path] for c in chunks), dtype=np.int64, count=len(chunks))
+        chunks = [c for c in chunk_rows if c.path in owner_of]
+        owners = np.fromiter((owner_of[c.path] for c in chunks), dtype=np.int64, count=len(chunks))
+        # Records and chunks both come sorted by path from one snapshot, so owners ascend; a
+        # record without chunks (which put_file never writes) would break the segmented max.
+        self._chunk_owner = owners
+        self._chunk_starts = np.searchsorted(owners, np.arange(len(records)))
+        self._segmented = bool(len(np.unique(owners)) == len(records))
         self._bm25 = SparseBM25([c.tokens for c in chunks])
         self.records, self.problems, self.by_id = records, problems, by_id
         self.times = np.fromiter((r.time for r in records), dtype=np.float64, count=len(records))
@@ -305,10 +324,17 @@ class SearchIndex:
     # -- querying --------------------------------------------------------------------------------
 
     def _per_record(self, chunk_scores: np.ndarray, empty: float) -> np.ndarray:
-        """A record scores by its best chunk."""
+        """A record scores by its best chunk. Chunks are stored in record order, each record
+        having at least one, so this is a segmented max (reduceat), or nothing at all when every
+        record is a single chunk (a vault of memories)."""
+        if not self.records:
+            return np.zeros(0, dtype=np.float64)
+        if chunk_scores.size == len(self.records):
+            return chunk_scores.astype(np.float64, copy=False)
+        if chunk_scores.size and self._segmented:
+            return np.maximum.reduceat(chunk_scores.astype(np.float64, copy=False), self._chunk_starts)
         out = np.full(len(self.records), empty, dtype=np.float64)
-        if chunk_scores.size:
-            np.maximum.at(out, self._chunk_owner, chunk_scores)
+        np.maximum.at(out, self._chunk_owner, chunk_scores)
         return out
 
     def mode(self, requested: str) -> str:

@@ -143,6 +143,15 @@ class IndexStore:
             raise
         db.execute("COMMIT")
 
+    @contextlib.contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """Reads inside see one consistent state, whatever other processes commit meanwhile."""
+        self.db.execute("BEGIN")
+        try:
+            yield
+        finally:
+            self.db.execute("COMMIT")
+
     @staticmethod
     def _bump(db: sqlite3.Connection) -> None:
         db.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'generation'")
@@ -156,8 +165,16 @@ class IndexStore:
 
     # -- files ------------------------------------------------------------------------------
 
-    def files(self) -> dict[str, FileRow]:
-        rows = self.db.execute("SELECT path, size, mtime_ns, sha256, indexed_ns FROM files")
+    def files(self, paths: Iterable[str] | None = None) -> dict[str, FileRow]:
+        """Stored stat and hash per file: all of them, or just the given paths."""
+        query = "SELECT path, size, mtime_ns, sha256, indexed_ns FROM files"
+        if paths is None:
+            rows = self.db.execute(query).fetchall()
+        else:
+            wanted, rows = list(paths), []
+            for start in range(0, len(wanted), 500):
+                part = wanted[start : start + 500]
+                rows += self.db.execute(f"{query} WHERE path IN ({','.join('?' * len(part))})", part).fetchall()
         return {path: FileRow(size, mtime, sha, indexed) for path, size, mtime, sha, indexed in rows}
 
     def touch_file(self, path: str, size: int, mtime_ns: int, indexed_ns: int) -> None:
