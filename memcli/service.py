@@ -326,16 +326,14 @@ class Memory:
             dense_weight=self.settings.dense_weight,
             half_life_days=self.settings.half_life_days,
         )
-        hits, mode = index.query(query, candidates, options, now=self._clock().timestamp())
+        hits, mode = index.query(query, candidates, options, self._clock().timestamp(), limit, threshold)
         if mode != options.mode and not self._told_bm25:
             self._told_bm25 = True
             reason = index.embed_error or "embeddings are off (MEM_EMBED_MODEL=none)"
             if index.embed_error is None:
                 log.warning("mem: %s; searching with BM25 only", reason)
-        if threshold is not None:
-            hits = [hit for hit in hits if hit.score >= threshold]
         return {
-            "results": [self._hit_result(hit, explain) for hit in hits[:limit]],
+            "results": [self._hit_result(hit, explain) for hit in hits],
             "relations": [],
             "mode": mode,
         }

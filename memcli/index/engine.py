@@ -351,8 +351,16 @@ class SearchIndex:
             np.maximum(best, lent, out=best)
         return best
 
-    def query(self, text: str, candidates: np.ndarray, options: SearchOptions, now: float) -> tuple[list[Hit], str]:
-        """Rank the candidate records (indices into self.records) for the query text."""
+    def query(
+        self,
+        text: str,
+        candidates: np.ndarray,
+        options: SearchOptions,
+        now: float,
+        limit: int,
+        threshold: float | None = None,
+    ) -> tuple[list[Hit], str]:
+        """The best `limit` candidate records (indices into self.records) for the query text."""
         mode = self.mode(options.mode)
         if not candidates.size:
             return [], mode
@@ -372,7 +380,7 @@ class SearchIndex:
                 query_vector = self.embedder.embed_query(text)  # type: ignore[union-attr]
             except EmbeddingUnavailable as err:
                 self.disable_embeddings(str(err))
-                return self.query(text, candidates, options, now)
+                return self.query(text, candidates, options, now, limit, threshold)
             sims = self._vectors @ query_vector if len(self._vectors) else np.zeros(0, dtype=np.float32)
             chunk_sims = np.where(self._chunk_rows >= 0, sims[np.clip(self._chunk_rows, 0, None)] if sims.size else 0.0, -1.0)
             cosine = self._per_record(chunk_sims.astype(np.float64), -1.0)
@@ -393,11 +401,14 @@ class SearchIndex:
         ages = (now - self.times[candidates]) / 86400.0
         boost = fusion.recency(ages, options.half_life_days, options.recency_weight)
         final = score * boost
-        order = np.lexsort((-self.times[candidates], -final))
+        keep &= final >= (threshold if threshold is not None else -np.inf)
+        kept = np.flatnonzero(keep)
+        if kept.size > limit:  # only the best `limit` (ties at the cut included) need sorting
+            cut = np.partition(-final[kept], limit - 1)[limit - 1]
+            kept = kept[-final[kept] <= cut]
+        order = kept[np.lexsort((-self.times[candidates][kept], -final[kept]))][:limit]
         hits = []
         for position in order:
-            if not keep[position]:
-                continue
             record = int(candidates[position])
             explained = {name: float(values[record]) for name, values in signals.items()}
             explained["recency"] = float(boost[position])
