@@ -14,6 +14,7 @@ from typing import Any, Callable, Optional, TypeVar
 
 import typer
 from rich.console import Console
+from rich.text import Text
 
 from . import render
 from .errors import InvalidInputError, MemError
@@ -269,6 +270,39 @@ def index(
     with render.progress(console) as update:
         stats = memory.reindex(rebuild=rebuild, progress=update)
     render.indexed(console, stats, memory.search_mode())
+
+
+@app.command()
+@friendly
+def watch(
+    ctx: typer.Context,
+    once: bool = typer.Option(False, "--once", help="Bring the index up to date and exit (for scripts and git hooks)."),
+    debounce_ms: int = typer.Option(150, "--debounce", help="Quiet time that ends a burst of changes, in ms."),
+    rescan: float = typer.Option(300.0, "--rescan", help="Full rescan every this many seconds, in case events were lost."),
+) -> None:
+    """Keep the index fresh while files change (editors, agents, git pull). Ctrl-C stops it."""
+    from .watch import Watcher  # watchdog is only needed by this command
+
+    memory = _state(ctx).memory()
+    console = _console()
+    if once:
+        stats = memory.reindex()
+        render.indexed(console, stats, memory.search_mode())
+        return
+    if debounce_ms < 0 or rescan <= 0:
+        raise InvalidInputError("--debounce must be >= 0 and --rescan > 0")
+    watcher = Watcher(
+        memory,
+        quiet=debounce_ms / 1000,
+        rescan_every=rescan,
+        on_batch=lambda report: render.batch(console, report),
+        on_start=lambda: console.print(Text(f"Watching {memory.vault.root} (Ctrl-C to stop)"), soft_wrap=True),
+    )
+    try:
+        watcher.run()
+    except KeyboardInterrupt:
+        watcher.stop()
+        console.print("Stopped.")
 
 
 @app.command()

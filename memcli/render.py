@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import contextlib
+import time
 from typing import Callable, Iterator
 
 from rich.console import Console
@@ -172,4 +173,20 @@ def indexed(console: Console, stats: object, mode: str) -> None:
             f"Indexed {stats.files} files: {stats.changed} changed, {stats.removed} removed, "  # type: ignore[attr-defined]
             f"{stats.embedded} embedded in {stats.seconds:.1f}s (search mode: {mode})"  # type: ignore[attr-defined]
         )
+    )
+
+
+def batch(console: Console, report: object) -> None:
+    """One line per indexed burst of changes from `mem watch`."""
+    stamp = time.strftime("%H:%M:%S")
+    r = report  # a watch.BatchReport
+    if r.error:  # type: ignore[attr-defined]
+        console.print(Text(f"{stamp} indexing failed: {r.error}; will rescan"), soft_wrap=True)  # type: ignore[attr-defined]
+        return
+    what = "full rescan" if r.full else f"{r.paths} file(s)"  # type: ignore[attr-defined]
+    names = ", ".join(r.names)  # type: ignore[attr-defined]
+    more = f" — {names}{', …' if r.paths > len(r.names) else ''}" if names else ""  # type: ignore[attr-defined]
+    console.print(
+        Text(f"{stamp} {what}: {r.changed} changed, {r.removed} removed in {r.seconds:.2f}s{more}"),  # type: ignore[attr-defined]
+        soft_wrap=True,
     )

@@ -130,6 +130,20 @@ class Vault:
         except filelock.Timeout:
             raise LockTimeoutError("another mem process is still updating the index; try again") from None
 
+    @contextlib.contextmanager
+    def watch_lock(self) -> Iterator[None]:
+        """Held by the one `mem watch` of this vault; a second one is refused at once."""
+        self.ensure_state()
+        lock = filelock.FileLock(str(self.state_dir / "watch.lock"), timeout=0)
+        try:
+            lock.acquire()
+        except filelock.Timeout:
+            raise VaultError(f"another `mem watch` is already running for {self.root}") from None
+        try:
+            yield
+        finally:
+            lock.release()
+
     # -- paths ------------------------------------------------------------------------------
 
     def path(self, relpath: str) -> Path:

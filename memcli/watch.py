@@ -1,0 +1,184 @@
+"""`mem watch`: keep the index fresh while people, agents and git change the vault.
+
+The watchdog handler only queues paths; a debouncer gathers a burst of events into one batch;
+the batch is one incremental `Memory.reindex(paths=...)`. When events may have been lost (the
+kernel queue overflowed, a directory moved, the observer died, indexing raised) the next batch
+is a full rescan against the stored index, which is cheap when nothing changed. A periodic
+rescan catches anything else, as Syncthing does.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from watchdog.events import FileSystemEvent, FileSystemEventHandler
+from watchdog.observers import Observer
+
+from .errors import MemError
+from .service import Memory
+
+log = logging.getLogger("memcli")
+
+RESCAN = "\x00rescan"  # a queue item meaning: look at every file
+_IGNORED_SUFFIXES = (".swp", ".swx", ".swo", ".tmp", ".part", ".crdownload", "~")
+
+
+def wanted(relpath: str) -> bool:
+    """A vault file mem indexes: a .md file outside hidden folders; not an editor's temp file."""
+    parts = relpath.split("/")
+    if any(part.startswith(".") for part in parts):  # .mem/, .git/, .obsidian/, dotfiles, .#locks
+        return False
+    name = parts[-1]
+    return name.lower().endswith(".md") and not name.endswith(_IGNORED_SUFFIXES)
+
+
+class QueueingHandler(FileSystemEventHandler):
+    """Turns watchdog events into vault-relative paths on a queue. Does no other work."""
+
+    def __init__(self, root: Path, changes: "queue.Queue[str]") -> None:
+        self.root = str(root)
+        self.changes = changes
+
+    def _relative(self, path: str | bytes) -> str | None:
+        text = os.fsdecode(path)
+        if not text.startswith(self.root + os.sep):
+            return None
+        return text[len(self.root) + 1 :].replace(os.sep, "/")
+
+    def on_any_event(self, event: FileSystemEvent) -> None:
+        if event.event_type in ("opened", "closed_no_write"):
+            return
+        if event.is_directory:
+            # A folder moved, deleted or created with files already in it: the events for
+            # what is inside may never come, so look at everything.
+            if event.event_type in ("moved", "deleted", "created"):
+                self.changes.put(RESCAN)
+            return
+        for path in (event.src_path, getattr(event, "dest_path", "")):
+            relpath = self._relative(path) if path else None
+            if relpath and wanted(relpath):
+                self.changes.put(relpath)
+
+
+class _LostEvents(logging.Handler):
+    """watchdog only logs a kernel queue overflow; any warning from its inotify layer means a rescan."""
+
+    def __init__(self, changes: "queue.Queue[str]") -> None:
+        super().__init__(level=logging.WARNING)
+        self.changes = changes
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.changes.put(RESCAN)
+
+
+def next_batch(changes: "queue.Queue[str]", quiet: float, longest: float, wait: float | None) -> set[str] | None:
+    """Block up to `wait` seconds for a change, then gather until `quiet` seconds pass without one
+    (or `longest` seconds in all). None when nothing came."""
+    try:
+        first = changes.get(timeout=wait)
+    except queue.Empty:
+        return None
+    batch = {first}
+    deadline = time.monotonic() + longest
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return batch
+        try:
+            batch.add(changes.get(timeout=min(quiet, remaining)))
+        except queue.Empty:
+            return batch
+
+
+@dataclass
+class BatchReport:
+    """What one batch did, for the one-line log."""
+
+    paths: int
+    full: bool
+    changed: int
+    removed: int
+    seconds: float
+    error: str | None = None
+    names: list[str] = field(default_factory=list)
+
+
+class Watcher:
+    """Runs the observer and the indexing loop for one Memory's vault."""
+
+    def __init__(
+        self,
+        memory: Memory,
+        quiet: float = 0.15,
+        longest: float = 1.0,
+        rescan_every: float = 300.0,
+        on_batch: Callable[[BatchReport], None] | None = None,
+        on_start: Callable[[], None] | None = None,
+    ) -> None:
+        self.memory = memory
+        self.quiet, self.longest, self.rescan_every = quiet, longest, rescan_every
+        self.on_batch = on_batch or (lambda report: None)
+        self.on_start = on_start or (lambda: None)
+        self.changes: queue.Queue[str] = queue.Queue()
+        self.stop_event = threading.Event()
+        self.handler = QueueingHandler(memory.vault.root, self.changes)
+
+    def process(self, batch: set[str]) -> BatchReport:
+        """Index one batch: its paths, or everything when the batch asks for a rescan."""
+        started = time.perf_counter()
+        full = RESCAN in batch
+        paths = sorted(p for p in batch if p != RESCAN)
+        try:
+            stats = self.memory.reindex() if full else self.memory.reindex(paths=paths)
+        except MemError as err:  # a lock held too long, an unwritable .mem/: try again next batch
+            self.changes.put(RESCAN)
+            return BatchReport(len(paths), full, 0, 0, time.perf_counter() - started, error=str(err))
+        return BatchReport(len(paths), full, stats.changed, stats.removed, time.perf_counter() - started, names=paths[:3])
+
+    def _start_observer(self) -> Observer:
+        observer = Observer()
+        observer.schedule(self.handler, str(self.memory.vault.root), recursive=True)
+        observer.daemon = True
+        observer.start()
+        return observer
+
+    def run(self) -> None:
+        """Watch until stop() (or Ctrl-C in the caller). Holds the vault's watch lock."""
+        vault = self.memory.vault
+        vault.ensure()
+        with vault.watch_lock():
+            lost = _LostEvents(self.changes)
+            logging.getLogger("watchdog.observers").addHandler(lost)
+            observer = self._start_observer()
+            self.on_start()
+            try:
+                self.changes.put(RESCAN)  # catch up with whatever changed while nobody watched
+                next_rescan = time.monotonic() + self.rescan_every
+                while not self.stop_event.is_set():
+                    if not observer.is_alive():  # the observer thread died: events were lost
+                        observer = self._start_observer()
+                        self.changes.put(RESCAN)
+                    wait = max(0.0, min(next_rescan - time.monotonic(), 1.0))
+                    batch = next_batch(self.changes, self.quiet, self.longest, wait)
+                    if batch is None:
+                        if time.monotonic() >= next_rescan:
+                            self.changes.put(RESCAN)
+                            next_rescan = time.monotonic() + self.rescan_every
+                        continue
+                    if RESCAN in batch:
+                        next_rescan = time.monotonic() + self.rescan_every
+                    self.on_batch(self.process(batch))
+            finally:
+                logging.getLogger("watchdog.observers").removeHandler(lost)
+                observer.stop()
+                observer.join(timeout=5)
+
+    def stop(self) -> None:
+        self.stop_event.set()
