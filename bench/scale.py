@@ -53,13 +53,13 @@ def synthetic_queries(count: int, seed: int = 11) -> list[str]:
     return [f"what does {rng.choice(NAMES)} {rng.choice(VERBS).split()[0]} {rng.choice(THINGS)}" for _ in range(count)]
 
 
-def write_vault(root: Path, texts: list[str]) -> None:
+def write_vault(root: Path, texts: list[str], first_id: int = 0) -> None:
     """Files written directly (as a git checkout would), in mem's format, with distinct times."""
     memories = root / "memories"
     memories.mkdir(parents=True)
     (root / "mem.toml").write_text("version = 1\n")
     users = ["ray", "ana", "sam"]
-    for i, text in enumerate(texts):
+    for i, text in enumerate(texts, first_id):
         stamp = f"2026-{1 + i % 12:02d}-{1 + i % 28:02d}T10:00:00.000Z"
         (memories / f"m-{i:010x}.md").write_text(
             f"---\nid: m-{i:010x}\ncreated: {stamp}\nupdated: {stamp}\nuser: {users[i % 3]}\nsource: bench\n---\n{text}\n"
