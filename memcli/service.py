@@ -17,7 +17,7 @@ import numpy as np
 from . import markdown
 from .config import MEMORIES_DIR, Settings, default_vault_path, load_settings
 from .errors import InvalidInputError, MemError, NotFoundError, ParseError
-from .index.embed import Embedder, FastEmbedder
+from .index.embed import Embedder, EmbeddingUnavailable, FastEmbedder
 from .index.engine import Progress, RefreshStats, SearchIndex, SearchOptions, log, no_lock
 from .index.store import IndexStore
 from .markdown import as_str, record_from
@@ -167,6 +167,16 @@ class Memory:
             return stats
         wanted = set(paths)
         return index.refresh(lambda: self.vault.stat_paths(wanted), self._load_for_index, progress, partial=wanted)
+
+    def warm_up(self) -> None:
+        """Load the index and the embedding model now, so the first search or edit pays nothing
+        (for long-running processes: the watcher, a server)."""
+        index = self._fresh_index()
+        if index.embedder is not None:
+            try:
+                index.embedder.embed_query("warm up")
+            except EmbeddingUnavailable as err:
+                index.disable_embeddings(str(err))
 
     def search_mode(self) -> str:
         """The mode searches run in now: the configured one, or "bm25" when no model is available."""

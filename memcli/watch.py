@@ -157,6 +157,7 @@ class Watcher:
             lost = _LostEvents(self.changes)
             logging.getLogger("watchdog.observers").addHandler(lost)
             observer = self._start_observer()
+            self.memory.warm_up()  # the first edit should not wait for the model to load
             self.on_start()
             try:
                 self.changes.put(RESCAN)  # catch up with whatever changed while nobody watched
