@@ -24,7 +24,7 @@ from watchdog.events import (
 
 from conftest import FakeEmbedder
 from memcli import Memory, VaultError
-from memcli.watch import RESCAN, QueueingHandler, Watcher, next_batch, wanted
+from memcli.watch import RESCAN, Watcher, next_batch, wanted
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import threading
 from pathlib import Path
-from typing import Iterable, Protocol
+from typing import Protocol
 
 import numpy as np
 
@@ -118,8 +118,3 @@ class FastEmbedder:
         model = self._load()
         (vector,) = list(model.query_embed([text]))  # type: ignore[attr-defined]
         return np.asarray(vector, dtype=np.float32)
-
-
-def batched(items: list[str], size: int) -> Iterable[list[str]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]

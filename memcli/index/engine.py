@@ -367,8 +367,7 @@ class SearchIndex:
         terms = tokenize(text)
         term_ids = list(self.store.term_ids(list(dict.fromkeys(terms))).values()) if terms else []
         raw_lexical = self._per_record(self._bm25.scores(term_ids), 0.0)
-        top = raw_lexical[candidates].max()
-        lexical = raw_lexical / top if top > 0 else np.zeros_like(raw_lexical)
+        lexical = fusion.normalise_max(raw_lexical, among=candidates)
         lexical_context = options.context_lexical * self._context(lexical)
         signals: dict[str, np.ndarray] = {"bm25": raw_lexical}
         if mode == "bm25":
@@ -384,9 +383,7 @@ class SearchIndex:
             sims = self._vectors @ query_vector if len(self._vectors) else np.zeros(0, dtype=np.float32)
             chunk_sims = np.where(self._chunk_rows >= 0, sims[np.clip(self._chunk_rows, 0, None)] if sims.size else 0.0, -1.0)
             cosine = self._per_record(chunk_sims.astype(np.float64), -1.0)
-            lifted = np.clip(cosine - options.dense_floor, 0.0, None)
-            top = lifted[candidates].max()
-            dense = lifted / top if top > 0 else np.zeros_like(lifted)
+            dense = fusion.normalise_dense(cosine, options.dense_floor, among=candidates)
             dense_context = options.context_dense * self._context(dense)
             signals.update(cosine=cosine, context=lexical_context + dense_context)
             if mode == "dense":

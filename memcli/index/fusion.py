@@ -5,16 +5,17 @@ from __future__ import annotations
 import numpy as np
 
 
-def normalise_max(scores: np.ndarray) -> np.ndarray:
-    """Scale non-negative scores into [0, 1] by the best one (all zeros stay zeros)."""
-    top = float(scores.max()) if scores.size else 0.0
+def normalise_max(scores: np.ndarray, among: np.ndarray | None = None) -> np.ndarray:
+    """Scale non-negative scores by the best one (of those at the indices `among`, if given):
+    the best becomes 1, all zeros stay zeros."""
+    pool = scores if among is None else scores[among]
+    top = float(pool.max()) if pool.size else 0.0
     return scores / top if top > 0 else np.zeros_like(scores, dtype=np.float64)
 
 
-def normalise_dense(similarities: np.ndarray, floor: float) -> np.ndarray:
-    """Cosine similarities into [0, 1]: `floor` and below count as no evidence, the best as 1."""
-    lifted = np.clip(similarities - floor, 0.0, None)
-    return normalise_max(lifted)
+def normalise_dense(similarities: np.ndarray, floor: float, among: np.ndarray | None = None) -> np.ndarray:
+    """Cosine similarities scaled like normalise_max, after `floor` and below count as no evidence."""
+    return normalise_max(np.clip(similarities - floor, 0.0, None), among)
 
 
 def fuse(bm25: np.ndarray, dense: np.ndarray | None, dense_weight: float) -> np.ndarray:

@@ -217,12 +217,6 @@ class IndexStore:
         """(path, record JSON, problem) for every file, sorted by path."""
         return self.db.execute("SELECT path, record, problem FROM files ORDER BY path").fetchall()
 
-    def record_json(self, paths: Iterable[str]) -> dict[str, str]:
-        paths = list(paths)
-        marks = ",".join("?" * len(paths))
-        rows = self.db.execute(f"SELECT path, record FROM files WHERE path IN ({marks})", paths)
-        return {path: record for path, record in rows if record is not None}
-
     # -- chunks and terms -------------------------------------------------------------------
 
     def _term_ids(self, tokens: list[str]) -> np.ndarray:
