@@ -219,3 +219,23 @@ def test_warm_process_checks_outside_edits_at_most_every_freshness_interval(
     assert _ids(mem.search("Blub")) == [third]
     clock[0] += 1.0
     assert _ids(mem.search("Tofu")) == [first]  # the interval has passed: the edit is found
+
+
+def test_a_file_saved_while_it_is_being_indexed_is_indexed_again(vault: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    mem = Memory(vault=vault, embedder=None)
+    (memory_id,) = _add_many(mem, ["draft one"])
+    path = vault / mem.get(memory_id)["path"]
+    path.write_text(path.read_text().replace("draft one", "draft zero"))
+    real_load = mem._load_for_index
+
+    def saved_meanwhile(relpath: str):  # noqa: ANN202
+        loaded = real_load(relpath)
+        path.write_text(path.read_text().replace("draft zero", "final text, longer"))  # the editor saves again
+        return loaded
+
+    monkeypatch.setattr(mem, "_load_for_index", saved_meanwhile)
+    mem.reindex()
+    monkeypatch.setattr(mem, "_load_for_index", real_load)
+    # The stored stat is the one from before the read, so the next look sees the file moved on.
+    assert _ids(mem.search("final")) == [memory_id]
+    assert _ids(mem.search("zero")) == []
