@@ -3,6 +3,7 @@ debouncer, lost events, one watcher per vault, and one end-to-end run with a rea
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import queue
@@ -24,7 +25,8 @@ from watchdog.events import (
 
 from conftest import FakeEmbedder
 from memcli import Memory, VaultError
-from memcli.watch import RESCAN, Watcher, next_batch, wanted
+from memcli.config import load_settings
+from memcli.watch import RESCAN, QueueingHandler, Watcher, next_batch, wanted
 
 
 @pytest.mark.parametrize(
@@ -67,6 +69,13 @@ def _feed(watcher: Watcher, *events) -> None:  # noqa: ANN002
 
 def _texts(mem: Memory, query: str) -> list[str]:
     return [r["memory"] for r in mem.search(query)["results"]]
+
+
+def _reader(vault: Path) -> Memory:
+    """A Memory that never looks at the files itself: it sees only what the watcher indexed."""
+    reader = Memory(vault=vault, embedder=None, settings=dataclasses.replace(load_settings(vault), freshness_ms=10**9))
+    reader.search("anything")  # its one and only look at the files
+    return reader
 
 
 def _note(path: Path, text: str) -> None:
@@ -229,13 +238,15 @@ def test_only_one_watcher_per_vault(setup) -> None:  # noqa: ANN001
 def test_end_to_end_with_a_real_observer(vault: Path) -> None:
     mem = Memory(vault=vault, embedder=None)
     mem.init()
+    (vault / "notes").mkdir()
     found, started = threading.Event(), threading.Event()
     reports = []
+    reader = _reader(vault)
 
     def on_batch(report) -> None:  # noqa: ANN001
         reports.append(report)
         started.set()
-        if Memory(vault=vault, embedder=None).search("kiwi")["results"]:
+        if reader.search("kiwi")["results"]:
             found.set()
 
     watcher = Watcher(mem, quiet=0.05, on_batch=on_batch)
@@ -243,9 +254,48 @@ def test_end_to_end_with_a_real_observer(vault: Path) -> None:
     thread.start()
     try:
         assert started.wait(timeout=10)  # the start-up rescan ran: the observer is up
-        _note(vault / "notes" / "fruit.md", "likes kiwi")
+        (vault / "notes" / "fruit.md").write_text("likes kiwi\n")
         assert found.wait(timeout=10), reports
     finally:
         watcher.stop()
         thread.join(timeout=10)
     assert not thread.is_alive()
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
+def test_a_handler_that_raises_kills_nothing_but_the_observer_which_is_restarted(
+    vault: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    mem = Memory(vault=vault, embedder=None)
+    mem.init()
+    (vault / "notes").mkdir()  # so no folder event can trigger a rescan that hides the failure
+    found, started = threading.Event(), threading.Event()
+    real = QueueingHandler.on_any_event
+    raised = []
+
+    def explode_once(self, event) -> None:  # noqa: ANN001
+        if not raised and not event.is_directory and str(event.src_path).endswith("boom.md"):
+            raised.append(event)
+            raise RuntimeError("a bug in the handler")
+        real(self, event)
+
+    monkeypatch.setattr(QueueingHandler, "on_any_event", explode_once)
+
+    reader = _reader(vault)
+
+    def on_batch(report) -> None:  # noqa: ANN001
+        started.set()
+        if reader.search("boom")["results"]:
+            found.set()
+
+    watcher = Watcher(mem, quiet=0.05, on_batch=on_batch)
+    thread = threading.Thread(target=watcher.run, daemon=True)
+    thread.start()
+    try:
+        assert started.wait(timeout=10)
+        _note(vault / "notes" / "boom.md", "boom goes the handler")
+        assert found.wait(timeout=15)  # the dead observer was noticed, restarted, and a rescan ran
+        assert raised
+    finally:
+        watcher.stop()
+        thread.join(timeout=10)
