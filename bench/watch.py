@@ -101,7 +101,7 @@ def main() -> None:
                 index = mem._fresh_index()
                 return len(index.records) == expected and index.store.count_unembedded() == 0
 
-            took = wait_until(settled, 600, step=0.05)
+            took = wait_until(settled, 600, step=0.5)  # a slow poll: each look reloads the index
             burst = (written + took) if took is not None else float("inf")
             listing = {p for p, _, _ in mem.vault.listing()}
             exact = {r.path for r in mem._fresh_index().records} == listing
