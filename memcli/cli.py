@@ -307,6 +307,30 @@ def watch(
 
 @app.command()
 @friendly
+def mcp(
+    ctx: typer.Context,
+    user: Optional[str] = typer.Option(None, "--user", "-u", envvar="MEM_USER", help="user_id when a tool call omits it."),
+    agent: Optional[str] = typer.Option(None, "--agent", "-a", envvar="MEM_AGENT", help="agent_id when a tool call omits it."),
+    transport: str = typer.Option("stdio", "--transport", help="stdio, or http (streamable HTTP)."),
+    host: str = typer.Option("127.0.0.1", "--host", help="Address for --transport http."),
+    port: int = typer.Option(8765, "--port", help="Port for --transport http."),
+) -> None:
+    """Serve memory to agents over MCP (stdout belongs to the protocol; logs go to stderr)."""
+    from .mcp_server import create_server  # the MCP SDK is only needed by this command
+
+    if transport not in ("stdio", "http"):
+        raise InvalidInputError("--transport takes stdio or http")
+    memory = _state(ctx).memory()
+    memory.warm_up()
+    server = create_server(memory, default_user=user, default_agent=agent)
+    if transport == "stdio":
+        server.run("stdio")
+    else:
+        server.run("streamable-http", host=host, port=port)
+
+
+@app.command()
+@friendly
 def doctor(ctx: typer.Context, as_json: bool = JsonOpt) -> None:
     """Check the vault: where it is, what it holds, and files that cannot be read."""
     result = _state(ctx).memory().doctor()
