@@ -18,7 +18,9 @@ from rich.text import Text
 
 from . import render
 from .errors import InvalidInputError, MemError
+from .context import replace_block
 from .service import Memory, load_messages
+from .vault import write_atomically
 
 app = typer.Typer(
     name="mem",
@@ -303,6 +305,38 @@ def watch(
     except KeyboardInterrupt:
         watcher.stop()
         console.print("Stopped.")
+
+
+@app.command()
+@friendly
+def context(
+    ctx: typer.Context,
+    user: Optional[str] = UserOpt,
+    agent: Optional[str] = AgentOpt,
+    run: Optional[str] = RunOpt,
+    query: Optional[str] = typer.Option(None, "--query", "-q", help="Put what this finds first."),
+    budget: int = typer.Option(1500, "--budget", help="Token budget of the digest."),
+    write: Optional[Path] = typer.Option(None, "--write", help="Keep the digest in a marked block of this file (AGENTS.md, CLAUDE.md)."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """A compact markdown digest of what matters, for an agent to read at session start."""
+    result = _state(ctx).memory().context(user_id=user, agent_id=agent, run_id=run, query=query, budget=budget)
+    if write is not None:
+        try:
+            existing = write.read_text(encoding="utf-8") if write.exists() else None
+        except (OSError, UnicodeDecodeError) as err:
+            raise InvalidInputError(f"cannot read {write}: {getattr(err, 'strerror', None) or err}") from None
+        updated = replace_block(existing, result["markdown"])
+        changed = updated != existing
+        if changed:
+            write_atomically(write, updated)
+        result = {**result, "written": str(write), "changed": changed}
+    if as_json:
+        _print_json(result)
+    elif write is not None:
+        typer.echo(f"{'Updated' if result['changed'] else 'Unchanged:'} {write} ({len(result['ids'])} memories, ~{result['tokens']} tokens)")
+    else:
+        typer.echo(result["markdown"], nl=False)
 
 
 @app.command()

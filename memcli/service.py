@@ -20,6 +20,9 @@ from .errors import InvalidInputError, MemError, NotFoundError, ParseError
 from .index.embed import Embedder, EmbeddingUnavailable, FastEmbedder
 from .index.engine import Progress, RefreshStats, SearchIndex, SearchOptions, log, no_lock
 from .index.store import IndexStore
+from .context import DEFAULT_BUDGET
+from .context import digest as build_digest
+from .context import tokens as estimate_tokens
 from .markdown import as_str, record_from
 from .models import CURRENT, DELETED, FileProblem, Hit, MemoryRecord
 from .models import check_id
@@ -477,6 +480,33 @@ class Memory:
             }
             for number, (event, old, new, at) in enumerate(events)
         ]
+
+    def context(
+        self,
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        run_id: str | None = None,
+        query: str | None = None,
+        budget: int = DEFAULT_BUDGET,
+    ) -> dict[str, Any]:
+        """A compact markdown digest of the current memories in scope, for an agent's session start:
+        {"markdown", "ids", "tokens"}. With `query`, the memories it finds come first; the rest
+        follow newest first. Hand-written notes are left out (they can be long: search finds them).
+        """
+        if isinstance(budget, bool) or not isinstance(budget, int) or budget < 50:
+            raise InvalidInputError("budget must be a whole number of tokens, at least 50")
+        scope = self._scope(user_id, agent_id, run_id)
+        index = self._fresh_index()
+        records = [index.records[i] for i in index.in_scope(scope, include_all=False)]
+        records = sorted((r for r in records if r.kind == "memory"), key=lambda r: (-r.time, r.id))
+        if query and query.strip():
+            ranked = self.search(query, user_id=user_id, agent_id=agent_id, run_id=run_id, limit=max(len(records), 1))
+            first = [r["id"] for r in ranked["results"]]
+            order = {memory_id: position for position, memory_id in enumerate(first)}
+            records.sort(key=lambda r: order.get(r.id, len(order)))
+        markdown_text, shown = build_digest(records, budget)
+        return {"markdown": markdown_text, "ids": shown, "tokens": estimate_tokens(markdown_text)}
 
     # -- vault housekeeping ---------------------------------------------------------------------
 

@@ -54,6 +54,49 @@ def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def _write_temp(target: Path, text: str) -> Path:
+    """A fsync'ed temp file beside `target` holding `text`, with the mode `target` has (or would get)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        # mkstemp makes 0600 files; a vault file should get the mode of the file it replaces,
+        # or what the user's umask gives a new file.
+        try:
+            mode = target.stat().st_mode & 0o777
+        except FileNotFoundError:
+            mode = 0o666 & ~_umask()
+        os.fchmod(fd, mode)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(text.encode("utf-8"))
+            handle.flush()
+            os.fsync(handle.fileno())
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    return Path(tmp)
+
+
+def _sync_dir(folder: Path) -> None:
+    with contextlib.suppress(OSError):
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def write_atomically(target: Path, text: str) -> None:
+    """Replace (or create) any file so that readers see the old bytes or the new, never half."""
+    tmp = _write_temp(target, text)
+    try:
+        os.replace(tmp, target)
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+    _sync_dir(target.parent)
+
+
 class Vault:
     """A folder of markdown files. Paths given to and returned by it are inside the root."""
 
@@ -221,39 +264,10 @@ class Vault:
 
     # -- writing (callers hold the lock) -------------------------------------------------------
 
-    def _write_temp(self, target: Path, text: str) -> Path:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-        try:
-            # mkstemp makes 0600 files; a vault file should get the mode of the file it replaces,
-            # or what the user's umask gives a new file.
-            try:
-                mode = target.stat().st_mode & 0o777
-            except FileNotFoundError:
-                mode = 0o666 & ~_umask()
-            os.fchmod(fd, mode)
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(text.encode("utf-8"))
-                handle.flush()
-                os.fsync(handle.fileno())
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
-        return Path(tmp)
-
-    def _sync_dir(self, folder: Path) -> None:
-        with contextlib.suppress(OSError):
-            fd = os.open(folder, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-
     def create(self, relpath: str, text: str) -> Path:
         """Write a new file atomically; never overwrites an existing one (FileExistsError)."""
         target = self.path(relpath)
-        tmp = self._write_temp(target, text)
+        tmp = _write_temp(target, text)
         try:
             try:
                 os.link(tmp, target)  # atomic, and fails if the name is taken
@@ -268,7 +282,7 @@ class Vault:
         finally:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
-        self._sync_dir(target.parent)
+        _sync_dir(target.parent)
         return target
 
     def _check_unchanged(self, path: Path, expected_sha: str) -> None:
@@ -283,17 +297,17 @@ class Vault:
 
     def replace(self, path: Path, text: str, expected_sha: str) -> None:
         """Atomically replace a file, only if its bytes still hash to `expected_sha`."""
-        tmp = self._write_temp(path, text)
+        tmp = _write_temp(path, text)
         try:
             self._check_unchanged(path, expected_sha)
             os.replace(tmp, path)
         finally:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
-        self._sync_dir(path.parent)
+        _sync_dir(path.parent)
 
     def remove(self, path: Path, expected_sha: str) -> None:
         """Delete a file, only if it is unchanged since it was read."""
         self._check_unchanged(path, expected_sha)
         path.unlink()
-        self._sync_dir(path.parent)
+        _sync_dir(path.parent)
