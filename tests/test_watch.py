@@ -3,12 +3,14 @@ debouncer, lost events, one watcher per vault, and one end-to-end run with a rea
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import os
 import queue
 import threading
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 from watchdog.events import (
@@ -76,6 +78,18 @@ def _reader(vault: Path) -> Memory:
     reader = Memory(vault=vault, embedder=None, settings=dataclasses.replace(load_settings(vault), freshness_ms=10**9))
     reader.search("anything")  # its one and only look at the files
     return reader
+
+
+@contextlib.contextmanager
+def _running(watcher: Watcher) -> Iterator[threading.Thread]:
+    """The watcher's loop in a thread for the length of the block; stopped and joined after."""
+    thread = threading.Thread(target=watcher.run, daemon=True)
+    thread.start()
+    try:
+        yield thread
+    finally:
+        watcher.stop()
+        thread.join(timeout=10)
 
 
 def _note(path: Path, text: str) -> None:
@@ -249,16 +263,10 @@ def test_end_to_end_with_a_real_observer(vault: Path) -> None:
         if reader.search("kiwi")["results"]:
             found.set()
 
-    watcher = Watcher(mem, quiet=0.05, on_batch=on_batch)
-    thread = threading.Thread(target=watcher.run, daemon=True)
-    thread.start()
-    try:
+    with _running(Watcher(mem, quiet=0.05, on_batch=on_batch)) as thread:
         assert started.wait(timeout=10)  # the start-up rescan ran: the observer is up
         (vault / "notes" / "fruit.md").write_text("likes kiwi\n")
         assert found.wait(timeout=10), reports
-    finally:
-        watcher.stop()
-        thread.join(timeout=10)
     assert not thread.is_alive()
 
 
@@ -288,14 +296,8 @@ def test_a_handler_that_raises_kills_nothing_but_the_observer_which_is_restarted
         if reader.search("boom")["results"]:
             found.set()
 
-    watcher = Watcher(mem, quiet=0.05, on_batch=on_batch)
-    thread = threading.Thread(target=watcher.run, daemon=True)
-    thread.start()
-    try:
+    with _running(Watcher(mem, quiet=0.05, on_batch=on_batch)):
         assert started.wait(timeout=10)
         _note(vault / "notes" / "boom.md", "boom goes the handler")
         assert found.wait(timeout=15)  # the dead observer was noticed, restarted, and a rescan ran
         assert raised
-    finally:
-        watcher.stop()
-        thread.join(timeout=10)
