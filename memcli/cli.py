@@ -142,6 +142,7 @@ def add(
     meta: list[str] = typer.Option([], "--meta", help="Metadata KEY=VALUE (repeatable)."),
     no_infer: bool = typer.Option(False, "--no-infer", help="Store the text verbatim as one memory."),
     messages: Optional[str] = typer.Option(None, "--messages", help="A conversation: JSON list or JSONL of {role, content}; '-' for stdin."),
+    redact: bool = typer.Option(False, "--redact", help="Store secrets as [REDACTED:kind] instead of refusing."),
     as_json: bool = JsonOpt,
 ) -> None:
     """Remember something: `mem add "prefers pnpm over npm" -u ray`."""
@@ -162,6 +163,7 @@ def add(
         infer=not no_infer,
         tags=tag,
         source="cli",
+        redact=True if redact else None,
     )
     _print_json(result) if as_json else render.added(_console(), result)
 
@@ -220,10 +222,13 @@ def update(
     ctx: typer.Context,
     memory_id: str = typer.Argument(..., metavar="ID"),
     text: str = typer.Argument(..., help="The new text; '-' reads it from stdin."),
+    redact: bool = typer.Option(False, "--redact", help="Store secrets as [REDACTED:kind] instead of refusing."),
     as_json: bool = JsonOpt,
 ) -> None:
     """Replace a memory's text (the old text stays in its history)."""
-    result = _state(ctx).memory().update(memory_id, sys.stdin.read() if text == "-" else text)
+    result = _state(ctx).memory().update(
+        memory_id, sys.stdin.read() if text == "-" else text, redact=True if redact else None
+    )
     _print_json(result) if as_json else typer.echo(
         f"Updated {memory_id}." if result["message"].startswith("Memory updated") else f"{memory_id} already says that."
     )

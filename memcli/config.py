@@ -35,6 +35,8 @@ class Settings:
     # A warm process re-checks the files for outside edits at most this often (mem's own writes,
     # and other mem processes' writes, show at once). Checking costs one stat per file.
     freshness_ms: int = 1000
+    # Secrets (API keys, tokens, private keys) are refused; with this they are stored redacted.
+    redact_secrets: bool = False
 
 
 def default_vault_path(env: Mapping[str, str] | None = None) -> Path:
@@ -123,6 +125,7 @@ def load_settings(
     config = read_vault_config(path)
     limits = config.get("limits", {}) if isinstance(config.get("limits"), dict) else {}
     search = config.get("search", {}) if isinstance(config.get("search"), dict) else {}
+    privacy = config.get("privacy", {}) if isinstance(config.get("privacy"), dict) else {}
     max_bytes = env.get("MEM_MAX_FILE_BYTES") or limits.get("max_file_bytes") or DEFAULT_MAX_FILE_BYTES
     threads = env.get("MEM_EMBED_THREADS") or search.get("embed_threads")
     return Settings(
@@ -134,5 +137,6 @@ def load_settings(
         embed_threads=_int_setting("embed_threads", threads) if threads else None,
         dense_weight=_float_setting("dense_weight", search.get("dense_weight", 0.4), 0.0, 1.0),
         half_life_days=_float_setting("half_life_days", search.get("half_life_days", 180.0), 0.0, 100_000.0),
+        redact_secrets=str(env.get("MEM_REDACT") or privacy.get("redact") or "").lower() in ("1", "true", "yes", "on"),
         freshness_ms=int(_float_setting("freshness_ms", env.get("MEM_FRESHNESS_MS") or search.get("freshness_ms", 1000), 0, 3_600_000)),
     )

@@ -7,6 +7,7 @@ import re
 
 from .errors import InvalidInputError
 from .models import MemoryRecord
+from .safety import clean
 
 START = "<!-- mem:context start -->"
 END = "<!-- mem:context end -->"
@@ -39,7 +40,7 @@ def digest(records: list[MemoryRecord], budget: int = DEFAULT_BUDGET, title: str
     groups: dict[str, list[str]] = {}
     shown: list[str] = []
     for record in records:
-        text = " ".join(record.text.split())
+        text = " ".join(clean(record.text).split())
         line = f"- {text} ({(record.updated or record.created or '')[:10]}, {record.id})".replace(" (, ", " (")
         cost = tokens(line) + (0 if group_of(record) in groups else tokens(group_of(record)) + 2)
         if spent + cost > budget:

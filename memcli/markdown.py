@@ -143,8 +143,13 @@ def load_yaml(raw: str) -> dict[str, Any]:
     return meta
 
 
+_CONFLICT = re.compile(r"^(<{7}|>{7})( |$)", re.MULTILINE)
+
+
 def parse(text: str) -> Document:
-    """Parse a whole file. Raises ParseError on malformed frontmatter."""
+    """Parse a whole file. Raises ParseError on malformed frontmatter or git conflict markers."""
+    if _CONFLICT.search(text):
+        raise ParseError("git conflict markers (<<<<<<< … >>>>>>>) in the file; resolve the merge — mem will not touch it")
     raw, body = split(text)
     newline = "\r\n" if "\r\n" in text[:4096] else "\n"
     meta = load_yaml(raw) if raw is not None else {}

@@ -8,6 +8,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from .errors import InvalidInputError
+from .safety import clean
 
 # `status` values kept in a memory's frontmatter. Absent means current.
 CURRENT = "current"
@@ -85,7 +86,7 @@ class MemoryRecord:
         """The Mem0-shaped dict the library returns for this record (without a score)."""
         return {
             "id": self.id,
-            "memory": self.text,
+            "memory": clean(self.text),
             "metadata": dict(self.metadata),
             "created_at": self.created,
             "updated_at": self.updated,

@@ -123,6 +123,10 @@ def doctor(console: Console, report: dict[str, Any]) -> None:
             f"{counts['deleted']} deleted, {counts['notes']} notes"
         )
     )
+    if report.get("swept_temp_files"):
+        console.print(Text(f"swept:         {len(report['swept_temp_files'])} temp file(s) left by a killed writer"))
+    for item in report.get("possible_prompt_injection", []):
+        console.print(Text(f"warning:       {item['path']} ({item['id']}) reads like instructions to a model; it is served as data"))
     if not report["problems"]:
         console.print("problems:      none")
         return

@@ -16,7 +16,7 @@ import numpy as np
 
 from . import markdown
 from .config import MEMORIES_DIR, Settings, default_vault_path, load_settings
-from .errors import InvalidInputError, MemError, NotFoundError, ParseError
+from .errors import InvalidInputError, MemError, NotFoundError, ParseError, VaultError
 from .index.embed import Embedder, EmbeddingUnavailable, FastEmbedder
 from .index.engine import Progress, RefreshStats, SearchIndex, SearchOptions, log, no_lock
 from .index.store import IndexStore
@@ -24,6 +24,8 @@ from .context import DEFAULT_BUDGET
 from .context import digest as build_digest
 from .context import tokens as estimate_tokens
 from .markdown import as_str, record_from
+from .safety import looks_like_injection
+from .secrets import guard as guard_secrets
 from .models import CURRENT, DELETED, FileProblem, Hit, MemoryRecord
 from .models import check_id
 from .vault import Vault, new_id, slug
@@ -113,6 +115,7 @@ class Memory:
         self._index: SearchIndex | None = None
         self._told_bm25 = False
         self._checked_at = float("-inf")  # time.monotonic() of the last full check of the files
+        self.swept: list[str] = []  # leftover temp files of killed writers, removed by this Memory
 
     def _now(self) -> str:
         return iso(self._clock())
@@ -167,6 +170,8 @@ class Memory:
             checked = time.monotonic()
             stats = index.refresh(self.vault.listing, self._load_for_index, progress, rebuild)
             self._checked_at = checked
+            if self.vault.stray_temps:
+                self.swept += self.vault.sweep_temps(self.vault.stray_temps)
             return stats
         wanted = set(paths)
         return index.refresh(lambda: self.vault.stat_paths(wanted), self._load_for_index, progress, partial=wanted)
@@ -250,26 +255,32 @@ class Memory:
         infer: bool = True,
         tags: Iterable[str] | None = None,
         source: str = "api",
+        redact: bool | None = None,
     ) -> dict[str, Any]:
         """Remember text or a conversation; returns {"results": [{"id", "memory", "event"}]}.
 
         `messages` is a string or Mem0-style [{"role", "content"}]. With `infer=False` each text
         is stored verbatim as one memory. Until fact extraction lands, `infer=True` stores the
         text verbatim too (for a conversation: the user's turns, one memory each).
+        A secret in the text or metadata (API key, token, private key, password in a URL) is
+        refused with SecretFoundError; with `redact=True` (or the vault's setting) it is stored
+        as [REDACTED:kind] instead.
         """
         scope = self._scope(user_id, agent_id, run_id)
         if metadata is not None and not isinstance(metadata, dict):
             raise InvalidInputError("metadata must be a mapping of keys to values")
         _check_plain(metadata or {}, "metadata")
         tag_list = [str(tag).strip() for tag in (tags or []) if str(tag).strip()]
-        texts = self._texts(messages, infer)
+        hide = self.settings.redact_secrets if redact is None else redact
+        texts = [guard_secrets(text, redact_secrets=hide) for text in self._texts(messages, infer)]
+        metadata = self._guard_metadata(metadata, hide)
         results = []
         if self._index is not None and self._index.store.folder is None and not self.vault.exists():
             self._index = None  # the vault is about to exist: index it on disk from now on
         written: list[str] = []
         with self.vault.lock():
             for text in texts:
-                memory_id, now = new_id(), self._now()
+                memory_id, now = self._unused_id(), self._now()
                 meta = {
                     "id": memory_id,
                     "created": now,
@@ -280,11 +291,39 @@ class Memory:
                     "source": source,
                 }
                 relpath = f"{MEMORIES_DIR}/{slug(text)}-{memory_id}.md"
-                self.vault.create(relpath, markdown.render(meta, text + "\n"))
+                try:
+                    self.vault.create(relpath, markdown.render(meta, text + "\n"))
+                except FileExistsError:  # the same text and id already on disk: a new id, once
+                    meta["id"] = memory_id = self._unused_id()
+                    relpath = f"{MEMORIES_DIR}/{slug(text)}-{memory_id}.md"
+                    self.vault.create(relpath, markdown.render(meta, text + "\n"))
                 written.append(relpath)
                 results.append({"id": memory_id, "memory": text, "event": "ADD"})
         self.reindex(paths=written)  # embed the new memories now, so the next search has nothing to do
         return {"results": results}
+
+    def _unused_id(self) -> str:
+        """A fresh id no indexed memory uses (40 random bits: a clash is rare, not impossible; a
+        clash with an unindexed file of the same name is caught by the exclusive create)."""
+        index = self._search_index()
+        for _ in range(100):
+            memory_id = new_id()
+            if memory_id not in index.by_id:
+                return memory_id
+        raise VaultError("could not find an unused memory id; is the vault's index broken? try `mem index --rebuild`")
+
+    @staticmethod
+    def _guard_metadata(metadata: dict[str, Any] | None, hide: bool) -> dict[str, Any] | None:
+        def clean(value: Any, where: str) -> Any:
+            if isinstance(value, str):
+                return guard_secrets(value, redact_secrets=hide, what=where)
+            if isinstance(value, list):
+                return [clean(item, where) for item in value]
+            if isinstance(value, dict):
+                return {key: clean(item, f"metadata key {key!r}") for key, item in value.items()}
+            return value
+
+        return None if metadata is None else clean(metadata, "metadata")
 
     @staticmethod
     def _texts(messages: Messages, infer: bool) -> list[str]:
@@ -387,9 +426,10 @@ class Memory:
         records.sort(key=lambda r: (-r.time, r.id))
         return {"results": [self._full_result(r) for r in records[:limit]]}
 
-    def update(self, memory_id: str, data: str) -> dict[str, Any]:
+    def update(self, memory_id: str, data: str, *, redact: bool | None = None) -> dict[str, Any]:
         """Replace a memory's text, keeping its id; the old text goes into its history."""
-        text = _check_text(data)
+        hide = self.settings.redact_secrets if redact is None else redact
+        text = guard_secrets(_check_text(data), redact_secrets=hide)
         with self.vault.lock():
             record = self._find_editable(memory_id)
             if record.status != CURRENT:
@@ -527,9 +567,14 @@ class Memory:
             else:
                 key = record.status if record.status in counts else "superseded"
                 counts[key] += 1
+        suspicious = [
+            {"id": r.id, "path": r.path} for r in records if r.is_current and looks_like_injection(r.text)
+        ]
         return {
             "vault": str(self.vault.root),
             "vault_source": self.settings.vault_source,
+            "swept_temp_files": list(self.swept),
+            "possible_prompt_injection": suspicious,
             "vault_exists": self.vault.exists(),
             "default_vault": str(default_vault_path()),
             "counts": counts,

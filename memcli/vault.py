@@ -9,6 +9,7 @@ import os
 import re
 import secrets
 import tempfile
+import time
 import unicodedata
 from pathlib import Path
 from typing import Iterable, Iterator
@@ -19,6 +20,8 @@ from .config import MARKER, MEMORIES_DIR, STATE_DIR, Settings
 from .errors import ConflictError, InvalidInputError, LockTimeoutError, ParseError, VaultError
 
 _SLUG_WORD = re.compile(r"[a-z0-9]+")
+_TEMP_NAME = re.compile(r"^\..+\.md\.[^.]+\.tmp$")
+STRAY_TEMP_AGE_S = 60.0  # a writer finishes in well under a minute; an older temp file is a leftover
 MARKER_TEXT = """\
 # This file marks the folder as a mem vault: every .md file in it is a memory or a note.
 # Settings for this vault go here; derived state lives in .mem/ and is never committed.
@@ -101,6 +104,7 @@ class Vault:
     """A folder of markdown files. Paths given to and returned by it are inside the root."""
 
     def __init__(self, settings: Settings) -> None:
+        self.stray_temps: list[str] = []  # temp files the last listing() saw
         self.root = settings.vault
         self.max_file_bytes = settings.max_file_bytes
         self.lock_timeout = settings.lock_timeout
@@ -151,6 +155,21 @@ class Vault:
             raise LockTimeoutError(
                 f"another mem process held the vault lock for {self.lock_timeout:.0f}s; try again"
             ) from None
+
+    def sweep_temps(self, relpaths: Iterable[str]) -> list[str]:
+        """Remove writers' temp files left by a killed process (older than a minute), under the
+        writer lock, so no live write can lose its temp file. Returns what was removed."""
+        removed = []
+        with self.lock():
+            for relpath in relpaths:
+                path = self.root / relpath
+                try:
+                    if time.time() - path.lstat().st_mtime > STRAY_TEMP_AGE_S:
+                        path.unlink()
+                        removed.append(relpath)
+                except OSError:
+                    continue
+        return removed
 
     def stat_paths(self, relpaths: Iterable[str]) -> list[tuple[str, int, int]]:
         """(relpath, size, mtime_ns) of those of the given .md files that exist, sorted."""
@@ -215,6 +234,7 @@ class Vault:
         Symlinks are followed only when they stay inside the vault.
         """
         found: list[tuple[str, int, int]] = []
+        self.stray_temps = []
         if not self.root.is_dir():
             return found
         pending = [(self.root, "")]
@@ -226,6 +246,8 @@ class Vault:
                 continue
             for entry in entries:
                 if entry.name.startswith("."):
+                    if _TEMP_NAME.match(entry.name):  # a writer's temp file (see _write_temp)
+                        self.stray_temps.append(f"{prefix}{entry.name}")
                     continue
                 try:
                     if entry.is_symlink() and not self._inside(Path(entry.path)):
@@ -264,9 +286,25 @@ class Vault:
 
     # -- writing (callers hold the lock) -------------------------------------------------------
 
+    @contextlib.contextmanager
+    def _io(self, path: Path, doing: str) -> Iterator[None]:
+        """An OS error while writing becomes one clear line; the old file is untouched."""
+        try:
+            yield
+        except FileExistsError:
+            raise
+        except OSError as err:
+            raise VaultError(
+                f"could not {doing} {self.relpath(path)}: {err.strerror or err}; nothing was changed"
+            ) from None
+
     def create(self, relpath: str, text: str) -> Path:
         """Write a new file atomically; never overwrites an existing one (FileExistsError)."""
         target = self.path(relpath)
+        with self._io(target, "write"):
+            return self._create(target, text)
+
+    def _create(self, target: Path, text: str) -> Path:
         tmp = _write_temp(target, text)
         try:
             try:
@@ -297,17 +335,19 @@ class Vault:
 
     def replace(self, path: Path, text: str, expected_sha: str) -> None:
         """Atomically replace a file, only if its bytes still hash to `expected_sha`."""
-        tmp = _write_temp(path, text)
-        try:
-            self._check_unchanged(path, expected_sha)
-            os.replace(tmp, path)
-        finally:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-        _sync_dir(path.parent)
+        with self._io(path, "write"):
+            tmp = _write_temp(path, text)
+            try:
+                self._check_unchanged(path, expected_sha)
+                os.replace(tmp, path)
+            finally:
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
+            _sync_dir(path.parent)
 
     def remove(self, path: Path, expected_sha: str) -> None:
         """Delete a file, only if it is unchanged since it was read."""
-        self._check_unchanged(path, expected_sha)
-        path.unlink()
-        _sync_dir(path.parent)
+        with self._io(path, "remove"):
+            self._check_unchanged(path, expected_sha)
+            path.unlink()
+            _sync_dir(path.parent)

@@ -18,6 +18,7 @@ from typing import Callable, ContextManager, Iterator
 import numpy as np
 
 from ..models import FileProblem, Hit, MemoryRecord, timestamp
+from ..safety import looks_like_injection
 from . import fusion
 from .bm25 import SparseBM25
 from .chunk import chunk_note
@@ -409,6 +410,8 @@ class SearchIndex:
             record = int(candidates[position])
             explained = {name: float(values[record]) for name, values in signals.items()}
             explained["recency"] = float(boost[position])
+            if looks_like_injection(self.records[record].text):
+                explained["injection"] = 1.0  # reads like instructions to the model: treat as data
             hits.append(Hit(self.records[record], float(final[position]), explained))
         return hits, mode
 

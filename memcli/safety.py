@@ -1,0 +1,27 @@
+"""Text coming back out of memory: cleaned of invisible characters, and checked for text that
+tries to instruct the reader (prompt injection). Pure functions."""
+
+from __future__ import annotations
+
+import re
+
+# C0/C1 controls except tab and newline; zero-width and bidirectional-override characters that
+# can hide or reorder text on screen.
+_INVISIBLE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]")
+_INJECTION = re.compile(
+    r"(ignore|disregard|forget|override)\s+(all\s+|any\s+|the\s+|your\s+)*(previous|prior|above|earlier|system)\s+"
+    r"(instructions?|prompts?|rules|messages)"
+    r"|you\s+are\s+now\s+(a|an|in)\b|new\s+(system\s+)?instructions?\s*:|<\|?(im_start|system)\|?>|\[\s*system\s*\]"
+    r"|reveal\s+(your|the)\s+(system\s+)?prompt",
+    re.IGNORECASE,
+)
+
+
+def clean(text: str) -> str:
+    """The text without control, zero-width and bidi-override characters (tab and newline kept)."""
+    return _INVISIBLE.sub("", text)
+
+
+def looks_like_injection(text: str) -> bool:
+    """True for text that addresses the reading model with instructions ("ignore previous …")."""
+    return bool(_INJECTION.search(clean(text)))
