@@ -370,9 +370,18 @@ def mcp(
 
 @app.command()
 @friendly
-def doctor(ctx: typer.Context, as_json: bool = JsonOpt) -> None:
-    """Check the vault: where it is, what it holds, and files that cannot be read."""
-    result = _state(ctx).memory().doctor()
+def doctor(
+    ctx: typer.Context,
+    fix: bool = typer.Option(False, "--fix", help="Repair what is safe to repair: rebuild the index (temp files are swept anyway)."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Check the vault: where it is, what it holds, files that cannot be read, and why."""
+    memory = _state(ctx).memory()
+    if fix:
+        if not as_json:
+            typer.echo("Fixing: sweeping temp files of killed writers, rebuilding the index from the files.")
+        memory.reindex(rebuild=True)
+    result = memory.doctor()
     _print_json(result) if as_json else render.doctor(_console(), result)
 
 

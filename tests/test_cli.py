@@ -199,3 +199,12 @@ def test_search_explain_in_json_and_table(vault: Path) -> None:
     assert set(payload["results"][0]["explain"]) == {"bm25", "context", "recency"}
     table = mem_cli(vault, "search", "pnpm", "--explain")
     assert "bm25=" in table.stdout and "rec=1.00" in table.stdout
+
+
+def test_doctor_fix_rebuilds_a_damaged_index(vault: Path) -> None:
+    Memory(vault=vault).add("prefers pnpm over npm", infer=False)
+    (vault / ".mem" / "index.sqlite").write_bytes(b"garbage" * 100)
+    result = mem_cli(vault, "doctor", "--fix", "--json")
+    assert result.exit_code == 0
+    assert json.loads(result.stdout)["counts"]["memories"] == 1
+    assert json.loads(mem_cli(vault, "search", "pnpm", "--json").stdout)["results"][0]["memory"] == "prefers pnpm over npm"
