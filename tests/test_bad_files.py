@@ -73,3 +73,13 @@ def test_duplicate_ids_keep_the_first_and_report_the_copy(mem: Memory, vault: Pa
     assert [h["path"] for h in mem.search("original")["results"]] == [path.relative_to(vault).as_posix()]
     (problem,) = mem.doctor()["problems"]
     assert problem["path"] == "zz-copy.md" and f"duplicate id {memory_id}" in problem["reason"]
+
+
+def test_a_50_mb_file_is_skipped_without_being_read(vault: Path) -> None:
+    mem = Memory(vault=vault)
+    mem.add("small and fine", infer=False)
+    with open(vault / "huge.md", "wb") as handle:
+        handle.truncate(50 * 1024 * 1024)  # sparse: 50 MB of zeros
+    assert [h["memory"] for h in mem.search("small")["results"]] == ["small and fine"]
+    (problem,) = mem.doctor()["problems"]
+    assert problem == {"path": "huge.md", "reason": "file is 52,428,800 bytes, over the 1,000,000-byte limit; skipped"}

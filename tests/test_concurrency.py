@@ -90,3 +90,23 @@ def test_sigkill_mid_write_leaves_the_old_file_or_the_new_one(vault: Path, monke
     # the lock of a killed holder is free again: the next writer proceeds
     assert mem.update("m-0000000001", "version 0")["message"].startswith("Memory updated")
     assert [p.name for p in path.parent.glob("*.md")] == [path.name]
+
+
+_ADDER = """
+import sys
+from memcli import Memory
+mem = Memory(vault=sys.argv[1])
+for i in range(50):
+    mem.add(f"writer {sys.argv[2]} fact {i} about otters", infer=False)
+"""
+
+
+def test_eight_processes_times_50_library_adds(vault: Path) -> None:
+    Memory(vault=vault).init()
+    writers = [subprocess.Popen([sys.executable, "-c", _ADDER, str(vault), str(n)]) for n in range(8)]
+    assert [w.wait(timeout=300) for w in writers] == [0] * 8
+    assert len(list((vault / "memories").glob("*.md"))) == 400
+    stored = IndexStore(vault / ".mem", None)
+    assert len([p for p in stored.files() if p.startswith("memories/")]) == 400  # the index agrees
+    stored.close()
+    assert len(Memory(vault=vault).search("otters", limit=1000)["results"]) == 400
