@@ -372,15 +372,19 @@ def mcp(
 @friendly
 def doctor(
     ctx: typer.Context,
-    fix: bool = typer.Option(False, "--fix", help="Repair what is safe to repair: rebuild the index (temp files are swept anyway)."),
+    fix: bool = typer.Option(False, "--fix", help="Repair what is safe: rebuild the index, give copied files ids of their own."),
     as_json: bool = JsonOpt,
 ) -> None:
     """Check the vault: where it is, what it holds, files that cannot be read, and why."""
     memory = _state(ctx).memory()
     if fix:
         if not as_json:
-            typer.echo("Fixing: sweeping temp files of killed writers, rebuilding the index from the files.")
+            typer.echo("Fixing: rebuilding the index from the files; giving files with a copied id an id of their own.")
         memory.reindex(rebuild=True)
+        relinked = memory.relink_duplicates()
+        if not as_json:
+            for change in relinked:
+                typer.echo(f"  {change['path']}: id {change['old_id']} -> {change['new_id']}")
     result = memory.doctor()
     _print_json(result) if as_json else render.doctor(_console(), result)
 

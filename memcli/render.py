@@ -127,6 +127,8 @@ def doctor(console: Console, report: dict[str, Any]) -> None:
         console.print(Text(f"swept:         {len(report['swept_temp_files'])} temp file(s) left by a killed writer"))
     for item in report.get("possible_prompt_injection", []):
         console.print(Text(f"warning:       {item['path']} ({item['id']}) reads like instructions to a model; it is served as data"))
+    for item in report.get("stored_secrets", []):
+        console.print(Text(f"secret:        {item['path']} line {item['line']} holds a {item['kind']}; remove it by hand"))
     if not report["problems"]:
         console.print("problems:      none")
         return

@@ -26,6 +26,7 @@ from .context import tokens as estimate_tokens
 from .markdown import as_str, record_from
 from .safety import looks_like_injection
 from .secrets import guard as guard_secrets
+from .secrets import scan as scan_secrets
 from .models import CURRENT, DELETED, FileProblem, Hit, MemoryRecord
 from .models import check_id
 from .vault import Vault, new_id, slug
@@ -555,6 +556,23 @@ class Memory:
         created = self.vault.ensure()
         return {"vault": str(self.vault.root), "created": created}
 
+    def relink_duplicates(self) -> list[dict[str, str]]:
+        """Give each file whose id another file already has (a copy, a merge) an id of its own.
+        The first file by path keeps the id. Returns [{"path", "old_id", "new_id"}]."""
+        changed = []
+        with self.vault.lock():
+            for problem in self.scan()[1]:
+                if not problem.reason.startswith("duplicate id "):
+                    continue
+                path = self.vault.path(problem.path)
+                file_text, sha = self.vault.read(path)
+                old_id, new = markdown.parse(file_text).meta.get("id"), self._unused_id()
+                self.vault.replace(path, markdown.set_keys(file_text, {"id": new}), expected_sha=sha)
+                changed.append({"path": problem.path, "old_id": str(old_id), "new_id": new})
+        if changed:
+            self.reindex(paths=[c["path"] for c in changed])
+        return changed
+
     def doctor(self) -> dict[str, Any]:
         """Where the vault is, what it holds, and the files that could not be read and why."""
         records, problems = self.scan()
@@ -570,11 +588,17 @@ class Memory:
         suspicious = [
             {"id": r.id, "path": r.path} for r in records if r.is_current and looks_like_injection(r.text)
         ]
+        stored_secrets = [
+            {"id": r.id, "path": r.path, "kind": found[0].kind, "line": found[0].line}
+            for r in records
+            if (found := scan_secrets(r.text))
+        ]
         return {
             "vault": str(self.vault.root),
             "vault_source": self.settings.vault_source,
             "swept_temp_files": list(self.swept),
             "possible_prompt_injection": suspicious,
+            "stored_secrets": stored_secrets,
             "vault_exists": self.vault.exists(),
             "default_vault": str(default_vault_path()),
             "counts": counts,

@@ -87,7 +87,9 @@ def test_deleted_file_leaves_search(vault: Path, fake_embedder: FakeEmbedder) ->
     assert mem.get(ids[0]) is None
 
 
-@pytest.mark.parametrize("damage", ["delete", "truncate", "garbage", "vectors-truncated", "vectors-deleted", "schema"])
+@pytest.mark.parametrize(
+    "damage", ["delete", "truncate", "garbage", "vectors-truncated", "vectors-deleted", "vectors-overwritten", "schema"]
+)
 def test_a_damaged_index_is_rebuilt_with_the_same_results(vault: Path, damage: str) -> None:
     mem = Memory(vault=vault, embedder=FakeEmbedder())
     _add_many(mem, TEXTS + ["cats and dogs are pets", "Miso is a fluffy cat"])
@@ -95,8 +97,9 @@ def test_a_damaged_index_is_rebuilt_with_the_same_results(vault: Path, damage: s
     clean = [mem.search(q) for q in queries]
     state = vault / ".mem"
     db, vectors = state / store_module.DB_NAME, state / store_module.VECTORS_NAME
-    for wal in state.glob("index.sqlite-*"):
-        wal.unlink()
+    if damage in ("delete", "truncate", "garbage"):  # the database file's damage includes its WAL
+        for wal in state.glob("index.sqlite-*"):
+            wal.unlink()
     if damage == "delete":
         db.unlink()
     elif damage == "truncate":
@@ -107,6 +110,12 @@ def test_a_damaged_index_is_rebuilt_with_the_same_results(vault: Path, damage: s
         vectors.write_bytes(vectors.read_bytes()[:100])
     elif damage == "vectors-deleted":
         vectors.unlink()
+    elif damage == "vectors-overwritten":
+        # Silent corruption: the first vector's bytes become another vector's (the file's size
+        # and the SQLite file stay valid; only the per-row checksums can tell).
+        data, row = bytearray(vectors.read_bytes()), 4 * FakeEmbedder.dim
+        data[:row] = data[2 * row : 3 * row]
+        vectors.write_bytes(bytes(data))
     elif damage == "schema":
         store = store_module.IndexStore(state, None)
         store.db.execute("UPDATE meta SET value = '0' WHERE key = 'schema'")

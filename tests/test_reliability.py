@@ -186,3 +186,43 @@ def test_an_io_error_at_any_step_is_one_clear_error_and_nothing_is_torn(
         assert list(vault.rglob(".*.tmp")) == []
         fresh = Memory(vault=vault)
         assert [r["id"] for r in fresh.search(text.split()[-1])["results"]] == [memory_id]
+
+
+def test_doctor_reports_a_secret_written_into_a_note_by_hand(vault: Path) -> None:
+    mem = Memory(vault=vault)
+    mem.init()
+    (vault / "ops.md").write_text(f"# Ops\n\n{SECRETS['AWS Access Key']}\n")
+    (finding,) = mem.doctor()["stored_secrets"]
+    assert (finding["path"], finding["kind"], finding["line"]) == ("ops.md", "AWS Access Key", 3)
+
+
+def test_fix_gives_a_copied_memory_an_id_of_its_own(vault: Path) -> None:
+    from typer.testing import CliRunner
+
+    from memcli.cli import app
+
+    mem = Memory(vault=vault)
+    memory_id = mem.add("original", infer=False)["results"][0]["id"]
+    source = vault / mem.get(memory_id)["path"]
+    (vault / "zz-copy.md").write_text(source.read_text().replace("original", "the copy"))
+    assert mem.doctor()["problems"][0]["reason"].startswith(f"duplicate id {memory_id}")
+    result = CliRunner().invoke(app, ["--vault", str(vault), "doctor", "--fix"], catch_exceptions=False)
+    assert result.exit_code == 0 and f"zz-copy.md: id {memory_id} -> m-" in result.stdout
+    fresh = Memory(vault=vault)
+    assert fresh.doctor()["problems"] == []
+    assert {r["memory"] for r in fresh.get_all()["results"]} == {"original", "the copy"}
+    assert fresh.get(memory_id)["memory"] == "original"
+
+
+@pytest.mark.parametrize("names", [("Note.md", "note.md"), ("caf\u00e9.md", "cafe\u0301.md")])
+def test_names_differing_in_case_or_normalisation_are_two_notes(vault: Path, names: tuple[str, str]) -> None:
+    mem = Memory(vault=vault)
+    mem.init()
+    first, second = (vault / names[0]), (vault / names[1])
+    first.write_text("first otter note\n")
+    if second.exists():
+        pytest.skip("this filesystem folds these names into one file")
+    second.write_text("second otter note\n")
+    hits = mem.search("otter")["results"]
+    assert sorted(h["memory"] for h in hits) == ["first otter note", "second otter note"]
+    assert len({h["id"] for h in hits}) == 2

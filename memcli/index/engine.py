@@ -12,6 +12,7 @@ import json
 import logging
 import sqlite3
 import time
+import zlib
 from dataclasses import dataclass
 from typing import Callable, ContextManager, Iterator
 
@@ -111,6 +112,7 @@ class SearchIndex:
         self._current = np.zeros(0, dtype=bool)
         self._neighbours = np.zeros((2 * CONTEXT_SPAN, 0), dtype=np.int64)
         self._scope_codes: dict[str, tuple[dict[str, int], np.ndarray]] = {}
+        self._vectors_damaged = False
         self._chunk_starts = np.zeros(0, dtype=np.int64)
         self._chunk_owner = np.zeros(0, dtype=np.int64)
         self._segmented = True
@@ -181,6 +183,10 @@ class SearchIndex:
             return  # the next refresh rebuilds it
         if generation != self._generation:
             self._reload(generation)
+            if self._vectors_damaged:  # re-embed now, so this search already has every vector
+                with self._lock():
+                    self._embed_missing(None)
+                self._reload(self.store.generation())
 
     def _recreate(self) -> None:
         self.store.close()
@@ -302,13 +308,7 @@ class SearchIndex:
             array = np.fromiter((codes.get(v, 0) if v is not None else 0 for v in values), dtype=np.int64, count=len(records))
             self._scope_codes[key] = (codes, array)
         if self.embedder is not None:
-            rows = self.store.vector_rows()
-            self._vectors = self.store.load_vectors(self.embedder.dim)
-            self._chunk_rows = np.fromiter((rows.get(c.text_hash, -1) for c in chunks), dtype=np.int64, count=len(chunks))
-            if self._chunk_rows.size and self._chunk_rows.max() >= len(self._vectors):
-                log.warning("mem: the vector file is shorter than the index says; re-embedding")
-                self.store.reset_vectors()
-                self._chunk_rows = np.full(len(chunks), -1, dtype=np.int64)
+            self._chunk_rows = self._load_vectors(chunks)
         else:
             self._chunk_rows = np.full(len(chunks), -1, dtype=np.int64)
         self._generation = generation
@@ -321,6 +321,24 @@ class SearchIndex:
             code = codes.get(value, -1)
             mask &= (array == 0) | (array == code)
         return np.flatnonzero(mask)
+
+    def _load_vectors(self, chunks: list) -> np.ndarray:  # list[ChunkRow]
+        """The vector file, checked row by row against its crc32; any damage means re-embedding."""
+        assert self.embedder is not None
+        rows = self.store.vector_rows()
+        self._vectors = self.store.load_vectors(self.embedder.dim)
+        wanted = [rows.get(c.text_hash, (-1, 0)) for c in chunks]
+        chunk_rows = np.fromiter((row for row, _ in wanted), dtype=np.int64, count=len(chunks))
+        damaged = bool(chunk_rows.size) and chunk_rows.max() >= len(self._vectors)
+        if not damaged:
+            damaged = any(row >= 0 and zlib.crc32(self._vectors[row].tobytes()) != crc for row, crc in wanted)
+        if damaged:
+            log.warning("mem: the vector file does not match the index; re-embedding")
+            self.store.reset_vectors()
+            self._vectors_damaged = True
+            return np.full(len(chunks), -1, dtype=np.int64)
+        self._vectors_damaged = False
+        return chunk_rows
 
     # -- querying --------------------------------------------------------------------------------
 

@@ -11,13 +11,14 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator
 
 import numpy as np
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"  # 2: a crc32 per vector row
 DB_NAME = "index.sqlite"
 VECTORS_NAME = "vectors.f32"
 
@@ -42,7 +43,7 @@ CREATE TABLE IF NOT EXISTS chunks (
     PRIMARY KEY (path, ord)
 );
 CREATE TABLE IF NOT EXISTS terms (term TEXT PRIMARY KEY, id INTEGER NOT NULL UNIQUE);
-CREATE TABLE IF NOT EXISTS vectors (text_hash TEXT PRIMARY KEY, row INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS vectors (text_hash TEXT PRIMARY KEY, row INTEGER NOT NULL, crc INTEGER NOT NULL);
 """
 
 
@@ -250,8 +251,9 @@ class IndexStore:
     def _vectors_path(self) -> Path | None:
         return None if self.folder is None else self.folder / VECTORS_NAME
 
-    def vector_rows(self) -> dict[str, int]:
-        return dict(self.db.execute("SELECT text_hash, row FROM vectors").fetchall())
+    def vector_rows(self) -> dict[str, tuple[int, int]]:
+        """text hash -> (row in the vector file, crc32 of that row's bytes)."""
+        return {h: (row, crc) for h, row, crc in self.db.execute("SELECT text_hash, row, crc FROM vectors")}
 
     def unembedded(self, limit: int) -> list[tuple[str, str]]:
         """(text_hash, text) of chunks that have no vector yet."""
@@ -305,7 +307,8 @@ class IndexStore:
                 handle.flush()
                 os.fsync(handle.fileno())
         self.db.executemany(
-            "INSERT OR REPLACE INTO vectors VALUES (?, ?)", [(h, start + i) for i, h in enumerate(text_hashes)]
+            "INSERT OR REPLACE INTO vectors VALUES (?, ?, ?)",
+            [(h, start + i, zlib.crc32(data[i].tobytes())) for i, h in enumerate(text_hashes)],
         )
 
     def load_vectors(self, dim: int) -> np.ndarray:
