@@ -105,6 +105,7 @@ class Vault:
 
     def __init__(self, settings: Settings) -> None:
         self.stray_temps: list[str] = []  # temp files the last listing() saw
+        self._writer_lock: filelock.FileLock | None = None
         self.root = settings.vault
         self.max_file_bytes = settings.max_file_bytes
         self.lock_timeout = settings.lock_timeout
@@ -147,9 +148,12 @@ class Vault:
     def lock(self) -> Iterator[None]:
         """Serialise writers of this vault (a lock file under .mem/)."""
         self.ensure()
-        lock = filelock.FileLock(str(self.state_dir / "lock"), timeout=self.lock_timeout)
+        if self._writer_lock is None:
+            # One lock object per Vault: filelock counts re-entries, so a locked section may call
+            # code that locks again (a search inside `update` sweeping temp files).
+            self._writer_lock = filelock.FileLock(str(self.state_dir / "lock"), timeout=self.lock_timeout)
         try:
-            with lock:
+            with self._writer_lock:
                 yield
         except filelock.Timeout:
             raise LockTimeoutError(
