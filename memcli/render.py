@@ -123,6 +123,11 @@ def doctor(console: Console, report: dict[str, Any]) -> None:
             f"{counts['deleted']} deleted, {counts['notes']} notes"
         )
     )
+    drift = report.get("index_drift") or {}
+    if drift.get("changed") or drift.get("removed"):
+        console.print(
+            Text(f"index:         was behind by {drift['changed']} changed and {drift['removed']} removed file(s); now up to date")
+        )
     if report.get("swept_temp_files"):
         console.print(Text(f"swept:         {len(report['swept_temp_files'])} temp file(s) left by a killed writer"))
     for item in report.get("possible_prompt_injection", []):

@@ -575,6 +575,7 @@ class Memory:
 
     def doctor(self) -> dict[str, Any]:
         """Where the vault is, what it holds, and the files that could not be read and why."""
+        drift = self.reindex()  # what the index had missed: files changed or removed behind its back
         records, problems = self.scan()
         counts = {"memories": 0, "superseded": 0, "deleted": 0, "notes": 0}
         for record in records:
@@ -599,6 +600,7 @@ class Memory:
             "swept_temp_files": list(self.swept),
             "possible_prompt_injection": suspicious,
             "stored_secrets": stored_secrets,
+            "index_drift": {"changed": drift.changed, "removed": drift.removed},
             "vault_exists": self.vault.exists(),
             "default_vault": str(default_vault_path()),
             "counts": counts,

@@ -226,3 +226,13 @@ def test_names_differing_in_case_or_normalisation_are_two_notes(vault: Path, nam
     hits = mem.search("otter")["results"]
     assert sorted(h["memory"] for h in hits) == ["first otter note", "second otter note"]
     assert len({h["id"] for h in hits}) == 2
+
+
+def test_doctor_reports_index_drift(vault: Path) -> None:
+    mem = Memory(vault=vault)
+    ids = [mem.add(t, infer=False)["results"][0]["id"] for t in ["one fact", "two facts"]]
+    first, second = (vault / mem.get(i)["path"] for i in ids)
+    first.write_text(first.read_text().replace("one fact", "one changed fact"))
+    second.unlink()
+    assert Memory(vault=vault).doctor()["index_drift"] == {"changed": 1, "removed": 1}
+    assert Memory(vault=vault).doctor()["index_drift"] == {"changed": 0, "removed": 0}
