@@ -100,15 +100,16 @@ def root(
 def init(
     ctx: typer.Context,
     path: Optional[str] = typer.Argument(None, help="Folder for the vault (default: --vault, $MEM_VAULT or the default vault)."),
+    git: bool = typer.Option(False, "--git", help="Make it a git repository; every mem write becomes a commit."),
     as_json: bool = JsonOpt,
 ) -> None:
     """Create a vault: memories/, mem.toml (its marker) and .mem/ for derived state."""
-    result = Memory(vault=path if path is not None else _state(ctx).vault).init()
+    result = Memory(vault=path if path is not None else _state(ctx).vault).init(git=git)
     if as_json:
         _print_json(result)
     else:
         verb = "Initialised" if result["created"] else "Already a vault:"
-        typer.echo(f"{verb} {result['vault']}")
+        typer.echo(f"{verb} {result['vault']}{' (git repository, autocommit on)' if git else ''}")
 
 
 def _parse_meta(pairs: list[str]) -> dict[str, str]:
@@ -256,8 +257,14 @@ def forget(
 @friendly
 def history(ctx: typer.Context, memory_id: str = typer.Argument(..., metavar="ID"), as_json: bool = JsonOpt) -> None:
     """Show how a memory changed over time."""
-    result = _state(ctx).memory().history(memory_id)
-    _print_json(result) if as_json else render.history(_console(), result)
+    memory = _state(ctx).memory()
+    result = memory.history(memory_id)
+    if as_json:
+        _print_json(result)
+        return
+    render.history(_console(), result)
+    for entry in memory.file_log(memory_id):
+        typer.echo(f"git {entry['commit']} {entry['date'][:19]} {entry['message']}")
 
 
 @app.command()
@@ -342,6 +349,28 @@ def context(
         typer.echo(f"{'Updated' if result['changed'] else 'Unchanged:'} {write} ({len(result['ids'])} memories, ~{result['tokens']} tokens)")
     else:
         typer.echo(result["markdown"], nl=False)
+
+
+@app.command()
+@friendly
+def commit(
+    ctx: typer.Context,
+    message: Optional[str] = typer.Option(None, "--message", "-m", help="Commit message."),
+) -> None:
+    """Commit every change in a git vault, hand edits included (mem never commits those by itself)."""
+    done = _state(ctx).memory().commit(message)["committed"]
+    typer.echo("Committed." if done else "Nothing to commit.")
+
+
+@app.command()
+@friendly
+def sync(ctx: typer.Context, as_json: bool = JsonOpt) -> None:
+    """Pull (rebase) from the vault's git remote, index what came in, push."""
+    result = _state(ctx).memory().sync()
+    if as_json:
+        _print_json(result)
+    else:
+        typer.echo(f"Synced: {len(result['pulled_files'])} file(s) came in, {result['indexed']['changed']} re-indexed; pushed.")
 
 
 @app.command()

@@ -37,6 +37,8 @@ class Settings:
     freshness_ms: int = 1000
     # Secrets (API keys, tokens, private keys) are refused; with this they are stored redacted.
     redact_secrets: bool = False
+    # Every write by mem becomes one git commit (vaults made with `mem init --git`).
+    git_autocommit: bool = False
 
 
 def default_vault_path(env: Mapping[str, str] | None = None) -> Path:
@@ -137,6 +139,7 @@ def load_settings(
         embed_threads=_int_setting("embed_threads", threads) if threads else None,
         dense_weight=_float_setting("dense_weight", search.get("dense_weight", 0.4), 0.0, 1.0),
         half_life_days=_float_setting("half_life_days", search.get("half_life_days", 180.0), 0.0, 100_000.0),
+        git_autocommit=bool((config.get("git") or {}).get("autocommit", False)) if isinstance(config.get("git"), dict) else False,
         redact_secrets=str(env.get("MEM_REDACT") or privacy.get("redact") or "").lower() in ("1", "true", "yes", "on"),
         freshness_ms=int(_float_setting("freshness_ms", env.get("MEM_FRESHNESS_MS") or search.get("freshness_ms", 1000), 0, 3_600_000)),
     )

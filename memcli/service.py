@@ -6,6 +6,7 @@ every method returns plain dicts (what `--json` prints).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import time
@@ -14,8 +15,8 @@ from typing import Any, Callable, Iterable
 
 import numpy as np
 
-from . import markdown
-from .config import MEMORIES_DIR, Settings, default_vault_path, load_settings
+from . import gitrepo, markdown
+from .config import MARKER, MEMORIES_DIR, Settings, default_vault_path, load_settings
 from .errors import InvalidInputError, MemError, NotFoundError, ParseError, VaultError
 from .index.embed import Embedder, EmbeddingUnavailable, FastEmbedder
 from .index.engine import Progress, RefreshStats, SearchIndex, SearchOptions, log, no_lock
@@ -29,7 +30,7 @@ from .secrets import guard as guard_secrets
 from .secrets import scan as scan_secrets
 from .models import CURRENT, DELETED, FileProblem, Hit, MemoryRecord
 from .models import check_id
-from .vault import Vault, new_id, slug
+from .vault import Vault, new_id, slug, write_atomically
 
 Messages = str | list[dict[str, Any]]
 _SCOPE_ARGS = {"user_id": "user", "agent_id": "agent", "run_id": "run"}
@@ -300,6 +301,9 @@ class Memory:
                     self.vault.create(relpath, markdown.render(meta, text + "\n"))
                 written.append(relpath)
                 results.append({"id": memory_id, "memory": text, "event": "ADD"})
+            first = results[0]["memory"] if results else ""
+            summary = f"add {results[0]['id']}: {first[:60]}" if len(results) == 1 else f"add {len(results)} memories"
+            self._autocommit(written, f"mem: {summary}")
         self.reindex(paths=written)  # embed the new memories now, so the next search has nothing to do
         return {"results": results}
 
@@ -443,6 +447,7 @@ class Memory:
             history = [*record.history, {"event": "UPDATE", "at": now, "old": record.text}]
             new_text = markdown.set_keys(file_text, {"updated": now, "history": history}, body=text + "\n")
             self.vault.replace(path, new_text, expected_sha=sha)
+            self._autocommit([record.path], f"mem: update {memory_id}")
         self.reindex(paths=[record.path])
         return {"message": "Memory updated successfully!", "id": memory_id}
 
@@ -451,6 +456,7 @@ class Memory:
         with self.vault.lock():
             record = self._find_editable(memory_id)
             message = self._forget(record, purge)
+            self._autocommit([record.path], f"mem: {'purge' if purge else 'forget'} {memory_id}")
         self.reindex(paths=[record.path])
         return {"message": message, "id": memory_id}
 
@@ -491,6 +497,8 @@ class Memory:
         with self.vault.lock():
             for record in targets:
                 self._forget(record, purge)
+            scope_text = " ".join(f"{key}={value}" for key, value in scope.items())
+            self._autocommit([r.path for r in targets], f"mem: {'purge' if purge else 'forget'} {len(targets)} memories of {scope_text}")
         self.reindex(paths=[record.path for record in targets])
         return {"message": "Memories deleted successfully!", "count": len(targets)}
 
@@ -551,10 +559,49 @@ class Memory:
 
     # -- vault housekeeping ---------------------------------------------------------------------
 
-    def init(self) -> dict[str, Any]:
-        """Create the vault's folders and marker (idempotent)."""
+    def init(self, *, git: bool = False) -> dict[str, Any]:
+        """Create the vault's folders and marker (idempotent). With `git`, also a repository with
+        .gitignore/.gitattributes, `[git] autocommit = true` in mem.toml, and a first commit."""
+        if git and not gitrepo.available():
+            raise gitrepo.GitError("git is not installed or not on PATH; install it, or run `mem init` without --git")
         created = self.vault.ensure()
-        return {"vault": str(self.vault.root), "created": created}
+        if git:
+            marker = self.vault.root / MARKER
+            text = marker.read_text(encoding="utf-8")
+            if "[git]" not in text:
+                write_atomically(marker, text.rstrip("\n") + "\n\n[git]\nautocommit = true\n")
+            gitrepo.init(self.vault.root)
+            self.settings = dataclasses.replace(self.settings, git_autocommit=True)
+        return {"vault": str(self.vault.root), "created": created, "git": gitrepo.is_repo(self.vault.root)}
+
+    def _autocommit(self, paths: list[str], message: str) -> None:
+        """One commit for one write, under the writer lock; a missing git is a warning, not a failure."""
+        if not self.settings.git_autocommit or not paths or not gitrepo.is_repo(self.vault.root):
+            return
+        try:
+            gitrepo.commit(self.vault.root, paths, message)
+        except gitrepo.GitError as err:
+            log.warning("mem: the change is saved but not committed (%s)", err)
+
+    def commit(self, message: str | None = None) -> dict[str, Any]:
+        """Commit every change in the vault, hand edits included (`mem commit`)."""
+        if not gitrepo.is_repo(self.vault.root):
+            raise gitrepo.GitError("this vault is not a git repository; create one with `mem init PATH --git`")
+        with self.vault.lock():
+            done = gitrepo.commit_all(self.vault.root, message or "mem: commit hand edits")
+        return {"committed": done}
+
+    def sync(self) -> dict[str, Any]:
+        """Pull (rebase) from the remote, index what came in, push. Stops on a conflict with a clear error."""
+        with self.vault.lock():
+            result = gitrepo.sync(self.vault.root)
+        stats = self.reindex()
+        return {**result, "indexed": {"changed": stats.changed, "removed": stats.removed}}
+
+    def file_log(self, memory_id: str) -> list[dict[str, str]]:
+        """The git commits of a memory's file, newest first ([] when the vault is not a repo)."""
+        record = self._find(memory_id)
+        return gitrepo.log(self.vault.root, record.path) if gitrepo.is_repo(self.vault.root) else []
 
     def relink_duplicates(self) -> list[dict[str, str]]:
         """Give each file whose id another file already has (a copy, a merge) an id of its own.
@@ -569,6 +616,7 @@ class Memory:
                 old_id, new = markdown.parse(file_text).meta.get("id"), self._unused_id()
                 self.vault.replace(path, markdown.set_keys(file_text, {"id": new}), expected_sha=sha)
                 changed.append({"path": problem.path, "old_id": str(old_id), "new_id": new})
+            self._autocommit([c["path"] for c in changed], "mem: give copied files ids of their own")
         if changed:
             self.reindex(paths=[c["path"] for c in changed])
         return changed
