@@ -351,6 +351,45 @@ def context(
         typer.echo(result["markdown"], nl=False)
 
 
+@app.command("export")
+@friendly
+def export_(
+    ctx: typer.Context,
+    fmt: str = typer.Option("jsonl", "--format", "-f", help="jsonl | json | mem0 | markdown"),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write to this file instead of stdout."),
+) -> None:
+    """Export every memory (jsonl/json keep status and history; mem0 and markdown: current ones)."""
+    text = _state(ctx).memory().export(fmt)
+    if output is None:
+        typer.echo(text, nl=False)
+    else:
+        write_atomically(output, text)
+        typer.echo(f"Wrote {output}", err=True)
+
+
+@app.command("import")
+@friendly
+def import_(
+    ctx: typer.Context,
+    source: str = typer.Argument(..., metavar="FILE", help="mem JSONL/JSON, Mem0 get_all JSON, or MCP memory.json; '-' for stdin."),
+    redact: bool = typer.Option(False, "--redact", help="Store secrets as [REDACTED:kind] instead of refusing."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Import memories; importing the same file twice adds nothing."""
+    memory = _state(ctx).memory()
+    text = _read_source(source)
+    if as_json:
+        _print_json(memory.import_text(text, redact=True if redact else None))
+        return
+    console = _console()
+    with render.progress(console) as update:
+        result = memory.import_text(text, progress=update, redact=True if redact else None)
+    typer.echo(
+        f"Imported {result['added']} memories ({result['format']}), skipped {result['skipped']} already here; "
+        f"{result['entities']} entity notes, {result['relations']} relations."
+    )
+
+
 @app.command()
 @friendly
 def commit(

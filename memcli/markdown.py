@@ -174,7 +174,7 @@ def render(meta: dict[str, Any], body: str) -> str:
     lines = "".join(dump_key(k, v) for k, v in meta.items() if v is not None)
     if body and not body.endswith("\n"):
         body += "\n"
-    return f"---\n{lines}---\n{body}"
+    return f"---\n{lines}---\n{body}" if lines else body
 
 
 def _segments(raw: str) -> list[tuple[str | None, str]]:

@@ -142,7 +142,7 @@ def doctor(console: Console, report: dict[str, Any]) -> None:
         console.print(Text(f"  {problem['path']}: {problem['reason']}"))
 
 
-_STAGES = {"read": "reading files", "embed": "embedding"}
+_STAGES = {"read": "reading files", "embed": "embedding", "import": "importing"}
 
 
 @contextlib.contextmanager
