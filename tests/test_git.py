@@ -105,3 +105,18 @@ def test_sync_reports_a_real_conflict_and_search_skips_the_file(tmp_path: Path) 
     assert mem.search("lives")["results"] == []  # the conflicted file is skipped…
     (problem,) = mem.doctor()["problems"]
     assert problem["reason"].startswith("git conflict markers")  # …and listed
+
+
+def test_without_git_init_git_is_a_clear_error_and_writes_only_warn(
+    vault: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from memcli import gitrepo
+
+    Memory(vault=vault).init(git=True)
+    monkeypatch.setattr(gitrepo, "available", lambda: False)
+    with pytest.raises(GitError, match="git is not installed or not on PATH"):
+        Memory(vault=vault.parent / "other").init(git=True)
+    with caplog.at_level("WARNING", logger="memcli"):
+        assert Memory(vault=vault).add("saved anyway", infer=False)["results"]
+    assert any("saved but not committed" in r.getMessage() for r in caplog.records)
+    assert Memory(vault=vault).search("saved")["results"]
