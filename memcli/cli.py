@@ -351,6 +351,37 @@ def context(
         typer.echo(result["markdown"], nl=False)
 
 
+@app.command()
+@friendly
+def graph(
+    ctx: typer.Context,
+    entity: Optional[str] = typer.Argument(None, help="An entity (case and kebab-case do not matter); none: a summary."),
+    depth: int = typer.Option(1, "--depth", help="Hops from the entity."),
+    fmt: str = typer.Option("tree", "--format", "-f", help="tree | json | dot | mermaid"),
+) -> None:
+    """Entities and their links: neighbours, backlinks and typed relations."""
+    if fmt not in ("tree", "json", "dot", "mermaid"):
+        raise InvalidInputError("--format takes tree, json, dot or mermaid")
+    result = _state(ctx).memory().graph(entity, depth)
+    if fmt == "json":
+        _print_json(result)
+    else:
+        typer.echo(render.graph_text(result, fmt), nl=False)
+
+
+@app.command()
+@friendly
+def entities(ctx: typer.Context, as_json: bool = JsonOpt) -> None:
+    """List entities: every [[link]] target and every note under entities/, most linked first."""
+    result = _state(ctx).memory().entities()
+    if as_json:
+        _print_json(result)
+        return
+    for row in result["results"]:
+        note = "" if row["note"] else "  (no note)"
+        typer.echo(f"{row['name']}  {row['mentions']} link(s){'  [' + row['type'] + ']' if row['type'] else ''}{note}")
+
+
 @app.command("export")
 @friendly
 def export_(

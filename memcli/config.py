@@ -35,6 +35,7 @@ class Settings:
     # A warm process re-checks the files for outside edits at most this often (mem's own writes,
     # and other mem processes' writes, show at once). Checking costs one stat per file.
     freshness_ms: int = 1000
+    graph_hops: int = 2  # how far evidence travels along [[links]] in search (0: off)
     # Secrets (API keys, tokens, private keys) are refused; with this they are stored redacted.
     redact_secrets: bool = False
     # Every write by mem becomes one git commit (vaults made with `mem init --git`).
@@ -141,5 +142,6 @@ def load_settings(
         half_life_days=_float_setting("half_life_days", search.get("half_life_days", 180.0), 0.0, 100_000.0),
         git_autocommit=bool((config.get("git") or {}).get("autocommit", False)) if isinstance(config.get("git"), dict) else False,
         redact_secrets=str(env.get("MEM_REDACT") or privacy.get("redact") or "").lower() in ("1", "true", "yes", "on"),
+        graph_hops=int(_float_setting("graph_hops", env.get("MEM_GRAPH_HOPS") or search.get("graph_hops", 2), 0, 5)),
         freshness_ms=int(_float_setting("freshness_ms", env.get("MEM_FRESHNESS_MS") or search.get("freshness_ms", 1000), 0, 3_600_000)),
     )

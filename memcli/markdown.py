@@ -239,6 +239,50 @@ def set_keys(text: str, changes: dict[str, Any], body: str | None = None) -> str
     return text[: opening.end()] + "".join(out) + fence + new_body
 
 
+_FENCED = re.compile(r"^(```|~~~).*?^\1[^\n]*$", re.MULTILINE | re.DOTALL)
+_INLINE_CODE = re.compile(r"`[^`\n]*`")
+_WIKILINK = re.compile(r"(!?)\[\[([^\[\]|#^\n]+)(#\^?[^\]|\n]*)?(?:\|([^\]\n]*))?\]\]")
+_TYPED = re.compile(r"^\s*[-*+]\s+([A-Za-z_][\w-]*)\s+\[\[([^\[\]|#^\n]+)")
+_HASHTAG = re.compile(r"(?<![\w#&/])#([A-Za-z][\w/-]*)")
+
+
+def _without_code(text: str) -> str:
+    """The text with fenced blocks and inline code spans blanked out (same length, same lines)."""
+    blank = lambda match: re.sub(r"[^\n]", " ", match.group(0))  # noqa: E731
+    return _INLINE_CODE.sub(blank, _FENCED.sub(blank, text))
+
+
+def links(body: str, meta: dict[str, Any] | None = None) -> list[dict[str, str | None]]:
+    """[[wiki-links]] of a note, in order, as {"target", "relation"}: `[[A]]`, `[[A|label]]`,
+    `[[A#Heading]]`, `[[A#^block]]`, `![[embed]]`; typed relations are list items
+    `- works_on [[B]]` and the frontmatter mapping `relations: {works_on: B}`. Links inside code
+    are not links."""
+    found: list[dict[str, str | None]] = []
+    text = _without_code(body)
+    typed = {}
+    for line in text.splitlines():
+        match = _TYPED.match(line)
+        if match:
+            typed[match.group(2).strip()] = match.group(1)
+    for match in _WIKILINK.finditer(text):
+        target = match.group(2).strip()
+        if target:
+            found.append({"target": target, "relation": typed.pop(target, None)})
+    relations = (meta or {}).get("relations")
+    if isinstance(relations, dict):
+        for relation, targets in relations.items():
+            for target in targets if isinstance(targets, list) else [targets]:
+                if isinstance(target, str) and target.strip():
+                    found.append({"target": target.strip().strip("[]"), "relation": str(relation)})
+    return found
+
+
+def hashtags(body: str) -> list[str]:
+    """#tags in a body (not headings, not inside code)."""
+    text = "\n".join(line for line in _without_code(body).splitlines() if not line.lstrip().startswith("# "))
+    return list(dict.fromkeys(_HASHTAG.findall(text)))
+
+
 def title(body: str, fallback: str) -> str:
     """The note's first `# heading`, else the fallback (usually the file name)."""
     match = _HEADING.search(body)
@@ -275,6 +319,7 @@ def record_from(doc: Document, relpath: str, sha: str) -> MemoryRecord:
             raise ParseError(f"frontmatter id {str(raw_id)[:60]!r} is not a valid id (letters, digits, '-', '_')") from None
     metadata = meta.get("metadata")
     history = meta.get("history")
+    aliases = meta.get("aliases")
     return MemoryRecord(
         id=memory_id,
         text=doc.text,
@@ -285,11 +330,14 @@ def record_from(doc: Document, relpath: str, sha: str) -> MemoryRecord:
         user=as_str(meta.get("user")),
         agent=as_str(meta.get("agent")),
         run=as_str(meta.get("run")),
-        tags=_as_tags(meta.get("tags")),
+        tags=list(dict.fromkeys(_as_tags(meta.get("tags")) + hashtags(doc.body))),
         metadata=metadata if isinstance(metadata, dict) else {},
         source=as_str(meta.get("source")),
         status=as_str(meta.get("status")) or CURRENT,
         history=[h for h in history if isinstance(h, dict)] if isinstance(history, list) else [],
         title=title(doc.body, PurePosixPath(relpath).stem),
         sha256=sha,
+        links=links(doc.body, meta),
+        aliases=[str(a) for a in aliases] if isinstance(aliases, list) else ([str(aliases)] if aliases else []),
+        entity_type=as_str(meta.get("type")),
     )

@@ -69,6 +69,9 @@ class MemoryRecord:
     history: list[dict[str, Any]] = field(default_factory=list)
     title: str | None = None
     sha256: str = ""
+    links: list[dict[str, str | None]] = field(default_factory=list)  # {"target", "relation"}
+    aliases: list[str] = field(default_factory=list)  # an entity note's other names
+    entity_type: str | None = None  # an entity note's `type:`
 
     @property
     def is_current(self) -> bool:

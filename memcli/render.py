@@ -201,3 +201,32 @@ def batch(console: Console, report: object) -> None:
         Text(f"{stamp} {what}: {r.changed} changed, {r.removed} removed in {r.seconds:.2f}s{more}"),  # type: ignore[attr-defined]
         soft_wrap=True,
     )
+
+
+def _node_id(name: str) -> str:
+    return "n_" + "".join(ch if ch.isalnum() else "_" for ch in name)
+
+
+def graph_text(result: dict[str, Any], fmt: str) -> str:
+    """The graph as text: tree (for people), dot (Graphviz) or mermaid (GitHub, Obsidian)."""
+    edges = result["edges"]
+    if fmt == "dot":
+        lines = ["graph mem {", "  node [shape=box];"]
+        lines += [f'  {_node_id(n["name"])} [label="{n["name"]}"];' for n in result["nodes"]]
+        lines += [f'  {_node_id(e["source"])} -- {_node_id(e["target"])} [label="{e["relationship"]}"];' for e in edges]
+        return "\n".join(lines + ["}"]) + "\n"
+    if fmt == "mermaid":
+        lines = ["graph LR"]
+        lines += [f'  {_node_id(n["name"])}["{n["name"]}"]' for n in result["nodes"]]
+        lines += [f'  {_node_id(e["source"])} -- {e["relationship"]} --- {_node_id(e["target"])}' for e in edges]
+        return "\n".join(lines) + "\n"
+    root = result.get("root")
+    lines = [root] if root else ["Entities (most linked first):"]
+    if root:
+        for e in edges:
+            if root in (e["source"], e["target"]):
+                other = e["target"] if e["source"] == root else e["source"]
+                lines.append(f"├── {e['relationship']} → {other}")
+    else:
+        lines += [f"  {n['name']} ({n['mentions']})" for n in sorted(result["nodes"], key=lambda n: -n["mentions"])]
+    return "\n".join(lines) + "\n"

@@ -18,6 +18,9 @@ import numpy as np
 from . import gitrepo, markdown, portable
 from .config import ENTITIES_DIR, MARKER, MEMORIES_DIR, Settings, default_vault_path, load_settings
 from .errors import InvalidInputError, MemError, NotFoundError, ParseError, VaultError
+from .graph import Graph, relations_of
+from .graph import build as build_graph
+from .graph import spread as graph_spread
 from .index.embed import Embedder, EmbeddingUnavailable, FastEmbedder
 from .index.engine import Progress, RefreshStats, SearchIndex, SearchOptions, log, no_lock
 from .index.store import IndexStore
@@ -117,6 +120,7 @@ class Memory:
         self._index: SearchIndex | None = None
         self._told_bm25 = False
         self._checked_at = float("-inf")  # time.monotonic() of the last full check of the files
+        self._graph_cache: tuple[list[MemoryRecord], Graph] | None = None
         self.swept: list[str] = []  # leftover temp files of killed writers, removed by this Memory
 
     def _now(self) -> str:
@@ -177,6 +181,54 @@ class Memory:
             return stats
         wanted = set(paths)
         return index.refresh(lambda: self.vault.stat_paths(wanted), self._load_for_index, progress, partial=wanted)
+
+    def entities(self) -> dict[str, Any]:
+        """Every entity: name, type, how many records link to it, whether it has a note."""
+        index = self._fresh_index()
+        graph = self._graph(index)
+        rows = [
+            {"name": e.name, "type": e.type, "mentions": len(e.mentions), "note": index.records[e.note].path if e.note is not None else None}
+            for e in graph.entities.values()
+        ]
+        rows.sort(key=lambda r: (-r["mentions"], r["name"].casefold()))
+        return {"results": rows}
+
+    def graph(self, entity: str | None = None, depth: int = 1) -> dict[str, Any]:
+        """An entity's neighbourhood up to `depth` hops ({"nodes", "edges"}), or with no entity the
+        20 best-connected entities and the edges between them."""
+        if not 1 <= depth <= 5:
+            raise InvalidInputError("depth must be between 1 and 5")
+        index = self._fresh_index()
+        graph = self._graph(index)
+        if entity is None:
+            ranked = sorted(graph.entities, key=lambda k: (-len(graph.entities[k].mentions), k))[:20]
+            keys = set(ranked)
+        else:
+            start = graph.resolve(entity)
+            if start is None:
+                raise NotFoundError(f"no entity named {entity!r}; see `mem entities`")
+            keys, frontier = {start}, {start}
+            for _ in range(depth):
+                frontier = {n for k in frontier for n in graph.neighbours(k)} - keys
+                keys |= frontier
+        notes = {e.note for e in graph.entities.values() if e.note is not None}
+        pairs: dict[tuple[str, str], tuple[str, str, str]] = {}
+        for position, linked in enumerate(graph.record_entities):
+            if position in notes:  # an entity note links *from* its entity, not among its targets
+                continue
+            for left in linked:
+                for right in linked:
+                    if left < right and left in keys and right in keys:
+                        pairs.setdefault((left, right), (left, "linked", right))
+        for source, relation, target, _ in graph.relations:
+            if source in keys and target in keys:
+                pairs[tuple(sorted((source, target)))] = (source, relation, target)  # a typed relation says more
+        edges = [
+            {"source": graph.entities[a].name, "relationship": rel, "target": graph.entities[b].name}
+            for a, rel, b in pairs.values()
+        ]
+        nodes = [{"name": graph.entities[k].name, "type": graph.entities[k].type, "mentions": len(graph.entities[k].mentions)} for k in sorted(keys)]
+        return {"root": graph.entities[start].name if entity is not None else None, "nodes": nodes, "edges": edges}
 
     def warm_up(self) -> None:
         """Load the index and the embedding model now, so the first search or edit pays nothing
@@ -383,17 +435,32 @@ class Memory:
             dense_weight=self.settings.dense_weight,
             half_life_days=self.settings.half_life_days,
         )
-        hits, mode = index.query(query, candidates, options, self._clock().timestamp(), limit, threshold)
+        graph = self._graph(index)
+        hits, mode = index.query(
+            query, candidates, options, self._clock().timestamp(), limit, threshold,
+            expand=(
+                (lambda scores: graph_spread(graph, scores, hops=self.settings.graph_hops))
+                if graph.entities and self.settings.graph_hops
+                else None
+            ),
+        )
         if mode != options.mode and not self._told_bm25:
             self._told_bm25 = True
             reason = index.embed_error or "embeddings are off (MEM_EMBED_MODEL=none)"
             if index.embed_error is None:
                 log.warning("mem: %s; searching with BM25 only", reason)
+        positions = [index.by_id[hit.record.id] for hit in hits]
         return {
             "results": [self._hit_result(hit, explain) for hit in hits],
-            "relations": [],
+            "relations": relations_of(graph, index.records, positions),
             "mode": mode,
         }
+
+    def _graph(self, index: SearchIndex) -> Graph:
+        """The entity graph of the loaded index (rebuilt when the index changes)."""
+        if self._graph_cache is None or self._graph_cache[0] is not index.records:
+            self._graph_cache = (index.records, build_graph(index.records))
+        return self._graph_cache[1]
 
     @staticmethod
     def _hit_result(hit: Hit, explain: bool = False) -> dict[str, Any]:

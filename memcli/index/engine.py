@@ -378,6 +378,7 @@ class SearchIndex:
         now: float,
         limit: int,
         threshold: float | None = None,
+        expand: Callable[[np.ndarray], np.ndarray] | None = None,
     ) -> tuple[list[Hit], str]:
         """The best `limit` candidate records (indices into self.records) for the query text."""
         mode = self.mode(options.mode)
@@ -398,7 +399,7 @@ class SearchIndex:
                 query_vector = self.embedder.embed_query(text)  # type: ignore[union-attr]
             except EmbeddingUnavailable as err:
                 self.disable_embeddings(str(err))
-                return self.query(text, candidates, options, now, limit, threshold)
+                return self.query(text, candidates, options, now, limit, threshold, expand)
             sims = self._vectors @ query_vector if len(self._vectors) else np.zeros(0, dtype=np.float32)
             chunk_sims = np.where(self._chunk_rows >= 0, sims[np.clip(self._chunk_rows, 0, None)] if sims.size else 0.0, -1.0)
             cosine = self._per_record(chunk_sims.astype(np.float64), -1.0)
@@ -417,6 +418,14 @@ class SearchIndex:
         ages = (now - self.times[candidates]) / 86400.0
         boost = fusion.recency(ages, options.half_life_days, options.recency_weight)
         final = score * boost
+        if expand is not None:  # evidence along [[links]]: it can bring in a record on its own
+            everywhere = np.zeros(len(self.records), dtype=np.float64)
+            everywhere[candidates] = final * keep
+            linked = expand(everywhere)[candidates]
+            signals["graph"] = np.zeros(len(self.records))
+            signals["graph"][candidates] = linked
+            final = final + linked
+            keep = keep | (linked > 0)
         keep &= final >= (threshold if threshold is not None else -np.inf)
         kept = np.flatnonzero(keep)
         if kept.size > limit:  # only the best `limit` (ties at the cut included) need sorting

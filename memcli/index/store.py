@@ -18,7 +18,7 @@ from typing import Iterable, Iterator
 
 import numpy as np
 
-SCHEMA_VERSION = "2"  # 2: a crc32 per vector row
+SCHEMA_VERSION = "3"  # 2: a crc32 per vector row; 3: records carry links
 DB_NAME = "index.sqlite"
 VECTORS_NAME = "vectors.f32"
 

@@ -1,0 +1,148 @@
+"""The entity graph: the link parser, entity resolution, dangling links, graph-aware search,
+relations in results, and the output formats."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from memcli import Memory
+from memcli.cli import app
+from memcli.graph import build, entity_key
+from memcli.markdown import hashtags, links
+
+runner = CliRunner()
+
+
+@pytest.mark.parametrize(
+    "body, targets",
+    [
+        ("[[Entity]]", ["Entity"]),
+        ("[[Entity|a label]]", ["Entity"]),
+        ("[[Entity#Heading]] and [[Other#^block1]]", ["Entity", "Other"]),
+        ("![[diagram.png]]", ["diagram.png"]),
+        ("`[[in code]]` and [[real]]", ["real"]),
+        ("```\n[[in a block]]\n```\nafter [[real]]", ["real"]),
+        ("no links [not] [[", []),
+        ("[[A]] [[B]] [[A]]", ["A", "B", "A"]),
+    ],
+)
+def test_link_parser(body: str, targets: list[str]) -> None:
+    assert [link["target"] for link in links(body)] == targets
+
+
+def test_typed_relations_from_list_items_and_frontmatter() -> None:
+    found = links("- works_on [[Project Falcon]]\n* uses [[PostgreSQL]]\nplain [[Ana]]", {"relations": {"owned_by": "Ana", "tags_with": ["X", "Y"]}})
+    assert [(link["target"], link["relation"]) for link in found] == [
+        ("Project Falcon", "works_on"),
+        ("PostgreSQL", "uses"),
+        ("Ana", None),
+        ("Ana", "owned_by"),
+        ("X", "tags_with"),
+        ("Y", "tags_with"),
+    ]
+
+
+def test_hashtags() -> None:
+    assert hashtags("# Title\nsome #tag and #a/b, not a#b, not `#code`, not &#39;") == ["tag", "a/b"]
+
+
+@pytest.mark.parametrize(
+    "left, right",
+    [("Project Falcon", "project-falcon"), ("Project Falcon", "PROJECT_FALCON"), ("  Ana  ", "ana")],
+)
+def test_entity_keys_ignore_case_and_separators(left: str, right: str) -> None:
+    assert entity_key(left) == entity_key(right)
+
+
+def _vault_with_graph(vault: Path) -> Memory:
+    mem = Memory(vault=vault)
+    mem.init()
+    (vault / "entities").mkdir()
+    (vault / "entities" / "Project Falcon.md").write_text(
+        "---\ntype: project\naliases: [Falcon, falcon-ingest]\n---\n# Project Falcon\n\n- uses [[PostgreSQL]]\n"
+    )
+    mem.add("[[Ana]] works on [[falcon]]", user_id="ray", infer=False)
+    mem.add("[[project-falcon]] deploys on fridays", user_id="ray", infer=False)
+    return mem
+
+
+def test_resolution_honours_aliases_case_and_kebab_and_keeps_dangling_links(vault: Path) -> None:
+    mem = _vault_with_graph(vault)
+    rows = {row["name"]: row for row in mem.entities()["results"]}
+    assert set(rows) == {"Project Falcon", "Ana", "PostgreSQL"}
+    assert rows["Project Falcon"]["mentions"] == 2 and rows["Project Falcon"]["type"] == "project"
+    assert rows["Ana"]["note"] is None and rows["PostgreSQL"]["note"] is None  # dangling: entities, no note
+    listed = runner.invoke(app, ["--vault", str(vault), "entities"], catch_exceptions=False).stdout
+    assert "Ana  1 link(s)  (no note)" in listed
+
+
+def _multi_hop(vault: Path) -> Memory:
+    mem = Memory(vault=vault)
+    for text in [
+        "[[Leontyne]] works on [[Project Marigold]].",
+        "[[Project Thistle]] stores its data in [[MongoDB]].",
+        "[[Project Bramble]] stores its data in [[Redis]].",
+        "[[Project Marigold]] stores its data in [[CockroachDB]].",
+        "[[Project Foxglove]] stores its data in [[SQLite]].",
+        "[[Leontyne]] keeps dried mango in her desk drawer.",
+    ]:
+        mem.add(text, user_id="u", infer=False)
+    return mem
+
+
+def test_search_follows_links_to_answer_a_two_hop_question(vault: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    mem = _multi_hop(vault)
+    top = [r["memory"] for r in mem.search("What database does Leontyne's project use?", user_id="u", limit=3)["results"]]
+    assert any("CockroachDB" in t for t in top)
+    monkeypatch.setenv("MEM_GRAPH_HOPS", "0")
+    without = [r["memory"] for r in Memory(vault=vault).search("What database does Leontyne's project use?", user_id="u", limit=3)["results"]]
+    assert not any("CockroachDB" in t for t in without)  # words alone do not get there
+
+
+def test_results_carry_relations_and_a_graph_signal(vault: Path) -> None:
+    mem = _multi_hop(vault)
+    result = mem.search("Leontyne", user_id="u", explain=True)
+    assert {"source": "Leontyne", "relationship": "works_on", "target": "Project Marigold"} in result["relations"]
+    linked = {r["memory"]: r["explain"].get("graph", 0) for r in result["results"]}
+    assert linked["[[Project Marigold]] stores its data in [[CockroachDB]]."] > 0
+
+
+def test_graph_formats(vault: Path) -> None:
+    _vault_with_graph(vault)
+
+    def show(*args: str) -> str:
+        result = runner.invoke(app, ["--vault", str(vault), "graph", *args], catch_exceptions=False)
+        assert result.exit_code == 0
+        return result.stdout
+
+    payload = json.loads(show("falcon-ingest", "--format", "json"))
+    assert payload["root"] == "Project Falcon"
+    assert {n["name"] for n in payload["nodes"]} == {"Project Falcon", "Ana", "PostgreSQL"}
+    assert {"source": "Project Falcon", "relationship": "uses", "target": "PostgreSQL"} in payload["edges"]
+    tree = show("project falcon")
+    assert tree.splitlines()[0] == "Project Falcon" and "├── uses → PostgreSQL" in tree
+    dot = show("--format", "dot")
+    assert dot.startswith("graph mem {") and dot.rstrip().endswith("}")
+    assert re.fullmatch(r'(?s)graph mem \{\n  node \[shape=box\];\n(  \w+ \[label="[^"]+"\];\n)+(  \w+ -- \w+ \[label="\w+"\];\n)*\}\n', dot)
+    mermaid = show("--format", "mermaid")
+    assert re.fullmatch(r'graph LR\n(  \w+\["[^"]+"\]\n)+(  \w+ -- \w+ --- \w+\n)*', mermaid)
+    missing = runner.invoke(app, ["--vault", str(vault), "graph", "Nobody"])
+    assert (missing.exit_code, missing.stderr) == (1, "error: no entity named 'Nobody'; see `mem entities`\n")
+
+
+def test_build_is_pure_over_records() -> None:
+    from memcli.models import MemoryRecord
+
+    records = [
+        MemoryRecord(id="a", text="x", path="memories/a.md", links=[{"target": "B", "relation": None}]),
+        MemoryRecord(id="n", text="# B", path="entities/B.md", kind="note", title="B", aliases=["bee"], links=[{"target": "C", "relation": "likes"}]),
+    ]
+    graph = build(records)
+    assert graph.resolve("BEE") == "b" and graph.entities["b"].mentions == [0] and graph.entities["b"].note == 1
+    assert graph.relations == [("b", "likes", "c", 1)]
+    assert graph.neighbours("b") == {"c"}
