@@ -36,6 +36,7 @@ class Settings:
     # and other mem processes' writes, show at once). Checking costs one stat per file.
     freshness_ms: int = 1000
     graph_hops: int = 2  # how far evidence travels along [[links]] in search (0: off)
+    autolink: bool = True  # known entity names in inferred memories become [[links]]
     # Secrets (API keys, tokens, private keys) are refused; with this they are stored redacted.
     redact_secrets: bool = False
     # Every write by mem becomes one git commit (vaults made with `mem init --git`).
@@ -129,6 +130,7 @@ def load_settings(
     limits = config.get("limits", {}) if isinstance(config.get("limits"), dict) else {}
     search = config.get("search", {}) if isinstance(config.get("search"), dict) else {}
     privacy = config.get("privacy", {}) if isinstance(config.get("privacy"), dict) else {}
+    graph = config.get("graph", {}) if isinstance(config.get("graph"), dict) else {}
     max_bytes = env.get("MEM_MAX_FILE_BYTES") or limits.get("max_file_bytes") or DEFAULT_MAX_FILE_BYTES
     threads = env.get("MEM_EMBED_THREADS") or search.get("embed_threads")
     return Settings(
@@ -142,6 +144,7 @@ def load_settings(
         half_life_days=_float_setting("half_life_days", search.get("half_life_days", 180.0), 0.0, 100_000.0),
         git_autocommit=bool((config.get("git") or {}).get("autocommit", False)) if isinstance(config.get("git"), dict) else False,
         redact_secrets=str(env.get("MEM_REDACT") or privacy.get("redact") or "").lower() in ("1", "true", "yes", "on"),
+        autolink=str(env.get("MEM_AUTOLINK") or graph.get("autolink", True)).lower() not in ("0", "false", "no", "off"),
         graph_hops=int(_float_setting("graph_hops", env.get("MEM_GRAPH_HOPS") or search.get("graph_hops", 2), 0, 5)),
         freshness_ms=int(_float_setting("freshness_ms", env.get("MEM_FRESHNESS_MS") or search.get("freshness_ms", 1000), 0, 3_600_000)),
     )

@@ -140,3 +140,27 @@ def spread(graph: Graph, scores: np.ndarray, hops: int = 2, decay: float = 0.5, 
         if not carried.any():
             break
     return extra
+
+
+_PROTECTED = re.compile(r"```.*?```|`[^`\n]*`|\[\[[^\]]*\]\]|https?://\S+|www\.\S+|\S+@\S+\.\w+", re.DOTALL)
+
+
+def autolink(text: str, graph: Graph) -> str:
+    """Turn the first mention of each known entity (name or alias, whole words, any case) into a
+    [[link]]; never inside code, URLs, e-mail addresses or existing links."""
+    names: list[tuple[str, str]] = [(e.name, e.name) for e in graph.entities.values()]
+    names += [(alias, graph.entities[key].name) for alias, key in graph.aliases.items()]
+    names = sorted({(n, c) for n, c in names if len(n.strip()) >= 3}, key=lambda p: -len(p[0]))
+    for spoken, canonical in names:
+        protected = [m.span() for m in _PROTECTED.finditer(text)]
+        words = r"[\s_\-]+".join(re.escape(part) for part in re.split(r"[\s_\-]+", spoken.strip()))
+        for match in re.finditer(rf"(?<![\w\[]){words}(?![\w\]])", text, re.IGNORECASE):
+            if any(start <= match.start() < end for start, end in protected):
+                continue
+            found = match.group(0)
+            link = f"[[{canonical}]]" if found == canonical else f"[[{canonical}|{found}]]"
+            if f"[[{canonical}" in text:
+                break  # already linked somewhere: first mention only
+            text = text[: match.start()] + link + text[match.end() :]
+            break
+    return text

@@ -20,6 +20,7 @@ from .config import ENTITIES_DIR, MARKER, MEMORIES_DIR, Settings, default_vault_
 from .errors import InvalidInputError, MemError, NotFoundError, ParseError, VaultError
 from .graph import Graph, relations_of
 from .graph import build as build_graph
+from .graph import autolink as graph_autolink
 from .graph import spread as graph_spread
 from .index.embed import Embedder, EmbeddingUnavailable, FastEmbedder
 from .index.engine import Progress, RefreshStats, SearchIndex, SearchOptions, log, no_lock
@@ -327,6 +328,9 @@ class Memory:
         tag_list = [str(tag).strip() for tag in (tags or []) if str(tag).strip()]
         hide = self.settings.redact_secrets if redact is None else redact
         texts = [guard_secrets(text, redact_secrets=hide) for text in self._texts(messages, infer)]
+        if infer and self.settings.autolink:  # verbatim (infer=False) stays verbatim
+            graph = self._graph(self._fresh_index())
+            texts = [graph_autolink(text, graph) for text in texts] if graph.entities else texts
         metadata = self._guard_metadata(metadata, hide)
         results = []
         if self._index is not None and self._index.store.folder is None and not self.vault.exists():

@@ -146,3 +146,15 @@ def test_build_is_pure_over_records() -> None:
     assert graph.resolve("BEE") == "b" and graph.entities["b"].mentions == [0] and graph.entities["b"].note == 1
     assert graph.relations == [("b", "likes", "c", 1)]
     assert graph.neighbours("b") == {"c"}
+
+
+def test_add_links_known_entities_unless_verbatim_or_switched_off(vault: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    mem = _vault_with_graph(vault)
+    linked = mem.add("ana moved falcon-ingest to https://ana.example.com and `Ana` in code", user_id="ray")
+    assert linked["results"][0]["memory"] == (
+        "[[Ana|ana]] moved [[Project Falcon|falcon-ingest]] to https://ana.example.com and `Ana` in code"
+    )
+    verbatim = mem.add("ana again", user_id="ray", infer=False)
+    assert verbatim["results"][0]["memory"] == "ana again"
+    monkeypatch.setenv("MEM_AUTOLINK", "0")
+    assert Memory(vault=vault).add("ana once more", user_id="ray")["results"][0]["memory"] == "ana once more"
