@@ -356,10 +356,32 @@ def context(
 def graph(
     ctx: typer.Context,
     entity: Optional[str] = typer.Argument(None, help="An entity (case and kebab-case do not matter); none: a summary."),
+    names: Optional[list[str]] = typer.Argument(None, help="With `rename`: OLD NEW.", show_default=False),
     depth: int = typer.Option(1, "--depth", help="Hops from the entity."),
     fmt: str = typer.Option("tree", "--format", "-f", help="tree | json | dot | mermaid"),
+    yes: bool = typer.Option(False, "--yes", "-y", help="With `rename`: apply without asking."),
 ) -> None:
-    """Entities and their links: neighbours, backlinks and typed relations."""
+    """Entities and their links: neighbours, backlinks and typed relations.
+    `mem graph rename OLD NEW` points every link at a new name (shows the plan and asks first)."""
+    if entity == "rename":
+        if not names or len(names) != 2:
+            raise InvalidInputError("usage: mem graph rename OLD NEW")
+        memory = _state(ctx).memory()
+        plan = memory.rename_entity(names[0], names[1])
+        for change in plan["changes"]:
+            typer.echo(f"  {change['path']}: {change['links']} link(s)")
+        if plan["note"] and plan["note"][0] != plan["note"][1]:
+            typer.echo(f"  {plan['note'][0]} -> {plan['note'][1]}")
+        total = sum(c["links"] for c in plan["changes"])
+        typer.echo(f"Rename {plan['entity']} -> {plan['new']}: {total} link(s) in {len(plan['changes'])} file(s).")
+        if not yes and not typer.confirm("Apply?", default=False):
+            typer.echo("Nothing changed.")
+            return
+        memory.rename_entity(names[0], names[1], apply=True)
+        typer.echo("Renamed.")
+        return
+    if names:
+        raise InvalidInputError("give one entity (or `rename OLD NEW`)")
     if fmt not in ("tree", "json", "dot", "mermaid"):
         raise InvalidInputError("--format takes tree, json, dot or mermaid")
     result = _state(ctx).memory().graph(entity, depth)

@@ -69,7 +69,7 @@ def build(records: list[MemoryRecord]) -> Graph:
     graph = Graph(record_entities=[[] for _ in records])
     for position, record in enumerate(records):
         if record.path.startswith(f"{ENTITIES_DIR}/"):
-            name = record.title or record.path.rsplit("/", 1)[-1][:-3]
+            name = record.path.rsplit("/", 1)[-1][:-3]  # the file name: what links and renames use
             key = entity_key(name)
             entity = graph.entities.setdefault(key, Entity(name))
             entity.name, entity.type, entity.note = name, record.entity_type, position
@@ -164,3 +164,24 @@ def autolink(text: str, graph: Graph) -> str:
             text = text[: match.start()] + link + text[match.end() :]
             break
     return text
+
+
+
+def rename_links(text: str, graph: Graph, old_key: str, new_name: str) -> tuple[str, int]:
+    """Every [[link]] in the text that resolves to the entity `old_key`, pointed at `new_name`
+    (labels, headings and block refs kept). Returns the new text and how many links changed."""
+    count = 0
+
+    def swap(match: re.Match[str]) -> str:
+        nonlocal count
+        target = match.group(2)
+        key = entity_key(target)
+        if graph.aliases.get(key, key) != old_key:
+            return match.group(0)
+        count += 1
+        return f"{match.group(1)}[[{new_name}{match.group(3) or ''}{'|' + match.group(4) if match.group(4) is not None else ''}]]"
+
+    return _LINK_FOR_RENAME.sub(swap, text), count
+
+
+_LINK_FOR_RENAME = re.compile(r"(!?)\[\[([^\[\]|#^\n]+)(#\^?[^\]|\n]*)?(?:\|([^\]\n]*))?\]\]")

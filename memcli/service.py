@@ -21,6 +21,7 @@ from .errors import InvalidInputError, MemError, NotFoundError, ParseError, Vaul
 from .graph import Graph, relations_of
 from .graph import build as build_graph
 from .graph import autolink as graph_autolink
+from .graph import rename_links as graph_rename_links
 from .graph import spread as graph_spread
 from .index.embed import Embedder, EmbeddingUnavailable, FastEmbedder
 from .index.engine import Progress, RefreshStats, SearchIndex, SearchOptions, log, no_lock
@@ -230,6 +231,50 @@ class Memory:
         ]
         nodes = [{"name": graph.entities[k].name, "type": graph.entities[k].type, "mentions": len(graph.entities[k].mentions)} for k in sorted(keys)]
         return {"root": graph.entities[start].name if entity is not None else None, "nodes": nodes, "edges": edges}
+
+    def rename_entity(self, old: str, new: str, *, apply: bool = False) -> dict[str, Any]:
+        """Point every link to entity `old` (any spelling or alias) at `new`, and rename its note.
+        Without `apply`, only the plan: {"changes": [{"path", "links"}], "note": (from, to)|None}.
+        Each file is rewritten atomically, under the writer lock, if unchanged since it was read."""
+        new = new.strip()
+        if not new or any(ch in new for ch in "[]|#^\n/\\"):
+            raise InvalidInputError("the new name must be plain text without [ ] | # ^ / or line breaks")
+        index = self._fresh_index()
+        graph = self._graph(index)
+        key = graph.resolve(old)
+        if key is None:
+            raise NotFoundError(f"no entity named {old!r}; see `mem entities`")
+        entity = graph.entities[key]
+        plan = []
+        for record in index.records:
+            text, sha = self.vault.read(self.vault.path(record.path))
+            changed, count = graph_rename_links(text, graph, key, new)
+            if count:
+                plan.append({"path": record.path, "links": count, "_text": changed, "_sha": sha})
+        note = None
+        if entity.note is not None:
+            source = index.records[entity.note].path
+            note = (source, f"{ENTITIES_DIR}/{_entity_file(new)}")
+            if (self.vault.root / note[1]).exists() and note[1] != source:
+                raise InvalidInputError(f"{note[1]} already exists; merge the two notes by hand first")
+        result = {"entity": entity.name, "new": new, "changes": [{"path": p["path"], "links": p["links"]} for p in plan], "note": note}
+        if not apply:
+            return result
+        written = []
+        with self.vault.lock():
+            for item in plan:
+                self.vault.replace(self.vault.path(item["path"]), item["_text"], expected_sha=item["_sha"])
+                written.append(item["path"])
+            if note and note[0] != note[1]:
+                source = self.vault.path(note[0])
+                text, sha = self.vault.read(source)
+                aliases = [*index.records[entity.note].aliases, entity.name]  # old mentions still resolve
+                self.vault.replace(source, markdown.set_keys(text, {"aliases": aliases}), expected_sha=sha)
+                os.replace(source, self.vault.path(note[1]))
+                written += [note[0], note[1]]
+            self._autocommit(written, f"mem: rename entity {entity.name} -> {new}")
+        self.reindex(paths=written)
+        return {**result, "applied": True}
 
     def warm_up(self) -> None:
         """Load the index and the embedding model now, so the first search or edit pays nothing

@@ -158,3 +158,21 @@ def test_add_links_known_entities_unless_verbatim_or_switched_off(vault: Path, m
     assert verbatim["results"][0]["memory"] == "ana again"
     monkeypatch.setenv("MEM_AUTOLINK", "0")
     assert Memory(vault=vault).add("ana once more", user_id="ray")["results"][0]["memory"] == "ana once more"
+
+
+def test_rename_rewrites_links_everywhere_after_a_preview(vault: Path) -> None:
+    mem = _vault_with_graph(vault)
+    before = {p: p.read_bytes() for p in vault.rglob("*.md")}
+    declined = runner.invoke(app, ["--vault", str(vault), "graph", "rename", "falcon", "Falcon Platform"], input="n\n")
+    assert "Rename Project Falcon -> Falcon Platform: 2 link(s) in 2 file(s)." in declined.stdout
+    assert declined.stdout.rstrip().endswith("Nothing changed.")
+    assert {p: p.read_bytes() for p in vault.rglob("*.md")} == before
+    done = runner.invoke(app, ["--vault", str(vault), "graph", "rename", "falcon", "Falcon Platform", "--yes"], catch_exceptions=False)
+    assert done.stdout.rstrip().endswith("Renamed.")
+    texts = sorted(r["memory"] for r in Memory(vault=vault).get_all()["results"] if r["path"].startswith("memories/"))
+    assert texts == ["[[Ana]] works on [[Falcon Platform]]", "[[Falcon Platform]] deploys on fridays"]
+    note = vault / "entities" / "Falcon Platform.md"
+    assert note.exists() and not (vault / "entities" / "Project Falcon.md").exists()
+    assert "Project Falcon" in note.read_text()  # kept as an alias
+    rows = {row["name"]: row["mentions"] for row in Memory(vault=vault).entities()["results"]}
+    assert rows["Falcon Platform"] == 2 and "Project Falcon" not in rows
