@@ -187,19 +187,19 @@ def create_server(
 
     @server.tool()
     def list_entities() -> dict[str, Any]:
-        """Entities of the memory graph (arrives with the graph feature; empty until then)."""
-        return {"results": [], "note": "the entity graph is not built yet"}
+        """Entities of the memory graph (people, projects, tools... every [[link]] target), most linked first."""
+        rows = guarded(lambda: memory.entities())["results"]
+        return {"results": rows[:200], "truncated": len(rows) > 200}
 
     @server.tool()
     def related(entity: str, depth: int = 1) -> dict[str, Any]:
-        """Memories linked to an entity through [[wiki-links]] (arrives with the graph feature).
+        """What an entity is linked to, up to `depth` hops: related(entity="Project Falcon").
 
-        Until then this searches for the entity's name.
+        Returns nodes and edges (source, relationship, target), e.g. Project Falcon -uses-> PostgreSQL.
         """
         check_size(entity=entity)
         if not 1 <= depth <= 3:
             raise ToolError("depth must be 1, 2 or 3")
-        user, agent = scope(None, None)
-        return bounded(guarded(lambda: memory.search(entity, user_id=user, agent_id=agent, limit=10)))
+        return guarded(lambda: memory.graph(entity, depth))
 
     return server

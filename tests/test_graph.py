@@ -161,7 +161,7 @@ def test_add_links_known_entities_unless_verbatim_or_switched_off(vault: Path, m
 
 
 def test_rename_rewrites_links_everywhere_after_a_preview(vault: Path) -> None:
-    mem = _vault_with_graph(vault)
+    _vault_with_graph(vault)
     before = {p: p.read_bytes() for p in vault.rglob("*.md")}
     declined = runner.invoke(app, ["--vault", str(vault), "graph", "rename", "falcon", "Falcon Platform"], input="n\n")
     assert "Rename Project Falcon -> Falcon Platform: 2 link(s) in 2 file(s)." in declined.stdout

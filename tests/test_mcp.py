@@ -102,3 +102,21 @@ def test_results_are_bounded_by_limit_and_token_budget(vault: Path) -> None:
     result = anyio.run(call)
     text = result[0].text if isinstance(result, (list, tuple)) else result.content[0].text
     assert len(json.loads(text)["results"]) == MAX_LIMIT
+
+
+def test_graph_tools(vault: Path) -> None:
+    from memcli import Memory
+    from memcli.mcp_server import create_server
+
+    mem = Memory(vault=vault)
+    mem.add("[[Ana]] works on [[Project Falcon]]", infer=False)
+    server = create_server(mem)
+
+    async def call(name: str, args: dict) -> Any:
+        result = await server.call_tool(name, args, None)
+        return json.loads(result[0].text if isinstance(result, (list, tuple)) else result.content[0].text)
+
+    entities = anyio.run(call, "list_entities", {})
+    assert {row["name"] for row in entities["results"]} == {"Ana", "Project Falcon"}
+    related = anyio.run(call, "related", {"entity": "project-falcon"})
+    assert related["edges"] == [{"source": "Ana", "relationship": "linked", "target": "Project Falcon"}]
