@@ -128,6 +128,10 @@ def doctor(console: Console, report: dict[str, Any]) -> None:
         console.print(
             Text(f"index:         was behind by {drift['changed']} changed and {drift['removed']} removed file(s); now up to date")
         )
+    if report.get("entities_without_note"):
+        names = report["entities_without_note"]
+        shown = ", ".join(names[:8]) + (f" and {len(names) - 8} more" if len(names) > 8 else "")
+        console.print(Text(f"entities:      {len(names)} linked but with no note (fine): {shown}"))
     if report.get("swept_temp_files"):
         console.print(Text(f"swept:         {len(report['swept_temp_files'])} temp file(s) left by a killed writer"))
     for item in report.get("possible_prompt_injection", []):

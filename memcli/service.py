@@ -850,6 +850,9 @@ class Memory:
             "possible_prompt_injection": suspicious,
             "stored_secrets": stored_secrets,
             "index_drift": {"changed": drift.changed, "removed": drift.removed},
+            "entities_without_note": sorted(
+                e.name for e in self._graph(self._search_index()).entities.values() if e.note is None
+            ),
             "vault_exists": self.vault.exists(),
             "default_vault": str(default_vault_path()),
             "counts": counts,

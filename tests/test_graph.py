@@ -176,3 +176,12 @@ def test_rename_rewrites_links_everywhere_after_a_preview(vault: Path) -> None:
     assert "Project Falcon" in note.read_text()  # kept as an alias
     rows = {row["name"]: row["mentions"] for row in Memory(vault=vault).entities()["results"]}
     assert rows["Falcon Platform"] == 2 and "Project Falcon" not in rows
+
+
+def test_doctor_lists_dangling_links_as_entities_without_a_note(vault: Path) -> None:
+    mem = _vault_with_graph(vault)
+    report = mem.doctor()
+    assert report["entities_without_note"] == ["Ana", "PostgreSQL"]
+    assert report["problems"] == []  # not errors
+    human = runner.invoke(app, ["--vault", str(vault), "doctor"], catch_exceptions=False).stdout
+    assert "entities:      2 linked but with no note (fine): Ana, PostgreSQL" in human
