@@ -17,8 +17,8 @@ from rich.console import Console
 from rich.text import Text
 
 from . import render
-from .errors import InvalidInputError, MemError
 from .context import replace_block
+from .errors import InvalidInputError, MemError
 from .service import Memory, load_messages
 from .vault import write_atomically
 

@@ -6,7 +6,6 @@ every method returns plain dicts (what `--json` prints).
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import time
@@ -15,32 +14,37 @@ from typing import Any, Callable, Iterable
 
 import numpy as np
 
-from . import gitrepo, markdown, portable
-from .config import ENTITIES_DIR, MARKER, MEMORIES_DIR, Settings, default_vault_path, load_settings
-from .errors import InvalidInputError, MemError, NotFoundError, ParseError, VaultError
-from .graph import Graph, relations_of
-from .graph import build as build_graph
-from .graph import autolink as graph_autolink
-from .graph import rename_links as graph_rename_links
-from .graph import spread as graph_spread
-from .index.embed import Embedder, EmbeddingUnavailable, FastEmbedder
-from .index.engine import Progress, RefreshStats, SearchIndex, SearchOptions, log, no_lock
-from .index.store import IndexStore
+from . import markdown
+from .checks import check_limit, check_plain, check_scope, check_text
+from .config import MEMORIES_DIR, Settings, load_settings
 from .context import DEFAULT_BUDGET
 from .context import digest as build_digest
 from .context import tokens as estimate_tokens
+from .errors import InvalidInputError, MemError, NotFoundError, ParseError, VaultError
+from .exchange import Exchange
+from .graph import Graph, relations_of
+from .graph import autolink as graph_autolink
+from .graph import build as build_graph
+from .graph import spread as graph_spread
+from .graphing import GraphViews
+from .index.embed import Embedder, EmbeddingUnavailable, FastEmbedder
+from .index.engine import (
+    Progress,
+    RefreshStats,
+    SearchIndex,
+    SearchOptions,
+    log,
+    no_lock,
+)
+from .index.store import IndexStore
 from .markdown import as_str, record_from
-from .safety import looks_like_injection
+from .models import CURRENT, DELETED, FileProblem, Hit, MemoryRecord, check_id
 from .secrets import guard as guard_secrets
-from .secrets import scan as scan_secrets
-from .models import CURRENT, DELETED, FileProblem, Hit, MemoryRecord
-from .models import check_id
-from .vault import Vault, new_id, slug, write_atomically
+from .upkeep import Upkeep
+from .vault import Vault, new_id, slug
 
 Messages = str | list[dict[str, Any]]
 _SCOPE_ARGS = {"user_id": "user", "agent_id": "agent", "run_id": "run"}
-_MAX_SCOPE_LEN = 200
-_MAX_TEXT_CHARS = 100_000
 
 
 def utc_now() -> datetime:
@@ -52,52 +56,7 @@ def iso(moment: datetime) -> str:
     return moment.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def _check_text(text: object, what: str = "text") -> str:
-    if not isinstance(text, str):
-        raise InvalidInputError(f"the {what} must be a string, got {type(text).__name__}")
-    if not text.strip():
-        raise InvalidInputError(f"nothing to remember: the {what} is empty")
-    if "\x00" in text:
-        raise InvalidInputError(f"the {what} contains a NUL byte")
-    if len(text) > _MAX_TEXT_CHARS:
-        raise InvalidInputError(f"the {what} is {len(text):,} characters; the limit is {_MAX_TEXT_CHARS:,}")
-    return text.strip()
-
-
-def _check_scope(name: str, value: object) -> str | None:
-    if value is None:
-        return None
-    if not isinstance(value, str) or not value.strip():
-        raise InvalidInputError(f"{name} must be a non-empty string")
-    if len(value) > _MAX_SCOPE_LEN or any(ch in value for ch in "\x00\r\n"):
-        raise InvalidInputError(f"{name} must be one line of at most {_MAX_SCOPE_LEN} characters")
-    return value.strip()
-
-
-def _check_plain(value: Any, where: str) -> None:
-    """Metadata must survive YAML and JSON unchanged: str/int/float/bool/None, lists, str-keyed maps."""
-    if value is None or isinstance(value, (str, bool, int, float)):
-        return
-    if isinstance(value, list):
-        for item in value:
-            _check_plain(item, where)
-        return
-    if isinstance(value, dict):
-        for key, item in value.items():
-            if not isinstance(key, str):
-                raise InvalidInputError(f"{where} keys must be strings, got {key!r}")
-            _check_plain(item, where)
-        return
-    raise InvalidInputError(f"{where} values must be strings, numbers, booleans, lists or maps, got {type(value).__name__}")
-
-
-def _check_limit(limit: object) -> int:
-    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
-        raise InvalidInputError(f"limit must be a positive whole number, got {limit!r}")
-    return limit
-
-
-class Memory:
+class Memory(GraphViews, Upkeep, Exchange):
     """Long-term memory kept as markdown files in a vault folder.
 
     >>> m = Memory(vault="~/notes")
@@ -184,98 +143,6 @@ class Memory:
         wanted = set(paths)
         return index.refresh(lambda: self.vault.stat_paths(wanted), self._load_for_index, progress, partial=wanted)
 
-    def entities(self) -> dict[str, Any]:
-        """Every entity: name, type, how many records link to it, whether it has a note."""
-        index = self._fresh_index()
-        graph = self._graph(index)
-        rows = [
-            {"name": e.name, "type": e.type, "mentions": len(e.mentions), "note": index.records[e.note].path if e.note is not None else None}
-            for e in graph.entities.values()
-        ]
-        rows.sort(key=lambda r: (-r["mentions"], r["name"].casefold()))
-        return {"results": rows}
-
-    def graph(self, entity: str | None = None, depth: int = 1) -> dict[str, Any]:
-        """An entity's neighbourhood up to `depth` hops ({"nodes", "edges"}), or with no entity the
-        20 best-connected entities and the edges between them."""
-        if not 1 <= depth <= 5:
-            raise InvalidInputError("depth must be between 1 and 5")
-        index = self._fresh_index()
-        graph = self._graph(index)
-        if entity is None:
-            ranked = sorted(graph.entities, key=lambda k: (-len(graph.entities[k].mentions), k))[:20]
-            keys = set(ranked)
-        else:
-            start = graph.resolve(entity)
-            if start is None:
-                raise NotFoundError(f"no entity named {entity!r}; see `mem entities`")
-            keys, frontier = {start}, {start}
-            for _ in range(depth):
-                frontier = {n for k in frontier for n in graph.neighbours(k)} - keys
-                keys |= frontier
-        notes = {e.note for e in graph.entities.values() if e.note is not None}
-        pairs: dict[tuple[str, str], tuple[str, str, str]] = {}
-        for position, linked in enumerate(graph.record_entities):
-            if position in notes:  # an entity note links *from* its entity, not among its targets
-                continue
-            for left in linked:
-                for right in linked:
-                    if left < right and left in keys and right in keys:
-                        pairs.setdefault((left, right), (left, "linked", right))
-        for source, relation, target, _ in graph.relations:
-            if source in keys and target in keys:
-                pairs[tuple(sorted((source, target)))] = (source, relation, target)  # a typed relation says more
-        edges = [
-            {"source": graph.entities[a].name, "relationship": rel, "target": graph.entities[b].name}
-            for a, rel, b in pairs.values()
-        ]
-        nodes = [{"name": graph.entities[k].name, "type": graph.entities[k].type, "mentions": len(graph.entities[k].mentions)} for k in sorted(keys)]
-        return {"root": graph.entities[start].name if entity is not None else None, "nodes": nodes, "edges": edges}
-
-    def rename_entity(self, old: str, new: str, *, apply: bool = False) -> dict[str, Any]:
-        """Point every link to entity `old` (any spelling or alias) at `new`, and rename its note.
-        Without `apply`, only the plan: {"changes": [{"path", "links"}], "note": (from, to)|None}.
-        Each file is rewritten atomically, under the writer lock, if unchanged since it was read."""
-        new = new.strip()
-        if not new or any(ch in new for ch in "[]|#^\n/\\"):
-            raise InvalidInputError("the new name must be plain text without [ ] | # ^ / or line breaks")
-        index = self._fresh_index()
-        graph = self._graph(index)
-        key = graph.resolve(old)
-        if key is None:
-            raise NotFoundError(f"no entity named {old!r}; see `mem entities`")
-        entity = graph.entities[key]
-        plan = []
-        for record in index.records:
-            text, sha = self.vault.read(self.vault.path(record.path))
-            changed, count = graph_rename_links(text, graph, key, new)
-            if count:
-                plan.append({"path": record.path, "links": count, "_text": changed, "_sha": sha})
-        note = None
-        if entity.note is not None:
-            source = index.records[entity.note].path
-            note = (source, f"{ENTITIES_DIR}/{_entity_file(new)}")
-            if (self.vault.root / note[1]).exists() and note[1] != source:
-                raise InvalidInputError(f"{note[1]} already exists; merge the two notes by hand first")
-        result = {"entity": entity.name, "new": new, "changes": [{"path": p["path"], "links": p["links"]} for p in plan], "note": note}
-        if not apply:
-            return result
-        written = []
-        with self.vault.lock():
-            for item in plan:
-                self.vault.replace(self.vault.path(item["path"]), item["_text"], expected_sha=item["_sha"])
-                written.append(item["path"])
-            if note and note[0] != note[1]:
-                source = self.vault.path(note[0])
-                text, sha = self.vault.read(source)
-                aliases = [*index.records[entity.note].aliases, entity.name]  # old mentions still resolve
-                self.vault.replace(source, markdown.set_keys(text, {"aliases": aliases}), expected_sha=sha)
-                os.replace(source, self.vault.path(note[1]))
-                written += [note[0], note[1]]
-            self._autocommit(written, f"mem: rename entity {entity.name} -> {new}")
-        self.reindex(paths=written)
-        return {**result, "applied": True}
-
     def warm_up(self) -> None:
         """Load the index and the embedding model now, so the first search or edit pays nothing
         (for long-running processes: the watcher, a server)."""
@@ -324,7 +191,7 @@ class Memory:
     @staticmethod
     def _scope(user_id: Any, agent_id: Any, run_id: Any) -> dict[str, str]:
         given = {"user_id": user_id, "agent_id": agent_id, "run_id": run_id}
-        return {_SCOPE_ARGS[k]: v for k, v in ((k, _check_scope(k, v)) for k, v in given.items()) if v is not None}
+        return {_SCOPE_ARGS[k]: v for k, v in ((k, check_scope(k, v)) for k, v in given.items()) if v is not None}
 
     @staticmethod
     def _matches_filters(record: MemoryRecord, filters: dict[str, Any] | None) -> bool:
@@ -369,7 +236,7 @@ class Memory:
         scope = self._scope(user_id, agent_id, run_id)
         if metadata is not None and not isinstance(metadata, dict):
             raise InvalidInputError("metadata must be a mapping of keys to values")
-        _check_plain(metadata or {}, "metadata")
+        check_plain(metadata or {}, "metadata")
         tag_list = [str(tag).strip() for tag in (tags or []) if str(tag).strip()]
         hide = self.settings.redact_secrets if redact is None else redact
         texts = [guard_secrets(text, redact_secrets=hide) for text in self._texts(messages, infer)]
@@ -434,7 +301,7 @@ class Memory:
     @staticmethod
     def _texts(messages: Messages, infer: bool) -> list[str]:
         if isinstance(messages, str):
-            return [_check_text(messages)]
+            return [check_text(messages)]
         if not isinstance(messages, list) or not messages:
             raise InvalidInputError('messages must be a string or a non-empty list of {"role", "content"} items')
         texts = []
@@ -444,7 +311,7 @@ class Memory:
             role = message.get("role", "user")
             if role == "system" or (infer and role != "user"):
                 continue  # assistant turns are context for extraction, not facts about the user
-            texts.append(_check_text(message["content"], f"content of message {number}"))
+            texts.append(check_text(message["content"], f"content of message {number}"))
         if not texts:
             raise InvalidInputError("nothing to remember: the conversation has no user messages")
         return texts
@@ -471,7 +338,7 @@ class Memory:
         """
         if not isinstance(query, str) or not query.strip():
             raise InvalidInputError("the search query is empty")
-        _check_limit(limit)
+        check_limit(limit)
         scope = self._scope(user_id, agent_id, run_id)
         index = self._fresh_index()
         candidates = index.in_scope(scope, include_all)
@@ -540,7 +407,7 @@ class Memory:
         include_all: bool = False,
     ) -> dict[str, Any]:
         """Current memories in scope, newest first: {"results": [...]}."""
-        _check_limit(limit)
+        check_limit(limit)
         scope = self._scope(user_id, agent_id, run_id)
         index = self._fresh_index()
         records = [index.records[i] for i in index.in_scope(scope, include_all)]
@@ -550,7 +417,7 @@ class Memory:
     def update(self, memory_id: str, data: str, *, redact: bool | None = None) -> dict[str, Any]:
         """Replace a memory's text, keeping its id; the old text goes into its history."""
         hide = self.settings.redact_secrets if redact is None else redact
-        text = guard_secrets(_check_text(data), redact_secrets=hide)
+        text = guard_secrets(check_text(data), redact_secrets=hide)
         with self.vault.lock():
             record = self._find_editable(memory_id)
             if record.status != CURRENT:
@@ -674,196 +541,6 @@ class Memory:
         return {"markdown": markdown_text, "ids": shown, "tokens": estimate_tokens(markdown_text)}
 
     # -- vault housekeeping ---------------------------------------------------------------------
-
-    def init(self, *, git: bool = False) -> dict[str, Any]:
-        """Create the vault's folders and marker (idempotent). With `git`, also a repository with
-        .gitignore/.gitattributes, `[git] autocommit = true` in mem.toml, and a first commit."""
-        if git and not gitrepo.available():
-            raise gitrepo.GitError("git is not installed or not on PATH; install it, or run `mem init` without --git")
-        created = self.vault.ensure()
-        if git:
-            marker = self.vault.root / MARKER
-            text = marker.read_text(encoding="utf-8")
-            if "[git]" not in text:
-                write_atomically(marker, text.rstrip("\n") + "\n\n[git]\nautocommit = true\n")
-            gitrepo.init(self.vault.root)
-            self.settings = dataclasses.replace(self.settings, git_autocommit=True)
-        return {"vault": str(self.vault.root), "created": created, "git": gitrepo.is_repo(self.vault.root)}
-
-    def _autocommit(self, paths: list[str], message: str) -> None:
-        """One commit for one write, under the writer lock; a missing git is a warning, not a failure."""
-        if not self.settings.git_autocommit or not paths or not gitrepo.is_repo(self.vault.root):
-            return
-        try:
-            gitrepo.commit(self.vault.root, paths, message)
-        except gitrepo.GitError as err:
-            log.warning("mem: the change is saved but not committed (%s)", err)
-
-    def commit(self, message: str | None = None) -> dict[str, Any]:
-        """Commit every change in the vault, hand edits included (`mem commit`)."""
-        if not gitrepo.is_repo(self.vault.root):
-            raise gitrepo.GitError("this vault is not a git repository; create one with `mem init PATH --git`")
-        with self.vault.lock():
-            done = gitrepo.commit_all(self.vault.root, message or "mem: commit hand edits")
-        return {"committed": done}
-
-    def sync(self) -> dict[str, Any]:
-        """Pull (rebase) from the remote, index what came in, push. Stops on a conflict with a clear error."""
-        with self.vault.lock():
-            result = gitrepo.sync(self.vault.root)
-        stats = self.reindex()
-        return {**result, "indexed": {"changed": stats.changed, "removed": stats.removed}}
-
-    def export(self, fmt: str = "jsonl") -> str:
-        """Every memory as text: jsonl | json (all statuses, history included) | mem0 | markdown (current)."""
-        return portable.export(self.scan()[0], fmt)
-
-    def import_text(self, text: str, *, progress: Progress | None = None, redact: bool | None = None) -> dict[str, Any]:
-        """Import mem's JSONL/JSON, Mem0's get_all JSON or the MCP memory server's memory.json.
-        Idempotent: records keep (or get stable) ids, so importing twice adds nothing."""
-        incoming = portable.parse(text)
-        hide = self.settings.redact_secrets if redact is None else redact
-        index = self._fresh_index()
-        known = set(index.by_id)
-        written: list[str] = []
-        summary = {"format": incoming.format, "added": 0, "skipped": 0, "entities": 0, "relations": 0}
-        with self.vault.lock():
-            for done, item in enumerate(incoming.memories, 1):
-                memory_id = check_id(str(item["id"]))
-                if memory_id in known:
-                    summary["skipped"] += 1
-                else:
-                    written.append(self._write_imported(memory_id, item, hide))
-                    known.add(memory_id)
-                    summary["added"] += 1
-                if progress:
-                    progress("import", done, len(incoming.memories))
-            for entity in incoming.entities:
-                path = self._entity_note(entity["name"], entity.get("type"))
-                if path:
-                    written.append(path)
-                    summary["entities"] += 1
-            for source, relation, target in incoming.relations:
-                path = self._relate(source, relation, target)
-                if path:
-                    written.append(path)
-                    summary["relations"] += 1
-            self._autocommit(written, f"mem: import {summary['added']} memories ({incoming.format})")
-        self.reindex(paths=written)
-        return summary
-
-    def _write_imported(self, memory_id: str, item: dict[str, Any], hide: bool) -> str:
-        text = guard_secrets(_check_text(item.get("memory")), redact_secrets=hide)
-        scope = self._scope(item.get("user_id"), item.get("agent_id"), item.get("run_id"))
-        metadata = self._guard_metadata(item.get("metadata") or None, hide)
-        if metadata is not None and not isinstance(metadata, dict):
-            raise InvalidInputError(f"metadata of {memory_id} must be a mapping")
-        _check_plain(metadata or {}, "metadata")
-        now = self._now()
-        status = str(item.get("status") or CURRENT)
-        meta = {
-            "id": memory_id,
-            "created": as_str(item.get("created_at")) or now,
-            "updated": as_str(item.get("updated_at")) or as_str(item.get("created_at")) or now,
-            **scope,
-            "tags": [str(t) for t in item.get("tags") or []] or None,
-            "metadata": metadata or None,
-            "source": as_str(item.get("source")) or "import",
-            "status": None if status == CURRENT else status,
-            "history": item.get("history") or None,
-        }
-        relpath = f"{MEMORIES_DIR}/{slug(text)}-{memory_id}.md"
-        self.vault.create(relpath, markdown.render(meta, text + "\n"))
-        return relpath
-
-    def _entity_note(self, name: str, kind: str | None) -> str | None:
-        """entities/<name>.md for an imported entity, unless it exists. Returns the path written."""
-        relpath = f"{ENTITIES_DIR}/{_entity_file(name)}"
-        if (self.vault.root / relpath).exists():
-            return None
-        self.vault.create(relpath, markdown.render({"type": kind} if kind else {}, f"# {name}\n"))
-        return relpath
-
-    def _relate(self, source: str, relation: str, target: str) -> str | None:
-        """A typed relation `- relation [[target]]` in the source entity's note, once."""
-        relpath = f"{ENTITIES_DIR}/{_entity_file(source)}"
-        path = self.vault.root / relpath
-        line = f"- {relation.strip().replace(' ', '_')} [[{target}]]"
-        if not path.exists():
-            self.vault.create(relpath, markdown.render({}, f"# {source}\n\n{line}\n"))
-            return relpath
-        text, sha = self.vault.read(path)
-        if line in text.splitlines():
-            return None
-        body = markdown.split(text)[1]
-        self.vault.replace(path, markdown.set_keys(text, {}, body=body.rstrip("\n") + "\n" + line + "\n"), expected_sha=sha)
-        return relpath
-
-    def file_log(self, memory_id: str) -> list[dict[str, str]]:
-        """The git commits of a memory's file, newest first ([] when the vault is not a repo)."""
-        record = self._find(memory_id)
-        return gitrepo.log(self.vault.root, record.path) if gitrepo.is_repo(self.vault.root) else []
-
-    def relink_duplicates(self) -> list[dict[str, str]]:
-        """Give each file whose id another file already has (a copy, a merge) an id of its own.
-        The first file by path keeps the id. Returns [{"path", "old_id", "new_id"}]."""
-        changed = []
-        with self.vault.lock():
-            for problem in self.scan()[1]:
-                if not problem.reason.startswith("duplicate id "):
-                    continue
-                path = self.vault.path(problem.path)
-                file_text, sha = self.vault.read(path)
-                old_id, new = markdown.parse(file_text).meta.get("id"), self._unused_id()
-                self.vault.replace(path, markdown.set_keys(file_text, {"id": new}), expected_sha=sha)
-                changed.append({"path": problem.path, "old_id": str(old_id), "new_id": new})
-            self._autocommit([c["path"] for c in changed], "mem: give copied files ids of their own")
-        if changed:
-            self.reindex(paths=[c["path"] for c in changed])
-        return changed
-
-    def doctor(self) -> dict[str, Any]:
-        """Where the vault is, what it holds, and the files that could not be read and why."""
-        drift = self.reindex()  # what the index had missed: files changed or removed behind its back
-        records, problems = self.scan()
-        counts = {"memories": 0, "superseded": 0, "deleted": 0, "notes": 0}
-        for record in records:
-            if record.kind == "note":
-                counts["notes"] += 1
-            elif record.is_current:
-                counts["memories"] += 1
-            else:
-                key = record.status if record.status in counts else "superseded"
-                counts[key] += 1
-        suspicious = [
-            {"id": r.id, "path": r.path} for r in records if r.is_current and looks_like_injection(r.text)
-        ]
-        stored_secrets = [
-            {"id": r.id, "path": r.path, "kind": found[0].kind, "line": found[0].line}
-            for r in records
-            if (found := scan_secrets(r.text))
-        ]
-        return {
-            "vault": str(self.vault.root),
-            "vault_source": self.settings.vault_source,
-            "swept_temp_files": list(self.swept),
-            "possible_prompt_injection": suspicious,
-            "stored_secrets": stored_secrets,
-            "index_drift": {"changed": drift.changed, "removed": drift.removed},
-            "entities_without_note": sorted(
-                e.name for e in self._graph(self._search_index()).entities.values() if e.note is None
-            ),
-            "vault_exists": self.vault.exists(),
-            "default_vault": str(default_vault_path()),
-            "counts": counts,
-            "problems": [{"path": p.path, "reason": p.reason} for p in problems],
-        }
-
-
-def _entity_file(name: str) -> str:
-    """A file name for an entity note: its name, without characters that would leave the folder."""
-    safe = "".join(ch for ch in name if ch not in '/\\:*?"<>|\x00').strip(" .")[:120]
-    return f"{safe or 'entity'}.md"
 
 
 def load_messages(text: str) -> list[dict[str, Any]]:

@@ -17,7 +17,13 @@ from typing import Iterable, Iterator
 import filelock
 
 from .config import MARKER, MEMORIES_DIR, STATE_DIR, Settings
-from .errors import ConflictError, InvalidInputError, LockTimeoutError, ParseError, VaultError
+from .errors import (
+    ConflictError,
+    InvalidInputError,
+    LockTimeoutError,
+    ParseError,
+    VaultError,
+)
 
 _SLUG_WORD = re.compile(r"[a-z0-9]+")
 _TEMP_NAME = re.compile(r"^\..+\.md\.[^.]+\.tmp$")
