@@ -175,7 +175,10 @@ def test_unexpected_errors_are_one_line_too(vault: Path, monkeypatch: pytest.Mon
 
 
 def test_every_command_has_help() -> None:
-    for name in ["init", "add", "search", "get", "list", "update", "forget", "history", "index", "doctor"]:
+    commands = ["init", "add", "search", "get", "list", "update", "forget", "history", "index", "watch", "context",
+                "mcp", "doctor", "export", "import", "commit", "sync", "graph", "entities"]
+    assert {c.name or c.callback.__name__ for c in app.registered_commands} == set(commands)  # none missing
+    for name in commands:
         result = runner.invoke(app, [name, "--help"])
         assert result.exit_code == 0 and "Usage" in result.stdout, name
 
