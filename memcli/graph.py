@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .config import ENTITIES_DIR
+from .markdown import without_code
 from .models import MemoryRecord
 
 _SEPARATORS = re.compile(r"[\s_\-]+")
@@ -171,9 +172,12 @@ def rename_links(text: str, graph: Graph, old_key: str, new_name: str) -> tuple[
     """Every [[link]] in the text that resolves to the entity `old_key`, pointed at `new_name`
     (labels, headings and block refs kept). Returns the new text and how many links changed."""
     count = 0
+    masked = without_code(text)  # a link shown inside code is an example, not a link
 
     def swap(match: re.Match[str]) -> str:
         nonlocal count
+        if masked[match.start()] != text[match.start()]:
+            return match.group(0)
         target = match.group(2)
         key = entity_key(target)
         if graph.aliases.get(key, key) != old_key:

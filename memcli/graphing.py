@@ -78,7 +78,8 @@ class GraphViews:
             raise NotFoundError(f"no entity named {old!r}; see `mem entities`")
         entity = graph.entities[key]
         plan = []
-        for record in index.records:
+        linking = sorted(set(entity.mentions))  # only files whose links resolve to it can change
+        for record in (index.records[position] for position in linking):
             text, sha = self.vault.read(self.vault.path(record.path))
             changed, count = graph_rename_links(text, graph, key, new)
             if count:

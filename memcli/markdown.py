@@ -246,7 +246,7 @@ _TYPED = re.compile(r"^\s*[-*+]\s+([A-Za-z_][\w-]*)\s+\[\[([^\[\]|#^\n]+)")
 _HASHTAG = re.compile(r"(?<![\w#&/])#([A-Za-z][\w/-]*)")
 
 
-def _without_code(text: str) -> str:
+def without_code(text: str) -> str:
     """The text with fenced blocks and inline code spans blanked out (same length, same lines)."""
     blank = lambda match: re.sub(r"[^\n]", " ", match.group(0))  # noqa: E731
     return _INLINE_CODE.sub(blank, _FENCED.sub(blank, text))
@@ -258,7 +258,7 @@ def links(body: str, meta: dict[str, Any] | None = None) -> list[dict[str, str |
     `- works_on [[B]]` and the frontmatter mapping `relations: {works_on: B}`. Links inside code
     are not links."""
     found: list[dict[str, str | None]] = []
-    text = _without_code(body)
+    text = without_code(body)
     typed = {}
     for line in text.splitlines():
         match = _TYPED.match(line)
@@ -279,7 +279,7 @@ def links(body: str, meta: dict[str, Any] | None = None) -> list[dict[str, str |
 
 def hashtags(body: str) -> list[str]:
     """#tags in a body (not headings, not inside code)."""
-    text = "\n".join(line for line in _without_code(body).splitlines() if not line.lstrip().startswith("# "))
+    text = "\n".join(line for line in without_code(body).splitlines() if not line.lstrip().startswith("# "))
     return list(dict.fromkeys(_HASHTAG.findall(text)))
 
 

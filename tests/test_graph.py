@@ -185,3 +185,14 @@ def test_doctor_lists_dangling_links_as_entities_without_a_note(vault: Path) -> 
     assert report["problems"] == []  # not errors
     human = runner.invoke(app, ["--vault", str(vault), "doctor"], catch_exceptions=False).stdout
     assert "entities:      2 linked but with no note (fine): Ana, PostgreSQL" in human
+
+
+def test_rename_leaves_links_shown_in_code_alone() -> None:
+    from memcli.graph import rename_links
+    from memcli.models import MemoryRecord
+
+    graph = build([MemoryRecord(id="a", text="", path="memories/a.md", links=[{"target": "Old", "relation": None}])])
+    text = "see [[Old|the old one]] and [[old#Intro]], but `[[Old]]` is an example\n```\n[[Old]]\n```\n"
+    renamed, count = rename_links(text, graph, "old", "New")
+    assert count == 2
+    assert renamed == "see [[New|the old one]] and [[New#Intro]], but `[[Old]]` is an example\n```\n[[Old]]\n```\n"
