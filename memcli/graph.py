@@ -119,15 +119,19 @@ def relations_of(graph: Graph, records: list[MemoryRecord], positions: list[int]
     return out
 
 
-def spread(graph: Graph, scores: np.ndarray, hops: int = 2, decay: float = 0.5, width: int = 5) -> np.ndarray:
+def spread(
+    graph: Graph, scores: np.ndarray, hops: int = 2, decay: float = 0.5, width: int = 5, strong: float = 0.6
+) -> np.ndarray:
     """Evidence that flows along links: the best `width` records lend `decay` of their score to
     every record linked to the same entities, and those lend on for `hops` steps in all. So
     "what database does Ana's project use?" reaches "[[Falcon]] uses [[PostgreSQL]]" from
-    "[[Ana]] works on [[Falcon]]"."""
+    "[[Ana]] works on [[Falcon]]". Only hits within `strong` of the best lend: a weak match
+    spreading would pull in whatever shares an entity with it."""
     extra = np.zeros_like(scores)
     carried = scores.copy()
     for hop in range(1, hops + 1):
-        frontier = [int(r) for r in np.argsort(-carried)[:width] if carried[r] > 0]
+        floor = strong * float(carried.max()) if carried.size else 0.0
+        frontier = [int(r) for r in np.argsort(-carried)[:width] if carried[r] > 0 and carried[r] >= floor]
         reached = np.zeros_like(scores)
         for record in frontier:
             lent = carried[record] * decay
