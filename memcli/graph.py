@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .config import ENTITIES_DIR
-from .markdown import without_code
+from .markdown import WIKILINK, without_code
 from .models import MemoryRecord
 
 _SEPARATORS = re.compile(r"[\s_\-]+")
@@ -53,15 +53,6 @@ class Graph:
             elif target == key:
                 found.add(source)
         found.discard(key)
-        return found
-
-    def named_in(self, text: str) -> list[str]:
-        """Entities whose name or alias appears in the text as whole words (e.g. in a query)."""
-        folded = " " + _SEPARATORS.sub(" ", re.sub(r"[^\w\s\-]", " ", text.casefold())) + " "
-        found = []
-        for alias, key in [(k, k) for k in self.entities] + list(self.aliases.items()):
-            if len(alias) >= 3 and f" {alias} " in folded and key not in found:
-                found.append(key)
         return found
 
 
@@ -189,7 +180,4 @@ def rename_links(text: str, graph: Graph, old_key: str, new_name: str) -> tuple[
         count += 1
         return f"{match.group(1)}[[{new_name}{match.group(3) or ''}{'|' + match.group(4) if match.group(4) is not None else ''}]]"
 
-    return _LINK_FOR_RENAME.sub(swap, text), count
-
-
-_LINK_FOR_RENAME = re.compile(r"(!?)\[\[([^\[\]|#^\n]+)(#\^?[^\]|\n]*)?(?:\|([^\]\n]*))?\]\]")
+    return WIKILINK.sub(swap, text), count

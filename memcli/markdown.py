@@ -241,7 +241,7 @@ def set_keys(text: str, changes: dict[str, Any], body: str | None = None) -> str
 
 _FENCED = re.compile(r"^(```|~~~).*?^\1[^\n]*$", re.MULTILINE | re.DOTALL)
 _INLINE_CODE = re.compile(r"`[^`\n]*`")
-_WIKILINK = re.compile(r"(!?)\[\[([^\[\]|#^\n]+)(#\^?[^\]|\n]*)?(?:\|([^\]\n]*))?\]\]")
+WIKILINK = re.compile(r"(!?)\[\[([^\[\]|#^\n]+)(#\^?[^\]|\n]*)?(?:\|([^\]\n]*))?\]\]")
 _TYPED = re.compile(r"^\s*[-*+]\s+([A-Za-z_][\w-]*)\s+\[\[([^\[\]|#^\n]+)")
 _HASHTAG = re.compile(r"(?<![\w#&/])#([A-Za-z][\w/-]*)")
 
@@ -264,7 +264,7 @@ def links(body: str, meta: dict[str, Any] | None = None) -> list[dict[str, str |
         match = _TYPED.match(line)
         if match:
             typed[match.group(2).strip()] = match.group(1)
-    for match in _WIKILINK.finditer(text):
+    for match in WIKILINK.finditer(text):
         target = match.group(2).strip()
         if target:
             found.append({"target": target, "relation": typed.pop(target, None)})

@@ -62,7 +62,8 @@ def _stable_id(*parts: str) -> str:
     return "m-" + hashlib.sha1("\x1f".join(parts).encode("utf-8")).hexdigest()[:10]
 
 
-def _lines(text: str) -> list[Any]:
+def json_lines(text: str) -> list[Any]:
+    """One JSON value a line (JSONL); a bad line is named by its number."""
     items = []
     for number, line in enumerate(text.splitlines(), 1):
         if line.strip():
@@ -87,14 +88,14 @@ def parse(text: str) -> Incoming:
             data = None  # one JSON object a line
         if isinstance(data, dict) and isinstance(data.get("results"), list):
             return _from_mem0(data["results"])
-        items = [data] if data is not None else _lines(stripped)
+        items = [data] if data is not None else json_lines(stripped)
     elif stripped.startswith("["):
         try:
             items = json.loads(stripped)
         except json.JSONDecodeError as err:
             raise InvalidInputError(f"not valid JSON (line {err.lineno}: {err.msg})") from None
     else:
-        items = _lines(stripped)
+        items = json_lines(stripped)
     if items and all(isinstance(i, dict) and i.get("type") in ("entity", "relation") for i in items):
         return _from_mcp_memory(items)
     if all(isinstance(i, dict) and "memory" in i for i in items):

@@ -20,7 +20,7 @@ from .config import MEMORIES_DIR, Settings, load_settings
 from .context import DEFAULT_BUDGET
 from .context import digest as build_digest
 from .context import tokens as estimate_tokens
-from .errors import InvalidInputError, MemError, NotFoundError, ParseError, VaultError
+from .errors import InvalidInputError, NotFoundError, ParseError, VaultError
 from .exchange import Exchange
 from .graph import Graph, relations_of
 from .graph import autolink as graph_autolink
@@ -39,6 +39,7 @@ from .index.engine import (
 from .index.store import IndexStore
 from .markdown import as_str, record_from
 from .models import CURRENT, DELETED, FileProblem, Hit, MemoryRecord, check_id
+from .portable import json_lines
 from .secrets import guard as guard_secrets
 from .upkeep import Upkeep
 from .vault import Vault, new_id, slug
@@ -250,9 +251,9 @@ class Memory(GraphViews, Upkeep, Exchange):
         written: list[str] = []
         with self.vault.lock():
             for text in texts:
-                memory_id, now = self._unused_id(), self._now()
+                now = self._now()
                 meta = {
-                    "id": memory_id,
+                    "id": None,
                     "created": now,
                     "updated": now,
                     **scope,
@@ -260,13 +261,15 @@ class Memory(GraphViews, Upkeep, Exchange):
                     "metadata": dict(metadata) if metadata else None,
                     "source": source,
                 }
-                relpath = f"{MEMORIES_DIR}/{slug(text)}-{memory_id}.md"
-                try:
-                    self.vault.create(relpath, markdown.render(meta, text + "\n"))
-                except FileExistsError:  # the same text and id already on disk: a new id, once
+                for attempt in (1, 2):  # the same text and id already on disk: a new id, once
                     meta["id"] = memory_id = self._unused_id()
                     relpath = f"{MEMORIES_DIR}/{slug(text)}-{memory_id}.md"
-                    self.vault.create(relpath, markdown.render(meta, text + "\n"))
+                    try:
+                        self.vault.create(relpath, markdown.render(meta, text + "\n"))
+                        break
+                    except FileExistsError:
+                        if attempt == 2:
+                            raise
                 written.append(relpath)
                 results.append({"id": memory_id, "memory": text, "event": "ADD"})
             first = results[0]["memory"] if results else ""
@@ -362,9 +365,8 @@ class Memory(GraphViews, Upkeep, Exchange):
         )
         if mode != options.mode and not self._told_bm25:
             self._told_bm25 = True
-            reason = index.embed_error or "embeddings are off (MEM_EMBED_MODEL=none)"
-            if index.embed_error is None:
-                log.warning("mem: %s; searching with BM25 only", reason)
+            if index.embed_error is None:  # a model that failed to load has said so already
+                log.warning("mem: embeddings are off (MEM_EMBED_MODEL=none); searching with BM25 only")
         positions = [index.by_id[hit.record.id] for hit in hits]
         return {
             "results": [self._hit_result(hit, explain) for hit in hits],
@@ -540,22 +542,17 @@ class Memory(GraphViews, Upkeep, Exchange):
         markdown_text, shown = build_digest(records, budget)
         return {"markdown": markdown_text, "ids": shown, "tokens": estimate_tokens(markdown_text)}
 
-    # -- vault housekeeping ---------------------------------------------------------------------
-
 
 def load_messages(text: str) -> list[dict[str, Any]]:
     """A conversation from JSON (a list of messages) or JSONL (one message a line)."""
     stripped = text.strip()
-    try:
-        if stripped.startswith("["):
+    if stripped.startswith("["):
+        try:
             messages = json.loads(stripped)
-        else:
-            messages = [json.loads(line) for line in stripped.splitlines() if line.strip()]
-    except json.JSONDecodeError as err:
-        raise InvalidInputError(f"messages are not valid JSON or JSONL (line {err.lineno}: {err.msg})") from None
+        except json.JSONDecodeError as err:
+            raise InvalidInputError(f"messages are not valid JSON (line {err.lineno}: {err.msg})") from None
+    else:
+        messages = json_lines(stripped)
     if not isinstance(messages, list):
         raise InvalidInputError('messages must be a JSON list of {"role", "content"} items')
     return messages
-
-
-__all__ = ["Memory", "MemError", "load_messages"]

@@ -35,6 +35,13 @@ version = 1
 """
 
 
+def is_note_path(relpath: str) -> bool:
+    """A file mem indexes: a .md file, with no hidden part in its path (.mem/, .git/, dotfiles,
+    editors' temp files such as `.name.md.swp` or `.#name.md`)."""
+    parts = relpath.split("/")
+    return not any(part.startswith(".") for part in parts) and parts[-1].lower().endswith(".md")
+
+
 def new_id() -> str:
     """A short random id: 'm-' and 10 hex digits (40 bits)."""
     return "m-" + secrets.token_hex(5)
@@ -265,7 +272,7 @@ class Vault:
                     if entry.is_dir():
                         if not entry.is_symlink():
                             pending.append((Path(entry.path), f"{prefix}{entry.name}/"))
-                    elif entry.name.lower().endswith(".md"):
+                    elif is_note_path(entry.name):
                         info = entry.stat()
                         found.append((f"{prefix}{entry.name}", info.st_size, info.st_mtime_ns))
                 except OSError:

@@ -23,22 +23,11 @@ from watchdog.observers import Observer
 
 from .errors import MemError
 from .service import Memory
+from .vault import is_note_path
 
 log = logging.getLogger("memcli")
 
 RESCAN = "\x00rescan"  # a queue item meaning: look at every file
-_IGNORED_SUFFIXES = (".swp", ".swx", ".swo", ".tmp", ".part", ".crdownload", "~")
-
-
-def wanted(relpath: str) -> bool:
-    """A vault file mem indexes: a .md file outside hidden folders; not an editor's temp file."""
-    parts = relpath.split("/")
-    if any(part.startswith(".") for part in parts):  # .mem/, .git/, .obsidian/, dotfiles, .#locks
-        return False
-    name = parts[-1]
-    return name.lower().endswith(".md") and not name.endswith(_IGNORED_SUFFIXES)
-
-
 class QueueingHandler(FileSystemEventHandler):
     """Turns watchdog events into vault-relative paths on a queue. Does no other work."""
 
@@ -63,7 +52,7 @@ class QueueingHandler(FileSystemEventHandler):
             return
         for path in (event.src_path, getattr(event, "dest_path", "")):
             relpath = self._relative(path) if path else None
-            if relpath and wanted(relpath):
+            if relpath and is_note_path(relpath):
                 self.changes.put(relpath)
 
 

@@ -7,8 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from memcli import InvalidInputError, Memory, NotFoundError
-from memcli import markdown
+from memcli import InvalidInputError, Memory, NotFoundError, markdown
 
 SEARCH_KEYS = ["id", "memory", "score", "metadata", "created_at", "updated_at", "user_id", "agent_id", "run_id", "path"]
 
@@ -272,3 +271,16 @@ def test_reading_never_creates_the_default_vault(isolated_home: Path) -> None:
     mem.add("first write creates it", infer=False)
     assert mem.vault.root == isolated_home / ".local" / "share" / "mem" / "vault"
     assert (mem.vault.root / "mem.toml").is_file()
+
+
+def test_an_id_clash_with_an_unindexed_file_gets_a_new_id(vault: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from memcli import service
+
+    Memory(vault=vault).init()
+    taken = vault / "memories" / "likes-tea-m-aaaaaaaaaa.md"
+    taken.write_text("---\nid: m-aaaaaaaaaa\n---\nsomeone else's file\n")
+    ids = iter(["m-aaaaaaaaaa", "m-bbbbbbbbbb"])
+    monkeypatch.setattr(service, "new_id", lambda: next(ids))
+    added = Memory(vault=vault).add("likes tea", infer=False)
+    assert added["results"][0]["id"] == "m-bbbbbbbbbb"
+    assert taken.read_text() == "---\nid: m-aaaaaaaaaa\n---\nsomeone else's file\n"  # never overwritten

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import FakeEmbedder
+
 from memcli import Memory
 from memcli.index import store as store_module
 from memcli.vault import Vault

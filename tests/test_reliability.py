@@ -13,7 +13,7 @@ from pathlib import Path
 import anyio
 import pytest
 
-from memcli import Memory, MemError, VaultError
+from memcli import MemError, Memory, VaultError
 from memcli.secrets import SecretFoundError
 
 SECRETS = {

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Iterator
 
 import pytest
+from conftest import FakeEmbedder
 from watchdog.events import (
     DirCreatedEvent,
     DirDeletedEvent,
@@ -25,10 +26,10 @@ from watchdog.events import (
     FileOpenedEvent,
 )
 
-from conftest import FakeEmbedder
 from memcli import Memory, VaultError
 from memcli.config import load_settings
-from memcli.watch import RESCAN, QueueingHandler, Watcher, next_batch, wanted
+from memcli.vault import is_note_path
+from memcli.watch import RESCAN, QueueingHandler, Watcher, next_batch
 
 
 @pytest.mark.parametrize(
@@ -46,8 +47,8 @@ from memcli.watch import RESCAN, QueueingHandler, Watcher, next_batch, wanted
         ("notes/a.txt", False),
     ],
 )
-def test_wanted(relpath: str, expected: bool) -> None:
-    assert wanted(relpath) is expected
+def test_is_note_path(relpath: str, expected: bool) -> None:
+    assert is_note_path(relpath) is expected
 
 
 @pytest.fixture
