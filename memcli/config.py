@@ -41,6 +41,12 @@ class Settings:
     redact_secrets: bool = False
     # Every write by mem becomes one git commit (vaults made with `mem init --git`).
     git_autocommit: bool = False
+    # Optional LLM for extraction and reconciliation: any OpenAI-compatible chat endpoint
+    # (Ollama, llama.cpp server, vLLM, OpenAI). Unset: the built-in rules, no network.
+    llm_base_url: str | None = None
+    llm_model: str | None = None
+    llm_api_key: str | None = None  # from MEM_LLM_API_KEY only: a vault's mem.toml is committed
+    llm_timeout: float = 30.0
 
 
 def default_vault_path(env: Mapping[str, str] | None = None) -> Path:
@@ -131,6 +137,7 @@ def load_settings(
     search = config.get("search", {}) if isinstance(config.get("search"), dict) else {}
     privacy = config.get("privacy", {}) if isinstance(config.get("privacy"), dict) else {}
     graph = config.get("graph", {}) if isinstance(config.get("graph"), dict) else {}
+    llm = config.get("llm", {}) if isinstance(config.get("llm"), dict) else {}
     max_bytes = env.get("MEM_MAX_FILE_BYTES") or limits.get("max_file_bytes") or DEFAULT_MAX_FILE_BYTES
     threads = env.get("MEM_EMBED_THREADS") or search.get("embed_threads")
     return Settings(
@@ -146,5 +153,9 @@ def load_settings(
         redact_secrets=str(env.get("MEM_REDACT") or privacy.get("redact") or "").lower() in ("1", "true", "yes", "on"),
         autolink=str(env.get("MEM_AUTOLINK") or graph.get("autolink", True)).lower() not in ("0", "false", "no", "off"),
         graph_hops=int(_float_setting("graph_hops", env.get("MEM_GRAPH_HOPS") or search.get("graph_hops", 2), 0, 5)),
+        llm_base_url=str(env.get("MEM_LLM_BASE_URL") or llm.get("base_url") or "").strip() or None,
+        llm_model=str(env.get("MEM_LLM_MODEL") or llm.get("model") or "").strip() or None,
+        llm_api_key=env.get("MEM_LLM_API_KEY") or None,
+        llm_timeout=_float_setting("llm timeout (MEM_LLM_TIMEOUT)", env.get("MEM_LLM_TIMEOUT") or llm.get("timeout", 30.0), 0.1, 600.0),
         freshness_ms=int(_float_setting("freshness_ms", env.get("MEM_FRESHNESS_MS") or search.get("freshness_ms", 1000), 0, 3_600_000)),
     )

@@ -320,6 +320,7 @@ def record_from(doc: Document, relpath: str, sha: str) -> MemoryRecord:
     metadata = meta.get("metadata")
     history = meta.get("history")
     aliases = meta.get("aliases")
+    supersedes = meta.get("supersedes")
     return MemoryRecord(
         id=memory_id,
         text=doc.text,
@@ -340,4 +341,7 @@ def record_from(doc: Document, relpath: str, sha: str) -> MemoryRecord:
         links=links(doc.body, meta),
         aliases=[str(a) for a in aliases] if isinstance(aliases, list) else ([str(aliases)] if aliases else []),
         entity_type=as_str(meta.get("type")),
+        supersedes=[str(s) for s in supersedes] if isinstance(supersedes, list) else ([str(supersedes)] if supersedes else []),
+        superseded_by=as_str(meta.get("superseded_by")),
+        invalid_at=as_str(meta.get("invalid_at")),
     )

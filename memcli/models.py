@@ -72,6 +72,9 @@ class MemoryRecord:
     links: list[dict[str, str | None]] = field(default_factory=list)  # {"target", "relation"}
     aliases: list[str] = field(default_factory=list)  # an entity note's other names
     entity_type: str | None = None  # an entity note's `type:`
+    supersedes: list[str] = field(default_factory=list)  # ids this memory replaced
+    superseded_by: str | None = None
+    invalid_at: str | None = None  # when it stopped being true (superseded or deleted)
 
     @property
     def is_current(self) -> bool:
@@ -81,6 +84,16 @@ class MemoryRecord:
     def time(self) -> float:
         """When it last changed (updated, else created) as a Unix time; 0.0 when unknown."""
         return timestamp(self.updated) or timestamp(self.created)
+
+    def valid_at(self, moment: float) -> bool:
+        """Was this memory true at `moment` (Unix time)? Created by then and not yet invalid."""
+        created = timestamp(self.created)
+        if created and created > moment:
+            return False
+        ended = timestamp(self.invalid_at)
+        if ended:
+            return ended > moment
+        return self.is_current
 
     def scope(self) -> dict[str, str | None]:
         return {"user": self.user, "agent": self.agent, "run": self.run}

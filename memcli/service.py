@@ -38,14 +38,19 @@ from .index.engine import (
 )
 from .index.store import IndexStore
 from .markdown import as_str, record_from
-from .models import CURRENT, DELETED, FileProblem, Hit, MemoryRecord, check_id
+from .extract import Extraction, extract
+from .llm import ChatClient, LLMError
+from .models import CURRENT, DELETED, SUPERSEDED, FileProblem, Hit, MemoryRecord, check_id
 from .portable import json_lines
+from .reconcile import ADD, DELETE, NONE, UPDATE, Decision, Existing, Similarity, attributes, reconcile
 from .secrets import guard as guard_secrets
 from .upkeep import Upkeep
 from .vault import Vault, new_id, slug
 
 Messages = str | list[dict[str, Any]]
 _SCOPE_ARGS = {"user_id": "user", "agent_id": "agent", "run_id": "run"}
+MAX_COMPARED = 300  # a scope this small is compared whole; a bigger one through search
+LLM_CANDIDATES = 50  # memories shown to the LLM: the newest of the scope
 
 
 def utc_now() -> datetime:
@@ -224,12 +229,18 @@ class Memory(GraphViews, Upkeep, Exchange):
         tags: Iterable[str] | None = None,
         source: str = "api",
         redact: bool | None = None,
+        timestamp: datetime | str | float | None = None,
     ) -> dict[str, Any]:
-        """Remember text or a conversation; returns {"results": [{"id", "memory", "event"}]}.
+        """Remember text or a conversation: {"results": [{"id", "memory", "event", …}]}.
 
-        `messages` is a string or Mem0-style [{"role", "content"}]. With `infer=False` each text
-        is stored verbatim as one memory. Until fact extraction lands, `infer=True` stores the
-        text verbatim too (for a conversation: the user's turns, one memory each).
+        `messages` is a string or Mem0-style [{"role", "content"}]. With `infer=True` (the
+        default) the facts worth keeping are extracted (assistant turns are context only) and
+        reconciled with the current memories of exactly this scope: ADD a new fact, UPDATE
+        (supersede) a memory whose value changed, DELETE what the user retracts, NONE for what
+        is already known. Each result says which, with `previous_memory` for an UPDATE.
+        With `infer=False` each text is stored verbatim as one memory.
+        `timestamp` (datetime, ISO text or Unix seconds) dates the change, e.g. for imports of
+        old conversations; default now.
         A secret in the text or metadata (API key, token, private key, password in a URL) is
         refused with SecretFoundError; with `redact=True` (or the vault's setting) it is stored
         as [REDACTED:kind] instead.
@@ -238,45 +249,156 @@ class Memory(GraphViews, Upkeep, Exchange):
         if metadata is not None and not isinstance(metadata, dict):
             raise InvalidInputError("metadata must be a mapping of keys to values")
         check_plain(metadata or {}, "metadata")
+        when = self._moment(timestamp)
         tag_list = [str(tag).strip() for tag in (tags or []) if str(tag).strip()]
         hide = self.settings.redact_secrets if redact is None else redact
-        texts = [guard_secrets(text, redact_secrets=hide) for text in self._texts(messages, infer)]
-        if infer and self.settings.autolink:  # verbatim (infer=False) stays verbatim
-            graph = self._graph(self._fresh_index())
-            texts = [graph_autolink(text, graph) for text in texts] if graph.entities else texts
+        turns = self._turns(messages, infer)
+        turns = [(role, guard_secrets(text, redact_secrets=hide)) for role, text in turns]
         metadata = self._guard_metadata(metadata, hide)
-        results = []
         if self._index is not None and self._index.store.folder is None and not self.vault.exists():
             self._index = None  # the vault is about to exist: index it on disk from now on
+        if not infer:
+            decisions = [Decision(ADD, text=text) for role, text in turns]
+        else:
+            decisions = self._decide(turns, scope)
+        link = self._linker() if infer and self.settings.autolink else None
+        meta = {"created": when, "updated": when, **scope, "tags": tag_list or None,
+                "metadata": dict(metadata) if metadata else None, "source": source}
+        results: list[dict[str, Any]] = []
         written: list[str] = []
         with self.vault.lock():
-            for text in texts:
-                now = self._now()
-                meta = {
-                    "id": None,
-                    "created": now,
-                    "updated": now,
-                    **scope,
-                    "tags": tag_list or None,
-                    "metadata": dict(metadata) if metadata else None,
-                    "source": source,
-                }
-                for attempt in (1, 2):  # the same text and id already on disk: a new id, once
-                    meta["id"] = memory_id = self._unused_id()
-                    relpath = f"{MEMORIES_DIR}/{slug(text)}-{memory_id}.md"
-                    try:
-                        self.vault.create(relpath, markdown.render(meta, text + "\n"))
-                        break
-                    except FileExistsError:
-                        if attempt == 2:
-                            raise
-                written.append(relpath)
-                results.append({"id": memory_id, "memory": text, "event": "ADD"})
-            first = results[0]["memory"] if results else ""
-            summary = f"add {results[0]['id']}: {first[:60]}" if len(results) == 1 else f"add {len(results)} memories"
-            self._autocommit(written, f"mem: {summary}")
-        self.reindex(paths=written)  # embed the new memories now, so the next search has nothing to do
+            for decision in decisions:
+                results.append(self._apply(decision, meta, link, written))
+            self._autocommit(written, f"mem: {self._summary(results)}")
+        if written:
+            self.reindex(paths=written)  # embed the new memories now, so the next search has nothing to do
         return {"results": results}
+
+    @staticmethod
+    def _summary(results: list[dict[str, Any]]) -> str:
+        changes = [r for r in results if r["event"] != NONE]
+        if len(changes) == 1:
+            return f"{changes[0]['event'].lower()} {changes[0]['id']}: {changes[0]['memory'][:60]}"
+        counts = {event: sum(r["event"] == event for r in changes) for event in (ADD, UPDATE, DELETE)}
+        return ", ".join(f"{event.lower()} {n}" for event, n in counts.items() if n) or "nothing new"
+
+    def _moment(self, timestamp: datetime | str | float | None) -> str:
+        if timestamp is None:
+            return self._now()
+        if isinstance(timestamp, bool):
+            raise InvalidInputError("timestamp must be a datetime, an ISO 8601 text or Unix seconds")
+        if isinstance(timestamp, (int, float)):
+            return iso(datetime.fromtimestamp(timestamp, timezone.utc))
+        if isinstance(timestamp, str):
+            try:
+                timestamp = datetime.fromisoformat(timestamp.strip().replace("Z", "+00:00"))
+            except ValueError:
+                raise InvalidInputError(f"timestamp {timestamp[:40]!r} is not an ISO 8601 date or time (like 2026-03-01T09:30Z)") from None
+        if isinstance(timestamp, datetime):
+            return iso(timestamp if timestamp.tzinfo else timestamp.replace(tzinfo=timezone.utc))
+        raise InvalidInputError("timestamp must be a datetime, an ISO 8601 text or Unix seconds")
+
+    def _linker(self) -> Callable[[str], str] | None:
+        graph = self._graph(self._fresh_index())
+        return (lambda text: graph_autolink(text, graph)) if graph.entities else None
+
+    def _decide(self, turns: list[tuple[str, str]], scope: dict[str, str]) -> list[Decision]:
+        """Extract facts (the LLM when configured, else the rules) and reconcile them with the
+        current memories of exactly this scope."""
+        index = self._fresh_index()
+        exact = [
+            i for i in index.in_scope(scope, include_all=False)
+            if index.records[i].kind == "memory"
+            and all(getattr(index.records[i], key) == scope.get(key) for key in ("user", "agent", "run"))
+        ]
+        llm = self._llm_client()
+        if llm is not None:
+            existing = [Existing(index.records[i].id, index.records[i].text) for i in exact[-LLM_CANDIDATES:]]
+            try:
+                return llm.decide(turns, existing)
+            except LLMError as err:
+                log.warning(f"mem: the LLM failed ({err}); using the built-in extraction")
+        extraction = extract(turns)
+        positions = self._candidates(index, exact, extraction)
+        existing = [Existing(index.records[i].id, index.records[i].text) for i in positions]
+        return reconcile(extraction, existing, self._similarity(index, positions, extraction))
+
+    def _candidates(self, index: SearchIndex, exact: list[int], extraction: Extraction) -> list[int]:
+        """Which memories a new fact is compared with: all of the scope when it is small, else
+        the best hybrid matches of each fact and retraction (and of its attribute's words)."""
+        if len(exact) <= MAX_COMPARED:
+            return sorted(exact, key=lambda i: index.records[i].time)
+        pool = np.array(exact, dtype=np.int64)
+        options = SearchOptions(mode=self.settings.search_mode, dense_weight=self.settings.dense_weight)
+        queries = [f.text for f in extraction.facts] + [r.target for r in extraction.retractions]
+        queries += [c.old for c in extraction.corrections]
+        queries += [" ".join(sorted(attributes(f.text))) for f in extraction.facts if attributes(f.text)]
+        chosen: set[int] = set()
+        now = self._clock().timestamp()
+        for query in queries:
+            if query.strip():
+                hits, _ = index.query(query, pool, options, now, 20)
+                chosen.update(index.by_id[hit.record.id] for hit in hits)
+        return sorted(chosen, key=lambda i: index.records[i].time)
+
+    @staticmethod
+    def _similarity(index: SearchIndex, positions: list[int], extraction: Extraction) -> Similarity:
+        texts = [f.text for f in extraction.facts] + [r.target for r in extraction.retractions]
+        vectors = index.embed(texts) if positions and texts else None
+        if vectors is None:
+            return lambda text, memory_id: None
+        by_text = dict(zip(texts, vectors))
+        stored = {index.records[i].id: index.vector_of(i) for i in positions}
+
+        def similarity(text: str, memory_id: str) -> float | None:
+            left, right = by_text.get(text), stored.get(memory_id)
+            return None if left is None or right is None else float(left @ right)
+
+        return similarity
+
+    def _apply(self, decision: Decision, meta: dict[str, Any], link: Callable[[str], str] | None, written: list[str]) -> dict[str, Any]:
+        """Write one decision; the caller holds the writer lock. Returns its result dict."""
+        target = decision.target
+        if decision.event == NONE:
+            assert target is not None
+            return {"id": target.id, "memory": target.text, "event": NONE}
+        if decision.event == DELETE:
+            assert target is not None
+            record = self._find_editable(target.id)
+            self._forget(record, purge=False, when=meta["updated"])
+            written.append(record.path)
+            return {"id": target.id, "memory": record.text, "event": DELETE}
+        text = decision.text or ""
+        text = link(text) if link else text
+        extra = {"supersedes": [target.id]} if decision.event == UPDATE and target else {}
+        relpath, memory_id = self._create(text, {**meta, **extra})
+        written.append(relpath)
+        result = {"id": memory_id, "memory": text, "event": decision.event}
+        if decision.event == UPDATE and target:
+            old = self._find_editable(target.id)
+            self._supersede(old, memory_id, meta["updated"])
+            written.append(old.path)
+            result.update(previous_memory=old.text, previous_id=old.id)
+        return result
+
+    def _create(self, text: str, meta: dict[str, Any]) -> tuple[str, str]:
+        for attempt in (1, 2):  # the same text and id already on disk: a new id, once
+            memory_id = self._unused_id()
+            relpath = f"{MEMORIES_DIR}/{slug(text)}-{memory_id}.md"
+            fields = {"id": memory_id, **{k: v for k, v in meta.items()}}
+            try:
+                self.vault.create(relpath, markdown.render(fields, text + "\n"))
+                return relpath, memory_id
+            except FileExistsError:
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _supersede(self, record: MemoryRecord, by: str, when: str) -> None:
+        path = self.vault.path(record.path)
+        file_text, sha = self.vault.read(path)
+        changes = {"status": SUPERSEDED, "superseded_by": by, "invalid_at": when, "updated": when}
+        self.vault.replace(path, markdown.set_keys(file_text, changes), expected_sha=sha)
 
     def _unused_id(self) -> str:
         """A fresh id no indexed memory uses (40 random bits: a clash is rare, not impossible; a
@@ -302,22 +424,23 @@ class Memory(GraphViews, Upkeep, Exchange):
         return None if metadata is None else clean(metadata, "metadata")
 
     @staticmethod
-    def _texts(messages: Messages, infer: bool) -> list[str]:
+    def _turns(messages: Messages, infer: bool) -> list[tuple[str, str]]:
+        """(role, text) of each message, checked; without inference only the user's turns count."""
         if isinstance(messages, str):
-            return [check_text(messages)]
+            return [("user", check_text(messages))]
         if not isinstance(messages, list) or not messages:
             raise InvalidInputError('messages must be a string or a non-empty list of {"role", "content"} items')
-        texts = []
+        turns = []
         for number, message in enumerate(messages, 1):
             if not isinstance(message, dict) or "content" not in message:
                 raise InvalidInputError(f'message {number} must be a mapping with "role" and "content"')
-            role = message.get("role", "user")
-            if role == "system" or (infer and role != "user"):
-                continue  # assistant turns are context for extraction, not facts about the user
-            texts.append(check_text(message["content"], f"content of message {number}"))
-        if not texts:
+            role = str(message.get("role") or "user")
+            if role == "system":
+                continue  # assistant turns: context for extraction (infer) or stored as said (verbatim)
+            turns.append((role, check_text(message["content"], f"content of message {number}")))
+        if not any(role == "user" for role, _ in turns) and (infer or not turns):
             raise InvalidInputError("nothing to remember: the conversation has no user messages")
-        return texts
+        return turns
 
     def search(
         self,
@@ -445,7 +568,13 @@ class Memory(GraphViews, Upkeep, Exchange):
         self.reindex(paths=[record.path])
         return {"message": message, "id": memory_id}
 
-    def _forget(self, record: MemoryRecord, purge: bool) -> str:
+    def _llm_client(self) -> ChatClient | None:
+        s = self.settings
+        if not (s.llm_base_url and s.llm_model):
+            return None
+        return ChatClient(s.llm_base_url, s.llm_model, s.llm_api_key, s.llm_timeout)
+
+    def _forget(self, record: MemoryRecord, purge: bool, when: str | None = None) -> str:
         """Tombstone or remove one memory's file; the caller holds the writer lock."""
         path = self.vault.path(record.path)
         file_text, sha = self.vault.read(path)
@@ -454,7 +583,7 @@ class Memory(GraphViews, Upkeep, Exchange):
             return "Memory purged successfully!"
         if record.status == DELETED:
             return "Memory already deleted."
-        now = self._now()
+        now = when or self._now()
         history = [*record.history, {"event": "DELETE", "at": now}]
         changes = {"status": DELETED, "invalid_at": now, "updated": now, "history": history}
         self.vault.replace(path, markdown.set_keys(file_text, changes), expected_sha=sha)

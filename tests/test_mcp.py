@@ -75,7 +75,7 @@ def test_mcp_session_over_stdio(vault: Path) -> None:
             assert empty.is_error and "nothing to remember" in empty.content[0].text
             unknown = await session.call_tool("no_such_tool", {})
             assert unknown.is_error
-            assert _payload(await session.call_tool("add_memory", {"text": "still alive"}))["results"]
+            assert _payload(await session.call_tool("add_memory", {"text": "uses the fish shell"}))["results"]
 
     anyio.run(session_run)
 

@@ -342,6 +342,23 @@ class SearchIndex:
 
     # -- querying --------------------------------------------------------------------------------
 
+    def vector_of(self, position: int) -> np.ndarray | None:
+        """The stored (unit) vector of a record's first chunk, or None when it has none."""
+        if self.embedder is None or position >= len(self._chunk_starts):
+            return None
+        row = int(self._chunk_rows[self._chunk_starts[position]]) if self._chunk_rows.size else -1
+        return self._vectors[row] if 0 <= row < len(self._vectors) else None
+
+    def embed(self, texts: list[str]) -> np.ndarray | None:
+        """Unit vectors for new texts (passages), or None without a working model."""
+        if self.embedder is None or not texts:
+            return None
+        try:
+            return np.asarray(self.embedder.embed_passages(texts), dtype=np.float32)
+        except EmbeddingUnavailable as err:
+            self.disable_embeddings(str(err))
+            return None
+
     def _per_record(self, chunk_scores: np.ndarray, empty: float) -> np.ndarray:
         """A record scores by its best chunk. Chunks are stored in record order, each record
         having at least one, so this is a segmented max (reduceat), or nothing at all when every

@@ -18,7 +18,7 @@ from typing import Iterable, Iterator
 
 import numpy as np
 
-SCHEMA_VERSION = "3"  # 2: a crc32 per vector row; 3: records carry links
+SCHEMA_VERSION = "4"  # 2: a crc32 per vector row; 3: records carry links; 4: supersede chains
 DB_NAME = "index.sqlite"
 VECTORS_NAME = "vectors.f32"
 

@@ -1,0 +1,209 @@
+"""What each extracted fact does to the vault: ADD, UPDATE (supersede), DELETE or NONE.
+
+Pure: the service hands in the extraction, the current memories of exactly the same scope
+(scopes never supersede each other) and, when a model is loaded, a similarity function.
+
+Two statements are about the same thing ("slot") when their subjects can be the same (the user;
+the same named person or thing) and either they talk about the same kind of attribute (where
+someone lives, works, what they eat, which editor or package manager they use, which team they
+lead…), or they share a topic word and give it different values (standup at 9:30 / 10:00), or
+the model finds them close. Same slot + a new value or a change word -> UPDATE; same slot and
+nothing new -> NONE; otherwise ADD.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from typing import Callable
+
+from .extract import Extraction, Fact, content_words, fold, normalise, subject_of, values
+
+ADD, UPDATE, DELETE, NONE = "ADD", "UPDATE", "DELETE", "NONE"
+
+# Kinds of attribute people state about themselves, with the words that say which one. Where a
+# kind has a closed set of answers (diets, editors…), the second pattern names them, so
+# "vegan" vs "pescatarian" is a new value even without names or numbers.
+ATTRIBUTES: dict[str, tuple[re.Pattern[str], re.Pattern[str] | None]] = {
+    name: (re.compile(cue, re.IGNORECASE), re.compile(answers, re.IGNORECASE) if answers else None)
+    for name, cue, answers in [
+        ("home", r"\b(live[sd]?|living|moved (?:to|back|into|there|here|away|abroad|out)|moving to|relocat\w*|based in|home (?:city|town)|resid\w+)\b(?!\s+\d)", None),
+        ("job", r"\b(works? (?:as|at|for)|working (?:as|at|for)|worked (?:as|at|for)|job|employ\w*|hired|joined|started (?:\w+ ){0,3}(?:as|at)|new role|position as|quit)\b", None),
+        ("diet", r"\b(vegan|vegetarian|pescatarian|carnivore|keto|paleo|omnivore|eats? (?:meat|fish)|plant-based|gluten-free|halal|kosher|diet)\b",
+         r"\b(vegan|vegetarian|pescatarian|carnivore|keto|paleo|omnivore|plant-based|gluten-free|halal|kosher)\b"),
+        ("editor", r"\b(editor|ide|vs ?code|vim|neovim|emacs|helix|sublime|intellij|pycharm|zed|cursor|cod(?:e|ing) in)\b",
+         r"\b(vs ?code|vim|neovim|emacs|helix|sublime(?: text)?|intellij|pycharm|zed|cursor|nano|atom|webstorm)\b"),
+        ("packages", r"\b(package manager|npm|yarn|pnpm|bun|pip|poetry|uv|conda|pipenv|packages)\b",
+         r"\b(npm|yarn|pnpm|bun|pip|poetry|uv|conda|pipenv)\b"),
+        ("caffeine", r"\b(coffee|espressos?|caffeine|latte|cappuccino|decaf|flat white|americano)\b", r"\b(coffee|espressos?|caffeine|latte|cappuccino|decaf|tea)\b"),
+        ("alcohol", r"\b(alcohol|beer|wine|sober|teetotal|booze)\b", None),
+        ("leads", r"\b(leads?|leading|led|heading|head of|in charge of|runs? the)\b", None),
+        ("manager", r"\b(manager|boss|reports? to)\b", None),
+        ("stack", r"\b(backend|frontend|stack|built (?:with|in|on)|written in|rewritten in|rewrote|database|framework|runs on)\b", None),
+    ]
+}
+CHANGE = re.compile(
+    r"\b(now|new|no longer|anymore|any more|moved|switched|changed|migrated|rewrote|rewritten|replaced|"
+    r"since|from now on|these days|nowadays|as of|starting|from \w+ on|instead|zero|quit|stopped|started|"
+    r"rescheduled|push(?:ed)? it|became|upgrad\w+|downgrad\w+)\b",
+    re.IGNORECASE,
+)
+
+
+@dataclass
+class Existing:
+    """A current memory of the same scope, as the reconciler sees it."""
+
+    id: str
+    text: str
+
+
+@dataclass
+class Decision:
+    event: str
+    text: str | None = None  # the memory's new text (ADD, UPDATE)
+    target: Existing | None = None  # the memory it acts on (UPDATE, DELETE, NONE)
+    why: str = ""
+
+
+Similarity = Callable[[str, str], "float | None"]  # (new text, existing id) -> cosine, None without a model
+
+
+def _no_model(text: str, memory_id: str) -> float | None:
+    return None
+
+
+def compatible(a: frozenset[str], b: frozenset[str]) -> bool:
+    """Can two statements be about the same someone? Names must meet; the user is not their sister."""
+    names_a, names_b = a - {"@user", "@relation"}, b - {"@user", "@relation"}
+    if names_a and names_b:  # 'PR' is 'Deadlift PR'; 'Project Thistle' is not 'Project Bramble'
+        return any(set(x.split()) <= set(y.split()) or set(y.split()) <= set(x.split()) for x in names_a for y in names_b)
+    if ("@user" in a and "@relation" in b and names_b) or ("@user" in b and "@relation" in a and names_a):
+        return False  # the user and a named someone of theirs ("my sister Gabriela")
+    return True
+
+
+def attributes(text: str) -> set[str]:
+    return {name for name, (cue, _) in ATTRIBUTES.items() if cue.search(text)}
+
+
+def _answers(text: str, attribute: str) -> set[str]:
+    pattern = ATTRIBUTES[attribute][1]
+    return {fold(m.group(0)).rstrip("s") for m in pattern.finditer(text)} if pattern else set()
+
+
+def _values(text: str, subject: frozenset[str]) -> set[str]:
+    """Values that could change, without the subject's own name ('Gabriela' is who, not what)."""
+    found = values(text) - subject
+    return {v for v in found if not any(v in s or s in v for s in subject if not s.startswith("@"))}
+
+
+@dataclass
+class Comparison:
+    same_slot: bool
+    new_value: bool  # the fact brings a value the memory lacks, in place of one it has
+    restates: bool  # nothing in the fact that the memory does not say
+    score: float  # how sure, to choose among several memories
+    why: str
+
+
+def compare(fact: Fact, memory: Existing, similarity: float | None) -> Comparison:
+    subject = subject_of(memory.text)
+    if not compatible(fact.subject, subject):
+        return Comparison(False, False, False, 0.0, "about someone else")
+    fact_values, memory_values = _values(fact.text, fact.subject), _values(memory.text, subject)
+    clash = bool(fact_values - memory_values) and bool(memory_values - fact_values)
+    fact_words = content_words(fact.text) - fact_values
+    memory_words = content_words(memory.text) - memory_values
+    shared = fact_words & memory_words
+    all_fact = content_words(fact.text)
+    coverage = len(all_fact & content_words(memory.text)) / max(len(all_fact), 1)
+    cosine = similarity if similarity is not None else 0.0
+    kinds = attributes(fact.text) & attributes(memory.text)
+    if kinds and (fact.subject or subject):
+        answers_clash = any(
+            _answers(fact.text, k) and _answers(memory.text, k) and not _answers(fact.text, k) & _answers(memory.text, k)
+            for k in kinds
+        )
+        new_value = clash or answers_clash or (bool(CHANGE.search(fact.text)) and not fact_values <= memory_values | {""})
+        return Comparison(True, new_value or bool(CHANGE.search(fact.text)) and coverage < 0.8,
+                          not new_value and fact_values <= memory_values, 2.0 + cosine + coverage,
+                          f"both say {'/'.join(sorted(kinds))}")
+    if shared and clash and (fact.subject or subject or cosine >= 0.5):
+        return Comparison(True, True, False, 1.5 + cosine + coverage, f"same {'/'.join(sorted(shared))}, new value")
+    if shared and clash and similarity is None:
+        return Comparison(True, True, False, 1.0 + coverage, f"same {'/'.join(sorted(shared))}, new value")
+    if cosine >= 0.6 and clash:
+        return Comparison(True, True, False, 1.0 + cosine, "close in meaning, new value")
+    if fact_values <= memory_values and (coverage >= 0.6 or cosine >= 0.75 or (cosine >= 0.55 and shared)):
+        return Comparison(True, False, True, 1.0 + cosine + coverage, "says it again")
+    return Comparison(False, False, False, cosine + coverage, "")
+
+
+def reconcile(
+    extraction: Extraction,
+    existing: list[Existing],
+    similarity: Similarity = _no_model,
+) -> list[Decision]:
+    """One decision per fact, retraction and correction, in that order of effect:
+    corrections and retractions first (they act on what is stored), then facts."""
+    decisions: list[Decision] = []
+    live = list(existing)  # shrinks as memories are superseded or deleted
+
+    def drop(memory: Existing) -> None:
+        live[:] = [m for m in live if m.id != memory.id]
+
+    for fix in extraction.corrections:
+        target = next((m for m in reversed(live) if fix.old.casefold() in m.text.casefold()), None)
+        if target is None:
+            text = normalise(fix.sentence)
+            decisions.append(Decision(ADD, text=text, why="a correction of something not stored"))
+            continue
+        start = target.text.casefold().find(fix.old.casefold())
+        text = target.text[:start] + fix.new + target.text[start + len(fix.old) :]
+        decisions.append(Decision(UPDATE, text=text, target=target, why=f"corrected {fix.old!r} to {fix.new!r}"))
+        drop(target)
+
+    for retraction in extraction.retractions:
+        hits = _retracted(retraction.target, retraction.sweeping, live, similarity)
+        for memory in hits:
+            decisions.append(Decision(DELETE, target=memory, why=f"asked to forget {retraction.target[:60]!r}"))
+            drop(memory)
+        if not hits and retraction.fallback:
+            decisions.append(Decision(ADD, text=retraction.fallback, why="a change with nothing stored to retract"))
+
+    for fact in extraction.facts:
+        best: tuple[Comparison, Existing] | None = None
+        for memory in live:
+            result = compare(fact, memory, similarity(fact.text, memory.id))
+            if result.same_slot and (best is None or result.score > best[0].score):
+                best = (result, memory)
+        if best is None:
+            decisions.append(Decision(ADD, text=fact.text, why="new"))
+            continue
+        result, memory = best
+        if result.new_value:
+            decisions.append(Decision(UPDATE, text=fact.text, target=memory, why=result.why))
+            drop(memory)
+        elif result.restates:
+            decisions.append(Decision(NONE, target=memory, why=result.why))
+        else:
+            decisions.append(Decision(ADD, text=fact.text, why="related, but says something new"))
+    return decisions
+
+
+def _retracted(target: str, sweeping: bool, live: list[Existing], similarity: Similarity) -> list[Existing]:
+    """The memories a retraction names: the best match (and ties); every match when sweeping."""
+    words = content_words(target) | values(target)
+    scored = []
+    for memory in live:
+        overlap = len(words & (content_words(memory.text) | values(memory.text)))
+        cosine = similarity(target, memory.id) or 0.0
+        if overlap or cosine >= 0.6:
+            scored.append((overlap + cosine, memory))
+    if not scored:
+        return []
+    best = max(score for score, _ in scored)
+    cut = best * 0.5 if sweeping else max(best - 0.5, math.nextafter(0, 1))
+    return [memory for score, memory in scored if score >= cut]
