@@ -144,9 +144,13 @@ def add(
     no_infer: bool = typer.Option(False, "--no-infer", help="Store the text verbatim as one memory."),
     messages: Optional[str] = typer.Option(None, "--messages", help="A conversation: JSON list or JSONL of {role, content}; '-' for stdin."),
     redact: bool = typer.Option(False, "--redact", help="Store secrets as [REDACTED:kind] instead of refusing."),
+    at: Optional[str] = typer.Option(None, "--at", help="When this was said (ISO 8601), e.g. for old conversations."),
     as_json: bool = JsonOpt,
 ) -> None:
-    """Remember something: `mem add "prefers pnpm over npm" -u ray`."""
+    """Remember something: `mem add "I moved to Ghent" -u ray`.
+
+    Extracts the facts worth keeping and reconciles them with what is stored: a changed fact
+    supersedes the old one, a retraction ("forget that…") forgets it, a repeat changes nothing."""
     if messages is not None and text is not None:
         raise InvalidInputError("give either TEXT or --messages, not both")
     if messages is not None:
@@ -165,8 +169,9 @@ def add(
         tags=tag,
         source="cli",
         redact=True if redact else None,
+        timestamp=at,
     )
-    _print_json(result) if as_json else render.added(_console(), result)
+    _print_json(result) if as_json else render.added(_console(), result, inferred=not no_infer)
 
 
 @app.command()
@@ -179,12 +184,13 @@ def search(
     run: Optional[str] = RunOpt,
     limit: int = typer.Option(10, "--limit", "-k", help="How many results at most."),
     include_all: bool = typer.Option(False, "--all", help="Include superseded and deleted memories."),
+    as_of: Optional[str] = typer.Option(None, "--as-of", help="Search what was true then (a date or ISO time)."),
     explain: bool = typer.Option(False, "--explain", help="Show each ranking signal per hit."),
     as_json: bool = JsonOpt,
 ) -> None:
     """Find memories by meaning and words: `mem search "package manager" -u ray`."""
     result = _state(ctx).memory().search(
-        query, user_id=user, agent_id=agent, run_id=run, limit=limit, include_all=include_all, explain=explain
+        query, user_id=user, agent_id=agent, run_id=run, limit=limit, include_all=include_all, explain=explain, as_of=as_of
     )
     _print_json(result) if as_json else render.search(_console(), result, query)
 
@@ -208,11 +214,12 @@ def list_(
     run: Optional[str] = RunOpt,
     limit: int = typer.Option(100, "--limit", "-k", help="How many at most."),
     include_all: bool = typer.Option(False, "--all", help="Include superseded and deleted memories."),
+    as_of: Optional[str] = typer.Option(None, "--as-of", help="List what was true then (a date or ISO time)."),
     as_json: bool = JsonOpt,
 ) -> None:
     """List current memories, newest first."""
     result = _state(ctx).memory().get_all(
-        user_id=user, agent_id=agent, run_id=run, limit=limit, include_all=include_all
+        user_id=user, agent_id=agent, run_id=run, limit=limit, include_all=include_all, as_of=as_of
     )
     _print_json(result) if as_json else render.listing(_console(), result)
 

@@ -132,7 +132,7 @@ _SELF_TALK = re.compile(
 )
 _META_TAIL = re.compile(
     r"[,;]?\s*(?:so\s+)?(?:please\s+)?(?:keep (?:that|this|it) in mind|bear (?:that|this) in mind|in case (?:that|it) "
-    r"matters|just so you know|for (?:future )?reference|fyi|if that helps|for what it'?s worth)\b[^.!?]*[.!?]*$",
+    r"matters|just so you know|for (?:future )?reference|fyi|btw|by the way|if that helps|for what it'?s worth)\b[^.!?]*[.!?]*$",
     re.IGNORECASE,
 )
 
@@ -153,7 +153,7 @@ _IS_OVER = re.compile(
 )
 _TARGET_PREFIX = re.compile(
     r"^(?:(?:about|that|the fact that|the (?:rule|note|bit|part|thing|memory|stuff) about|what i said about|"
-    r"anything about|everything about|all about|all of|any|my note about|the|i'?m|i am|i was|i)\s+)+",
+    r"anything about|everything about|all about|all of|any|my note about|the|my|our|i'?m|i am|i was|i)\s+)+",
     re.IGNORECASE,
 )
 _TARGET_TAIL = re.compile(
@@ -202,7 +202,7 @@ _MONTHS = r"jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug
 _DAYS = r"mon(?:day)?s?|tue(?:s(?:day)?)?s?|wed(?:nesday)?s?|thu(?:rs(?:day)?)?s?|fri(?:day)?s?|sat(?:urday)?s?|sun(?:day)?s?"
 _VALUE = re.compile(
     rf"\[\[[^\]]+\]\]|`[^`]+`|\b\d+(?:[.,:]\d+)*(?:\s?(?:am|pm|st|nd|rd|th|kg|km|mi|lb|lbs|h|k|%))?\b|"
-    rf"\b(?:{_MONTHS}|{_DAYS})\b|\b(?:twice|once|thrice)\b",
+    rf"\b(?:{_MONTHS}|{_DAYS})\b|\b(?:twice|once|thrice|two|three|four|five|six|seven|eight|nine|ten)\b",
     re.IGNORECASE,
 )
 _NUMBER_WORDS = {"one": "1", "two": "2", "three": "3", "four": "4", "five": "5", "six": "6", "seven": "7",
@@ -211,7 +211,7 @@ _GENERIC = frozenset(
     stem(w)
     for w in """thing things stuff lot lots bit way time times really actually just pretty much many
     kind sort whole something anything everything nothing anyone everyone someone good great nice fine
-    please pls plz
+    please pls plz still sure
     also still even ever get got make made take look want need know think say said tell let go going""".split()
 )
 
@@ -295,16 +295,26 @@ def has_verb(text: str) -> bool:
 
 def _has_finite_verb(text: str) -> bool:
     """Stricter than has_verb: an auxiliary or a known verb ('Meeting notes' has none)."""
-    words = re.findall(r"[\w']+", fold(text))
+    words = [fold(w) for w in re.findall(r"[\w']+", text) if w != "May"]  # the month is no verb
     return any(w in _AUX or w in _COMMON_VERBS for w in words) or bool(words and _PRONOUN_SUBJECT.match(words[0]))
 
 
 # -- what one sentence is -----------------------------------------------------------------------
 
 
+_REMEMBER_THIS = re.compile(
+    r"^(?:(?:please|pls|can you|could you|would you|just)\s+)*(?:note|remember|save|record|write down|jot down)"
+    r"(?:\s+(?:that|this|down))?\s*(?:(?:my|our)\s+)?(?=\w)",
+    re.IGNORECASE,
+)
+
+
 def strip_label(sentence: str) -> str:
-    """Drop discourse openers and short labels: "Big news: we moved" -> "we moved"."""
+    """Drop discourse openers and short labels: "Big news: we moved" -> "we moved";
+    "please note my train: Vienna on the 5th" -> "train: Vienna on the 5th"."""
     text = _DISCOURSE.sub("", sentence).strip()
+    if not is_question(text):
+        text = _REMEMBER_THIS.sub("", text)
     head, colon, rest = text.partition(":")
     if colon and rest.strip() and len(head.split()) <= 6 and "[[" not in head:
         verbless = not _has_finite_verb(head)
@@ -466,7 +476,7 @@ _THIRD = {"am": "is", "'m": "is", "have": "has", "'ve": "has", "do": "does", "go
           "was": "was", "don't": "doesn't", "do not": "does not", "can't": "can't", "haven't": "hasn't"}
 _KEEP_FORM = frozenset("""can could will would should must may might shall used did was had""".split())
 _ADVERBS = frozenset("""mostly usually always never often sometimes really just also still generally normally
-    typically rarely only actually mainly primarily""".split())
+    typically rarely only actually mainly primarily already seldom""".split())
 
 
 def _third_person(verb: str) -> str:
@@ -488,11 +498,11 @@ def _third_person(verb: str) -> str:
 def normalise(clause: str, person: str | None = None) -> str:
     """A statement that reads well in a list: 'I prefer pnpm' -> 'Prefers pnpm', 'My dog is
     called Rex' -> 'Dog is called Rex'. Names, numbers and dates are kept exactly."""
+    original = clause.strip().rstrip(".,;:!? ")
     text = _META_TAIL.sub("", clause.strip())
     text = _DISCOURSE.sub("", text).strip()
     text = re.sub(r"\s*(?:\b(?:lol|haha|lmao|ugh)\b|[!]+|:\)|:D|,?\s*\b(?:please|pls|plz|thanks)\b)+[.!]*\s*$", "", text, flags=re.IGNORECASE)
     text = text.strip().rstrip(".,;: ").strip()
-    stripped = text
     if person:
         text = re.sub(r"^(?:he|she)(?:'s|\s+is)\b", f"{person} is", text, flags=re.IGNORECASE)
         text = re.sub(r"^(?:he|she)\b", person, text, flags=re.IGNORECASE)
@@ -512,10 +522,10 @@ def normalise(clause: str, person: str | None = None) -> str:
             if match:
                 text = f"Will {match.group(1)}"
             else:
-                match = re.match(r"^i\s+((?:\w+\s+)?)([\w'-]+)(.*)$", text, re.IGNORECASE)
+                match = re.match(r"^i\s+((?:no longer\s+|\w+\s+)?)([\w'-]+)(.*)$", text, re.IGNORECASE)
                 if match:
                     adverb, verb, rest = match.group(1), match.group(2), match.group(3)
-                    if adverb.strip().lower() not in _ADVERBS:
+                    if adverb.strip().lower() not in _ADVERBS | {"no longer"}:
                         verb, rest, adverb = adverb.strip(), f" {verb}{rest}", ""
                         if not verb:
                             verb, rest = match.group(2), match.group(3)
@@ -523,7 +533,7 @@ def normalise(clause: str, person: str | None = None) -> str:
                 else:
                     text = re.sub(r"^my\s+", "", text, flags=re.IGNORECASE)
     text = re.sub(r"\s+", " ", text).strip()
-    if text and text[1:] != stripped[1:]:  # the subject was rewritten: start the new sentence
+    if text and text[1:] != original[1:]:  # words were dropped or rewritten: start the new sentence
         text = text[:1].upper() + text[1:]
     return text
 
@@ -641,6 +651,8 @@ def extract(messages: Any) -> Extraction:
                         continue
                     person = _person_named(clause) or person
                     text = normalise(clause, person)
+                    if text and text != content.strip().rstrip(".!"):  # not the user's words as typed: a list item
+                        text = text[:1].upper() + text[1:]
                     if text and content_words(text):
                         about = text if re.match(r"^(he|she)\b", clause, re.IGNORECASE) else clause
                         kept |= _keep(result, Fact(text=text, sentence=raw, subject=subject_of(about)))

@@ -18,7 +18,7 @@ import re
 from dataclasses import dataclass
 from typing import Callable
 
-from .extract import Extraction, Fact, content_words, fold, normalise, subject_of, values
+from .extract import Extraction, Fact, content_words, fold, normalise, proper_nouns, subject_of, values
 
 ADD, UPDATE, DELETE, NONE = "ADD", "UPDATE", "DELETE", "NONE"
 
@@ -99,6 +99,10 @@ def _values(text: str, subject: frozenset[str]) -> set[str]:
     return {v for v in found if not any(v in s or s in v for s in subject if not s.startswith("@"))}
 
 
+def _name_stems(text: str) -> set[str]:
+    return set().union(*(content_words(name) for name in proper_nouns(text)), *(content_words(v) for v in values(text)))
+
+
 @dataclass
 class Comparison:
     same_slot: bool
@@ -114,9 +118,8 @@ def compare(fact: Fact, memory: Existing, similarity: float | None) -> Compariso
         return Comparison(False, False, False, 0.0, "about someone else")
     fact_values, memory_values = _values(fact.text, fact.subject), _values(memory.text, subject)
     clash = bool(fact_values - memory_values) and bool(memory_values - fact_values)
-    fact_words = content_words(fact.text) - fact_values
-    memory_words = content_words(memory.text) - memory_values
-    shared = fact_words & memory_words
+    # a topic word is not a name: "Ana" in two statements does not make them one attribute
+    shared = (content_words(fact.text) & content_words(memory.text)) - _name_stems(fact.text) - _name_stems(memory.text)
     all_fact = content_words(fact.text)
     coverage = len(all_fact & content_words(memory.text)) / max(len(all_fact), 1)
     cosine = similarity if similarity is not None else 0.0

@@ -34,12 +34,24 @@ def _date(value: str | None) -> str:
 
 
 _EVENTS = {"ADD": "Added", "UPDATE": "Updated", "DELETE": "Forgot", "NONE": "Already known"}
+_EVENT_STYLE = {"ADD": "green", "UPDATE": "yellow", "DELETE": "red", "NONE": "dim"}
 
 
-def added(console: Console, result: dict[str, Any]) -> None:
+def added(console: Console, result: dict[str, Any], inferred: bool = True) -> None:
+    """One line per decision, with what it replaced and why: the user sees what was remembered."""
+    if not result["results"]:
+        hint = " (store it as is with --no-infer)" if inferred else ""
+        console.print(Text(f"Nothing to remember: no lasting fact in that{hint}."))
+        return
     for item in result["results"]:
-        verb = _EVENTS.get(item["event"], item["event"])
-        console.print(Text(f"{verb} {item['id']}: {item['memory']}"))
+        event = item["event"]
+        line = Text(f"{_EVENTS.get(event, event)} ", style=_EVENT_STYLE.get(event, ""))
+        line.append(f"{item['id']}: {item['memory']}", style="dim" if event in ("NONE", "DELETE") else "")
+        console.print(line)
+        if item.get("previous_memory") is not None:
+            console.print(Text(f"  replaces {item.get('previous_id', '')}: {item['previous_memory']}", style="dim"))
+        if item.get("reason") and event != "ADD":
+            console.print(Text(f"  why: {item['reason']}", style="dim"))
 
 
 def search(console: Console, result: dict[str, Any], query: str) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 from datetime import datetime, timezone
 from typing import Any, Callable, Iterable
@@ -41,6 +42,7 @@ from .markdown import as_str, record_from
 from .extract import Extraction, extract
 from .llm import ChatClient, LLMError
 from .models import CURRENT, DELETED, SUPERSEDED, FileProblem, Hit, MemoryRecord, check_id
+from .models import timestamp as unix_time
 from .portable import json_lines
 from .reconcile import ADD, DELETE, NONE, UPDATE, Decision, Existing, Similarity, attributes, reconcile
 from .secrets import guard as guard_secrets
@@ -282,7 +284,11 @@ class Memory(GraphViews, Upkeep, Exchange):
         counts = {event: sum(r["event"] == event for r in changes) for event in (ADD, UPDATE, DELETE)}
         return ", ".join(f"{event.lower()} {n}" for event, n in counts.items() if n) or "nothing new"
 
-    def _moment(self, timestamp: datetime | str | float | None) -> str:
+    def _moment(self, timestamp: datetime | str | float | None, end_of_day: bool = False) -> str:
+        """An ISO 8601 UTC time from a datetime, ISO text or Unix seconds; a bare date means its
+        start (or with `end_of_day`, its last moment: "as of 2026-03-01" includes that day)."""
+        if isinstance(timestamp, str) and end_of_day and re.fullmatch(r"\s*\d{4}-\d{2}-\d{2}\s*", timestamp):
+            timestamp = timestamp.strip() + "T23:59:59.999+00:00"
         if timestamp is None:
             return self._now()
         if isinstance(timestamp, bool):
@@ -361,19 +367,21 @@ class Memory(GraphViews, Upkeep, Exchange):
         target = decision.target
         if decision.event == NONE:
             assert target is not None
-            return {"id": target.id, "memory": target.text, "event": NONE}
+            return {"id": target.id, "memory": target.text, "event": NONE, "reason": decision.why}
         if decision.event == DELETE:
             assert target is not None
             record = self._find_editable(target.id)
             self._forget(record, purge=False, when=meta["updated"])
             written.append(record.path)
-            return {"id": target.id, "memory": record.text, "event": DELETE}
+            return {"id": target.id, "memory": record.text, "event": DELETE, "reason": decision.why}
         text = decision.text or ""
         text = link(text) if link else text
         extra = {"supersedes": [target.id]} if decision.event == UPDATE and target else {}
         relpath, memory_id = self._create(text, {**meta, **extra})
         written.append(relpath)
         result = {"id": memory_id, "memory": text, "event": decision.event}
+        if decision.why:
+            result["reason"] = decision.why
         if decision.event == UPDATE and target:
             old = self._find_editable(target.id)
             self._supersede(old, memory_id, meta["updated"])
@@ -454,20 +462,23 @@ class Memory(GraphViews, Upkeep, Exchange):
         threshold: float | None = None,
         include_all: bool = False,
         explain: bool = False,
+        as_of: datetime | str | float | None = None,
     ) -> dict[str, Any]:
         """Find memories by relevance; {"results": [...], "relations": [...], "mode": ...}.
 
         Hybrid: BM25 and embedding similarity fused, with a gentle recency bonus; `mode` says
         what ran ("hybrid", or "bm25" without a model). `explain=True` adds each hit's signals.
-        Only current memories unless `include_all`. A memory is in scope when every given scope
-        key matches it or it leaves that key unset (shared memories show in every scope).
+        Only current memories unless `include_all`; `as_of` (a date or time) searches the
+        memories that were true then, superseded and deleted ones included. A memory is in scope
+        when every given scope key matches it or it leaves that key unset (shared memories show
+        in every scope).
         """
         if not isinstance(query, str) or not query.strip():
             raise InvalidInputError("the search query is empty")
         check_limit(limit)
         scope = self._scope(user_id, agent_id, run_id)
         index = self._fresh_index()
-        candidates = index.in_scope(scope, include_all)
+        candidates = self._visible(index, scope, include_all, as_of)
         if filters:
             candidates = np.array(
                 [i for i in candidates if self._matches_filters(index.records[i], filters)], dtype=np.int64
@@ -496,6 +507,13 @@ class Memory(GraphViews, Upkeep, Exchange):
             "relations": relations_of(graph, index.records, positions),
             "mode": mode,
         }
+
+    def _visible(self, index: SearchIndex, scope: dict[str, str], include_all: bool, as_of: Any) -> np.ndarray:
+        candidates = index.in_scope(scope, include_all or as_of is not None)
+        if as_of is None:
+            return candidates
+        moment = unix_time(self._moment(as_of, end_of_day=True))
+        return np.array([i for i in candidates if index.records[i].valid_at(moment)], dtype=np.int64)
 
     def _graph(self, index: SearchIndex) -> Graph:
         """The entity graph of the loaded index (rebuilt when the index changes)."""
@@ -530,12 +548,13 @@ class Memory(GraphViews, Upkeep, Exchange):
         run_id: str | None = None,
         limit: int = 100,
         include_all: bool = False,
+        as_of: datetime | str | float | None = None,
     ) -> dict[str, Any]:
-        """Current memories in scope, newest first: {"results": [...]}."""
+        """Current memories in scope (or those true `as_of` a date), newest first: {"results": [...]}."""
         check_limit(limit)
         scope = self._scope(user_id, agent_id, run_id)
         index = self._fresh_index()
-        records = [index.records[i] for i in index.in_scope(scope, include_all)]
+        records = [index.records[i] for i in self._visible(index, scope, include_all, as_of)]
         records.sort(key=lambda r: (-r.time, r.id))
         return {"results": [self._full_result(r) for r in records[:limit]]}
 
@@ -617,32 +636,50 @@ class Memory(GraphViews, Upkeep, Exchange):
         return {"message": "Memories deleted successfully!", "count": len(targets)}
 
     def history(self, memory_id: str) -> list[dict[str, Any]]:
-        """The memory's changes, oldest first: ADD, then UPDATE and DELETE events."""
+        """The memory's story, oldest first, across its supersede chain: ADD, then UPDATE (an edit
+        in place, or a newer memory that superseded it: `memory_id` names that one) and DELETE."""
         record = self._find(memory_id)
-        updates = [h for h in record.history if h.get("event") == "UPDATE"]
-        texts = [str(h.get("old", "")) for h in updates] + [record.text]
-        current = texts[0]
-        events = [("ADD", None, current, record.created)]
-        step = 0
-        for entry in record.history:
-            event, at = entry.get("event"), as_str(entry.get("at"))
-            if event == "UPDATE":
-                step += 1
-                events.append(("UPDATE", current, texts[step], at))
-                current = texts[step]
-            elif event == "DELETE":
-                events.append(("DELETE", current, None, at))
+        events: list[tuple[str, str, str | None, str | None, str | None]] = []  # (id, event, old, new, at)
+        previous: str | None = None
+        for link in self._chain(record):
+            updates = [h for h in link.history if h.get("event") == "UPDATE"]
+            texts = [str(h.get("old", "")) for h in updates] + [link.text]
+            current = texts[0]
+            if previous is None:
+                events.append((link.id, "ADD", None, current, link.created))
+            else:
+                events.append((link.id, "UPDATE", previous, current, link.created))
+            step = 0
+            for entry in link.history:
+                event, at = entry.get("event"), as_str(entry.get("at"))
+                if event == "UPDATE":
+                    step += 1
+                    events.append((link.id, "UPDATE", current, texts[step], at))
+                    current = texts[step]
+                elif event == "DELETE":
+                    events.append((link.id, "DELETE", current, None, at))
+            previous = current
         return [
-            {
-                "id": f"{memory_id}-h{number}",
-                "memory_id": memory_id,
-                "old_memory": old,
-                "new_memory": new,
-                "event": event,
-                "created_at": at,
-            }
-            for number, (event, old, new, at) in enumerate(events)
+            {"id": f"{link_id}-h{number}", "memory_id": link_id, "old_memory": old, "new_memory": new, "event": event, "created_at": at}
+            for number, (link_id, event, old, new, at) in enumerate(events)
         ]
+
+    def _chain(self, record: MemoryRecord) -> list[MemoryRecord]:
+        """The memories that replaced one another, oldest first, `record` among them."""
+        index = self._fresh_index()
+
+        def lookup(other: str | None) -> MemoryRecord | None:
+            position = index.by_id.get(other) if other else None
+            return index.records[position] if position is not None else None
+
+        chain, seen = [record], {record.id}
+        while chain[0].supersedes and (earlier := lookup(chain[0].supersedes[0])) and earlier.id not in seen:
+            chain.insert(0, earlier)
+            seen.add(earlier.id)
+        while (later := lookup(chain[-1].superseded_by)) and later.id not in seen:
+            chain.append(later)
+            seen.add(later.id)
+        return chain
 
     def context(
         self,

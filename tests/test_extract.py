@@ -1,0 +1,134 @@
+"""The rule-based extractor: tables of inputs -> facts, retractions, corrections."""
+
+from __future__ import annotations
+
+import pytest
+
+from memcli.extract import extract, normalise, sentences
+
+
+def facts(messages) -> list[str]:
+    return [fact.text for fact in extract(messages).facts]
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("I prefer pnpm over npm", ["Prefers pnpm over npm"]),
+        ("user prefers TypeScript over JavaScript", ["user prefers TypeScript over JavaScript"]),  # already a statement: kept as given
+        ("My sister Maya lives in Oslo.", ["Sister Maya lives in Oslo"]),
+        ("I'm Tereza, a nurse in Brno.", ["Name is Tereza; a nurse in Brno"]),
+        ("I write Rust, I use Emacs, and I'm allergic to cats.", ["Writes Rust", "Uses Emacs", "Is allergic to cats"]),
+        ("Always use uv for Python projects here.", ["Always use uv for Python projects here"]),
+        ("Our office days are Monday, Tuesday and Friday.", ["Our office days are Monday, Tuesday and Friday"]),  # a list is one fact
+        ("Since March I've been running the data team.", ["Has been running the data team since March"]),
+        ("My brother Ivo lives in Graz and works as a baker.", ["Brother Ivo lives in Graz", "Brother Ivo works as a baker"]),
+        ("Release notes, 2 May: Lea Novak owns the API. She prefers e-mail over calls.",
+         ["Lea Novak owns the API", "Lea Novak prefers e-mail over calls"]),  # a label dropped, "she" resolved
+        ("I'm lactose intolerant, so please keep that in mind.", ["Is lactose intolerant"]),
+        ("Our deploy target is Fly.io and the DB runs 15.4", ["Our deploy target is Fly.io and the DB runs 15.4"]),
+    ],
+)
+def test_statements_become_short_facts(text: str, expected: list[str]) -> None:
+    assert facts(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Hello! Hope you're having a lovely day :)",
+        "What's the capital of Peru?",
+        "thanks, that helps!",
+        "What if I moved to Japan one day? Probably never, haha.",
+        "My neighbour insists that cold showers cure everything.",
+        "ugh, so tired today lol",
+        "can you check the failing test?",
+        "ok, do it.",
+    ],
+)
+def test_noise_leaves_nothing(text: str) -> None:
+    assert facts(text) == []
+
+
+def test_assistant_turns_are_context_not_facts() -> None:
+    conversation = [
+        {"role": "user", "content": "Any dinner ideas? I'm gluten-free, by the way."},
+        {"role": "assistant", "content": "How about a risotto with porcini?"},
+        {"role": "user", "content": "Hmm maybe."},
+    ]
+    assert facts(conversation) == ["Is gluten-free"]
+
+
+def test_a_correction_inside_the_conversation_fixes_the_fact() -> None:
+    conversation = [
+        {"role": "user", "content": "Please note my train: Vienna on the 3rd, coach 7."},
+        {"role": "assistant", "content": "Noted."},
+        {"role": "user", "content": "Oops, it's the 5th, not the 3rd."},
+    ]
+    result = extract(conversation)
+    assert [f.text for f in result.facts] == ["Train: Vienna on the 5th, coach 7"]
+    assert result.corrections == []  # applied here, nothing left for stored memories
+
+
+def test_a_correction_of_something_said_before_is_kept_for_the_reconciler() -> None:
+    result = extract("Actually it's Thursday, not Tuesday.")
+    assert [(c.old, c.new) for c in result.corrections] == [("Tuesday", "Thursday")]
+    assert result.facts == []
+
+
+@pytest.mark.parametrize(
+    "text, target, sweeping",
+    [
+        ("Please forget that I'm learning the harp.", "learning the harp", False),
+        ("Forget the rule about squash merges.", "squash merges", False),
+        ("Scratch my phone number from your notes, it's outdated.", "phone number", False),
+        ("wipe anything about my old flat", "old flat", True),
+        ("I no longer play chess.", "play chess", False),
+        ("I'm not vegetarian anymore.", "vegetarian", False),
+        ("the book club is over.", "book club", False),
+    ],
+)
+def test_retractions_name_what_to_forget(text: str, target: str, sweeping: bool) -> None:
+    result = extract(text)
+    assert [(r.target, r.sweeping) for r in result.retractions] == [(target, sweeping)]
+    assert result.facts == []  # a retraction is not a fact
+
+
+def test_before_i_forget_is_not_a_retraction() -> None:
+    result = extract("Before I forget: I take the 8:10 bus to work.")
+    assert result.retractions == []
+    assert [f.text for f in result.facts] == ["Takes the 8:10 bus to work"]
+
+
+def test_forget_the_whole_thing_takes_its_target_from_the_conversation() -> None:
+    conversation = [
+        {"role": "user", "content": "remember the camping trip to Lake Bled?"},
+        {"role": "assistant", "content": "Yes, the one in August with Tom."},
+        {"role": "user", "content": "It got cancelled. Please forget the whole thing."},
+    ]
+    (retraction,) = extract(conversation).retractions
+    assert "Bled" in retraction.target and "August" in retraction.target
+
+
+def test_the_pet_survives_when_the_anecdote_goes() -> None:
+    assert facts("my dog Biscuit stole a sandwich again today 🙄") == ["Dog is called Biscuit"]
+
+
+def test_sentences_keep_decimals_domains_and_abbreviations() -> None:
+    assert sentences("PR is 142.5 kg. Host is fly.io, e.g. the app. Done!") == ["PR is 142.5 kg.", "Host is fly.io, e.g. the app.", "Done!"]
+
+
+@pytest.mark.parametrize(
+    "clause, expected",
+    [
+        ("I go climbing on Sundays", "Goes climbing on Sundays"),
+        ("I have two cats", "Has two cats"),
+        ("I've got a new bike", "Has a new bike"),
+        ("I mostly study at night", "Mostly studies at night"),
+        ("I used to smoke", "Used to smoke"),
+        ("I can't eat peanuts", "Can't eat peanuts"),
+        ("My favourite band is Low", "Favourite band is Low"),
+    ],
+)
+def test_first_person_is_rewritten_for_a_list(clause: str, expected: str) -> None:
+    assert normalise(clause) == expected

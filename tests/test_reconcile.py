@@ -1,0 +1,100 @@
+"""The reconciler: (stored memories, new message) -> decisions. No model: the rules alone."""
+
+from __future__ import annotations
+
+import pytest
+
+from memcli.extract import extract
+from memcli.reconcile import ADD, DELETE, NONE, UPDATE, Existing, compatible, reconcile
+
+
+def decide(stored: list[str], message: str, similarity=None) -> list[tuple[str, str | None, str | None]]:
+    existing = [Existing(f"m-{n}", text) for n, text in enumerate(stored)]
+    kwargs = {"similarity": similarity} if similarity else {}
+    return [
+        (d.event, d.target.text if d.target else None, d.text)
+        for d in reconcile(extract(message), existing, **kwargs)
+    ]
+
+
+@pytest.mark.parametrize(
+    "stored, message, expected",
+    [
+        # a new value for the same attribute supersedes
+        (["Lives in Lyon"], "We relocated to Bergen last spring.", [(UPDATE, "Lives in Lyon", "We relocated to Bergen last spring")]),
+        (["Uses Sublime Text as main editor"], "I write all my code in Zed now.", [(UPDATE, "Uses Sublime Text as main editor", "Writes all my code in Zed now")]),
+        (["Works as a teacher at Hillside School"], "I joined Acme Robotics as a tester.", [(UPDATE, "Works as a teacher at Hillside School", "Joined Acme Robotics as a tester")]),
+        (["Is vegetarian"], "I'm keto these days.", [(UPDATE, "Is vegetarian", "Is keto these days")]),
+        (["Drinks a latte every afternoon"], "No more coffee for me from now on.", [(UPDATE, "Drinks a latte every afternoon", "No more coffee for me from now on")]),
+        (["The weekly sync is at 14:00"], "The weekly sync moved to 15:30.", [(UPDATE, "The weekly sync is at 14:00", "The weekly sync moved to 15:30")]),
+        (["Bench press record is 80 kg"], "Bench press record is now 85 kg.", [(UPDATE, "Bench press record is 80 kg", "Bench press record is now 85 kg")]),
+        (["Use npm in this repo"], "This repo switched to pnpm.", [(UPDATE, "Use npm in this repo", "This repo switched to pnpm")]),
+        # the same fact again changes nothing
+        (["Cat is called Pixel"], "Pixel is my cat's name, by the way.", [(NONE, "Cat is called Pixel", None)]),
+        (["Swims three times a week"], "still swimming 3 times a week", [(NONE, "Swims three times a week", None)]),
+        # different subjects never clash
+        (["[[auth-service]] is deployed on [[AWS]]"], "[[billing-service]] is deployed on [[GCP]].", [(ADD, None, "[[billing-service]] is deployed on [[GCP]]")]),
+        (["Sister Maya lives in Oslo"], "I live in Madrid.", [(ADD, None, "Lives in Madrid")]),
+        # related but new
+        (["Planning a birthday dinner for Ana on the 3rd"], "Ana is my cousin from Lisbon.", [(ADD, None, "Ana is my cousin from Lisbon")]),
+        # a partial update of one of two facts leaves the other alone
+        (["Brother Ivo lives in Graz", "Brother Ivo works as a baker"], "Ivo moved to Linz in May.",
+         [(UPDATE, "Brother Ivo lives in Graz", "Ivo moved to Linz in May")]),
+    ],
+)
+def test_facts_against_stored_memories(stored: list[str], message: str, expected: list) -> None:
+    assert decide(stored, message) == expected
+
+
+@pytest.mark.parametrize(
+    "stored, message, forgotten",
+    [
+        (["Is learning the harp", "Favourite food is ramen"], "Please forget that I'm learning the harp.", ["Is learning the harp"]),
+        (["Plays in a band called The Owls; rehearses on Mondays", "Works at a library"], "The band is over, we split up.",
+         ["Plays in a band called The Owls; rehearses on Mondays"]),
+        (["Home address is 9 Elm Road", "Prefers e-mail"], "Scratch my home address from your notes.", ["Home address is 9 Elm Road"]),
+        (["Ex is called Sam", "Sam's birthday is in May", "Likes tea"], "wipe anything about Sam", ["Ex is called Sam", "Sam's birthday is in May"]),
+        (["Likes tea"], "Forget my shoe size.", []),  # nothing matches: nothing is forgotten
+    ],
+)
+def test_retractions_delete_only_what_they_name(stored: list[str], message: str, forgotten: list[str]) -> None:
+    decisions = decide(stored, message)
+    assert [text for event, text, _ in decisions if event == DELETE] == forgotten
+    assert all(event == DELETE for event, _, _ in decisions)  # a retraction is not stored
+
+
+def test_no_longer_with_nothing_stored_keeps_the_change() -> None:
+    assert decide([], "I no longer eat meat.") == [(ADD, None, "No longer eats meat")]
+
+
+def test_a_correction_of_a_stored_memory_updates_it() -> None:
+    assert decide(["Flight to Oslo on the 12th, seat 3A"], "Sorry, it's the 14th, not the 12th.") == [
+        (UPDATE, "Flight to Oslo on the 12th, seat 3A", "Flight to Oslo on the 14th, seat 3A")
+    ]
+
+
+def test_similarity_from_the_model_finds_restatements_words_miss() -> None:
+    def close(text: str, memory_id: str) -> float:
+        return 0.8
+
+    assert decide(["Prefers dark mode in every app"], "Dark theme everywhere.", close) == [(NONE, "Prefers dark mode in every app", None)]
+    assert decide(["Prefers dark mode in every app"], "Dark theme everywhere.") == [(ADD, None, "Dark theme everywhere")]
+    # a rule restated in other words: the words alone share too little; the model sees it
+    rule, restated = ["Always run `make lint` before pushing"], "Before pushing, make sure make lint passes."
+    assert decide(rule, restated, close) == [(NONE, rule[0], None)]
+
+
+@pytest.mark.parametrize(
+    "a, b, ok",
+    [
+        ({"@user"}, {"@user"}, True),
+        ({"@user"}, set(), True),
+        ({"gabriela"}, {"@relation", "gabriela"}, True),
+        ({"@user"}, {"@relation", "gabriela"}, False),  # the user is not their sister
+        ({"@user"}, {"@relation"}, True),  # "my manager is…" is about the user
+        ({"project thistle"}, {"project bramble"}, False),
+        ({"pr"}, {"deadlift pr"}, True),
+    ],
+)
+def test_subject_compatibility(a: set[str], b: set[str], ok: bool) -> None:
+    assert compatible(frozenset(a), frozenset(b)) is ok
