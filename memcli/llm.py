@@ -126,9 +126,9 @@ def parse_decisions(content: str, existing: list[Existing]) -> list[Decision]:
         event, memory_id, new_text = item["event"], item.get("id"), item.get("text")
         target = by_id.get(memory_id) if isinstance(memory_id, str) else None
         if event != ADD and target is None:
-            raise LLMError(f"a {event} names an unknown memory id")
+            raise LLMError(f"decision {event} names an unknown memory id")
         if event in (ADD, UPDATE) and (not isinstance(new_text, str) or not new_text.strip()):
-            raise LLMError(f"an {event} has no text")
+            raise LLMError(f"decision {event} has no text")
         decisions.append(Decision(event, text=new_text.strip() if isinstance(new_text, str) else None, target=target, why="LLM"))
     seen: set[str] = set()
     for decision in decisions:  # one change per stored memory
