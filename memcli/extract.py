@@ -38,6 +38,7 @@ class Retraction:
     sentence: str
     sweeping: bool = False  # "anything about…": every match, not only the best
     fallback: str | None = None  # "No longer plays in a band": kept when nothing matched
+    keep: str | None = None  # "…but keep the note about the orchids": that part stays
 
 
 @dataclass
@@ -71,13 +72,15 @@ _GREETING = re.compile(
 _DISCOURSE = re.compile(
     r"^(?:(?:hi|hey|hello|ok(?:ay)?|oh|ooh|wow|well|so|also|and|but|anyway|anyhow|btw|by the way|actually|"
     r"yep|yeah|yes|yup|right|sure|fyi|psst|guess what|just so you know|for the record|for context|"
-    r"as you know|just fyi|one more thing|oh and|and also|plus)\b[,:!.\s-]*)+",
+    r"as you know|just fyi|one more thing|oh and|and also|plus|heads[- ]up|for real(?: though)?|honestly|"
+    r"meh|hmm+|lol|haha)\b[,:!.\s-]*)+",
     re.IGNORECASE,
 )
 # "Big news:", "quick update for meal planning:", "Meeting notes, 3 Oct:" — a short label before a colon
 _LABEL_WORDS = re.compile(
     r"\b(news|update|reminder|note|notes|heads[- ]up|context|fyi|psa|tip|thought|check-?in|orders|"
-    r"conventions?|rules?|ps|p\.s|edit|correction|info|background|fact)\b",
+    r"conventions?|rules?|ps|p\.s|edit|correction|info|background|fact|profile|summary|recap|policy|beat|"
+    r"status|news flash|bio)\b",
     re.IGNORECASE,
 )
 _QUESTION_START = re.compile(
@@ -87,7 +90,8 @@ _QUESTION_START = re.compile(
 )
 _REQUEST = re.compile(
     r"\b(can you|could you|would you|will you|please (look|check|help|find|give|send|tell|show|suggest|recommend)|"
-    r"pls|plz|ideas?\b|suggestions?\b|recommend(ations?)?\b|help me)\b",
+    r"pls|plz|ideas?\b|suggestions?\b|recommend(ations?)?\b|help me|(?:i )?need (?:a|an|some) \w+ (?:for|to)|"
+    r"looking for (?:a|an|some))\b",
     re.IGNORECASE,
 )
 _STANDING = re.compile(
@@ -102,27 +106,29 @@ _HYPOTHETICAL = re.compile(
 )
 _OPINION_VERBS = r"(think|thinks|says|said|insist|insists|insisting|believe|believes|reckon|reckons|claim|claims|argue|argues|swear|swears|feel|feels)"
 _OTHERS_OPINION = re.compile(
-    rf"^(my |our |the |a |his |her )?(\w+ ){{0,2}}(coworker|colleague|friend|boss|manager|brother|sister|mom|mum|dad|"
-    rf"mother|father|partner|wife|husband|neighbou?r|teacher|everyone|everybody|people|they|he|she|someone|"
-    rf"somebody)\b.*\b{_OPINION_VERBS}\b",
+    rf"^(?:(?:my|our|the|a|his|her|their)\s+)?(?:\w+\s+){{0,2}}?(?:\w+)\s+(?:keeps?\s+|always\s+|still\s+)?"
+    rf"(?:{_OPINION_VERBS}|telling me|tells me|told me|wants me|suggests|suggested|recommends|recommended)\b",
     re.IGNORECASE,
 )
+_SARCASM = re.compile(r"🙃|/s\b|\b(?:oh sure|yeah right|oh great|as if)\b|\bbest \w+ ever\b.*(?:🙃|!)", re.IGNORECASE)
 _EPHEMERAL = re.compile(
-    r"\b(today|tonight|this morning|this afternoon|this evening|right now|at the moment|just now|again|"
+    r"\b(today|tonight|this morning|this afternoon|this evening|just now|again|"
     r"yesterday|last (?:week|night)|the other day|weather|gloomy|rainy|sunny|so tired|exhausted|overwhelmed|stressed|bored|hungry|sleepy|"
-    r"chaotic|ugh|lol|haha|lmao|omg|🙄|😅|😂)",
+    r"chaotic|ugh|kill me)\b",
     re.IGNORECASE,
 )
 # Words that make a one-off event a lasting fact anyway ("started", "moved", "new").
 _DURABLE = re.compile(
     r"\b(started|start|joined|moved|moving|relocat\w*|switched|migrated|rewrote|rewritten|new|now|since|"
     r"from now on|as of|anymore|no longer|allergic|can'?t|always|never|every|rescheduled|push(ed)? it|"
-    r"moved it|changed|promoted|hired|married|engaged|born|adopted|diagnosed|bought|sold)\b",
+    r"moved it|changed|promoted|hired|married|engaged|born|adopted|diagnosed|bought|sold|picked up|got an?|"
+    r"retired|quit|stopped|replaced|upgraded|currently)\b",
     re.IGNORECASE,
 )
 _CONFIRM = re.compile(
     r"\b(still (right|true|correct|valid|accurate|the case|stands|good)|that'?s (right|correct)|is correct|"
-    r"is right|'s (right|correct|fine) (though|still)|hasn'?t changed|unchanged)\b",
+    r"is right|'s (right|correct|fine) (though|still)|hasn'?t changed|unchanged|still at it|still going|still on it|"
+    r"still doing (?:it|that)|same as before)\b|^(?:and\s+)?the \w+(?: \w+)? (?:is|are|was) (?:fine|right|correct|ok|okay|still right)\b",
     re.IGNORECASE,
 )
 _SELF_TALK = re.compile(
@@ -153,7 +159,8 @@ _IS_OVER = re.compile(
 )
 _TARGET_PREFIX = re.compile(
     r"^(?:(?:about|that|the fact that|the (?:rule|note|bit|part|thing|memory|stuff) about|what i said about|"
-    r"anything about|everything about|all about|all of|any|my note about|the|my|our|i'?m|i am|i was|i)\s+)+",
+    r"(?:anything|everything|all) (?:you (?:know|have|remember|'ve got) )?(?:about|on|regarding)|all of|any|"
+    r"my note about|the|my|our|i'?m|i am|i was|i)\s+)+",
     re.IGNORECASE,
 )
 _TARGET_TAIL = re.compile(
@@ -202,7 +209,8 @@ _MONTHS = r"jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug
 _DAYS = r"mon(?:day)?s?|tue(?:s(?:day)?)?s?|wed(?:nesday)?s?|thu(?:rs(?:day)?)?s?|fri(?:day)?s?|sat(?:urday)?s?|sun(?:day)?s?"
 _VALUE = re.compile(
     rf"\[\[[^\]]+\]\]|`[^`]+`|\b\d+(?:[.,:]\d+)*(?:\s?(?:am|pm|st|nd|rd|th|kg|km|mi|lb|lbs|h|k|%))?\b|"
-    rf"\b(?:{_MONTHS}|{_DAYS})\b|\b(?:twice|once|thrice|two|three|four|five|six|seven|eight|nine|ten)\b",
+    rf"\b(?:{_MONTHS}|{_DAYS})\b|\b(?:twice|once|thrice|two|three|four|five|six|seven|eight|nine|ten)\b|"
+    rf"(?<!\w)['\"‘“][^'\"’”]{{2,60}}['\"’”](?!\w)",
     re.IGNORECASE,
 )
 _NUMBER_WORDS = {"one": "1", "two": "2", "three": "3", "four": "4", "five": "5", "six": "6", "seven": "7",
@@ -212,7 +220,7 @@ _GENERIC = frozenset(
     for w in """thing things stuff lot lots bit way time times really actually just pretty much many
     kind sort whole something anything everything nothing anyone everyone someone good great nice fine
     please pls plz still sure
-    also still even ever get got make made take look want need know think say said tell let go going""".split()
+    also still even ever get got make made take look want need know think say said tell let go going give gives""".split()
 )
 
 # -- sentences ----------------------------------------------------------------------------------
@@ -288,7 +296,7 @@ def has_verb(text: str) -> bool:
     words = re.findall(r"[\w']+", fold(text))
     if any(w in _AUX or w in _COMMON_VERBS for w in words):
         return True
-    if len(words) >= 2 and _PRONOUN_SUBJECT.match(words[0]):
+    if len(words) >= 2 and (_PRONOUN_SUBJECT.match(words[0]) or words[0] in ("he", "she", "they", "it")):
         return True
     return any(len(w) > 4 and (w.endswith("ed") or w.endswith("ing")) for w in words)
 
@@ -316,9 +324,9 @@ def strip_label(sentence: str) -> str:
     if not is_question(text):
         text = _REMEMBER_THIS.sub("", text)
     head, colon, rest = text.partition(":")
-    if colon and rest.strip() and len(head.split()) <= 6 and "[[" not in head:
+    if colon and rest.strip() and len(head.split()) <= 9 and "[[" not in head:
         verbless = not _has_finite_verb(head)
-        labelled = bool(_LABEL_WORDS.search(head)) and verbless
+        labelled = bool(_LABEL_WORDS.search(head)) and (verbless or (len(head.split()) <= 9 and has_verb(rest)))
         if labelled or (verbless and has_verb(rest) and not values(head) - values(rest) and len(head.split()) <= 3):
             text = _DISCOURSE.sub("", rest.strip()).strip()
     return text
@@ -340,8 +348,10 @@ def sentence_dropped(sentence: str) -> str | None:
         return "a question"
     if _HYPOTHETICAL.search(text):
         return "hypothetical"
-    if _OTHERS_OPINION.search(text) and not re.match(r"^(i|we)\b", text, re.IGNORECASE):
+    if _OTHERS_OPINION.search(text) and not re.match(r"^(i|we|i'm|we're)\b", text, re.IGNORECASE):
         return "someone else's opinion"
+    if _SARCASM.search(text):
+        return "sarcasm"
     return None
 
 
@@ -383,16 +393,28 @@ def retraction(sentence: str) -> Retraction | None:
     match = _RETRACT_COMMAND.match(text)
     if match and not re.match(r"^(before|don'?t|do not|never|not)\b", text, re.IGNORECASE):
         raw = match.group("target").strip()
+        kept = re.search(r",?\s*\b(?:but|and)\s+(?:please\s+)?(?:keep|leave|not)\s+(?:the\s+)?(?:note|bit|part|one)?\s*(?:about\s+)?(?P<keep>.+)$|"
+                         r",?\s*\bexcept\s+(?:for\s+)?(?P<keep2>.+)$", raw, re.IGNORECASE)
+        keep = None
+        if kept:
+            keep = (kept.group("keep") or kept.group("keep2") or "").strip(" .") or None
+            raw = raw[: kept.start()]
         sweeping = bool(re.match(r"^(anything|everything|all)\b", raw, re.IGNORECASE))
         target = _TARGET_TAIL.sub("", _TARGET_PREFIX.sub("", raw)).strip(" ,.;")
         target = re.split(r",\s*(?:i|we)\b", target, maxsplit=1, flags=re.IGNORECASE)[0]
-        return Retraction(target=target, sentence=sentence, sweeping=sweeping)
+        return Retraction(target=target, sentence=sentence, sweeping=sweeping, keep=keep)
     for pattern in (_NO_LONGER, _NOT_ANYMORE, _STOPPED):
         match = pattern.search(text)
         if match:
             target = match.group("target").strip(" ,.;")
             target = re.sub(r"\s+any ?more$", "", target, flags=re.IGNORECASE)
-            fallback = normalise(f"I no longer {target}") if pattern is _NO_LONGER else None
+            if pattern is _NO_LONGER:
+                fallback: str | None = normalise(f"I no longer {target}")
+            elif pattern is _STOPPED:  # "I quit alcohol": a change worth keeping if nothing stored names it
+                fallback = normalise(re.split(r",\s*(?:i|we)\b", text, maxsplit=1, flags=re.IGNORECASE)[0])
+            else:
+                fallback = None
+            target = re.split(r",\s*(?:i|we)\b|;", target, maxsplit=1, flags=re.IGNORECASE)[0]
             return Retraction(target=target, sentence=sentence, fallback=fallback)
     match = _IS_OVER.match(text)
     if match:
@@ -417,8 +439,8 @@ _CLAUSE_SPLIT = re.compile(
 )
 _THIRD_PERSON_AND = re.compile(
     r"\s+and\s+(?=(?:is|has|was|lives|works|owns|teaches|studies|plays|runs|leads|uses|prefers|loves|likes|"
-    r"hates|speaks|writes|drives|goes|does|turned|moved|started|got|became)\b)",
-    re.IGNORECASE,
+    r"hates|speaks|writes|drives|goes|does|turned|moved|started|got|became)\b|[a-z]+[^s\W]s\s+"
+    r"(?:her|his|their|the|a|an|my|our|to|in|on|at|by|with|for|up|out|every)\b)",
 )
 
 
@@ -472,6 +494,11 @@ def _subject_span(clause: str) -> str:
     return ""
 
 
+_IRREGULAR_PAST = frozenset("""got took went wrote rewrote began became left found bought sold made met ran gave had
+    did came saw knew thought told felt kept lost paid put said sent spent stood understood won grew drove ate drank
+    swam broke chose fell forgot forgave froze hid rode rose shook spoke stole woke wore threw flew drew blew caught
+    taught brought fought built lent meant read quit set shut split spread cut hit hurt let sat slept heard held
+    led fed""".split())
 _THIRD = {"am": "is", "'m": "is", "have": "has", "'ve": "has", "do": "does", "go": "goes", "be": "is",
           "was": "was", "don't": "doesn't", "do not": "does not", "can't": "can't", "haven't": "hasn't"}
 _KEEP_FORM = frozenset("""can could will would should must may might shall used did was had""".split())
@@ -483,10 +510,7 @@ def _third_person(verb: str) -> str:
     low = verb.lower()
     if low in _THIRD:
         return _THIRD[low]
-    if low in _KEEP_FORM or low.endswith("ed") or low.endswith("n't") or low in {"got", "took", "went", "wrote",
-                                                                                   "rewrote", "began", "became",
-                                                                                   "left", "found", "bought",
-                                                                                   "sold", "made", "met", "ran"}:
+    if low in _KEEP_FORM or low.endswith("ed") or low.endswith("n't") or low in _IRREGULAR_PAST:
         return verb
     if re.search(r"(s|sh|ch|x|z|o)$", low):
         return verb + "es"
@@ -500,6 +524,7 @@ def normalise(clause: str, person: str | None = None) -> str:
     called Rex' -> 'Dog is called Rex'. Names, numbers and dates are kept exactly."""
     original = clause.strip().rstrip(".,;:!? ")
     text = _META_TAIL.sub("", clause.strip())
+    text = re.sub(r",?\s*\b(?:lol|haha|lmao|rofl)\b[.!]*|\s*[🙄😅😂🙃😊🙂😭🚗🎉]+", "", text, flags=re.IGNORECASE).strip()
     text = _DISCOURSE.sub("", text).strip()
     text = re.sub(r"\s*(?:\b(?:lol|haha|lmao|ugh)\b|[!]+|:\)|:D|,?\s*\b(?:please|pls|plz|thanks)\b)+[.!]*\s*$", "", text, flags=re.IGNORECASE)
     text = text.strip().rstrip(".,;: ").strip()
@@ -588,9 +613,10 @@ def subject_of(clause: str) -> frozenset[str]:
 
 
 _RELATION_NAME = re.compile(
-    rf"\b(?:my|our)\s+(?:\w+\s+)?(?P<rel>{RELATIONS})(?:'s name is|\s+is called|\s+is named|\s+is|,)?\s+(?P<name>\[\[[^\]]+\]\]|[A-Z][\w-]+(?:\s+[A-Z][\w-]+)?)"
+    rf"\b(?:my|our)\s+(?:\w+\s+)?(?P<rel>{RELATIONS}|[a-z]{{3,}})(?:'s name is|\s+is called|\s+is named|\s+is|,)?\s+(?P<name>\[\[[^\]]+\]\]|[A-Z][\w-]+(?:\s+[A-Z][\w-]+)?)"
     rf"|(?P<name2>\[\[[^\]]+\]\]|[A-Z][\w-]+),\s+(?:my|our)\s+(?P<rel2>{RELATIONS})\b",
 )
+_NOT_NAMED = frozenset("is was are has have had and or but so in on at to for of with".split())
 
 
 def relations_named(text: str) -> list[tuple[str, str]]:
@@ -598,7 +624,7 @@ def relations_named(text: str) -> list[tuple[str, str]]:
     found = []
     for match in _RELATION_NAME.finditer(text):
         rel, name = (match.group("rel"), match.group("name")) if match.group("rel") else (match.group("rel2"), match.group("name2"))
-        if fold(name.strip("[]")) not in _NOT_NAMES:
+        if fold(name.strip("[]")) not in _NOT_NAMES and rel.lower() not in _NOT_NAMED and rel.lower() not in STOPWORDS:
             found.append((rel.lower(), name))
     return found
 
@@ -624,6 +650,8 @@ def extract(messages: Any) -> Extraction:
             continue
         for raw in _merge_anaphora(sentences(content)):
             sentence = strip_label(raw)
+            if attribute_correction(sentence, result.facts):
+                continue
             fix = correction(sentence)
             if fix:
                 if not _apply_correction(fix, result.facts):
@@ -685,11 +713,35 @@ def _merge_anaphora(parts: list[str]) -> list[str]:
     """'the dentist called again. they need to push it to the 19th.' is one statement."""
     merged: list[str] = []
     for part in parts:
-        if merged and re.match(r"^(they|it|that|this|there|which)\b(?!'s (the|a)\b)", part, re.IGNORECASE) and not retraction(part) and not correction(part) and not is_question(merged[-1]):
+        leans = re.match(r"^(they|it|that|this|there|which)\b(?!'s (the|a)\b)", part, re.IGNORECASE) or re.match(
+            r"^[^,.]{0,25},\s*(they|it)(?:'re|'s| are| is)\b", part, re.IGNORECASE)
+        if merged and leans and not retraction(part) and not correction(part) and not is_question(merged[-1]):
             merged[-1] = f"{merged[-1].rstrip('.!')}; {part}"
         else:
             merged.append(part)
     return merged
+
+
+_FIXED_ATTRIBUTE = re.compile(
+    r"^(?:(?:oops|sorry|wait|actually|correction|my bad|no)[,!.:\s]+)+(?:the\s+|my\s+)?(?P<attr>[a-z][\w\s-]{1,30}?)\s+"
+    r"(?:is|was|should be|'s)\s+(?:actually\s+)?(?P<new>[\w:./-]+)",
+    re.IGNORECASE,
+)
+
+
+def attribute_correction(sentence: str, facts: list[Fact]) -> bool:
+    """'oops, the room number is 215' after 'Hotel X, room 512': fix the value in place."""
+    match = _FIXED_ATTRIBUTE.match(sentence.strip())
+    if not match:
+        return False
+    new = match.group("new")
+    for word in reversed(match.group("attr").split()):
+        for fact in reversed(facts):
+            found = re.search(rf"\b{re.escape(word)}\s+(?:number\s+|no\.?\s+|#)?(?P<old>[\w:./-]*\d[\w:./-]*)", fact.text, re.IGNORECASE)
+            if found:
+                fact.text = fact.text[: found.start("old")] + new + fact.text[found.end("old") :]
+                return True
+    return False
 
 
 def _apply_correction(fix: Correction, facts: list[Fact]) -> bool:

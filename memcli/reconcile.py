@@ -29,7 +29,8 @@ ATTRIBUTES: dict[str, tuple[re.Pattern[str], re.Pattern[str] | None]] = {
     name: (re.compile(cue, re.IGNORECASE), re.compile(answers, re.IGNORECASE) if answers else None)
     for name, cue, answers in [
         ("home", r"\b(live[sd]?|living|moved (?:to|back|into|there|here|away|abroad|out)|moving to|relocat\w*|based in|home (?:city|town)|resid\w+)\b(?!\s+\d)", None),
-        ("job", r"\b(works? (?:as|at|for)|working (?:as|at|for)|worked (?:as|at|for)|job|employ\w*|hired|joined|started (?:\w+ ){0,3}(?:as|at)|new role|position as|quit)\b", None),
+        ("job", r"\b(works? (?:as|at|for)|working (?:as|at|for)|worked (?:as|at|for)|job|employ\w*|hired|joined|started (?:\w+ ){0,3}(?:as|at)|"
+                r"new role|position as|careers?|profession|(?:training|studying) to be|becoming an?|(?:is|am|'m) an? [\w -]{2,30}? (?:at|for) [A-Z])\b", None),
         ("diet", r"\b(vegan|vegetarian|pescatarian|carnivore|keto|paleo|omnivore|eats? (?:meat|fish)|plant-based|gluten-free|halal|kosher|diet)\b",
          r"\b(vegan|vegetarian|pescatarian|carnivore|keto|paleo|omnivore|plant-based|gluten-free|halal|kosher)\b"),
         ("editor", r"\b(editor|ide|vs ?code|vim|neovim|emacs|helix|sublime|intellij|pycharm|zed|cursor|cod(?:e|ing) in)\b",
@@ -40,15 +41,24 @@ ATTRIBUTES: dict[str, tuple[re.Pattern[str], re.Pattern[str] | None]] = {
         ("alcohol", r"\b(alcohol|beer|wine|sober|teetotal|booze)\b", None),
         ("leads", r"\b(leads?|leading|led|heading|head of|in charge of|runs? the)\b", None),
         ("manager", r"\b(manager|boss|reports? to)\b", None),
-        ("stack", r"\b(backend|frontend|stack|built (?:with|in|on)|written in|rewritten in|rewrote|database|framework|runs on)\b", None),
+        ("stack", r"\b(backend|frontend|stack|built (?:with|in|on)|written in|rewritten in|rewrote|framework|runs on)\b", None),
+        ("database", r"\b(database|datastore|data store|db|postgres\w*|mysql|mariadb|mongo\w*|sqlite|dynamodb|cockroach\w*|cassandra|oracle db)\b",
+         r"\b(postgres\w*|mysql|mariadb|mongo\w*|sqlite|dynamodb|cockroach\w*|cassandra|redis|oracle)\b"),
+        ("phone", r"\b(phone|iphone|pixel|android|galaxy|smartphone|fairphone)\b", r"\b(?:iphone|pixel|galaxy|fairphone)(?: [a-z]?\d+\w*)?\b"),
+        ("car", r"\b(car|cars|drives? an?|driving an?|vehicle|motorbike|scooter|tesla|honda|toyota|skoda|volvo|bmw|audi|ford)\b", None),
+        ("bank", r"\b(bank|banks|banking|bank account|accounts? (?:with|at|over to))\b", None),
+        ("reading", r"\b(reading|re-reading|book|novel|audiobook)\b", None),
     ]
 }
 CHANGE = re.compile(
     r"\b(now|new|no longer|anymore|any more|moved|switched|changed|migrated|rewrote|rewritten|replaced|"
     r"since|from now on|these days|nowadays|as of|starting|from \w+ on|instead|zero|quit|stopped|started|"
-    r"rescheduled|push(?:ed)? it|became|upgrad\w+|downgrad\w+)\b",
+    r"rescheduled|push(?:ed)? it|became|upgrad\w+|downgrad\w+|currently|cutover|cut over|retired|gave up|"
+    r"no more|picked up|got a new|finished)\b",
     re.IGNORECASE,
 )
+ALSO = re.compile(r"\b(also|too|as well|another|second|additionally|in addition)\b", re.IGNORECASE)
+CHANGE_COSINE = 0.45  # with a change word, this close in meaning is the same subject matter
 
 
 @dataclass
@@ -133,12 +143,13 @@ def compare(fact: Fact, memory: Existing, similarity: float | None) -> Compariso
         return Comparison(True, new_value or bool(CHANGE.search(fact.text)) and coverage < 0.8,
                           not new_value and fact_values <= memory_values, 2.0 + cosine + coverage,
                           f"both say {'/'.join(sorted(kinds))}")
-    if shared and clash and (fact.subject or subject or cosine >= 0.5):
+    changed = bool(CHANGE.search(fact.text)) and not ALSO.search(fact.text)
+    if shared and clash and (fact.subject or subject or changed or cosine >= 0.35 or similarity is None):
         return Comparison(True, True, False, 1.5 + cosine + coverage, f"same {'/'.join(sorted(shared))}, new value")
-    if shared and clash and similarity is None:
-        return Comparison(True, True, False, 1.0 + coverage, f"same {'/'.join(sorted(shared))}, new value")
     if cosine >= 0.6 and clash:
         return Comparison(True, True, False, 1.0 + cosine, "close in meaning, new value")
+    if changed and cosine >= CHANGE_COSINE and (clash or fact_values - memory_values):
+        return Comparison(True, True, False, 1.0 + cosine, "a change to something close in meaning")
     if fact_values <= memory_values and (coverage >= 0.6 or cosine >= 0.75 or (cosine >= 0.55 and shared)):
         return Comparison(True, False, True, 1.0 + cosine + coverage, "says it again")
     return Comparison(False, False, False, cosine + coverage, "")
@@ -168,15 +179,21 @@ def reconcile(
         decisions.append(Decision(UPDATE, text=text, target=target, why=f"corrected {fix.old!r} to {fix.new!r}"))
         drop(target)
 
+    facts = list(extraction.facts)
     for retraction in extraction.retractions:
         hits = _retracted(retraction.target, retraction.sweeping, live, similarity)
         for memory in hits:
-            decisions.append(Decision(DELETE, target=memory, why=f"asked to forget {retraction.target[:60]!r}"))
+            why = f"asked to forget {retraction.target[:60]!r}"
+            rest = _without(memory.text, retraction.target, retraction.keep) if retraction.keep else None
+            if rest:  # "forget the birthday, keep the orchids": only that part goes
+                decisions.append(Decision(UPDATE, text=rest, target=memory, why=why + " (the rest kept)"))
+            else:
+                decisions.append(Decision(DELETE, target=memory, why=why))
             drop(memory)
-        if not hits and retraction.fallback:
-            decisions.append(Decision(ADD, text=retraction.fallback, why="a change with nothing stored to retract"))
+        if not hits and retraction.fallback:  # "I quit alcohol" with nothing stored about alcohol: a new fact
+            facts.append(Fact(text=retraction.fallback, sentence=retraction.sentence, subject=frozenset({"@user"})))
 
-    for fact in extraction.facts:
+    for fact in facts:
         best: tuple[Comparison, Existing] | None = None
         for memory in live:
             result = compare(fact, memory, similarity(fact.text, memory.id))
@@ -196,9 +213,30 @@ def reconcile(
     return decisions
 
 
+_PARTS = re.compile(r"\s*(?:;|,?\s+and\s+(?=(?:she|he|they|i|we|it)\b)|,\s+but\s+)\s*", re.IGNORECASE)
+
+
+def _without(text: str, target: str, keep: str) -> str | None:
+    """The memory minus the clause a retraction names, when the user asked to keep another
+    clause of it ("forget the birthday, but keep the orchids"); else None (it all goes)."""
+    parts = [p for p in _PARTS.split(text) if p.strip()]
+    if len(parts) < 2:
+        return None
+    words, wanted = content_words(target), content_words(keep)
+    kept = [p for p in parts if not (content_words(p) & words) and content_words(p) & wanted]
+    if not kept or len(kept) == len(parts):
+        return None
+    return "; ".join(p.strip().rstrip(".") for p in kept)
+
+
 def _retracted(target: str, sweeping: bool, live: list[Existing], similarity: Similarity) -> list[Existing]:
-    """The memories a retraction names: the best match (and ties); every match when sweeping."""
+    """The memories a retraction names: the best match (and ties); every match when sweeping —
+    and then also what names the same someone ("my ex, Corentin" -> "Corentin and I…")."""
     words = content_words(target) | values(target)
+    if sweeping:
+        for memory in live:
+            if words & content_words(memory.text):
+                words |= {w for name in proper_nouns(memory.text, initial=True) for w in content_words(name)}
     scored = []
     for memory in live:
         overlap = len(words & (content_words(memory.text) | values(memory.text)))
