@@ -348,8 +348,6 @@ def sentence_dropped(sentence: str) -> str | None:
         return "a question"
     if _HYPOTHETICAL.search(text):
         return "hypothetical"
-    if _OTHERS_OPINION.search(text) and not re.match(r"^(i|we|i'm|we're)\b", text, re.IGNORECASE):
-        return "someone else's opinion"
     if _SARCASM.search(text):
         return "sarcasm"
     return None
@@ -361,13 +359,15 @@ def why_dropped(sentence: str) -> str | None:
     reason = sentence_dropped(text)
     if reason:
         return reason
+    if _OTHERS_OPINION.search(text) and not re.match(r"^(i|we|i'm|we're)\b", text, re.IGNORECASE):
+        return "someone else's opinion"
     if _CONFIRM.search(text):
         return "confirms what is known"
     if _SELF_TALK.search(text) and not values(text):
         return "an aside"
     if _REQUEST.search(text) and not _STANDING.search(text):
         return "a request, not a fact"
-    if _EPHEMERAL.search(text) and not _DURABLE.search(text):
+    if _EPHEMERAL.search(text) and not (_DURABLE.search(text) and (values(text) or len(content_words(text)) >= 3)):
         return "of the moment"
     words = content_words(text)
     if not words:
@@ -573,7 +573,7 @@ _FRONT_PHRASE = re.compile(
     r"^(?P<phrase>(?:as of|since|from|starting(?: from| in)?|beginning|until|these days|nowadays|lately|recently|"
     r"this (?:week|month|year)|next (?:week|month|year)|in this (?:repo|repository|codebase|project)|here|"
     r"for this (?:repo|repository|codebase|project)|in (?:the )?(?:" + _MONTHS + r"))\b[^,]*?),?\s+"
-    r"(?=(?:i|i'm|i've|i'll|we|we're|we've|my|our)\b)",
+    r"(?=(?:i|i'm|i've|i'll|we|we're|we've|my|our|the)\b)",
     re.IGNORECASE,
 )
 
@@ -605,7 +605,10 @@ def subject_of(clause: str) -> frozenset[str]:
     span = text.split(":")[0] if ":" in text and not _subject_span(text) else _subject_span(text)
     # A lone capitalised first word may be a name ("Oskar is…") or not ("Deadlift PR is…"):
     # it does not count, so it never keeps two statements apart.
-    names = {fold(n) for n in proper_nouns(span or text.split(",")[0])}
+    if not span:  # no verb found: only a name that opens the statement says who it is about
+        opening = re.match(r"^(?:\[\[[^\]]+\]\]|[A-Z][\w-]*(?:\s+[A-Z][\w-]*)+)", text)
+        span = opening.group(0) if opening else ""
+    names = {fold(n) for n in proper_nouns(span)}
     names |= {fold(n) for n in re.findall(r"\[\[([^\]|#]+)", span)}
     if relation:
         return frozenset(names | {"@relation"})

@@ -30,7 +30,7 @@ ATTRIBUTES: dict[str, tuple[re.Pattern[str], re.Pattern[str] | None]] = {
     for name, cue, answers in [
         ("home", r"\b(live[sd]?|living|moved (?:to|back|into|there|here|away|abroad|out)|moving to|relocat\w*|based in|home (?:city|town)|resid\w+)\b(?!\s+\d)", None),
         ("job", r"\b(works? (?:as|at|for)|working (?:as|at|for)|worked (?:as|at|for)|job|employ\w*|hired|joined|started (?:\w+ ){0,3}(?:as|at)|"
-                r"new role|position as|careers?|profession|(?:training|studying) to be|becoming an?|(?:is|am|'m) an? [\w -]{2,30}? (?:at|for) [A-Z])\b", None),
+                r"new role|position as|careers?|profession|(?:training|studying) to be|becoming an?|(?:is|am|'m) an? [\w -]{2,30}? (?:at|for) \w)", None),
         ("diet", r"\b(vegan|vegetarian|pescatarian|carnivore|keto|paleo|omnivore|eats? (?:meat|fish)|plant-based|gluten-free|halal|kosher|diet)\b",
          r"\b(vegan|vegetarian|pescatarian|carnivore|keto|paleo|omnivore|plant-based|gluten-free|halal|kosher)\b"),
         ("editor", r"\b(editor|ide|vs ?code|vim|neovim|emacs|helix|sublime|intellij|pycharm|zed|cursor|cod(?:e|ing) in)\b",
@@ -54,7 +54,8 @@ CHANGE = re.compile(
     r"\b(now|new|no longer|anymore|any more|moved|switched|changed|migrated|rewrote|rewritten|replaced|"
     r"since|from now on|these days|nowadays|as of|starting|from \w+ on|instead|zero|quit|stopped|started|"
     r"rescheduled|push(?:ed)? it|became|upgrad\w+|downgrad\w+|currently|cutover|cut over|retired|gave up|"
-    r"no more|picked up|got a new|finished)\b",
+    r"no more|picked up|got a new|finished|from (?:next \w+|(?:jan|febr)uary|march|april|may|june|july|august|september|"
+    r"october|november|december|monday|tuesday|wednesday|thursday|friday|saturday|sunday))\b",
     re.IGNORECASE,
 )
 ALSO = re.compile(r"\b(also|too|as well|another|second|additionally|in addition)\b", re.IGNORECASE)
@@ -141,7 +142,7 @@ def compare(fact: Fact, memory: Existing, similarity: float | None) -> Compariso
         )
         new_value = clash or answers_clash or (bool(CHANGE.search(fact.text)) and not fact_values <= memory_values | {""})
         return Comparison(True, new_value or bool(CHANGE.search(fact.text)) and coverage < 0.8,
-                          not new_value and fact_values <= memory_values, 2.0 + cosine + coverage,
+                          not new_value and (fact_values <= memory_values or cosine >= 0.7), 2.0 + cosine + coverage,
                           f"both say {'/'.join(sorted(kinds))}")
     changed = bool(CHANGE.search(fact.text)) and not ALSO.search(fact.text)
     if shared and clash and (fact.subject or subject or changed or cosine >= 0.35 or similarity is None):
@@ -152,6 +153,11 @@ def compare(fact: Fact, memory: Existing, similarity: float | None) -> Compariso
         return Comparison(True, True, False, 1.0 + cosine, "a change to something close in meaning")
     if fact_values <= memory_values and (coverage >= 0.6 or cosine >= 0.75 or (cosine >= 0.55 and shared)):
         return Comparison(True, False, True, 1.0 + cosine + coverage, "says it again")
+    if not clash and shared and cosine >= 0.7:  # "the DB" for "the database": a new word, not a new value
+        return Comparison(True, False, True, 1.0 + cosine + coverage, "says it again")
+    titles = {v for v in fact_values if v[:1] in "'\"‘“"}, {v for v in memory_values if v[:1] in "'\"‘“"}
+    if changed and titles[0] and titles[1] and not titles[0] & titles[1]:
+        return Comparison(True, True, False, 1.0 + cosine, "a new title in place of the old")
     return Comparison(False, False, False, cosine + coverage, "")
 
 

@@ -380,7 +380,7 @@ class Memory(GraphViews, Upkeep, Exchange):
         relpath, memory_id = self._create(text, {**meta, **extra})
         written.append(relpath)
         result = {"id": memory_id, "memory": text, "event": decision.event}
-        if decision.why:
+        if decision.why and decision.why != "new":  # a plain ADD stays Mem0's {id, memory, event}
             result["reason"] = decision.why
         if decision.event == UPDATE and target:
             old = self._find_editable(target.id)
