@@ -117,7 +117,11 @@ class SearchIndex:
         self._chunk_owner = np.zeros(0, dtype=np.int64)
         self._segmented = True
         self._chunk_rows = np.zeros(0, dtype=np.int64)
-        self._bm25 = SparseBM25([])
+        self._bm25: SparseBM25 | None = SparseBM25([])  # None: rebuilt from _chunk_tokens on the next query
+        self._chunk_tokens: list[np.ndarray] = []
+        self._chunk_hashes: list[str] = []
+        self._by_path: dict[str, int] = {}
+        self._neighbours_stale = False
         self._vectors = np.zeros((0, 0), dtype=np.float32)
 
     # -- keeping fresh ---------------------------------------------------------------------------
@@ -167,11 +171,16 @@ class SearchIndex:
         wants_vectors = self.embedder is not None and self._missing_vectors()
         if stale or removed or wants_vectors:
             with self._lock():
+                before = self.store.generation()
                 known = self.store.files(partial)  # another process may have done part of the work
                 stale, removed = self._stale(files_now, known, partial)
                 self._apply(stale, removed, load, known, stats, progress)
                 stats.embedded = self._embed_missing(progress)
                 self._files_generation = -1
+                # A writer's own files, with nobody else's change in between: patch what is loaded
+                # instead of reloading it all at the next search (300 ms at 10k memories).
+                if partial is not None and before == self._generation and not removed and self._patch({p for p, _, _ in stale}):
+                    self._generation = self.store.generation()
         stats.seconds = time.perf_counter() - started
         return stats
 
@@ -296,7 +305,11 @@ class SearchIndex:
         self._chunk_owner = owners
         self._chunk_starts = np.searchsorted(owners, np.arange(len(records)))
         self._segmented = bool(len(np.unique(owners)) == len(records))
-        self._bm25 = SparseBM25([c.tokens for c in chunks])
+        self._chunk_tokens = [c.tokens for c in chunks]
+        self._chunk_hashes = [c.text_hash for c in chunks]
+        self._bm25 = SparseBM25(self._chunk_tokens)
+        self._by_path = owner_of
+        self._neighbours_stale = False
         self.records, self.problems, self.by_id = records, problems, by_id
         self.times = np.fromiter((r.time for r in records), dtype=np.float64, count=len(records))
         self._current = np.fromiter((r.is_current for r in records), dtype=bool, count=len(records))
@@ -312,6 +325,78 @@ class SearchIndex:
         else:
             self._chunk_rows = np.full(len(chunks), -1, dtype=np.int64)
         self._generation = generation
+
+    def _patch(self, paths: set[str]) -> bool:
+        """Take just-written files into the loaded index: a new file is appended; a rewritten one
+        whose text did not change (a status or history change) is swapped in place. Anything
+        else (a text edit, a removal, a problem file) returns False: the next load reloads all."""
+        if not paths:
+            return True
+        rows = self.store.records_for(paths)
+        chunk_rows = self.store.chunks_for(paths)
+        by_path: dict[str, list] = {}
+        for chunk in chunk_rows:
+            by_path.setdefault(chunk.path, []).append(chunk)
+        records: dict[str, MemoryRecord] = {}
+        for path in paths:
+            record_json = rows.get(path, (None, None))[0]
+            if record_json is None or path not in by_path:
+                return False
+            record = MemoryRecord(**json.loads(record_json))
+            position = self._by_path.get(path)
+            if position is None:
+                if record.id in self.by_id:
+                    return False
+            else:
+                old = self.records[position]
+                start = int(self._chunk_starts[position])
+                end = int(self._chunk_starts[position + 1]) if position + 1 < len(self.records) else len(self._chunk_hashes)
+                if old.id != record.id or old.scope() != record.scope() or self._chunk_hashes[start:end] != [c.text_hash for c in by_path[path]]:
+                    return False
+            records[path] = record
+        vectors = self.store.vector_rows_for(c.text_hash for c in chunk_rows) if self.embedder is not None else {}
+        if vectors and self.embedder is not None:
+            newest = max(row for row, _ in vectors.values())
+            if newest >= len(self._vectors):
+                tail = self.store.load_vectors_from(len(self._vectors), self.embedder.dim)
+                self._vectors = tail if not len(self._vectors) else np.vstack([self._vectors, tail])
+        self.records = list(self.records)  # a new list: caches keyed on the old one (the graph) rebuild
+        self.by_id = dict(self.by_id)
+        for path in sorted(records):
+            record, position = records[path], self._by_path.get(path)
+            if position is not None:
+                self.records[position] = record
+                self.times[position] = record.time
+                self._current[position] = record.is_current
+                continue
+            position = len(self.records)
+            self.records.append(record)
+            self.by_id[record.id] = self._by_path[path] = position
+            self.times = np.append(self.times, record.time)
+            self._current = np.append(self._current, record.is_current)
+            for key in ("user", "agent", "run"):
+                codes, array = self._scope_codes.get(key, ({}, np.zeros(0, dtype=np.int64)))
+                value = getattr(record, key)
+                code = 0 if value is None else codes.setdefault(value, len(codes) + 1)
+                self._scope_codes[key] = (codes, np.append(array, code))
+            self._chunk_starts = np.append(self._chunk_starts, len(self._chunk_hashes))
+            for chunk in by_path[path]:
+                self._chunk_owner = np.append(self._chunk_owner, position)
+                self._chunk_tokens.append(chunk.tokens)
+                self._chunk_hashes.append(chunk.text_hash)
+                row = vectors.get(chunk.text_hash, (-1, 0))[0]
+                self._chunk_rows = np.append(self._chunk_rows, row if row < len(self._vectors) else -1)
+            self._bm25 = None
+            self._neighbours_stale = True
+        return True
+
+    def _ready(self) -> None:
+        """Rebuild what patches left for later: BM25 statistics and conversation neighbours."""
+        if self._bm25 is None:
+            self._bm25 = SparseBM25(self._chunk_tokens)
+        if self._neighbours_stale:
+            self._neighbours = conversation_neighbours(self.records)
+            self._neighbours_stale = False
 
     def in_scope(self, scope: dict[str, str], include_all: bool) -> np.ndarray:
         """Indices of the records visible in a scope: each given key equal, or unset on the record."""
@@ -401,6 +486,7 @@ class SearchIndex:
         mode = self.mode(options.mode)
         if not candidates.size:
             return [], mode
+        self._ready()
         terms = tokenize(text)
         term_ids = list(self.store.term_ids(list(dict.fromkeys(terms))).values()) if terms else []
         raw_lexical = self._per_record(self._bm25.scores(term_ids), 0.0)

@@ -218,6 +218,15 @@ class IndexStore:
         """(path, record JSON, problem) for every file, sorted by path."""
         return self.db.execute("SELECT path, record, problem FROM files ORDER BY path").fetchall()
 
+    def records_for(self, paths: Iterable[str]) -> dict[str, tuple[str | None, str | None]]:
+        """path -> (record JSON, problem) for the given paths (absent paths are left out)."""
+        wanted, out = list(paths), {}
+        for start in range(0, len(wanted), 500):
+            part = wanted[start : start + 500]
+            query = f"SELECT path, record, problem FROM files WHERE path IN ({','.join('?' * len(part))})"
+            out.update({path: (record, problem) for path, record, problem in self.db.execute(query, part)})
+        return out
+
     # -- chunks and terms -------------------------------------------------------------------
 
     def _term_ids(self, tokens: list[str]) -> np.ndarray:
@@ -240,6 +249,24 @@ class IndexStore:
             marks = ",".join("?" * len(part))
             found.update(self.db.execute(f"SELECT term, id FROM terms WHERE term IN ({marks})", part).fetchall())
         return found
+
+    def chunks_for(self, paths: Iterable[str]) -> list[ChunkRow]:
+        wanted, out = list(paths), []
+        for start in range(0, len(wanted), 500):
+            part = wanted[start : start + 500]
+            rows = self.db.execute(
+                f"SELECT path, ord, text_hash, tokens FROM chunks WHERE path IN ({','.join('?' * len(part))}) ORDER BY path, ord", part
+            )
+            out += [ChunkRow(path, number, text_hash, np.frombuffer(blob, dtype=np.int32)) for path, number, text_hash, blob in rows]
+        return out
+
+    def vector_rows_for(self, text_hashes: Iterable[str]) -> dict[str, tuple[int, int]]:
+        wanted, out = list(dict.fromkeys(text_hashes)), {}
+        for start in range(0, len(wanted), 500):
+            part = wanted[start : start + 500]
+            query = f"SELECT text_hash, row, crc FROM vectors WHERE text_hash IN ({','.join('?' * len(part))})"
+            out.update({h: (row, crc) for h, row, crc in self.db.execute(query, part)})
+        return out
 
     def chunks(self) -> list[ChunkRow]:
         rows = self.db.execute("SELECT path, ord, text_hash, tokens FROM chunks ORDER BY path, ord")
@@ -310,6 +337,17 @@ class IndexStore:
             "INSERT OR REPLACE INTO vectors VALUES (?, ?, ?)",
             [(h, start + i, zlib.crc32(data[i].tobytes())) for i, h in enumerate(text_hashes)],
         )
+
+    def load_vectors_from(self, first_row: int, dim: int) -> np.ndarray:
+        """The vector rows from `first_row` on (what was appended since a load)."""
+        path = self._vectors_path
+        if path is None:
+            return self._vectors_mem[first_row:] if self._vectors_mem.size else np.zeros((0, dim), dtype=np.float32)
+        if not path.exists():
+            return np.zeros((0, dim), dtype=np.float32)
+        data = np.fromfile(path, dtype=np.float32, offset=first_row * dim * 4)
+        rows = data.size // dim
+        return data[: rows * dim].reshape(rows, dim)
 
     def load_vectors(self, dim: int) -> np.ndarray:
         """All stored vector rows as one float32 matrix (rows not referenced any more included)."""
