@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from .index.tokenize import STOPWORDS, fold, stem
@@ -241,7 +242,8 @@ def sentences(text: str) -> list[str]:
     return out
 
 
-def content_words(text: str) -> set[str]:
+@lru_cache(maxsize=65536)
+def content_words(text: str) -> frozenset[str]:
     """Stems that carry meaning: search terms minus generic words; numbers in words become digits."""
     words = re.findall(r"[^\W_]+", fold(text))
     out = set()
@@ -252,16 +254,17 @@ def content_words(text: str) -> set[str]:
         stemmed = stem(word)
         if stemmed not in _GENERIC:
             out.add(stemmed)
-    return out
+    return frozenset(out)
 
 
-def values(text: str) -> set[str]:
+@lru_cache(maxsize=65536)
+def values(text: str) -> frozenset[str]:
     """What can conflict between two statements of one attribute: names, numbers, dates, times,
     [[links]], `code`. Folded so 'Ghent' == 'ghent'; number words become digits."""
     found = {fold(m.group(0)).strip("[]`") for m in _VALUE.finditer(text)}
     found = {_NUMBER_WORDS.get(v, v) for v in found}
     found |= {fold(w) for w in proper_nouns(text)}
-    return {v for v in found if v}
+    return frozenset(v for v in found if v)
 
 
 _CAPITAL = re.compile(r"(?<![\w\[])(?:[A-Z][\w'’.-]*[\w]|[A-Z])(?:\s+(?:[A-Z][\w'’.-]*[\w]|de\b|da\b|van\b|von\b|of\b))*")
@@ -588,6 +591,7 @@ def front_phrase_last(clause: str) -> str:
     return f"{rest} {phrase[:1].lower()}{phrase[1:]}"
 
 
+@lru_cache(maxsize=65536)
 def subject_of(clause: str) -> frozenset[str]:
     """Who a statement is about, for deciding whether two statements can clash:
     {'@user'} for the user ('I…', 'we…', 'my office days…', a rule in the imperative);

@@ -251,6 +251,8 @@ def _retracted(target: str, sweeping: bool, live: list[Existing], similarity: Si
             scored.append((overlap + cosine, memory))
     if not scored:
         return []
+    if not sweeping:  # "forget that…" names one memory: the best match (the newest among equals)
+        best = max(score for score, _ in scored)
+        return [[memory for score, memory in scored if score == best][-1]]
     best = max(score for score, _ in scored)
-    cut = best * 0.5 if sweeping else max(best - 0.5, math.nextafter(0, 1))
-    return [memory for score, memory in scored if score >= cut]
+    return [memory for score, memory in scored if score >= best * 0.5]

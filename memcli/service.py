@@ -52,6 +52,7 @@ from .vault import Vault, new_id, slug
 Messages = str | list[dict[str, Any]]
 _SCOPE_ARGS = {"user_id": "user", "agent_id": "agent", "run_id": "run"}
 MAX_COMPARED = 300  # a scope this small is compared whole; a bigger one through search
+CANDIDATES_PER_TEXT = 15  # in a big scope: the closest memories by words, and by meaning, per fact
 LLM_CANDIDATES = 50  # memories shown to the LLM: the newest of the scope
 
 
@@ -259,11 +260,13 @@ class Memory(GraphViews, Upkeep, Exchange):
         metadata = self._guard_metadata(metadata, hide)
         if self._index is not None and self._index.store.folder is None and not self.vault.exists():
             self._index = None  # the vault is about to exist: index it on disk from now on
-        if not infer:
+        index = self._fresh_index() if infer else None
+        known_vectors: dict[str, np.ndarray] = {}
+        if index is None:
             decisions = [Decision(ADD, text=text) for role, text in turns]
         else:
-            decisions = self._decide(turns, scope)
-        link = self._linker() if infer and self.settings.autolink else None
+            decisions, known_vectors = self._decide(index, turns, scope)
+        link = self._linker(index) if index is not None and self.settings.autolink else None
         meta = {"created": when, "updated": when, **scope, "tags": tag_list or None,
                 "metadata": dict(metadata) if metadata else None, "source": source}
         results: list[dict[str, Any]] = []
@@ -272,6 +275,8 @@ class Memory(GraphViews, Upkeep, Exchange):
             for decision in decisions:
                 results.append(self._apply(decision, meta, link, written))
             self._autocommit(written, f"mem: {self._summary(results)}")
+        if written and known_vectors and not tag_list:  # the model text of a tagless memory is its text
+            self._search_index().seed_vectors({r["memory"]: known_vectors[r["memory"]] for r in results if r["memory"] in known_vectors})
         if written:
             self.reindex(paths=written)  # embed the new memories now, so the next search has nothing to do
         return {"results": results}
@@ -304,53 +309,43 @@ class Memory(GraphViews, Upkeep, Exchange):
             return iso(timestamp if timestamp.tzinfo else timestamp.replace(tzinfo=timezone.utc))
         raise InvalidInputError("timestamp must be a datetime, an ISO 8601 text or Unix seconds")
 
-    def _linker(self) -> Callable[[str], str] | None:
-        graph = self._graph(self._fresh_index())
+    def _linker(self, index: SearchIndex) -> Callable[[str], str] | None:
+        if not index.has_links:
+            return None  # no [[links]] anywhere: no entity to link (and no graph to build)
+        graph = self._graph(index)
         return (lambda text: graph_autolink(text, graph)) if graph.entities else None
 
-    def _decide(self, turns: list[tuple[str, str]], scope: dict[str, str]) -> list[Decision]:
+    def _decide(
+        self, index: SearchIndex, turns: list[tuple[str, str]], scope: dict[str, str]
+    ) -> tuple[list[Decision], dict[str, np.ndarray]]:
         """Extract facts (the LLM when configured, else the rules) and reconcile them with the
-        current memories of exactly this scope."""
-        index = self._fresh_index()
-        exact = [
-            i for i in index.in_scope(scope, include_all=False)
-            if index.records[i].kind == "memory"
-            and all(getattr(index.records[i], key) == scope.get(key) for key in ("user", "agent", "run"))
-        ]
+        current memories of exactly this scope (scopes never supersede each other)."""
+        exact = index.exact_scope(scope)
         llm = self._llm_client()
         if llm is not None:
-            existing = [Existing(index.records[i].id, index.records[i].text) for i in exact[-LLM_CANDIDATES:]]
+            newest = sorted(exact, key=lambda i: index.records[i].time)[-LLM_CANDIDATES:]
             try:
-                return llm.decide(turns, existing)
+                return llm.decide(turns, [Existing(index.records[i].id, index.records[i].text) for i in newest]), {}
             except LLMError as err:
                 log.warning(f"mem: the LLM failed ({err}); using the built-in extraction")
         extraction = extract(turns)
-        positions = self._candidates(index, exact, extraction)
+        texts = [f.text for f in extraction.facts] + [r.target for r in extraction.retractions]
+        texts += [r.fallback for r in extraction.retractions if r.fallback]
+        vectors = index.embed(texts) if texts else None
+        if exact.size <= MAX_COMPARED:
+            positions = [int(i) for i in exact]
+        else:  # a big scope: only what is close by words or meaning (or names the same attribute)
+            queries = texts + [c.old for c in extraction.corrections]
+            queries += [" ".join(sorted(attributes(f.text))) for f in extraction.facts if attributes(f.text)]
+            query_vectors = None if vectors is None else np.vstack([vectors, np.zeros((len(queries) - len(texts), vectors.shape[1]), dtype=np.float32)])
+            positions = sorted(index.related(queries, query_vectors, exact, CANDIDATES_PER_TEXT))
+        positions.sort(key=lambda i: index.records[i].time)
         existing = [Existing(index.records[i].id, index.records[i].text) for i in positions]
-        return reconcile(extraction, existing, self._similarity(index, positions, extraction))
-
-    def _candidates(self, index: SearchIndex, exact: list[int], extraction: Extraction) -> list[int]:
-        """Which memories a new fact is compared with: all of the scope when it is small, else
-        the best hybrid matches of each fact and retraction (and of its attribute's words)."""
-        if len(exact) <= MAX_COMPARED:
-            return sorted(exact, key=lambda i: index.records[i].time)
-        pool = np.array(exact, dtype=np.int64)
-        options = SearchOptions(mode=self.settings.search_mode, dense_weight=self.settings.dense_weight)
-        queries = [f.text for f in extraction.facts] + [r.target for r in extraction.retractions]
-        queries += [c.old for c in extraction.corrections]
-        queries += [" ".join(sorted(attributes(f.text))) for f in extraction.facts if attributes(f.text)]
-        chosen: set[int] = set()
-        now = self._clock().timestamp()
-        for query in queries:
-            if query.strip():
-                hits, _ = index.query(query, pool, options, now, 20)
-                chosen.update(index.by_id[hit.record.id] for hit in hits)
-        return sorted(chosen, key=lambda i: index.records[i].time)
+        decisions = reconcile(extraction, existing, self._similarity(index, positions, texts, vectors))
+        return decisions, ({} if vectors is None else dict(zip(texts, vectors)))
 
     @staticmethod
-    def _similarity(index: SearchIndex, positions: list[int], extraction: Extraction) -> Similarity:
-        texts = [f.text for f in extraction.facts] + [r.target for r in extraction.retractions]
-        vectors = index.embed(texts) if positions and texts else None
+    def _similarity(index: SearchIndex, positions: list[int], texts: list[str], vectors: np.ndarray | None) -> Similarity:
         if vectors is None:
             return lambda text, memory_id: None
         by_text = dict(zip(texts, vectors))
@@ -370,7 +365,7 @@ class Memory(GraphViews, Upkeep, Exchange):
             return {"id": target.id, "memory": target.text, "event": NONE, "reason": decision.why}
         if decision.event == DELETE:
             assert target is not None
-            record = self._find_editable(target.id)
+            record = self._loaded(target.id)
             self._forget(record, purge=False, when=meta["updated"])
             written.append(record.path)
             return {"id": target.id, "memory": record.text, "event": DELETE, "reason": decision.why}
@@ -383,11 +378,16 @@ class Memory(GraphViews, Upkeep, Exchange):
         if decision.why and decision.why != "new":  # a plain ADD stays Mem0's {id, memory, event}
             result["reason"] = decision.why
         if decision.event == UPDATE and target:
-            old = self._find_editable(target.id)
+            old = self._loaded(target.id)
             self._supersede(old, memory_id, meta["updated"])
             written.append(old.path)
             result.update(previous_memory=old.text, previous_id=old.id)
         return result
+
+    def _loaded(self, memory_id: str) -> MemoryRecord:
+        """A memory of the index this add just checked (no second look at the files)."""
+        index = self._search_index()
+        return index.records[index.by_id[memory_id]]
 
     def _create(self, text: str, meta: dict[str, Any]) -> tuple[str, str]:
         for attempt in (1, 2):  # the same text and id already on disk: a new id, once

@@ -123,6 +123,9 @@ class SearchIndex:
         self._by_path: dict[str, int] = {}
         self._neighbours_stale = False
         self._vectors = np.zeros((0, 0), dtype=np.float32)
+        self._vector_buffer = np.zeros((0, 0), dtype=np.float32)
+        self._is_memory = np.zeros(0, dtype=bool)
+        self.has_links = False  # any [[link]] or entity note: whether autolink needs the graph
 
     # -- keeping fresh ---------------------------------------------------------------------------
 
@@ -243,7 +246,8 @@ class SearchIndex:
             for path in removed:
                 self.store.drop_file(path)
             stats.removed = len(removed)
-            self.store.bump()
+            if stats.changed or removed:  # a re-hash that found the same bytes changes nothing loaded
+                self.store.bump()
 
     def _missing_vectors(self) -> bool:
         return bool(self._chunk_rows.size) and bool((self._chunk_rows < 0).any())
@@ -313,6 +317,8 @@ class SearchIndex:
         self.records, self.problems, self.by_id = records, problems, by_id
         self.times = np.fromiter((r.time for r in records), dtype=np.float64, count=len(records))
         self._current = np.fromiter((r.is_current for r in records), dtype=bool, count=len(records))
+        self._is_memory = np.fromiter((r.kind == "memory" for r in records), dtype=bool, count=len(records))
+        self.has_links = any(r.links or r.aliases or r.entity_type for r in records)
         self._neighbours = conversation_neighbours(records)
         self._scope_codes = {}
         for key in ("user", "agent", "run"):
@@ -358,8 +364,7 @@ class SearchIndex:
         if vectors and self.embedder is not None:
             newest = max(row for row, _ in vectors.values())
             if newest >= len(self._vectors):
-                tail = self.store.load_vectors_from(len(self._vectors), self.embedder.dim)
-                self._vectors = tail if not len(self._vectors) else np.vstack([self._vectors, tail])
+                self._append_vectors(self.store.load_vectors_from(len(self._vectors), self.embedder.dim))
         self.records = list(self.records)  # a new list: caches keyed on the old one (the graph) rebuild
         self.by_id = dict(self.by_id)
         for path in sorted(records):
@@ -368,12 +373,15 @@ class SearchIndex:
                 self.records[position] = record
                 self.times[position] = record.time
                 self._current[position] = record.is_current
+                self.has_links = self.has_links or bool(record.links or record.aliases or record.entity_type)
                 continue
             position = len(self.records)
             self.records.append(record)
             self.by_id[record.id] = self._by_path[path] = position
             self.times = np.append(self.times, record.time)
             self._current = np.append(self._current, record.is_current)
+            self._is_memory = np.append(self._is_memory, record.kind == "memory")
+            self.has_links = self.has_links or bool(record.links or record.aliases or record.entity_type)
             for key in ("user", "agent", "run"):
                 codes, array = self._scope_codes.get(key, ({}, np.zeros(0, dtype=np.int64)))
                 value = getattr(record, key)
@@ -389,6 +397,60 @@ class SearchIndex:
             self._bm25 = None
             self._neighbours_stale = True
         return True
+
+    def _append_vectors(self, rows: np.ndarray) -> None:
+        """Grow the loaded vector matrix in place (capacity doubles: no full copy per memory)."""
+        count = len(self._vectors)
+        if count + len(rows) > len(self._vector_buffer) or self._vector_buffer.shape[1:] != rows.shape[1:]:
+            capacity = max(2 * (count + len(rows)), 1024)
+            buffer = np.empty((capacity, rows.shape[1]), dtype=np.float32)
+            buffer[:count] = self._vectors
+            self._vector_buffer = buffer
+        self._vector_buffer[count : count + len(rows)] = rows
+        self._vectors = self._vector_buffer[: count + len(rows)]
+
+    def exact_scope(self, scope: dict[str, str], include_all: bool = False) -> np.ndarray:
+        """Indices of the memories of exactly this scope: each key equal, unset keys unset too."""
+        mask = np.ones(len(self.records), dtype=bool) if include_all else self._current.copy()
+        for key in ("user", "agent", "run"):
+            codes, array = self._scope_codes.get(key, ({}, np.zeros(len(self.records), dtype=np.int64)))
+            value = scope.get(key)
+            mask &= array == (codes.get(value, -1) if value is not None else 0)
+        return np.flatnonzero(mask & self._is_memory)
+
+    def related(self, texts: list[str], vectors: np.ndarray | None, pool: np.ndarray, k: int) -> set[int]:
+        """The records of `pool` closest to each text by words (BM25) and by meaning (cosine with
+        the given vectors): how a new fact finds what it may repeat or replace in a big scope."""
+        # BM25 as last built (what was written since is "recent" and always included): rebuilding
+        # the statistics for every add would cost more than the whole add at 10k memories.
+        bm25 = self._bm25 or SparseBM25([])
+        found: set[int] = {int(i) for i in pool[np.argsort(-self.times[pool], kind="stable")[:k]]}
+        for number, text in enumerate(texts):
+            terms = list(dict.fromkeys(tokenize(text)))
+            if terms and bm25.size:
+                chunk_scores = np.zeros(len(self._chunk_hashes), dtype=np.float64)
+                chunk_scores[: bm25.size] = bm25.scores(self.store.term_ids(terms).values())
+                lexical = self._per_record(chunk_scores, 0.0)[pool]
+                order = np.argsort(-lexical)[:k]
+                found.update(int(pool[i]) for i in order if lexical[i] > 0)
+            if vectors is not None and len(self._vectors) and self._chunk_rows.size:
+                rows = self._chunk_rows[self._chunk_starts[pool]]
+                sims = np.where(rows >= 0, self._vectors[np.clip(rows, 0, None)] @ vectors[number], -1.0)
+                found.update(int(i) for i in pool[np.argsort(-sims)[:k]])
+        return found
+
+    def seed_vectors(self, vectors: dict[str, np.ndarray]) -> None:
+        """Store vectors already computed for texts about to be indexed (a new memory's fact was
+        embedded to compare it), so indexing it does not run the model a second time."""
+        if self.embedder is None or not vectors:
+            return
+        by_hash = {_hash(text): vector for text, vector in vectors.items()}
+        with self._lock():
+            known = self.store.vector_rows_for(by_hash)
+            new = [h for h in by_hash if h not in known]
+            if new:
+                with self.store.transaction():
+                    self.store.add_vectors(new, np.array([by_hash[h] for h in new], dtype=np.float32))
 
     def _ready(self) -> None:
         """Rebuild what patches left for later: BM25 statistics and conversation neighbours."""
@@ -411,7 +473,7 @@ class SearchIndex:
         """The vector file, checked row by row against its crc32; any damage means re-embedding."""
         assert self.embedder is not None
         rows = self.store.vector_rows()
-        self._vectors = self.store.load_vectors(self.embedder.dim)
+        self._vectors = self._vector_buffer = self.store.load_vectors(self.embedder.dim)
         wanted = [rows.get(c.text_hash, (-1, 0)) for c in chunks]
         chunk_rows = np.fromiter((row for row, _ in wanted), dtype=np.int64, count=len(chunks))
         damaged = bool(chunk_rows.size) and chunk_rows.max() >= len(self._vectors)
