@@ -66,7 +66,9 @@ _GREETING = re.compile(
     r"thx|ty|cheers|cool|nice|great|awesome|perfect|ok(ay)?|k|sure|yes|yeah|yep|yup|no|nope|nah|got it|"
     r"sounds good|fair|haha|lol|lmao|hmm+|oh|ooh|wow|bye|see you|talk (to you )?later|will do|done|"
     r"i'?ll take a look|maybe|idk|i don'?t know|never ?mind|no worries|no problem|noted|right|true|exactly|"
-    r"hope (you|your|all|everything)\b.*|how are you.*|how'?s it going.*|have a (good|nice|great) \w+)"
+    r"hope (you|your|all|everything)\b.*|how are you.*|how'?s it going.*|have a (good|nice|great|lovely) \w+|"
+    r"(?:thanks?|thank you|thx|ty|cheers)\b[^.!?]{0,40}|(?:that|this|it) (?:was|is|'s) (?:so |super |really |very )?"
+    r"(?:helpful|great|useful|perfect|amazing|brilliant|lovely))"
     r"([ ,!.]+(thanks|there|again|then|so much|lol|haha|fair|idk|maybe|please|pls))*[ !.,:)(]*$",
     re.IGNORECASE,
 )
@@ -97,7 +99,7 @@ _REQUEST = re.compile(
 )
 _STANDING = re.compile(
     r"\b(always|never|every|everywhere|everything|anywhere|all\b|any\b|no\b|don'?t|do not|only|must|"
-    r"from now on|going forward|in this (repo|repository|codebase|project)|here)\b",
+    r"from now on|going forward|in this (repo|repository|codebase|project)|here|nothing (?:with|that|containing)|without)\b",
     re.IGNORECASE,
 )
 _HYPOTHETICAL = re.compile(
@@ -115,7 +117,7 @@ _SARCASM = re.compile(r"🙃|/s\b|\b(?:oh sure|yeah right|oh great|as if)\b|\bbe
 _EPHEMERAL = re.compile(
     r"\b(today|tonight|this morning|this afternoon|this evening|just now|again|"
     r"yesterday|last (?:week|night)|the other day|weather|gloomy|rainy|sunny|so tired|exhausted|overwhelmed|stressed|bored|hungry|sleepy|"
-    r"chaotic|ugh|kill me)\b",
+    r"chaotic|ugh|kill me|just (?:emailed|called|texted|messaged|heard|rang))\b",
     re.IGNORECASE,
 )
 # Words that make a one-off event a lasting fact anyway ("started", "moved", "new").
@@ -129,7 +131,7 @@ _DURABLE = re.compile(
 _CONFIRM = re.compile(
     r"\b(still (right|true|correct|valid|accurate|the case|stands|good)|that'?s (right|correct)|is correct|"
     r"is right|'s (right|correct|fine) (though|still)|hasn'?t changed|unchanged|still at it|still going|still on it|"
-    r"still doing (?:it|that)|same as before)\b|^(?:and\s+)?the \w+(?: \w+)? (?:is|are|was) (?:fine|right|correct|ok|okay|still right)\b",
+    r"still doing (?:it|that)|same as before|haven'?t changed|still (?:living|based|working) (?:in|at) the same)\b|^(?:and\s+)?the \w+(?: \w+)? (?:is|are|was) (?:fine|right|correct|ok|okay|still right)\b",
     re.IGNORECASE,
 )
 _SELF_TALK = re.compile(
@@ -153,7 +155,10 @@ _NOT_ANYMORE = re.compile(
     r"\b(?:i|we)(?:'m|'re| am| are)?\s+(?:not|n't|do not|don't|does not|doesn't)\s+(?P<target>.+?)\s+any ?more\b",
     re.IGNORECASE,
 )
-_STOPPED = re.compile(r"\b(?:i|we)\s+(?:have |'ve )?(?:stopped|quit|gave up|give up)\s+(?P<target>\w.+)$", re.IGNORECASE)
+_STOPPED = re.compile(
+    r"\b(?:i|we)\s*(?:have |'ve )?(?:stopped|quit|gave up|give up|stepped down from|stepped back from|dropped out of)\s+(?P<target>\w.+)$",
+    re.IGNORECASE,
+)
 _IS_OVER = re.compile(
     r"^(?:the |my |our )?(?P<target>[\w\s-]{2,40}?)\s+(?:is|are|'s)\s+(?:over|cancell?ed|off|finished|done for good)\b",
     re.IGNORECASE,
@@ -285,7 +290,11 @@ def proper_nouns(text: str, initial: bool = False) -> list[str]:
         words = match.group(0).split()
         before = text[: match.start()].rstrip()
         sentence_start = not before or before[-1] in ".!?:;\n"
-        while words and (fold(words[0]) in _NOT_NAMES or re.fullmatch(RELATIONS, fold(words[0]))):
+        while words and (
+            fold(words[0]) in _NOT_NAMES
+            or re.fullmatch(RELATIONS, fold(words[0]))
+            or (sentence_start and (fold(words[0]) in _COMMON_VERBS or fold(words[0]) in _AUX or fold(words[0]).endswith("ed")))
+        ):
             words, sentence_start = words[1:], False
         if not words:
             continue
@@ -330,7 +339,7 @@ def strip_label(sentence: str) -> str:
     if colon and rest.strip() and len(head.split()) <= 9 and "[[" not in head:
         verbless = not _has_finite_verb(head)
         labelled = bool(_LABEL_WORDS.search(head)) and (verbless or (len(head.split()) <= 9 and has_verb(rest)))
-        if labelled or (verbless and has_verb(rest) and not values(head) - values(rest) and len(head.split()) <= 3):
+        if labelled or (verbless and has_verb(rest) and not values(head) - values(rest) and len(head.split()) <= 6):
             text = _DISCOURSE.sub("", rest.strip()).strip()
     return text
 
@@ -375,10 +384,13 @@ def why_dropped(sentence: str) -> str | None:
     words = content_words(text)
     if not words:
         return "nothing specific"
-    if not has_verb(text) and not (values(text) and len(words) >= 2) and not _STANDING.search(text):
+    hard_values = {v for v in values(text) if v not in _NUMBER_WORDS}  # "three, and a menace" is an answer, not a fact
+    if not has_verb(text) and not (hard_values and len(words) >= 2) and not _STANDING.search(text):
         return "a fragment"
     if _is_one_off_order(text):
         return "a one-off instruction"
+    if re.match(r"^(?:you|you're|you've|you'd|u)\b", text, re.IGNORECASE) and not _STANDING.search(text):
+        return "about the assistant"
     return None
 
 
@@ -534,7 +546,7 @@ def normalise(clause: str, person: str | None = None) -> str:
     if person:
         text = re.sub(r"^(?:he|she)(?:'s|\s+is)\b", f"{person} is", text, flags=re.IGNORECASE)
         text = re.sub(r"^(?:he|she)\b", person, text, flags=re.IGNORECASE)
-    match = re.match(r"^(?i:i)(?:'m| am)\s+([A-Z][\w-]+(?:\s+[A-Z][\w-]+)?)(?:,\s*(.*))?$", text)
+    match = re.match(r"^(?i:i)(?:'m| am)\s+([A-Z][a-z]+(?:[- ][A-Z][a-z]+)?),\s*(an?\s.*|the\s.*)$", text)
     if match and fold(match.group(1)) not in _NOT_NAMES:  # "I'm Mirela, a backend engineer…"
         rest = f"; {match.group(2)}" if match.group(2) else ""
         return f"Name is {match.group(1)}{rest}"
@@ -621,7 +633,7 @@ def subject_of(clause: str) -> frozenset[str]:
 
 _RELATION_NAME = re.compile(
     rf"\b(?:my|our)\s+(?:\w+\s+)?(?P<rel>{RELATIONS}|[a-z]{{3,}})(?:'s name is|\s+is called|\s+is named|\s+is|,)?\s+(?P<name>\[\[[^\]]+\]\]|[A-Z][\w-]+(?:\s+[A-Z][\w-]+)?)"
-    rf"|(?P<name2>\[\[[^\]]+\]\]|[A-Z][\w-]+),\s+(?:my|our)\s+(?P<rel2>{RELATIONS})\b",
+    rf"|(?P<name2>\[\[[^\]]+\]\]|[A-Z][\w-]+),\s+(?:my|our)\s+(?P<rel2>{RELATIONS}|[a-z]{{3,}})\b",
 )
 _NOT_NAMED = frozenset("is was are has have had and or but so in on at to for of with".split())
 
@@ -721,7 +733,7 @@ def _merge_anaphora(parts: list[str]) -> list[str]:
     merged: list[str] = []
     for part in parts:
         leans = re.match(r"^(they|it|that|this|there|which)\b(?!'s (the|a)\b)", part, re.IGNORECASE) or re.match(
-            r"^[^,.]{0,25},\s*(they|it)(?:'re|'s| are| is)\b", part, re.IGNORECASE)
+            r"^(?:[^,.]{0,25},\s*|(?:now|so|and|but|then)\s+)(they|it)(?:'re|'s| are| is)\b", part, re.IGNORECASE)
         if merged and leans and not retraction(part) and not correction(part) and not is_question(merged[-1]):
             merged[-1] = f"{merged[-1].rstrip('.!')}; {part}"
         else:

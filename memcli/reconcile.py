@@ -30,7 +30,9 @@ ATTRIBUTES: dict[str, tuple[re.Pattern[str], re.Pattern[str] | None]] = {
     for name, cue, answers in [
         ("home", r"\b(live[sd]?|living|moved (?:to|back|into|there|here|away|abroad|out)|moving to|relocat\w*|based in|home (?:city|town)|resid\w+)\b(?!\s+\d)", None),
         ("job", r"\b(works? (?:as|at|for)|working (?:as|at|for)|worked (?:as|at|for)|job|employ\w*|hired|joined|started (?:\w+ ){0,3}(?:as|at)|"
-                r"new role|position as|careers?|profession|(?:training|studying) to be|becoming an?|(?:is|am|'m) an? [\w -]{2,30}? (?:at|for) \w)", None),
+                r"new role|position as|careers?|profession|retrain\w*|(?:training|studying) to be|becoming an?|(?:is|am|'m) an? [\w -]{2,30}? (?:at|for) \w|"
+                r"(?:is|am|'m|as) an? (?:qualified |trainee |junior |senior |freelance |certified )?(?:\w+(?:ician|ist|ant|eer|ner|ter|ker|per|ger|yer|or)|"
+                r"nurse|chef|doctor|lawyer|surgeon|barista|paramedic|firefighter|pilot|vet|midwife|carpenter|plumber|teacher|developer|designer))\b", None),
         ("diet", r"\b(vegan|vegetarian|pescatarian|carnivore|keto|paleo|omnivore|eats? (?:meat|fish)|plant-based|gluten-free|halal|kosher|diet)\b",
          r"\b(vegan|vegetarian|pescatarian|carnivore|keto|paleo|omnivore|plant-based|gluten-free|halal|kosher)\b"),
         ("editor", r"\b(editor|ide|vs ?code|vim|neovim|emacs|helix|sublime|intellij|pycharm|zed|cursor|cod(?:e|ing) in)\b",
@@ -40,7 +42,7 @@ ATTRIBUTES: dict[str, tuple[re.Pattern[str], re.Pattern[str] | None]] = {
         ("caffeine", r"\b(coffee|espressos?|caffeine|latte|cappuccino|decaf|flat white|americano)\b", r"\b(coffee|espressos?|caffeine|latte|cappuccino|decaf|tea)\b"),
         ("alcohol", r"\b(alcohol|beer|wine|sober|teetotal|booze)\b", None),
         ("leads", r"\b(leads?|leading|led|heading|head of|in charge of|runs? the)\b", None),
-        ("manager", r"\b(manager|boss|reports? to)\b", None),
+        ("manager", r"\b(manager|boss|reports? to|supervisor|line manager|team lead|advisor|adviser)\b", None),
         ("stack", r"\b(backend|frontend|stack|built (?:with|in|on)|written in|rewritten in|rewrote|framework|runs on)\b", None),
         ("database", r"\b(database|datastore|data store|db|postgres\w*|mysql|mariadb|mongo\w*|sqlite|dynamodb|cockroach\w*|cassandra|oracle db)\b",
          r"\b(postgres\w*|mysql|mariadb|mongo\w*|sqlite|dynamodb|cockroach\w*|cassandra|redis|oracle)\b"),
@@ -110,6 +112,29 @@ def _values(text: str, subject: frozenset[str]) -> set[str]:
     return {v for v in found if not any(v in s or s in v for s in subject if not s.startswith("@"))}
 
 
+def _restated(old: str, fact: Fact) -> str:
+    """The new memory's text. A short change of one value ("we've relocated to Bristol" after
+    "Is based in Edinburgh") keeps the stored wording with the value swapped ("Is based in
+    Bristol"): it reads as the fact, and finds the same questions. Anything more, as said."""
+    subject = subject_of(old)
+    old_only = _values(old, subject) - _values(fact.text, fact.subject)
+    new_only = _values(fact.text, fact.subject) - _values(old, subject)
+    extra = content_words(fact.text) - content_words(old) - set().union(*(content_words(v) for v in new_only), frozenset())
+    extra = {w for w in extra if not CHANGE.search(w) and w not in _CHANGE_STEMS}
+    if len(old_only) != 1 or len(new_only) != 1 or extra:
+        return fact.text
+    (old_value,), (new_value,) = old_only, new_only
+    found_old = re.search(rf"(?<!\w){re.escape(old_value)}(?!\w)", old, re.IGNORECASE)
+    found_new = re.search(rf"(?<!\w){re.escape(new_value)}(?!\w)", fact.text, re.IGNORECASE)
+    if not found_old or not found_new or "[[" in found_old.group(0):
+        return fact.text
+    return old[: found_old.start()] + found_new.group(0) + old[found_old.end() :]
+
+
+_CHANGE_STEMS = frozenset(content_words("moved relocated switched changed now new since rescheduled pushed upgraded "
+                                        "migrated replaced started become became these days from on"))
+
+
 def _name_stems(text: str) -> set[str]:
     return set().union(*(content_words(name) for name in proper_nouns(text)), *(content_words(v) for v in values(text)))
 
@@ -134,6 +159,8 @@ def compare(fact: Fact, memory: Existing, similarity: float | None) -> Compariso
     all_fact = content_words(fact.text)
     coverage = len(all_fact & content_words(memory.text)) / max(len(all_fact), 1)
     cosine = similarity if similarity is not None else 0.0
+    # a value the memory says in other words ("O-negative" / "O negative") is no new value
+    covered = all(content_words(v) <= content_words(memory.text) for v in fact_values - memory_values)
     kinds = attributes(fact.text) & attributes(memory.text)
     if kinds and (fact.subject or subject):
         answers_clash = any(
@@ -141,9 +168,11 @@ def compare(fact: Fact, memory: Existing, similarity: float | None) -> Compariso
             for k in kinds
         )
         new_value = clash or answers_clash or (bool(CHANGE.search(fact.text)) and not fact_values <= memory_values | {""})
-        return Comparison(True, new_value or bool(CHANGE.search(fact.text)) and coverage < 0.8,
-                          not new_value and (fact_values <= memory_values or cosine >= 0.7), 2.0 + cosine + coverage,
-                          f"both say {'/'.join(sorted(kinds))}")
+        restates = not new_value and (covered or cosine >= 0.7) and (coverage >= 0.5 or cosine >= 0.6)
+        if not new_value and not restates and not CHANGE.search(fact.text):
+            return Comparison(False, False, False, cosine + coverage, "")  # same kind of thing, another fact
+        return Comparison(True, new_value or bool(CHANGE.search(fact.text)) and coverage < 0.8, restates,
+                          2.0 + cosine + coverage, f"both say {'/'.join(sorted(kinds))}")
     changed = bool(CHANGE.search(fact.text)) and not ALSO.search(fact.text)
     if shared and clash and (fact.subject or subject or changed or cosine >= 0.35 or similarity is None):
         return Comparison(True, True, False, 1.5 + cosine + coverage, f"same {'/'.join(sorted(shared))}, new value")
@@ -151,7 +180,7 @@ def compare(fact: Fact, memory: Existing, similarity: float | None) -> Compariso
         return Comparison(True, True, False, 1.0 + cosine, "close in meaning, new value")
     if changed and cosine >= CHANGE_COSINE and (clash or fact_values - memory_values):
         return Comparison(True, True, False, 1.0 + cosine, "a change to something close in meaning")
-    if fact_values <= memory_values and (coverage >= 0.6 or cosine >= 0.75 or (cosine >= 0.55 and shared)):
+    if covered and (coverage >= 0.6 or cosine >= 0.75 or (cosine >= 0.55 and shared)):
         return Comparison(True, False, True, 1.0 + cosine + coverage, "says it again")
     if not clash and shared and cosine >= 0.7:  # "the DB" for "the database": a new word, not a new value
         return Comparison(True, False, True, 1.0 + cosine + coverage, "says it again")
@@ -210,7 +239,7 @@ def reconcile(
             continue
         result, memory = best
         if result.new_value:
-            decisions.append(Decision(UPDATE, text=fact.text, target=memory, why=result.why))
+            decisions.append(Decision(UPDATE, text=_restated(memory.text, fact), target=memory, why=result.why))
             drop(memory)
         elif result.restates:
             decisions.append(Decision(NONE, target=memory, why=result.why))

@@ -21,13 +21,14 @@ def decide(stored: list[str], message: str, similarity=None) -> list[tuple[str, 
     "stored, message, expected",
     [
         # a new value for the same attribute supersedes
-        (["Lives in Lyon"], "We relocated to Bergen last spring.", [(UPDATE, "Lives in Lyon", "We relocated to Bergen last spring")]),
+        (["Lives in Lyon"], "We relocated to Bergen.", [(UPDATE, "Lives in Lyon", "Lives in Bergen")]),  # one value swapped
+        (["Lives in Lyon"], "We relocated to Bergen for my new job.", [(UPDATE, "Lives in Lyon", "We relocated to Bergen for my new job")]),
         (["Uses Sublime Text as main editor"], "I write all my code in Zed now.", [(UPDATE, "Uses Sublime Text as main editor", "Writes all my code in Zed now")]),
         (["Works as a teacher at Hillside School"], "I joined Acme Robotics as a tester.", [(UPDATE, "Works as a teacher at Hillside School", "Joined Acme Robotics as a tester")]),
         (["Is vegetarian"], "I'm keto these days.", [(UPDATE, "Is vegetarian", "Is keto these days")]),
         (["Drinks a latte every afternoon"], "No more coffee for me from now on.", [(UPDATE, "Drinks a latte every afternoon", "No more coffee for me from now on")]),
-        (["The weekly sync is at 14:00"], "The weekly sync moved to 15:30.", [(UPDATE, "The weekly sync is at 14:00", "The weekly sync moved to 15:30")]),
-        (["Bench press record is 80 kg"], "Bench press record is now 85 kg.", [(UPDATE, "Bench press record is 80 kg", "Bench press record is now 85 kg")]),
+        (["The weekly sync is at 14:00"], "The weekly sync moved to 15:30.", [(UPDATE, "The weekly sync is at 14:00", "The weekly sync is at 15:30")]),
+        (["Bench press record is 80 kg"], "Bench press record is now 85 kg.", [(UPDATE, "Bench press record is 80 kg", "Bench press record is 85 kg")]),
         (["Use npm in this repo"], "This repo switched to pnpm.", [(UPDATE, "Use npm in this repo", "This repo switched to pnpm")]),
         # the same fact again changes nothing
         (["Cat is called Pixel"], "Pixel is my cat's name, by the way.", [(NONE, "Cat is called Pixel", None)]),
