@@ -339,7 +339,8 @@ def strip_label(sentence: str) -> str:
     if colon and rest.strip() and len(head.split()) <= 9 and "[[" not in head:
         verbless = not _has_finite_verb(head)
         labelled = bool(_LABEL_WORDS.search(head)) and (verbless or (len(head.split()) <= 9 and has_verb(rest)))
-        if labelled or (verbless and has_verb(rest) and not values(head) - values(rest) and len(head.split()) <= 6):
+        plain = "," not in head and not re.search(r"\b(them|it|me|you|but|with)\b", head, re.IGNORECASE)
+        if labelled or (verbless and plain and has_verb(rest) and not values(head) - values(rest) and len(head.split()) <= 6):
             text = _DISCOURSE.sub("", rest.strip()).strip()
     return text
 
@@ -351,7 +352,7 @@ def is_question(sentence: str) -> bool:
 
 def sentence_dropped(sentence: str) -> str | None:
     """Why a whole sentence holds no fact (checked before it is split into clauses)."""
-    text = sentence.strip()
+    text = re.sub(r"^[^\w\[`'\"]+", "", sentence.strip())  # "🙏 have a good one"
     if not text or not re.search(r"\w", text):
         return "empty"
     if _GREETING.match(text):
@@ -709,8 +710,28 @@ def extract(messages: Any) -> Extraction:
     return result
 
 
+_NOUN_VALUE = re.compile(r"\b([a-z]{3,})\s+(?:number\s+|no\.?\s*|#)?(\d[\w-]*)\b", re.IGNORECASE)
+_NOW = re.compile(r"\b(now|instead|actually|upgraded|downgraded|changed|moved|switched)\b", re.IGNORECASE)
+
+
+def _update_earlier(result: Extraction, fact: Fact) -> bool:
+    """'…room 312.' then 'we got upgraded, so it's room 508 now': fix the earlier fact of this
+    message instead of keeping both. True when the new fact was folded in."""
+    if not _NOW.search(fact.text):
+        return False
+    changed = False
+    for noun, value in _NOUN_VALUE.findall(fact.text):
+        for earlier in reversed(result.facts):
+            found = re.search(rf"\b{re.escape(noun)}\s+(?:number\s+|no\.?\s*|#)?(\d[\w-]*)\b", earlier.text, re.IGNORECASE)
+            if found and found.group(1) != value:
+                earlier.text = earlier.text[: found.start(1)] + value + earlier.text[found.end(1) :]
+                changed = True
+                break
+    return changed
+
+
 def _keep(result: Extraction, fact: Fact) -> bool:
-    if any(f.text.casefold() == fact.text.casefold() for f in result.facts):
+    if any(f.text.casefold() == fact.text.casefold() for f in result.facts) or _update_earlier(result, fact):
         return False
     result.facts.append(fact)
     return True
