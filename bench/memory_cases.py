@@ -99,6 +99,7 @@ def main() -> None:
     parser.add_argument("--kind")
     parser.add_argument("--runs", type=int, default=1, help="repeat (an LLM is not deterministic)")
     parser.add_argument("-v", "--verbose", action="store_true")
+    parser.add_argument("--min-pass", type=float, help="exit 1 when the pass rate is below this (a CI guard)")
     args = parser.parse_args()
     if not args.cases.exists():
         print(f"cases not found at {args.cases}; skipping (pass --cases FILE)")
@@ -122,6 +123,9 @@ def main() -> None:
             print(f"  {name:<12} {sum(results) / len(runs):>5.1f}/{len(results) // len(runs):<3} {sum(results) / len(results):.0%}")
     if first["failed"]:
         print("failed: " + ", ".join(first["failed"]))
+    if args.min_pass is not None and min(rates) < args.min_pass:
+        print(f"pass rate {min(rates):.1%} is below --min-pass {args.min_pass:.0%}", file=sys.stderr)
+        raise SystemExit(1)
 
 
 if __name__ == "__main__":

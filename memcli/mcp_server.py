@@ -101,7 +101,11 @@ def create_server(
 
         Use for facts, preferences, plans, people, conventions: add_memory(text="Prefers pnpm
         over npm"). Pass `messages` ([{"role": "user", "content": "..."}]) instead of `text` to
-        remember from a conversation. Never store secrets (keys, tokens, passwords).
+        remember from a conversation (assistant turns are context, not facts). The facts are
+        extracted and reconciled: each result's `event` says ADD, UPDATE (it replaced
+        `previous_memory`), DELETE (the user retracted it) or NONE (already known). Say what
+        changed ("moved to Ghent") or retract ("forget that I ...") in plain words; infer=false
+        stores the text exactly as given. Never store secrets (keys, tokens, passwords).
         """
         check_size(text=text)
         user, agent = scope(user_id, agent_id)
