@@ -305,7 +305,7 @@ def proper_nouns(text: str, initial: bool = False) -> list[str]:
 
 
 def has_verb(text: str) -> bool:
-    words = re.findall(r"[\w']+", fold(text))
+    words = [fold(w) for w in re.findall(r"[\w']+", text) if w != "May"]  # the month is no verb
     if any(w in _AUX or w in _COMMON_VERBS for w in words):
         return True
     if len(words) >= 2 and (_PRONOUN_SUBJECT.match(words[0]) or words[0] in ("he", "she", "they", "it")):
@@ -324,7 +324,15 @@ def _has_finite_verb(text: str) -> bool:
 
 _REMEMBER_THIS = re.compile(
     r"^(?:(?:please|pls|can you|could you|would you|just)\s+)*(?:note|remember|save|record|write down|jot down)"
-    r"(?:\s+(?:that|this|down))?\s*(?:(?:my|our)\s+)?(?=\w)",
+    r"(?:\s+(?:that|this|down)\b|(?=\s+(?:my|our)\b)|:)\s*(?:(?:my|our)\s+)?(?=\w)",
+    re.IGNORECASE,
+)
+
+
+_PURE_LABEL = re.compile(
+    r"^(?:(?:big|quick|small|little|short|some|important|random|new|latest)\s+)*(?:news|update|reminder|note|note to self|"
+    r"notes|heads[- ]up|fyi|psa|ps|p\.s\.?|todo|to-do|context|background|for context|info|edit|correction|thought)"
+    r"(?:\s+(?:for|about|on)\s+[\w\s-]{1,30})?$",
     re.IGNORECASE,
 )
 
@@ -338,7 +346,10 @@ def strip_label(sentence: str) -> str:
     head, colon, rest = text.partition(":")
     if colon and rest.strip() and len(head.split()) <= 9 and "[[" not in head:
         verbless = not _has_finite_verb(head)
-        labelled = bool(_LABEL_WORDS.search(head)) and (verbless or (len(head.split()) <= 9 and has_verb(rest)))
+        # "ray's birthday: 12 May" keeps its head (it says what the value is); "Big news: we
+        # moved" and "Reminder: dark theme everywhere" lose theirs
+        pure = bool(_PURE_LABEL.match(head.strip()))
+        labelled = pure or (bool(_LABEL_WORDS.search(head)) and has_verb(rest))
         plain = "," not in head and not re.search(r"\b(them|it|me|you|but|with)\b", head, re.IGNORECASE)
         if labelled or (verbless and plain and has_verb(rest) and not values(head) - values(rest) and len(head.split()) <= 6):
             text = _DISCOURSE.sub("", rest.strip()).strip()
@@ -366,8 +377,9 @@ def sentence_dropped(sentence: str) -> str | None:
     return None
 
 
-def why_dropped(sentence: str) -> str | None:
-    """Why a (labelled-stripped) sentence or clause is not a fact worth keeping, or None to keep it."""
+def why_dropped(sentence: str, note: bool = False) -> str | None:
+    """Why a (labelled-stripped) sentence or clause is not a fact worth keeping, or None to keep it.
+    A `note` (a short text given on its own, as `mem add "Allergic to penicillin"`) may be verbless."""
     text = _META_TAIL.sub("", sentence.strip()).strip()
     reason = sentence_dropped(text)
     if reason:
@@ -386,7 +398,7 @@ def why_dropped(sentence: str) -> str | None:
     if not words:
         return "nothing specific"
     hard_values = {v for v in values(text) if v not in _NUMBER_WORDS}  # "three, and a menace" is an answer, not a fact
-    if not has_verb(text) and not (hard_values and len(words) >= 2) and not _STANDING.search(text):
+    if not note and not has_verb(text) and not (hard_values and len(words) >= 2) and not _STANDING.search(text):
         return "a fragment"
     if _is_one_off_order(text):
         return "a one-off instruction"
@@ -664,11 +676,14 @@ def extract(messages: Any) -> Extraction:
     result = Extraction()
     context: list[str] = []  # everything said so far, both sides: resolves "forget the whole thing"
     person: str | None = None  # who "he"/"she" is: the last person named as a subject
-    for role, content in turns_of(messages):
+    turns = turns_of(messages)
+    for role, content in turns:
         if role != "user":
             context.append(content)
             continue
-        for raw in _merge_anaphora(sentences(content)):
+        parts = _merge_anaphora(sentences(content))
+        note = len(turns) == 1 and len(parts) == 1  # a note typed on its own: its words are what to keep
+        for raw in parts:
             sentence = strip_label(raw)
             if attribute_correction(sentence, result.facts):
                 continue
@@ -693,7 +708,7 @@ def extract(messages: Any) -> Extraction:
             else:
                 for clause in clauses(_META_TAIL.sub("", sentence).strip()):
                     clause = front_phrase_last(clause)
-                    reason = why_dropped(clause)
+                    reason = why_dropped(clause, note)
                     if reason:
                         result.dropped.append((clause, reason))
                         continue

@@ -132,3 +132,32 @@ def test_sentences_keep_decimals_domains_and_abbreviations() -> None:
 )
 def test_first_person_is_rewritten_for_a_list(clause: str, expected: str) -> None:
     assert normalise(clause) == expected
+
+
+@pytest.mark.parametrize(
+    "note, expected",
+    [
+        ("Allergic to penicillin", ["Allergic to penicillin"]),  # a note on its own may be verbless
+        ("Favourite coffee: flat white with oat milk", ["Favourite coffee: flat white with oat milk"]),
+        ("ray's birthday: 12 May", ["ray's birthday: 12 May"]),  # the head says what the value is
+        ("Remember to water the plants on Sundays", ["Remember to water the plants on Sundays"]),
+        ("Note to self: the garage code is 4471", ["The garage code is 4471"]),
+        ("TODO: migrate the billing DB to Postgres 16", ["Migrate the billing DB to Postgres 16"]),
+        ("dentist: Dr. Smith, 555-0134", ["dentist: Dr. Smith, 555-0134"]),
+        ("Kids: Ilse (7) and Bo (4)", ["Kids: Ilse (7) and Bo (4)"]),
+        ("The wifi password is in the kitchen drawer", ["The wifi password is in the kitchen drawer"]),
+        ("Never push directly to main!", ["Never push directly to main"]),
+        ("deploy with `fly deploy --remote-only`, the app lives at https://acme.fly.dev.",
+         ["Deploy with `fly deploy --remote-only`", "The app lives at https://acme.fly.dev"]),
+    ],
+)
+def test_plain_notes_are_kept(note: str, expected: list[str]) -> None:
+    assert facts(note) == expected
+
+
+def test_a_fragment_inside_a_conversation_is_dropped() -> None:
+    conversation = [
+        {"role": "assistant", "content": "How old is Pepper?"},
+        {"role": "user", "content": "three, and a total menace"},
+    ]
+    assert facts(conversation) == []
