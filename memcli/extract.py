@@ -397,7 +397,8 @@ def why_dropped(sentence: str, note: bool = False) -> str | None:
     words = content_words(text)
     if not words:
         return "nothing specific"
-    hard_values = {v for v in values(text) if v not in _NUMBER_WORDS}  # "three, and a menace" is an answer, not a fact
+    # "three, and a menace" is an answer, not a fact: number words are not values here
+    hard_values = {v for v in values(text) if not v.isdigit() or re.search(rf"(?<!\w){v}(?!\w)", text)}
     if not note and not has_verb(text) and not (hard_values and len(words) >= 2) and not _STANDING.search(text):
         return "a fragment"
     if _is_one_off_order(text):
