@@ -171,7 +171,8 @@ def compare(fact: Fact, memory: Existing, similarity: float | None) -> Compariso
         restates = not new_value and (covered or cosine >= 0.7) and (coverage >= 0.5 or cosine >= 0.6)
         if not new_value and not restates and not CHANGE.search(fact.text):
             return Comparison(False, False, False, cosine + coverage, "")  # same kind of thing, another fact
-        return Comparison(True, new_value or bool(CHANGE.search(fact.text)) and coverage < 0.8, restates,
+        # a change word with nothing new ("Maya just moved to Oslo" when she lives in Oslo) is a restatement
+        return Comparison(True, new_value or bool(CHANGE.search(fact.text)) and coverage < 0.6, restates or (not new_value and coverage >= 0.6),
                           2.0 + cosine + coverage, f"both say {'/'.join(sorted(kinds))}")
     changed = bool(CHANGE.search(fact.text)) and not ALSO.search(fact.text)
     if shared and clash and (fact.subject or subject or changed or cosine >= 0.35 or similarity is None):

@@ -30,7 +30,12 @@ def decide(stored: list[str], message: str, similarity=None) -> list[tuple[str, 
         (["The weekly sync is at 14:00"], "The weekly sync moved to 15:30.", [(UPDATE, "The weekly sync is at 14:00", "The weekly sync is at 15:30")]),
         (["Bench press record is 80 kg"], "Bench press record is now 85 kg.", [(UPDATE, "Bench press record is 80 kg", "Bench press record is 85 kg")]),
         (["Use npm in this repo"], "This repo switched to pnpm.", [(UPDATE, "Use npm in this repo", "This repo switched to pnpm")]),
-        # the same fact again changes nothing
+        # a change of one value inside a memory of several facts keeps the others
+        (["Sister Maya lives in Oslo and works as a marine biologist"], "Maya moved to Bergen.",
+         [(UPDATE, "Sister Maya lives in Oslo and works as a marine biologist", "Sister Maya lives in Bergen and works as a marine biologist")]),
+        # the same fact again changes nothing, change word or not
+        (["Sister Maya lives in Oslo and works as a marine biologist"], "My sister Maya just moved to Oslo.",
+         [(NONE, "Sister Maya lives in Oslo and works as a marine biologist", None)]),
         (["Cat is called Pixel"], "Pixel is my cat's name, by the way.", [(NONE, "Cat is called Pixel", None)]),
         (["Swims three times a week"], "still swimming 3 times a week", [(NONE, "Swims three times a week", None)]),
         # different subjects never clash
