@@ -172,7 +172,9 @@ def compare(fact: Fact, memory: Existing, similarity: float | None) -> Compariso
         if not new_value and not restates and not CHANGE.search(fact.text):
             return Comparison(False, False, False, cosine + coverage, "")  # same kind of thing, another fact
         # a change word with nothing new ("Maya just moved to Oslo" when she lives in Oslo) is a restatement
-        return Comparison(True, new_value or bool(CHANGE.search(fact.text)) and coverage < 0.6, restates or (not new_value and coverage >= 0.6),
+        same_values = bool(fact_values) and fact_values <= memory_values  # "we moved to Ghent" when it says Ghent
+        changed_only = bool(CHANGE.search(fact.text)) and coverage < 0.6 and not same_values
+        return Comparison(True, new_value or changed_only, restates or (not new_value and (coverage >= 0.6 or same_values)),
                           2.0 + cosine + coverage, f"both say {'/'.join(sorted(kinds))}")
     changed = bool(CHANGE.search(fact.text)) and not ALSO.search(fact.text)
     if shared and clash and (fact.subject or subject or changed or cosine >= 0.35 or similarity is None):

@@ -38,6 +38,7 @@ def decide(stored: list[str], message: str, similarity=None) -> list[tuple[str, 
          [(NONE, "Sister Maya lives in Oslo and works as a marine biologist", None)]),
         (["Cat is called Pixel"], "Pixel is my cat's name, by the way.", [(NONE, "Cat is called Pixel", None)]),
         (["Swims three times a week"], "still swimming 3 times a week", [(NONE, "Swims three times a week", None)]),
+        (["Lives in Ghent"], "We moved to Ghent!", [(NONE, "Lives in Ghent", None)]),
         # different subjects never clash
         (["[[auth-service]] is deployed on [[AWS]]"], "[[billing-service]] is deployed on [[GCP]].", [(ADD, None, "[[billing-service]] is deployed on [[GCP]]")]),
         (["Sister Maya lives in Oslo"], "I live in Madrid.", [(ADD, None, "Lives in Madrid")]),
