@@ -111,7 +111,7 @@ def relations_of(graph: Graph, records: list[MemoryRecord], positions: list[int]
 
 
 def spread(
-    graph: Graph, scores: np.ndarray, hops: int = 2, decay: float = 0.5, width: int = 5, strong: float = 0.6
+    graph: Graph, scores: np.ndarray, hops: int = 2, decay: float = 0.7, width: int = 5, strong: float = 0.6
 ) -> np.ndarray:
     """Evidence that flows along links: the best `width` records lend `decay` of their score to
     every record linked to the same entities, and those lend on for `hops` steps in all. So
