@@ -678,9 +678,11 @@ def extract(messages: Any) -> Extraction:
     context: list[str] = []  # everything said so far, both sides: resolves "forget the whole thing"
     person: str | None = None  # who "he"/"she" is: the last person named as a subject
     turns = turns_of(messages)
+    last_assistant = ""
     for role, content in turns:
         if role != "user":
             context.append(content)
+            last_assistant = content
             continue
         parts = _merge_anaphora(sentences(content))
         note = len(turns) == 1 and len(parts) == 1  # a note typed on its own: its words are what to keep
@@ -702,6 +704,10 @@ def extract(messages: Any) -> Extraction:
                 context.append(raw)
                 continue
             context.append(raw)
+            choice = _chosen(sentence, last_assistant, result.facts)
+            if choice:  # "the Tatras sound perfect" after the assistant offered "the High Tatras"
+                _keep(result, Fact(text=choice, sentence=raw, subject=frozenset({"@user"})))
+                continue
             reason = sentence_dropped(sentence)
             kept = False
             if reason:
@@ -744,6 +750,32 @@ def _update_earlier(result: Extraction, fact: Fact) -> bool:
                 changed = True
                 break
     return changed
+
+
+_REACTION = re.compile(
+    r"^(?:(?:oh|ooh|ok|okay|yes|yeah|hmm|wow)[,!\s]+)*(?:the\s+)?(?P<x>[\w' -]{2,40}?)\s+(?:sounds?|looks?|seems?)\s+"
+    r"(?:really\s+|so\s+)?(?:perfect|great|good|ideal|amazing|lovely|nice|best|right)\b"
+    r"|^(?:let'?s|i'?ll|we'?ll)\s+(?:go with|take|do|book|pick|choose)\s+(?:the\s+)?(?P<y>[\w' -]{2,40}?)[.!]*$",
+    re.IGNORECASE,
+)
+_PLAN = re.compile(r"\b(?:plan(?:ning)?|organi[sz]ing|looking for|booking)\s+(?P<obj>(?:a|an|the|my|our)\s+[^,.;]+)", re.IGNORECASE)
+
+
+def _chosen(sentence: str, offered: str, facts: list[Fact]) -> str | None:
+    """A reaction that picks one of the assistant's suggestions, as a fact: "Is considering the
+    High Tatras for a long weekend away in October". Only what the assistant named counts."""
+    match = _REACTION.match(sentence.strip())
+    if not match or not offered:
+        return None
+    picked = (match.group("x") or match.group("y") or "").strip()
+    if not picked or fold(picked) in _NOT_NAMES | {"that", "this", "it", "all", "everything"}:
+        return None
+    head = picked.split()[-1]
+    named = re.search(rf"(?:\b[Tt]he\s+)?(?:[A-Z][\w'-]*\s+){{0,3}}(?i:{re.escape(head)})\b", offered)
+    if not named or not any(w[:1].isupper() for w in named.group(0).split()):
+        return None
+    plan = next((m.group("obj").strip() for f in facts for m in [_PLAN.search(f.text)] if m), None)
+    return f"Is considering {named.group(0).strip()}" + (f" for {plan}" if plan else "")
 
 
 def _keep(result: Extraction, fact: Fact) -> bool:

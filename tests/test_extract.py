@@ -161,3 +161,14 @@ def test_a_fragment_inside_a_conversation_is_dropped() -> None:
         {"role": "user", "content": "three, and a total menace"},
     ]
     assert facts(conversation) == []
+
+
+def test_a_reaction_picks_the_assistants_suggestion() -> None:
+    conversation = [
+        {"role": "user", "content": "I'm planning a cycling holiday in May."},
+        {"role": "assistant", "content": "Girona or the Dolomites would both be great for that."},
+        {"role": "user", "content": "ooh, the Dolomites sound perfect."},
+    ]
+    assert facts(conversation) == ["Is planning a cycling holiday in May", "Is considering the Dolomites for a cycling holiday in May"]
+    # a reaction to something the assistant did not name is not a choice
+    assert facts([{"role": "assistant", "content": "How about a walk?"}, {"role": "user", "content": "that sounds great"}]) == []
