@@ -13,12 +13,13 @@ nothing new -> NONE; otherwise ADD.
 
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass
 from typing import Callable
 
-from .extract import Extraction, Fact, content_words, fold, normalise, proper_nouns, subject_of, values
+from .english import content_words, normalise, proper_nouns, subject_of, values
+from .extract import Extraction, Fact
+from .index.tokenize import fold
 
 ADD, UPDATE, DELETE, NONE = "ADD", "UPDATE", "DELETE", "NONE"
 

@@ -17,14 +17,13 @@ import numpy as np
 
 from . import markdown
 from .checks import check_limit, check_plain, check_scope, check_text
-from .config import MEMORIES_DIR, Settings, load_settings
+from .config import Settings, load_settings
 from .context import DEFAULT_BUDGET
 from .context import digest as build_digest
 from .context import tokens as estimate_tokens
 from .errors import InvalidInputError, NotFoundError, ParseError, VaultError
 from .exchange import Exchange
 from .graph import Graph, relations_of
-from .graph import autolink as graph_autolink
 from .graph import build as build_graph
 from .graph import spread as graph_spread
 from .graphing import GraphViews
@@ -39,21 +38,17 @@ from .index.engine import (
 )
 from .index.store import IndexStore
 from .markdown import as_str, record_from
-from .extract import Extraction, extract
-from .llm import ChatClient, LLMError
-from .models import CURRENT, DELETED, SUPERSEDED, FileProblem, Hit, MemoryRecord, check_id
+from .models import CURRENT, DELETED, FileProblem, Hit, MemoryRecord, check_id
 from .models import timestamp as unix_time
 from .portable import json_lines
-from .reconcile import ADD, DELETE, NONE, UPDATE, Decision, Existing, Similarity, attributes, reconcile
+from .reconcile import ADD, Decision
+from .recording import Recording
 from .secrets import guard as guard_secrets
 from .upkeep import Upkeep
-from .vault import Vault, new_id, slug
+from .vault import Vault, new_id
 
 Messages = str | list[dict[str, Any]]
 _SCOPE_ARGS = {"user_id": "user", "agent_id": "agent", "run_id": "run"}
-MAX_COMPARED = 300  # a scope this small is compared whole; a bigger one through search
-CANDIDATES_PER_TEXT = 15  # in a big scope: the closest memories by words, and by meaning, per fact
-LLM_CANDIDATES = 50  # memories shown to the LLM: the newest of the scope
 
 
 def utc_now() -> datetime:
@@ -65,7 +60,7 @@ def iso(moment: datetime) -> str:
     return moment.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-class Memory(GraphViews, Upkeep, Exchange):
+class Memory(Recording, GraphViews, Upkeep, Exchange):
     """Long-term memory kept as markdown files in a vault folder.
 
     >>> m = Memory(vault="~/notes")
@@ -281,14 +276,6 @@ class Memory(GraphViews, Upkeep, Exchange):
             self.reindex(paths=written)  # embed the new memories now, so the next search has nothing to do
         return {"results": results}
 
-    @staticmethod
-    def _summary(results: list[dict[str, Any]]) -> str:
-        changes = [r for r in results if r["event"] != NONE]
-        if len(changes) == 1:
-            return f"{changes[0]['event'].lower()} {changes[0]['id']}: {changes[0]['memory'][:60]}"
-        counts = {event: sum(r["event"] == event for r in changes) for event in (ADD, UPDATE, DELETE)}
-        return ", ".join(f"{event.lower()} {n}" for event, n in counts.items() if n) or "nothing new"
-
     def _moment(self, timestamp: datetime | str | float | None, end_of_day: bool = False) -> str:
         """An ISO 8601 UTC time from a datetime, ISO text or Unix seconds; a bare date means its
         start (or with `end_of_day`, its last moment: "as of 2026-03-01" includes that day)."""
@@ -308,105 +295,6 @@ class Memory(GraphViews, Upkeep, Exchange):
         if isinstance(timestamp, datetime):
             return iso(timestamp if timestamp.tzinfo else timestamp.replace(tzinfo=timezone.utc))
         raise InvalidInputError("timestamp must be a datetime, an ISO 8601 text or Unix seconds")
-
-    def _linker(self, index: SearchIndex) -> Callable[[str], str] | None:
-        if not index.has_links:
-            return None  # no [[links]] anywhere: no entity to link (and no graph to build)
-        graph = self._graph(index)
-        return (lambda text: graph_autolink(text, graph)) if graph.entities else None
-
-    def _decide(
-        self, index: SearchIndex, turns: list[tuple[str, str]], scope: dict[str, str]
-    ) -> tuple[list[Decision], dict[str, np.ndarray]]:
-        """Extract facts (the LLM when configured, else the rules) and reconcile them with the
-        current memories of exactly this scope (scopes never supersede each other)."""
-        exact = index.exact_scope(scope)
-        llm = self._llm_client()
-        if llm is not None:
-            newest = sorted(exact, key=lambda i: index.records[i].time)[-LLM_CANDIDATES:]
-            try:
-                return llm.decide(turns, [Existing(index.records[i].id, index.records[i].text) for i in newest]), {}
-            except LLMError as err:
-                log.warning(f"mem: the LLM failed ({err}); using the built-in extraction")
-        extraction = extract(turns)
-        texts = [f.text for f in extraction.facts] + [r.target for r in extraction.retractions]
-        texts += [r.fallback for r in extraction.retractions if r.fallback]
-        vectors = index.embed(texts) if texts else None
-        if exact.size <= MAX_COMPARED:
-            positions = [int(i) for i in exact]
-        else:  # a big scope: only what is close by words or meaning (or names the same attribute)
-            queries = texts + [c.old for c in extraction.corrections]
-            queries += [" ".join(sorted(attributes(f.text))) for f in extraction.facts if attributes(f.text)]
-            query_vectors = None if vectors is None else np.vstack([vectors, np.zeros((len(queries) - len(texts), vectors.shape[1]), dtype=np.float32)])
-            positions = sorted(index.related(queries, query_vectors, exact, CANDIDATES_PER_TEXT))
-        positions.sort(key=lambda i: index.records[i].time)
-        existing = [Existing(index.records[i].id, index.records[i].text) for i in positions]
-        decisions = reconcile(extraction, existing, self._similarity(index, positions, texts, vectors))
-        return decisions, ({} if vectors is None else dict(zip(texts, vectors)))
-
-    @staticmethod
-    def _similarity(index: SearchIndex, positions: list[int], texts: list[str], vectors: np.ndarray | None) -> Similarity:
-        if vectors is None:
-            return lambda text, memory_id: None
-        by_text = dict(zip(texts, vectors))
-        stored = {index.records[i].id: index.vector_of(i) for i in positions}
-
-        def similarity(text: str, memory_id: str) -> float | None:
-            left, right = by_text.get(text), stored.get(memory_id)
-            return None if left is None or right is None else float(left @ right)
-
-        return similarity
-
-    def _apply(self, decision: Decision, meta: dict[str, Any], link: Callable[[str], str] | None, written: list[str]) -> dict[str, Any]:
-        """Write one decision; the caller holds the writer lock. Returns its result dict."""
-        target = decision.target
-        if decision.event == NONE:
-            assert target is not None
-            return {"id": target.id, "memory": target.text, "event": NONE, "reason": decision.why}
-        if decision.event == DELETE:
-            assert target is not None
-            record = self._loaded(target.id)
-            self._forget(record, purge=False, when=meta["updated"])
-            written.append(record.path)
-            return {"id": target.id, "memory": record.text, "event": DELETE, "reason": decision.why}
-        text = decision.text or ""
-        text = link(text) if link else text
-        extra = {"supersedes": [target.id]} if decision.event == UPDATE and target else {}
-        relpath, memory_id = self._create(text, {**meta, **extra})
-        written.append(relpath)
-        result = {"id": memory_id, "memory": text, "event": decision.event}
-        if decision.why and decision.why != "new":  # a plain ADD stays Mem0's {id, memory, event}
-            result["reason"] = decision.why
-        if decision.event == UPDATE and target:
-            old = self._loaded(target.id)
-            self._supersede(old, memory_id, meta["updated"])
-            written.append(old.path)
-            result.update(previous_memory=old.text, previous_id=old.id)
-        return result
-
-    def _loaded(self, memory_id: str) -> MemoryRecord:
-        """A memory of the index this add just checked (no second look at the files)."""
-        index = self._search_index()
-        return index.records[index.by_id[memory_id]]
-
-    def _create(self, text: str, meta: dict[str, Any]) -> tuple[str, str]:
-        for attempt in (1, 2):  # the same text and id already on disk: a new id, once
-            memory_id = self._unused_id()
-            relpath = f"{MEMORIES_DIR}/{slug(text)}-{memory_id}.md"
-            fields = {"id": memory_id, **{k: v for k, v in meta.items()}}
-            try:
-                self.vault.create(relpath, markdown.render(fields, text + "\n"))
-                return relpath, memory_id
-            except FileExistsError:
-                if attempt == 2:
-                    raise
-        raise AssertionError("unreachable")
-
-    def _supersede(self, record: MemoryRecord, by: str, when: str) -> None:
-        path = self.vault.path(record.path)
-        file_text, sha = self.vault.read(path)
-        changes = {"status": SUPERSEDED, "superseded_by": by, "invalid_at": when, "updated": when}
-        self.vault.replace(path, markdown.set_keys(file_text, changes), expected_sha=sha)
 
     def _unused_id(self) -> str:
         """A fresh id no indexed memory uses (40 random bits: a clash is rare, not impossible; a
@@ -586,12 +474,6 @@ class Memory(GraphViews, Upkeep, Exchange):
             self._autocommit([record.path], f"mem: {'purge' if purge else 'forget'} {memory_id}")
         self.reindex(paths=[record.path])
         return {"message": message, "id": memory_id}
-
-    def _llm_client(self) -> ChatClient | None:
-        s = self.settings
-        if not (s.llm_base_url and s.llm_model):
-            return None
-        return ChatClient(s.llm_base_url, s.llm_model, s.llm_api_key, s.llm_timeout)
 
     def _forget(self, record: MemoryRecord, purge: bool, when: str | None = None) -> str:
         """Tombstone or remove one memory's file; the caller holds the writer lock."""

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from memcli.extract import extract, normalise, sentences
+from memcli.english import normalise, sentences
+from memcli.extract import extract
 
 
 def facts(messages) -> list[str]:

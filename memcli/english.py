@@ -1,0 +1,451 @@
+"""The English the extractor reads: sentences, content words, names, values, verbs, and the
+phrases people use to greet, ask, retract, correct or label (pure: text in, data out).
+
+Word lists name kinds of things people say (a greeting, a retraction, a change), never
+particular sentences; extract.py decides what a sentence is with them.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+from .index.tokenize import STOPWORDS, fold, stem
+
+GREETING = re.compile(
+    r"^(hi|hey|hello|hiya|yo|good (morning|afternoon|evening|night)|morning|evening|thanks?( you)?( so much)?|"
+    r"thx|ty|cheers|cool|nice|great|awesome|perfect|ok(ay)?|k|sure|yes|yeah|yep|yup|no|nope|nah|got it|"
+    r"sounds good|fair|haha|lol|lmao|hmm+|oh|ooh|wow|bye|see you|talk (to you )?later|will do|done|"
+    r"i'?ll take a look|maybe|idk|i don'?t know|never ?mind|no worries|no problem|noted|right|true|exactly|"
+    r"hope (you|your|all|everything)\b.*|how are you.*|how'?s it going.*|have a (good|nice|great|lovely) \w+|"
+    r"(?:thanks?|thank you|thx|ty|cheers)\b[^.!?]{0,40}|(?:that|this|it) (?:was|is|'s) (?:so |super |really |very )?"
+    r"(?:helpful|great|useful|perfect|amazing|brilliant|lovely))"
+    r"([ ,!.]+(thanks|there|again|then|so much|lol|haha|fair|idk|maybe|please|pls))*[ !.,:)(]*$",
+    re.IGNORECASE,
+)
+
+DISCOURSE = re.compile(
+    r"^(?:(?:hi|hey|hello|ok(?:ay)?|oh|ooh|wow|well|so|also|and|but|anyway|anyhow|btw|by the way|actually|"
+    r"yep|yeah|yes|yup|right|sure|fyi|psst|guess what|just so you know|for the record|for context|"
+    r"as you know|just fyi|one more thing|oh and|and also|plus|heads[- ]up|for real(?: though)?|honestly|"
+    r"meh|hmm+|lol|haha)\b[,:!.\s-]*)+",
+    re.IGNORECASE,
+)
+
+# "Big news:", "quick update for meal planning:", "Meeting notes, 3 Oct:" — a short label before a colon
+LABEL_WORDS = re.compile(
+    r"\b(news|update|reminder|note|notes|heads[- ]up|context|fyi|psa|tip|thought|check-?in|orders|"
+    r"conventions?|rules?|ps|p\.s|edit|correction|info|background|fact|profile|summary|recap|policy|beat|"
+    r"status|news flash|bio)\b",
+    re.IGNORECASE,
+)
+
+QUESTION_START = re.compile(
+    r"^(what|what's|whats|which|who|whom|whose|where|when|why|how|is|are|am|was|were|do|does|did|can|could|"
+    r"would|will|should|shall|may|might|have|has|any|anything|got any|know any|remember)\b",
+    re.IGNORECASE,
+)
+
+REQUEST = re.compile(
+    r"\b(can you|could you|would you|will you|please (look|check|help|find|give|send|tell|show|suggest|recommend)|"
+    r"pls|plz|ideas?\b|suggestions?\b|recommend(ations?)?\b|help me|(?:i )?need (?:a|an|some) \w+ (?:for|to)|"
+    r"looking for (?:a|an|some))\b",
+    re.IGNORECASE,
+)
+
+STANDING = re.compile(
+    r"\b(always|never|every|everywhere|everything|anywhere|all\b|any\b|no\b|don'?t|do not|only|must|"
+    r"from now on|going forward|in this (repo|repository|codebase|project)|here|nothing (?:with|that|containing)|without)\b",
+    re.IGNORECASE,
+)
+
+HYPOTHETICAL = re.compile(
+    r"\b(what if|someday|some day|one day|if i (ever|were|was|had)|i wonder|wondering|would be (nice|cool|fun)|"
+    r"probably never|maybe one day|in another life|imagine if|i wish)\b",
+    re.IGNORECASE,
+)
+
+OPINION_VERBS = r"(think|thinks|says|said|insist|insists|insisting|believe|believes|reckon|reckons|claim|claims|argue|argues|swear|swears|feel|feels)"
+
+OTHERS_OPINION = re.compile(
+    rf"^(?:(?:my|our|the|a|his|her|their)\s+)?(?:\w+\s+){{0,2}}?(?:\w+)\s+(?:keeps?\s+|always\s+|still\s+)?"
+    rf"(?:{OPINION_VERBS}|telling me|tells me|told me|wants me|suggests|suggested|recommends|recommended)\b",
+    re.IGNORECASE,
+)
+
+SARCASM = re.compile(r"🙃|/s\b|\b(?:oh sure|yeah right|oh great|as if)\b|\bbest \w+ ever\b.*(?:🙃|!)", re.IGNORECASE)
+
+EPHEMERAL = re.compile(
+    r"\b(today|tonight|this morning|this afternoon|this evening|just now|again|"
+    r"yesterday|last (?:week|night)|the other day|weather|gloomy|rainy|sunny|so tired|exhausted|overwhelmed|stressed|bored|hungry|sleepy|"
+    r"chaotic|ugh|kill me|just (?:emailed|called|texted|messaged|heard|rang))\b",
+    re.IGNORECASE,
+)
+
+# Words that make a one-off event a lasting fact anyway ("started", "moved", "new").
+DURABLE = re.compile(
+    r"\b(started|start|joined|moved|moving|relocat\w*|switched|migrated|rewrote|rewritten|new|now|since|"
+    r"from now on|as of|anymore|no longer|allergic|can'?t|always|never|every|rescheduled|push(ed)? it|"
+    r"moved it|changed|promoted|hired|married|engaged|born|adopted|diagnosed|bought|sold|picked up|got an?|"
+    r"retired|quit|stopped|replaced|upgraded|currently)\b",
+    re.IGNORECASE,
+)
+
+CONFIRM = re.compile(
+    r"\b(still (right|true|correct|valid|accurate|the case|stands|good)|that'?s (right|correct)|is correct|"
+    r"is right|'s (right|correct|fine) (though|still)|hasn'?t changed|unchanged|still at it|still going|still on it|"
+    r"still doing (?:it|that)|same as before|haven'?t changed|still (?:living|based|working) (?:in|at) the same)\b|^(?:and\s+)?the \w+(?: \w+)? (?:is|are|was) (?:fine|right|correct|ok|okay|still right)\b",
+    re.IGNORECASE,
+)
+
+SELF_TALK = re.compile(
+    r"\b(misread|mistyped|typo|my bad|my mistake|i was wrong|i meant to say|ignore that|scratch that|"
+    r"never mind|i'?m not sure|no idea)\b",
+    re.IGNORECASE,
+)
+
+META_TAIL = re.compile(
+    r"[,;]?\s*(?:so\s+)?(?:please\s+)?(?:keep (?:that|this|it) in mind|bear (?:that|this) in mind|in case (?:that|it) "
+    r"matters|just so you know|for (?:future )?reference|fyi|btw|by the way|if that helps|for what it'?s worth)\b[^.!?]*[.!?]*$",
+    re.IGNORECASE,
+)
+
+FORGET_VERB = r"(?:forget|scratch|remove|delete|erase|drop|wipe|discard|clear|purge|unlearn)"
+
+RETRACT_COMMAND = re.compile(
+    rf"^(?:(?:please|pls|just|also|and|can you|could you|would you|kindly)[,\s]+)*{FORGET_VERB}\b[,\s]*(?P<target>.*)$",
+    re.IGNORECASE,
+)
+
+NO_LONGER = re.compile(r"\b(?:i|we)\s+(?:am |are |'m |'re )?no longer\s+(?P<target>.+)$", re.IGNORECASE)
+
+NOT_ANYMORE = re.compile(
+    r"\b(?:i|we)(?:'m|'re| am| are)?\s+(?:not|n't|do not|don't|does not|doesn't)\s+(?P<target>.+?)\s+any ?more\b",
+    re.IGNORECASE,
+)
+
+STOPPED = re.compile(
+    r"\b(?:i|we)\s*(?:have |'ve )?(?:stopped|quit|gave up|give up|stepped down from|stepped back from|dropped out of)\s+(?P<target>\w.+)$",
+    re.IGNORECASE,
+)
+
+IS_OVER = re.compile(
+    r"^(?:the |my |our )?(?P<target>[\w\s-]{2,40}?)\s+(?:is|are|'s)\s+(?:over|cancell?ed|off|finished|done for good)\b",
+    re.IGNORECASE,
+)
+
+TARGET_PREFIX = re.compile(
+    r"^(?:(?:about|that|the fact that|the (?:rule|note|bit|part|thing|memory|stuff) about|what i said about|"
+    r"(?:anything|everything|all) (?:you (?:know|have|remember|'ve got) )?(?:about|on|regarding)|all of|any|"
+    r"my note about|the|my|our|i'?m|i am|i was|i)\s+)+",
+    re.IGNORECASE,
+)
+
+TARGET_TAIL = re.compile(
+    r"\s*(?:from (?:your|my|the) (?:notes|memory|memories|records|files)|for (?:good|now)|please|entirely|"
+    r"completely|altogether)\b.*$",
+    re.IGNORECASE,
+)
+
+ANAPHORIC_TARGET = re.compile(
+    r"^(?:it|that|this|them|those|all (?:of )?(?:that|this|it)|the whole thing|whole thing|everything|all that|"
+    r"the (?:whole )?(?:plan|idea|thing|event|stuff))\W*$",
+    re.IGNORECASE,
+)
+
+CORRECTION = [
+    re.compile(
+        r"^(?:(?:no|sorry|wait|oops|actually|correction)[,:!\s]+)*(?:it'?s|it is|that'?s|that is|it was|i meant|make that|"
+        r"should be|actually)\s+(?P<new>[^,]+?),?\s+not\s+(?P<old>[^,.!?]+?)[.!?]*$",
+        re.IGNORECASE,
+    ),
+    re.compile(r"^(?:(?:no|sorry|wait|actually)[,\s]+)*not\s+(?P<old>[^,]+?),?\s+but\s+(?P<new>[^,.!?]+?)[.!?]*$", re.IGNORECASE),
+]
+
+RELATIONS = (
+    "sister|brother|mother|mom|mum|father|dad|wife|husband|partner|girlfriend|boyfriend|fiancee?|son|daughter|"
+    "kid|child|baby|friend|best friend|cousin|aunt|uncle|niece|nephew|grandmother|grandma|grandfather|grandpa|"
+    "colleague|coworker|co-worker|boss|manager|mentor|mentee|roommate|flatmate|neighbou?r|teacher|doctor|"
+    "dentist|therapist|cat|dog|puppy|kitten|pet|horse|parrot|rabbit|hamster"
+)
+
+PRONOUN_SUBJECT = re.compile(r"^(i|i'm|i've|i'd|i'll|we|we're|we've|we'll|we'd|me)\b", re.IGNORECASE)
+
+AUX = frozenset(
+    """am is are was were be been being 's 're 've 'm 'd 'll have has had do does did will would can could
+    should must may might shall can't don't doesn't won't isn't aren't wasn't weren't didn't haven't hasn't
+    couldn't shouldn't i'm i've i'd i'll we're we've he's she's it's they're that's there's""".split()
+)
+
+COMMON_VERBS = frozenset(
+    """use uses used prefer prefers like likes love loves hate hates live lives work works play plays run runs
+    write writes edit edits drink drinks eat eats go goes take takes keep keeps get gets got make makes need needs
+    want wants lead leads own owns speak speaks study studies teach teaches drive drives
+    follow follows allow allows handle handled store stores deploy deployed build built rehearse rehearses
+    start started join joined move moved switch switched migrate migrated rewrite rewrote turned turn train
+    plan call called pick book schedule add avoid put stand cycle cycles commute commutes
+    sleep sleeps wake wakes lift lifts climb climbs collect collects grow grows cook cooks read reads visit
+    visits stay stays indent indents format formats test tests commit commits merge merges review reviews
+    capping cap caps leave leaves belong belongs report reports manage manages""".split()
+)
+
+MONTHS = r"jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?"
+
+DAYS = r"mon(?:day)?s?|tue(?:s(?:day)?)?s?|wed(?:nesday)?s?|thu(?:rs(?:day)?)?s?|fri(?:day)?s?|sat(?:urday)?s?|sun(?:day)?s?"
+
+VALUE = re.compile(
+    rf"\[\[[^\]]+\]\]|`[^`]+`|\b\d+(?:[.,:]\d+)*(?:\s?(?:am|pm|st|nd|rd|th|kg|km|mi|lb|lbs|h|k|%))?\b|"
+    rf"\b(?:{MONTHS}|{DAYS})\b|\b(?:twice|once|thrice|two|three|four|five|six|seven|eight|nine|ten)\b|"
+    rf"(?<!\w)['\"‘“][^'\"’”]{{2,60}}['\"’”](?!\w)",
+    re.IGNORECASE,
+)
+
+NUMBER_WORDS = {"one": "1", "two": "2", "three": "3", "four": "4", "five": "5", "six": "6", "seven": "7",
+                 "eight": "8", "nine": "9", "ten": "10", "once": "1", "twice": "2", "thrice": "3"}
+
+GENERIC = frozenset(
+    stem(w)
+    for w in """thing things stuff lot lots bit way time times really actually just pretty much many
+    kind sort whole something anything everything nothing anyone everyone someone good great nice fine
+    please pls plz still sure
+    also still even ever get got make made take look want need know think say said tell let go going give gives""".split()
+)
+
+ABBREVIATIONS = re.compile(r"\b(e\.g|i\.e|etc|vs|mr|mrs|ms|dr|st|approx|no|incl)\.\s", re.IGNORECASE)
+
+SENTENCE_END = re.compile(r"(?<=[.!?…])[\"')\]]*\s+|\n+|(?<=[🙄😅😂🙂😊])\s+")
+
+def sentences(text: str) -> list[str]:
+    """Split on sentence ends and line breaks; '142.5 kg', 'Fly.io', 'e.g. this' stay whole."""
+    guarded = ABBREVIATIONS.sub(lambda m: m.group(0).replace(". ", "\x00 "), text)
+    parts = SENTENCE_END.split(guarded)
+    out = []
+    for part in parts:
+        part = re.sub(r"^\s*(?:[-*•]|\d+[.)])\s+", "", part.replace("\x00", ".")).strip()
+        if part:
+            out.append(part)
+    return out
+
+@lru_cache(maxsize=65536)
+def content_words(text: str) -> frozenset[str]:
+    """Stems that carry meaning: search terms minus generic words; numbers in words become digits."""
+    words = re.findall(r"[^\W_]+", fold(text))
+    out = set()
+    for word in words:
+        word = NUMBER_WORDS.get(word, word)
+        if word in STOPWORDS:
+            continue
+        stemmed = stem(word)
+        if stemmed not in GENERIC:
+            out.add(stemmed)
+    return frozenset(out)
+
+@lru_cache(maxsize=65536)
+def values(text: str) -> frozenset[str]:
+    """What can conflict between two statements of one attribute: names, numbers, dates, times,
+    [[links]], `code`. Folded so 'Ghent' == 'ghent'; number words become digits."""
+    found = {fold(m.group(0)).strip("[]`") for m in VALUE.finditer(text)}
+    found = {NUMBER_WORDS.get(v, v) for v in found}
+    found |= {fold(w) for w in proper_nouns(text)}
+    return frozenset(v for v in found if v)
+
+CAPITAL = re.compile(r"(?<![\w\[])(?:[A-Z][\w'’.-]*[\w]|[A-Z])(?:\s+(?:[A-Z][\w'’.-]*[\w]|de\b|da\b|van\b|von\b|of\b))*")
+
+NOT_NAMES = frozenset(
+    """i i'm i've i'd i'll the a an my our we he she they it this that these those if when so and but or also
+    please yes no not hi hey hello thanks ok okay oh ooh wow just btw always never every use don't do
+    what which who where why how is are was were will can could would should any some wait sorry oops
+    guess random quick big new reminder update heads context meeting before still yep yeah yup well
+    anyway also plus then now today tomorrow yesterday unlike since after during""".split()
+)
+
+def proper_nouns(text: str, initial: bool = False) -> list[str]:
+    """Capitalised words, a cheap NER. A lone capitalised word opening a sentence counts only
+    with `initial=True` ('Montreal on the 12th', but also 'Different squad entirely')."""
+    names = []
+    for match in CAPITAL.finditer(text):
+        words = match.group(0).split()
+        before = text[: match.start()].rstrip()
+        sentence_start = not before or before[-1] in ".!?:;\n"
+        while words and (
+            fold(words[0]) in NOT_NAMES
+            or re.fullmatch(RELATIONS, fold(words[0]))
+            or (sentence_start and (fold(words[0]) in COMMON_VERBS or fold(words[0]) in AUX or fold(words[0]).endswith("ed")))
+        ):
+            words, sentence_start = words[1:], False
+        if not words:
+            continue
+        if sentence_start and len(words) == 1 and (not initial or fold(words[0]) in STOPWORDS | COMMON_VERBS):
+            continue
+        names.append(" ".join(words))
+    return names
+
+def has_verb(text: str) -> bool:
+    words = [fold(w) for w in re.findall(r"[\w']+", text) if w != "May"]  # the month is no verb
+    if any(w in AUX or w in COMMON_VERBS for w in words):
+        return True
+    if len(words) >= 2 and (PRONOUN_SUBJECT.match(words[0]) or words[0] in ("he", "she", "they", "it")):
+        return True
+    return any(len(w) > 4 and (w.endswith("ed") or w.endswith("ing")) for w in words)
+
+def has_finite_verb(text: str) -> bool:
+    """Stricter than has_verb: an auxiliary or a known verb ('Meeting notes' has none)."""
+    words = [fold(w) for w in re.findall(r"[\w']+", text) if w != "May"]  # the month is no verb
+    return any(w in AUX or w in COMMON_VERBS for w in words) or bool(words and PRONOUN_SUBJECT.match(words[0]))
+
+IRREGULAR_PAST = frozenset("""got took went wrote rewrote began became left found bought sold made met ran gave had
+    did came saw knew thought told felt kept lost paid put said sent spent stood understood won grew drove ate drank
+    swam broke chose fell forgot forgave froze hid rode rose shook spoke stole woke wore threw flew drew blew caught
+    taught brought fought built lent meant read quit set shut split spread cut hit hurt let sat slept heard held
+    led fed""".split())
+
+THIRD = {"am": "is", "'m": "is", "have": "has", "'ve": "has", "do": "does", "go": "goes", "be": "is",
+          "was": "was", "don't": "doesn't", "do not": "does not", "can't": "can't", "haven't": "hasn't"}
+
+KEEP_FORM = frozenset("""can could will would should must may might shall used did was had""".split())
+
+ADVERBS = frozenset("""mostly usually always never often sometimes really just also still generally normally
+    typically rarely only actually mainly primarily already seldom""".split())
+
+def third_person(verb: str) -> str:
+    low = verb.lower()
+    if low in THIRD:
+        return THIRD[low]
+    if low in KEEP_FORM or low.endswith("ed") or low.endswith("n't") or low in IRREGULAR_PAST:
+        return verb
+    if re.search(r"(s|sh|ch|x|z|o)$", low):
+        return verb + "es"
+    if re.search(r"[^aeiou]y$", low):
+        return verb[:-1] + "ies"
+    return verb + "s"
+
+
+# -- statements: who they are about, and their normal form ------------------------------------
+
+
+def subject_span(clause: str) -> str:
+    """The words before the first verb ('My sister Gabriela' in 'My sister Gabriela lives…')."""
+    words = clause.split()
+    for position, word in enumerate(words):
+        token = fold(word.strip(",;:"))
+        if position and (token in AUX or token in COMMON_VERBS or (len(token) > 4 and token.endswith("ed"))):
+            return " ".join(words[:position])
+    return ""
+
+
+def normalise(clause: str, person: str | None = None) -> str:
+    """A statement that reads well in a list: 'I prefer pnpm' -> 'Prefers pnpm', 'My dog is
+    called Rex' -> 'Dog is called Rex'. Names, numbers and dates are kept exactly."""
+    original = clause.strip().rstrip(".,;:!? ")
+    text = META_TAIL.sub("", clause.strip())
+    text = re.sub(r",?\s*\b(?:lol|haha|lmao|rofl)\b[.!]*|\s*[🙄😅😂🙃😊🙂😭🚗🎉]+", "", text, flags=re.IGNORECASE).strip()
+    text = DISCOURSE.sub("", text).strip()
+    text = re.sub(r"\s*(?:\b(?:lol|haha|lmao|ugh)\b|[!]+|:\)|:D|,?\s*\b(?:please|pls|plz|thanks)\b)+[.!]*\s*$", "", text, flags=re.IGNORECASE)
+    text = text.strip().rstrip(".,;: ").strip()
+    if person:
+        text = re.sub(r"^(?:he|she)(?:'s|\s+is)\b", f"{person} is", text, flags=re.IGNORECASE)
+        text = re.sub(r"^(?:he|she)\b", person, text, flags=re.IGNORECASE)
+    match = re.match(r"^(?i:i)(?:'m| am)\s+([A-Z][a-z]+(?:[- ][A-Z][a-z]+)?),\s*(an?\s.*|the\s.*)$", text)
+    if match and fold(match.group(1)) not in NOT_NAMES:  # "I'm Mirela, a backend engineer…"
+        rest = f"; {match.group(2)}" if match.group(2) else ""
+        return f"Name is {match.group(1)}{rest}"
+    match = re.match(r"^i(?:'m| am)\s+(.*)$", text, re.IGNORECASE)
+    if match:
+        text = f"Is {match.group(1)}"
+    else:
+        match = re.match(r"^i(?:'ve| have)\s+(got\s+)?(.*)$", text, re.IGNORECASE)
+        if match:
+            text = f"Has {match.group(2)}" if match.group(1) else f"Has {match.group(2)}"
+        else:
+            match = re.match(r"^i(?:'ll| will)\s+(.*)$", text, re.IGNORECASE)
+            if match:
+                text = f"Will {match.group(1)}"
+            else:
+                match = re.match(r"^i\s+((?:no longer\s+|\w+\s+)?)([\w'-]+)(.*)$", text, re.IGNORECASE)
+                if match:
+                    adverb, verb, rest = match.group(1), match.group(2), match.group(3)
+                    if adverb.strip().lower() not in ADVERBS | {"no longer"}:
+                        verb, rest, adverb = adverb.strip(), f" {verb}{rest}", ""
+                        if not verb:
+                            verb, rest = match.group(2), match.group(3)
+                    text = f"{adverb}{third_person(verb)}{rest}"
+                else:
+                    text = re.sub(r"^my\s+", "", text, flags=re.IGNORECASE)
+    text = re.sub(r"\s+", " ", text).strip()
+    if text and text[1:] != original[1:]:  # words were dropped or rewritten: start the new sentence
+        text = text[:1].upper() + text[1:]
+    return text
+
+
+IMPERATIVE_START = re.compile(
+    r"^(?:(?:always|never|please|just|only|don'?t|do not)\s+)*(?:use|prefer|avoid|keep|write|run|add|put|pick|book|"
+    r"schedule|call|make|format|indent|test|commit|merge|review|follow|name|send|reply|answer|ask|check|"
+    r"deploy|document|spell|tag|label|sign|include|store|save|open|close|install|prefix|mark|cc|ping)\b",
+    re.IGNORECASE,
+)
+
+
+FRONT_PHRASE = re.compile(
+    r"^(?P<phrase>(?:as of|since|from|starting(?: from| in)?|beginning|until|these days|nowadays|lately|recently|"
+    r"this (?:week|month|year)|next (?:week|month|year)|in this (?:repo|repository|codebase|project)|here|"
+    r"for this (?:repo|repository|codebase|project)|in (?:the )?(?:" + MONTHS + r"))\b[^,]*?),?\s+"
+    r"(?=(?:i|i'm|i've|i'll|we|we're|we've|my|our|the)\b)",
+    re.IGNORECASE,
+)
+
+
+def front_phrase_last(clause: str) -> str:
+    """'Since May I've been leading X' -> "I've been leading X since May" (so the subject leads)."""
+    match = FRONT_PHRASE.match(clause.strip())
+    if not match:
+        return clause
+    rest = clause.strip()[match.end() :].rstrip(" .!")
+    phrase = match.group("phrase")
+    return f"{rest} {phrase[:1].lower()}{phrase[1:]}"
+
+
+@lru_cache(maxsize=65536)
+def subject_of(clause: str) -> frozenset[str]:
+    """Who a statement is about, for deciding whether two statements can clash:
+    {'@user'} for the user ('I…', 'we…', 'my office days…', a rule in the imperative);
+    names (folded) for a named someone or something, plus '@relation' when it is the user's
+    sister, friend, dog… ('My sister Gabriela'); an empty set when unknown ('Standup …')."""
+    text = DISCOURSE.sub("", clause.strip()).strip()
+    relation = re.match(rf"^(?:(?:my|our)\s+(?:\w+\s+)?)?({RELATIONS})\b", text, re.IGNORECASE)
+    if PRONOUN_SUBJECT.match(text) or (re.match(r"^(?:my|our)\b", text, re.IGNORECASE) and not relation):
+        return frozenset({"@user"})
+    if IMPERATIVE_START.match(text) or re.match(r"^(?:this|the|our)\s+(?:repo|repository|codebase|project|team)\b", text, re.IGNORECASE):
+        return frozenset({"@user"})
+    first = fold(text.split()[0]) if text.split() else ""
+    if first in COMMON_VERBS or first in AUX or (first.endswith("ed") and len(first) > 4):
+        return frozenset({"@user"})  # a normal form: "Lives in Porto", "Started as …"
+    span = text.split(":")[0] if ":" in text and not subject_span(text) else subject_span(text)
+    # A lone capitalised first word may be a name ("Oskar is…") or not ("Deadlift PR is…"):
+    # it does not count, so it never keeps two statements apart.
+    if not span:  # no verb found: only a name that opens the statement says who it is about
+        opening = re.match(r"^(?:\[\[[^\]]+\]\]|[A-Z][\w-]*(?:\s+[A-Z][\w-]*)+)", text)
+        span = opening.group(0) if opening else ""
+    names = {fold(n) for n in proper_nouns(span)}
+    names |= {fold(n) for n in re.findall(r"\[\[([^\]|#]+)", span)}
+    if relation:
+        return frozenset(names | {"@relation"})
+    return frozenset(names)
+
+
+RELATION_NAME = re.compile(
+    rf"\b(?:my|our)\s+(?:\w+\s+)?(?P<rel>{RELATIONS}|[a-z]{{3,}})(?:'s name is|\s+is called|\s+is named|\s+is|,)?\s+(?P<name>\[\[[^\]]+\]\]|[A-Z][\w-]+(?:\s+[A-Z][\w-]+)?)"
+    rf"|(?P<name2>\[\[[^\]]+\]\]|[A-Z][\w-]+),\s+(?:my|our)\s+(?P<rel2>{RELATIONS}|[a-z]{{3,}})\b",
+)
+
+
+NOT_NAMED = frozenset("is was are has have had and or but so in on at to for of with".split())
+
+
+def relations_named(text: str) -> list[tuple[str, str]]:
+    """("cat", "Miso") for 'my cat Miso' or 'Miso, my cat'."""
+    found = []
+    for match in RELATION_NAME.finditer(text):
+        rel, name = (match.group("rel"), match.group("name")) if match.group("rel") else (match.group("rel2"), match.group("name2"))
+        if fold(name.strip("[]")) not in NOT_NAMES and rel.lower() not in NOT_NAMED and rel.lower() not in STOPWORDS:
+            found.append((rel.lower(), name))
+    return found

@@ -1,0 +1,140 @@
+"""How `add` turns decisions into files: extract + reconcile (or the LLM) -> ADD a file, UPDATE
+(a new file that supersedes the old one), DELETE (a tombstone), NONE (nothing). A mixin of
+Memory (service.py); `add` itself lives there, with the rest of the pipeline."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import numpy as np
+
+from . import markdown
+from .config import MEMORIES_DIR
+from .extract import extract
+from .graph import autolink as graph_autolink
+from .index.engine import SearchIndex, log
+from .llm import ChatClient, LLMError
+from .models import SUPERSEDED, MemoryRecord
+from .reconcile import ADD, DELETE, NONE, UPDATE, Decision, Existing, Similarity, attributes, reconcile
+from .vault import slug
+
+MAX_COMPARED = 300  # a scope this small is compared whole; a bigger one through search
+CANDIDATES_PER_TEXT = 15  # in a big scope: the closest memories by words, and by meaning, per fact
+LLM_CANDIDATES = 50  # memories shown to the LLM: the newest of the scope
+
+
+class Recording:
+    """Deciding and writing what `add` remembers."""
+
+    @staticmethod
+    def _summary(results: list[dict[str, Any]]) -> str:
+        changes = [r for r in results if r["event"] != NONE]
+        if len(changes) == 1:
+            return f"{changes[0]['event'].lower()} {changes[0]['id']}: {changes[0]['memory'][:60]}"
+        counts = {event: sum(r["event"] == event for r in changes) for event in (ADD, UPDATE, DELETE)}
+        return ", ".join(f"{event.lower()} {n}" for event, n in counts.items() if n) or "nothing new"
+
+    def _linker(self, index: SearchIndex) -> Callable[[str], str] | None:
+        if not index.has_links:
+            return None  # no [[links]] anywhere: no entity to link (and no graph to build)
+        graph = self._graph(index)
+        return (lambda text: graph_autolink(text, graph)) if graph.entities else None
+
+    def _decide(
+        self, index: SearchIndex, turns: list[tuple[str, str]], scope: dict[str, str]
+    ) -> tuple[list[Decision], dict[str, np.ndarray]]:
+        """Extract facts (the LLM when configured, else the rules) and reconcile them with the
+        current memories of exactly this scope (scopes never supersede each other)."""
+        exact = index.exact_scope(scope)
+        llm = self._llm_client()
+        if llm is not None:
+            newest = sorted(exact, key=lambda i: index.records[i].time)[-LLM_CANDIDATES:]
+            try:
+                return llm.decide(turns, [Existing(index.records[i].id, index.records[i].text) for i in newest]), {}
+            except LLMError as err:
+                log.warning(f"mem: the LLM failed ({err}); using the built-in extraction")
+        extraction = extract(turns)
+        texts = [f.text for f in extraction.facts] + [r.target for r in extraction.retractions]
+        texts += [r.fallback for r in extraction.retractions if r.fallback]
+        vectors = index.embed(texts) if texts else None
+        if exact.size <= MAX_COMPARED:
+            positions = [int(i) for i in exact]
+        else:  # a big scope: only what is close by words or meaning (or names the same attribute)
+            queries = texts + [c.old for c in extraction.corrections]
+            queries += [" ".join(sorted(attributes(f.text))) for f in extraction.facts if attributes(f.text)]
+            query_vectors = None if vectors is None else np.vstack([vectors, np.zeros((len(queries) - len(texts), vectors.shape[1]), dtype=np.float32)])
+            positions = sorted(index.related(queries, query_vectors, exact, CANDIDATES_PER_TEXT))
+        positions.sort(key=lambda i: index.records[i].time)
+        existing = [Existing(index.records[i].id, index.records[i].text) for i in positions]
+        decisions = reconcile(extraction, existing, self._similarity(index, positions, texts, vectors))
+        return decisions, ({} if vectors is None else dict(zip(texts, vectors)))
+
+    @staticmethod
+    def _similarity(index: SearchIndex, positions: list[int], texts: list[str], vectors: np.ndarray | None) -> Similarity:
+        if vectors is None:
+            return lambda text, memory_id: None
+        by_text = dict(zip(texts, vectors))
+        stored = {index.records[i].id: index.vector_of(i) for i in positions}
+
+        def similarity(text: str, memory_id: str) -> float | None:
+            left, right = by_text.get(text), stored.get(memory_id)
+            return None if left is None or right is None else float(left @ right)
+
+        return similarity
+
+    def _apply(self, decision: Decision, meta: dict[str, Any], link: Callable[[str], str] | None, written: list[str]) -> dict[str, Any]:
+        """Write one decision; the caller holds the writer lock. Returns its result dict."""
+        target = decision.target
+        if decision.event == NONE:
+            assert target is not None
+            return {"id": target.id, "memory": target.text, "event": NONE, "reason": decision.why}
+        if decision.event == DELETE:
+            assert target is not None
+            record = self._loaded(target.id)
+            self._forget(record, purge=False, when=meta["updated"])
+            written.append(record.path)
+            return {"id": target.id, "memory": record.text, "event": DELETE, "reason": decision.why}
+        text = decision.text or ""
+        text = link(text) if link else text
+        extra = {"supersedes": [target.id]} if decision.event == UPDATE and target else {}
+        relpath, memory_id = self._create(text, {**meta, **extra})
+        written.append(relpath)
+        result = {"id": memory_id, "memory": text, "event": decision.event}
+        if decision.why and decision.why != "new":  # a plain ADD stays Mem0's {id, memory, event}
+            result["reason"] = decision.why
+        if decision.event == UPDATE and target:
+            old = self._loaded(target.id)
+            self._supersede(old, memory_id, meta["updated"])
+            written.append(old.path)
+            result.update(previous_memory=old.text, previous_id=old.id)
+        return result
+
+    def _loaded(self, memory_id: str) -> MemoryRecord:
+        """A memory of the index this add just checked (no second look at the files)."""
+        index = self._search_index()
+        return index.records[index.by_id[memory_id]]
+
+    def _create(self, text: str, meta: dict[str, Any]) -> tuple[str, str]:
+        for attempt in (1, 2):  # the same text and id already on disk: a new id, once
+            memory_id = self._unused_id()
+            relpath = f"{MEMORIES_DIR}/{slug(text)}-{memory_id}.md"
+            fields = {"id": memory_id, **{k: v for k, v in meta.items()}}
+            try:
+                self.vault.create(relpath, markdown.render(fields, text + "\n"))
+                return relpath, memory_id
+            except FileExistsError:
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _supersede(self, record: MemoryRecord, by: str, when: str) -> None:
+        path = self.vault.path(record.path)
+        file_text, sha = self.vault.read(path)
+        changes = {"status": SUPERSEDED, "superseded_by": by, "invalid_at": when, "updated": when}
+        self.vault.replace(path, markdown.set_keys(file_text, changes), expected_sha=sha)
+
+    def _llm_client(self) -> ChatClient | None:
+        s = self.settings
+        if not (s.llm_base_url and s.llm_model):
+            return None
+        return ChatClient(s.llm_base_url, s.llm_model, s.llm_api_key, s.llm_timeout)
