@@ -113,6 +113,13 @@ def _float_setting(name: str, value: object, low: float, high: float) -> float:
     return number
 
 
+def _url_setting(name: str, value: object) -> str | None:
+    text = str(value or "").strip()
+    if text and not text.lower().startswith(("http://", "https://")):
+        raise InvalidInputError(f"{name} must be an http:// or https:// URL, like http://localhost:11434/v1; got {text[:60]!r}")
+    return text or None
+
+
 def read_vault_config(vault: Path) -> dict[str, object]:
     """The vault's mem.toml as a dict ({} when absent)."""
     marker = vault / MARKER
@@ -153,7 +160,7 @@ def load_settings(
         redact_secrets=str(env.get("MEM_REDACT") or privacy.get("redact") or "").lower() in ("1", "true", "yes", "on"),
         autolink=str(env.get("MEM_AUTOLINK") or graph.get("autolink", True)).lower() not in ("0", "false", "no", "off"),
         graph_hops=int(_float_setting("graph_hops", env.get("MEM_GRAPH_HOPS") or search.get("graph_hops", 2), 0, 5)),
-        llm_base_url=str(env.get("MEM_LLM_BASE_URL") or llm.get("base_url") or "").strip() or None,
+        llm_base_url=_url_setting("LLM base URL (MEM_LLM_BASE_URL)", env.get("MEM_LLM_BASE_URL") or llm.get("base_url")),
         llm_model=str(env.get("MEM_LLM_MODEL") or llm.get("model") or "").strip() or None,
         llm_api_key=env.get("MEM_LLM_API_KEY") or None,
         llm_timeout=_float_setting("llm timeout (MEM_LLM_TIMEOUT)", env.get("MEM_LLM_TIMEOUT") or llm.get("timeout", 30.0), 0.1, 600.0),

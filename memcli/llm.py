@@ -87,7 +87,7 @@ class ChatClient:
                 payload = json.loads(response.read().decode("utf-8"))
         except urllib.error.HTTPError as err:
             raise LLMError(f"HTTP {err.code} from {self.url}") from None
-        except (urllib.error.URLError, socket.timeout, TimeoutError, ConnectionError) as err:
+        except (urllib.error.URLError, socket.timeout, TimeoutError, ConnectionError, OSError, ValueError) as err:
             reason = getattr(err, "reason", err)
             raise LLMError(f"no answer from {self.url}: {reason}") from None
         except (json.JSONDecodeError, UnicodeDecodeError):

@@ -279,6 +279,7 @@ class Memory(Recording, GraphViews, Upkeep, Exchange):
     def _moment(self, timestamp: datetime | str | float | None, end_of_day: bool = False) -> str:
         """An ISO 8601 UTC time from a datetime, ISO text or Unix seconds; a bare date means its
         start (or with `end_of_day`, its last moment: "as of 2026-03-01" includes that day)."""
+        given = timestamp
         if isinstance(timestamp, str) and end_of_day and re.fullmatch(r"\s*\d{4}-\d{2}-\d{2}\s*", timestamp):
             timestamp = timestamp.strip() + "T23:59:59.999+00:00"
         if timestamp is None:
@@ -291,7 +292,8 @@ class Memory(Recording, GraphViews, Upkeep, Exchange):
             try:
                 timestamp = datetime.fromisoformat(timestamp.strip().replace("Z", "+00:00"))
             except ValueError:
-                raise InvalidInputError(f"timestamp {timestamp[:40]!r} is not an ISO 8601 date or time (like 2026-03-01T09:30Z)") from None
+                shown = str(given)[:40]
+                raise InvalidInputError(f"{shown!r} is not an ISO 8601 date or time (like 2026-03-01 or 2026-03-01T09:30Z)") from None
         if isinstance(timestamp, datetime):
             return iso(timestamp if timestamp.tzinfo else timestamp.replace(tzinfo=timezone.utc))
         raise InvalidInputError("timestamp must be a datetime, an ISO 8601 text or Unix seconds")

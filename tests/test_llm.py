@@ -133,3 +133,12 @@ def test_parse_decisions_refuses_what_it_cannot_trust(content: str, message: str
 def test_parse_decisions_accepts_a_fenced_answer() -> None:
     (decision,) = parse_decisions('```json\n{"decisions": [{"event": "NONE", "id": "m-1", "text": null}]}\n```', [Existing("m-1", "old")])
     assert decision.event == "NONE" and decision.target.id == "m-1"
+
+
+def test_a_base_url_that_is_not_http_is_refused_in_one_line(vault: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from memcli.errors import InvalidInputError
+
+    monkeypatch.setenv("MEM_LLM_BASE_URL", "localhost:11434")
+    monkeypatch.setenv("MEM_LLM_MODEL", "x")
+    with pytest.raises(InvalidInputError, match="must be an http:// or https:// URL"):
+        Memory(vault=vault)
