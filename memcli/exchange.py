@@ -82,6 +82,9 @@ class Exchange:
             "source": as_str(item.get("source")) or "import",
             "status": None if status == CURRENT else status,
             "history": item.get("history") or None,
+            "supersedes": [str(i) for i in item.get("supersedes") or []] or None,
+            "superseded_by": as_str(item.get("superseded_by")),
+            "invalid_at": as_str(item.get("invalid_at")),
         }
         relpath = f"{MEMORIES_DIR}/{slug(text)}-{memory_id}.md"
         self.vault.create(relpath, markdown.render(meta, text + "\n"))

@@ -16,6 +16,11 @@ FORMATS = ("jsonl", "json", "mem0", "markdown")
 
 
 def _own(record: MemoryRecord) -> dict[str, Any]:
+    chain = {  # the supersede chain, when there is one
+        key: value
+        for key, value in (("supersedes", list(record.supersedes)), ("superseded_by", record.superseded_by), ("invalid_at", record.invalid_at))
+        if value
+    }
     return {
         "id": record.id,
         "memory": record.text,
@@ -29,6 +34,7 @@ def _own(record: MemoryRecord) -> dict[str, Any]:
         "status": record.status,
         "source": record.source,
         "history": list(record.history),
+        **chain,
     }
 
 

@@ -140,3 +140,12 @@ def test_cli_prints_each_decision_and_why(vault: Path) -> None:
     assert json.loads(as_of.stdout) == {"results": []}
     bad = runner.invoke(app, ["--vault", str(vault), "search", "x", "--as-of", "soon"])
     assert bad.exit_code == 1 and "not an ISO 8601" in bad.stderr
+
+
+def test_export_and_import_keep_the_supersede_chain(mem: Memory, tmp_path: Path) -> None:
+    first = mem.add("I live in Porto.", user_id="ray")["results"][0]["id"]
+    mem.add("We moved to Ghent.", user_id="ray")
+    other = Memory(vault=tmp_path / "other")
+    assert other.import_text(mem.export(fmt="jsonl"))["added"] == 2
+    assert [(h["event"], h["new_memory"]) for h in other.history(first)] == [("ADD", "Lives in Porto"), ("UPDATE", "Lives in Ghent")]
+    assert current(other, user_id="ray") == ["Lives in Ghent"]
