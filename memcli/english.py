@@ -113,7 +113,7 @@ META_TAIL = re.compile(
 FORGET_VERB = r"(?:forget|scratch|remove|delete|erase|drop|wipe|discard|clear|purge|unlearn)"
 
 RETRACT_COMMAND = re.compile(
-    rf"^(?:(?:please|pls|just|also|and|can you|could you|would you|kindly)[,\s]+)*{FORGET_VERB}\b[,\s]*(?P<target>.*)$",
+    rf"^(?:(?:please|pls|just|also|and|no|nope|ok|okay|actually|can you|could you|would you|kindly)[,\s]+)*{FORGET_VERB}\b[,\s]*(?P<target>.*)$",
     re.IGNORECASE,
 )
 

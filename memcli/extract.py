@@ -307,13 +307,12 @@ def turns_of(messages: Any) -> list[tuple[str, str]]:
 def extract(messages: Any) -> Extraction:
     """Facts, retractions and corrections in what the user said."""
     result = Extraction()
-    context: list[str] = []  # everything said so far, both sides: resolves "forget the whole thing"
+    context: list[str] = []  # what the user said so far: resolves "forget the whole thing"
     person: str | None = None  # who "he"/"she" is: the last person named as a subject
     turns = turns_of(messages)
     last_assistant = ""
     for role, content in turns:
-        if role != "user":
-            context.append(content)
+        if role != "user":  # the assistant's words never say what to forget: only what was chosen
             last_assistant = content
             continue
         parts = _merge_anaphora(sentences(content))
@@ -330,6 +329,9 @@ def extract(messages: Any) -> Extraction:
             retract = retraction(sentence)
             if retract:
                 if ANAPHORIC_TARGET.match(retract.target or "it") or not content_words(retract.target):
+                    if not context:  # "forget that" with nothing the user said before: nothing to forget
+                        result.dropped.append((raw, "a retraction of nothing the user said"))
+                        continue
                     retract.target = " ".join(context[-3:] + [sentence])
                     retract.sweeping = False
                 result.retractions.append(retract)
@@ -411,6 +413,8 @@ def _chosen(sentence: str, offered: str, facts: list[Fact]) -> str | None:
 
 
 def _keep(result: Extraction, fact: Fact) -> bool:
+    if not re.search(r"[^\W\d_]{2}", fact.text):  # "1", "* *": no words, no fact
+        return False
     if any(f.text.casefold() == fact.text.casefold() for f in result.facts) or _update_earlier(result, fact):
         return False
     result.facts.append(fact)

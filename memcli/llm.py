@@ -81,8 +81,8 @@ class ChatClient:
         headers = {"Content-Type": "application/json"}
         if self.api_key:
             headers["Authorization"] = f"Bearer {self.api_key}"
-        request = urllib.request.Request(self.url, data=json.dumps(body).encode("utf-8"), headers=headers, method="POST")
         try:
+            request = urllib.request.Request(self.url, data=json.dumps(body).encode("utf-8"), headers=headers, method="POST")
             with urllib.request.urlopen(request, timeout=self.timeout) as response:
                 payload = json.loads(response.read().decode("utf-8"))
         except urllib.error.HTTPError as err:
@@ -131,9 +131,9 @@ def parse_decisions(content: str, existing: list[Existing]) -> list[Decision]:
             raise LLMError(f"decision {event} has no text")
         decisions.append(Decision(event, text=new_text.strip() if isinstance(new_text, str) else None, target=target, why="LLM"))
     seen: set[str] = set()
-    for decision in decisions:  # one change per stored memory
-        if decision.target and decision.event in (UPDATE, DELETE):
+    for decision in decisions:  # one decision per stored memory
+        if decision.target:
             if decision.target.id in seen:
-                raise LLMError("two decisions change the same memory")
+                raise LLMError("two decisions name the same memory")
             seen.add(decision.target.id)
     return decisions

@@ -17,7 +17,7 @@ import re
 from dataclasses import dataclass
 from typing import Callable
 
-from .english import content_words, normalise, proper_nouns, subject_of, values
+from .english import RELATIONS, content_words, normalise, proper_nouns, subject_of, values
 from .extract import Extraction, Fact
 from .index.tokenize import fold
 
@@ -233,6 +233,8 @@ def reconcile(
             facts.append(Fact(text=retraction.fallback, sentence=retraction.sentence, subject=frozenset({"@user"})))
 
     for fact in facts:
+        if _changes_earlier(fact, decisions):  # "I live in Porto. Actually I moved to Ghent."
+            continue
         best: tuple[Comparison, Existing] | None = None
         for memory in live:
             result = compare(fact, memory, similarity(fact.text, memory.id))
@@ -252,6 +254,26 @@ def reconcile(
     return decisions
 
 
+def _changes_earlier(fact: Fact, decisions: list[Decision]) -> bool:
+    """A fact that changes one just added from the same message replaces its text (no
+    supersede: it was never stored). True when it did."""
+    if not CHANGE.search(fact.text) or ALSO.search(fact.text):
+        return False
+    for decision in reversed(decisions):
+        if decision.event == ADD and decision.text and not decision.target:
+            earlier = Existing("(this message)", decision.text)
+            result = compare(fact, earlier, None)
+            if result.same_slot and result.new_value:
+                decision.text, decision.why = fact.text, "changed within the message"
+                return True
+    return False
+
+
+# Verbs say what was done, not what it was about: "forget that I use X" must not match every "Uses …".
+_VERB_STEMS = frozenset(content_words("use uses using live lives living work works working play plays playing like "
+                                      "likes love loves prefer prefers have has do does go goes eat eats drink drinks "
+                                      "learn learning train training run runs"))
+RELATION_WORD = re.compile(rf"\b(?:{RELATIONS}|ex|ex-\w+)\b", re.IGNORECASE)
 _PARTS = re.compile(r"\s*(?:;|,?\s+and\s+(?=(?:she|he|they|i|we|it)\b)|,\s+but\s+)\s*", re.IGNORECASE)
 
 
@@ -271,16 +293,20 @@ def _without(text: str, target: str, keep: str) -> str | None:
 def _retracted(target: str, sweeping: bool, live: list[Existing], similarity: Similarity) -> list[Existing]:
     """The memories a retraction names: the best match (and ties); every match when sweeping —
     and then also what names the same someone ("my ex, Corentin" -> "Corentin and I…")."""
-    words = content_words(target) | values(target)
-    if sweeping:
+    named = values(target)  # "forget that I use Windows": a memory without Windows is not it
+    words = (content_words(target) | named) - _VERB_STEMS
+    if sweeping and (named or RELATION_WORD.search(target)):  # about someone: what names them too
         for memory in live:
             if words & content_words(memory.text):
                 words |= {w for name in proper_nouns(memory.text, initial=True) for w in content_words(name)}
     scored = []
     for memory in live:
-        overlap = len(words & (content_words(memory.text) | values(memory.text)))
+        memory_words = content_words(memory.text) | values(memory.text)
+        if named and not any(content_words(v) <= memory_words or v in memory_words for v in named):
+            continue
+        overlap = len(words & memory_words)
         cosine = similarity(target, memory.id) or 0.0
-        if overlap or cosine >= 0.6:
+        if overlap or (cosine >= 0.6 and not named):
             scored.append((overlap + cosine, memory))
     if not scored:
         return []

@@ -108,7 +108,18 @@ def test_forget_the_whole_thing_takes_its_target_from_the_conversation() -> None
         {"role": "user", "content": "It got cancelled. Please forget the whole thing."},
     ]
     (retraction,) = extract(conversation).retractions
-    assert "Bled" in retraction.target and "August" in retraction.target
+    assert "Bled" in retraction.target and "August" not in retraction.target  # the user's words, not the assistant's
+
+
+def test_forget_that_after_an_assistant_suggestion_names_nothing() -> None:
+    conversation = [
+        {"role": "user", "content": "any ideas for the weekend?"},
+        {"role": "assistant", "content": "You could visit your sister Maya in Oslo!"},
+        {"role": "user", "content": "no, forget that"},
+    ]
+    result = extract(conversation)
+    assert [r.target for r in result.retractions] == ["any ideas for the weekend? no, forget that"]
+    assert result.facts == []
 
 
 def test_the_pet_survives_when_the_anecdote_goes() -> None:

@@ -62,6 +62,13 @@ def test_facts_against_stored_memories(stored: list[str], message: str, expected
         (["Home address is 9 Elm Road", "Prefers e-mail"], "Scratch my home address from your notes.", ["Home address is 9 Elm Road"]),
         (["Ex is called Sam", "Sam's birthday is in May", "Likes tea"], "wipe anything about Sam", ["Ex is called Sam", "Sam's birthday is in May"]),
         (["Likes tea"], "Forget my shoe size.", []),  # nothing matches: nothing is forgotten
+        # a retraction that names a value only forgets a memory with that value, not one sharing a verb
+        (["Uses vim as editor", "Lives in Porto"], "Forget that I use Windows.", []),
+        (["Uses vim as editor", "Lives in Porto"], "Forget that I live in Berlin.", []),
+        # "anything about coffee" is not about Sam
+        (["Has coffee with Sam on Mondays", "Sam lives in Paris", "Drinks coffee black"], "forget anything about coffee",
+         ["Has coffee with Sam on Mondays", "Drinks coffee black"]),
+        (["Sister Maya lives in Oslo"], "any ideas for the weekend? no, forget that", []),
     ],
 )
 def test_retractions_delete_only_what_they_name(stored: list[str], message: str, forgotten: list[str]) -> None:
@@ -105,3 +112,8 @@ def test_similarity_from_the_model_finds_restatements_words_miss() -> None:
 )
 def test_subject_compatibility(a: set[str], b: set[str], ok: bool) -> None:
     assert compatible(frozenset(a), frozenset(b)) is ok
+
+
+def test_a_change_within_one_message_leaves_one_fact() -> None:
+    assert decide([], "I live in Porto. Actually I moved to Ghent last month.") == [(ADD, None, "Moved to Ghent last month")]
+    assert decide([], "I live in Porto and I prefer pnpm.") == [(ADD, None, "Lives in Porto"), (ADD, None, "Prefers pnpm")]

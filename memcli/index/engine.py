@@ -117,7 +117,8 @@ class SearchIndex:
         self._chunk_owner = np.zeros(0, dtype=np.int64)
         self._segmented = True
         self._chunk_rows = np.zeros(0, dtype=np.int64)
-        self._bm25: SparseBM25 | None = SparseBM25([])  # None: rebuilt from _chunk_tokens on the next query
+        self._bm25 = SparseBM25([])
+        self._bm25_stale = False  # patched records since it was built: rebuilt on the next query
         self._chunk_tokens: list[np.ndarray] = []
         self._chunk_hashes: list[str] = []
         self._by_path: dict[str, int] = {}
@@ -312,6 +313,7 @@ class SearchIndex:
         self._chunk_tokens = [c.tokens for c in chunks]
         self._chunk_hashes = [c.text_hash for c in chunks]
         self._bm25 = SparseBM25(self._chunk_tokens)
+        self._bm25_stale = False
         self._by_path = owner_of
         self._neighbours_stale = False
         self.records, self.problems, self.by_id = records, problems, by_id
@@ -394,7 +396,7 @@ class SearchIndex:
                 self._chunk_hashes.append(chunk.text_hash)
                 row = vectors.get(chunk.text_hash, (-1, 0))[0]
                 self._chunk_rows = np.append(self._chunk_rows, row if row < len(self._vectors) else -1)
-            self._bm25 = None
+            self._bm25_stale = True
             self._neighbours_stale = True
         return True
 
@@ -423,7 +425,7 @@ class SearchIndex:
         the given vectors): how a new fact finds what it may repeat or replace in a big scope."""
         # BM25 as last built (what was written since is "recent" and always included): rebuilding
         # the statistics for every add would cost more than the whole add at 10k memories.
-        bm25 = self._bm25 or SparseBM25([])
+        bm25 = self._bm25
         found: set[int] = {int(i) for i in pool[np.argsort(-self.times[pool], kind="stable")[:k]]}
         for number, text in enumerate(texts):
             terms = list(dict.fromkeys(tokenize(text)))
@@ -454,8 +456,9 @@ class SearchIndex:
 
     def _ready(self) -> None:
         """Rebuild what patches left for later: BM25 statistics and conversation neighbours."""
-        if self._bm25 is None:
+        if self._bm25_stale:
             self._bm25 = SparseBM25(self._chunk_tokens)
+            self._bm25_stale = False
         if self._neighbours_stale:
             self._neighbours = conversation_neighbours(self.records)
             self._neighbours_stale = False
@@ -551,7 +554,7 @@ class SearchIndex:
         self._ready()
         terms = tokenize(text)
         term_ids = list(self.store.term_ids(list(dict.fromkeys(terms))).values()) if terms else []
-        raw_lexical = self._per_record(self._bm25.scores(term_ids), 0.0)
+        raw_lexical = self._per_record(self._bm25.scores(term_ids), 0.0)  # _ready() rebuilt it if stale
         lexical = fusion.normalise_max(raw_lexical, among=candidates)
         lexical_context = options.context_lexical * self._context(lexical)
         signals: dict[str, np.ndarray] = {"bm25": raw_lexical}
