@@ -85,34 +85,54 @@ class Recording:
     def _apply(self, decision: Decision, meta: dict[str, Any], link: Callable[[str], str] | None, written: list[str]) -> dict[str, Any]:
         """Write one decision; the caller holds the writer lock. Returns its result dict."""
         target = decision.target
+        old = self._loaded(target.id) if target is not None else None
+        if target is not None and (old is None or not old.is_current):
+            # another writer changed it between deciding and this lock: never act on a stale view
+            if decision.event != UPDATE:
+                return {"id": target.id, "memory": target.text, "event": NONE, "reason": "changed meanwhile; left alone"}
+            decision, target, old = Decision(ADD, text=decision.text, why="its memory changed meanwhile"), None, None
         if decision.event == NONE:
             assert target is not None
             return {"id": target.id, "memory": target.text, "event": NONE, "reason": decision.why}
         if decision.event == DELETE:
-            assert target is not None
-            record = self._loaded(target.id)
-            self._forget(record, purge=False, when=meta["updated"])
-            written.append(record.path)
-            return {"id": target.id, "memory": record.text, "event": DELETE, "reason": decision.why}
+            assert old is not None
+            self._forget(old, purge=False, when=meta["updated"])
+            written.append(old.path)
+            return {"id": old.id, "memory": old.text, "event": DELETE, "reason": decision.why}
         text = decision.text or ""
         text = link(text) if link else text
-        extra = {"supersedes": [target.id]} if decision.event == UPDATE and target else {}
+        earlier = old is not None and decision.event == UPDATE and meta["created"] < (old.created or "")
+        if earlier:  # an older fact (an import of an old conversation): it becomes the past of the newer one
+            extra: dict[str, Any] = {"status": SUPERSEDED, "superseded_by": old.id, "invalid_at": old.created}
+        else:
+            extra = {"supersedes": [old.id]} if decision.event == UPDATE and old else {}
         relpath, memory_id = self._create(text, {**meta, **extra})
         written.append(relpath)
+        if earlier:
+            assert old is not None
+            self._add_past(old, memory_id)
+            written.append(old.path)
+            return {"id": memory_id, "memory": text, "event": ADD, "reason": f"older than {old.id}: kept as its past"}
         result = {"id": memory_id, "memory": text, "event": decision.event}
         if decision.why and decision.why != "new":  # a plain ADD stays Mem0's {id, memory, event}
             result["reason"] = decision.why
-        if decision.event == UPDATE and target:
-            old = self._loaded(target.id)
+        if decision.event == UPDATE and old:
             self._supersede(old, memory_id, meta["updated"])
             written.append(old.path)
             result.update(previous_memory=old.text, previous_id=old.id)
         return result
 
-    def _loaded(self, memory_id: str) -> MemoryRecord:
-        """A memory of the index this add just checked (no second look at the files)."""
+    def _loaded(self, memory_id: str) -> MemoryRecord | None:
+        """A memory as the index (brought up to date under the writer lock) has it."""
         index = self._search_index()
-        return index.records[index.by_id[memory_id]]
+        position = index.by_id.get(memory_id)
+        return index.records[position] if position is not None else None
+
+    def _add_past(self, record: MemoryRecord, earlier_id: str) -> None:
+        path = self.vault.path(record.path)
+        file_text, sha = self.vault.read(path)
+        supersedes = [earlier_id, *[i for i in record.supersedes if i != earlier_id]]
+        self.vault.replace(path, markdown.set_keys(file_text, {"supersedes": supersedes}), expected_sha=sha)
 
     def _create(self, text: str, meta: dict[str, Any]) -> tuple[str, str]:
         for attempt in (1, 2):  # the same text and id already on disk: a new id, once

@@ -49,6 +49,7 @@ from .vault import Vault, new_id
 
 Messages = str | list[dict[str, Any]]
 _SCOPE_ARGS = {"user_id": "user", "agent_id": "agent", "run_id": "run"}
+LONG_TEXT = 4000  # characters: a text this long is a document to keep whole, not a message to mine
 
 
 def utc_now() -> datetime:
@@ -253,11 +254,12 @@ class Memory(Recording, GraphViews, Upkeep, Exchange):
         turns = self._turns(messages, infer)
         turns = [(role, guard_secrets(text, redact_secrets=hide)) for role, text in turns]
         metadata = self._guard_metadata(metadata, hide)
-        if self._index is not None and self._index.store.folder is None and not self.vault.exists():
-            self._index = None  # the vault is about to exist: index it on disk from now on
         index = self._fresh_index() if infer else None
         known_vectors: dict[str, np.ndarray] = {}
-        if index is None:
+        if index is not None and isinstance(messages, str) and (len(messages) > LONG_TEXT or "```" in messages):
+            # a document or a code snippet, not a message: kept whole (search finds its parts)
+            decisions = [Decision(ADD, text=turns[0][1], why="a long text or code: stored as given")]
+        elif index is None:
             decisions = [Decision(ADD, text=text) for role, text in turns]
         else:
             decisions, known_vectors = self._decide(index, turns, scope)
@@ -267,9 +269,13 @@ class Memory(Recording, GraphViews, Upkeep, Exchange):
         results: list[dict[str, Any]] = []
         written: list[str] = []
         with self.vault.lock():
+            if index is not None and any(d.target for d in decisions):
+                self._search_index().load_current()  # what other writers did since the decision
             for decision in decisions:
                 results.append(self._apply(decision, meta, link, written))
             self._autocommit(written, f"mem: {self._summary(results)}")
+        if self._index is not None and self._index.store.folder is None and self.vault.exists():
+            self._index = None  # the vault exists now: keep its index on disk from here on
         if written and known_vectors and not tag_list:  # the model text of a tagless memory is its text
             self._search_index().seed_vectors({r["memory"]: known_vectors[r["memory"]] for r in results if r["memory"] in known_vectors})
         if written:
@@ -286,16 +292,16 @@ class Memory(Recording, GraphViews, Upkeep, Exchange):
             return self._now()
         if isinstance(timestamp, bool):
             raise InvalidInputError("timestamp must be a datetime, an ISO 8601 text or Unix seconds")
-        if isinstance(timestamp, (int, float)):
-            return iso(datetime.fromtimestamp(timestamp, timezone.utc))
-        if isinstance(timestamp, str):
-            try:
+        shown = str(given)[:40]
+        try:
+            if isinstance(timestamp, (int, float)):
+                return iso(datetime.fromtimestamp(timestamp, timezone.utc))
+            if isinstance(timestamp, str):
                 timestamp = datetime.fromisoformat(timestamp.strip().replace("Z", "+00:00"))
-            except ValueError:
-                shown = str(given)[:40]
-                raise InvalidInputError(f"{shown!r} is not an ISO 8601 date or time (like 2026-03-01 or 2026-03-01T09:30Z)") from None
-        if isinstance(timestamp, datetime):
-            return iso(timestamp if timestamp.tzinfo else timestamp.replace(tzinfo=timezone.utc))
+            if isinstance(timestamp, datetime):
+                return iso(timestamp if timestamp.tzinfo else timestamp.replace(tzinfo=timezone.utc))
+        except (ValueError, OverflowError, OSError):
+            raise InvalidInputError(f"{shown!r} is not an ISO 8601 date or time (like 2026-03-01 or 2026-03-01T09:30Z) in years 1-9999") from None
         raise InvalidInputError("timestamp must be a datetime, an ISO 8601 text or Unix seconds")
 
     def _unused_id(self) -> str:
@@ -323,7 +329,8 @@ class Memory(Recording, GraphViews, Upkeep, Exchange):
 
     @staticmethod
     def _turns(messages: Messages, infer: bool) -> list[tuple[str, str]]:
-        """(role, text) of each message, checked; without inference only the user's turns count."""
+        """(role, text) of each message but system ones, checked. Inference reads assistant turns
+        as context; without it every turn is stored as given."""
         if isinstance(messages, str):
             return [("user", check_text(messages))]
         if not isinstance(messages, list) or not messages:

@@ -149,3 +149,51 @@ def test_export_and_import_keep_the_supersede_chain(mem: Memory, tmp_path: Path)
     assert other.import_text(mem.export(fmt="jsonl"))["added"] == 2
     assert [(h["event"], h["new_memory"]) for h in other.history(first)] == [("ADD", "Lives in Porto"), ("UPDATE", "Lives in Ghent")]
     assert current(other, user_id="ray") == ["Lives in Ghent"]
+
+
+def test_an_older_fact_imported_later_becomes_the_past(mem: Memory) -> None:
+    (new,) = mem.add("I live in Ghent.", user_id="ray", timestamp="2025-06-01")["results"]
+    (old,) = mem.add("I live in Porto.", user_id="ray", timestamp="2020-01-01")["results"]
+    assert old["event"] == "ADD" and "kept as its past" in old["reason"]
+    assert current(mem, user_id="ray") == ["Lives in Ghent"]
+    assert [r["memory"] for r in mem.get_all(user_id="ray", as_of="2021-01-01")["results"]] == ["Lives in Porto"]
+    assert [(h["event"], h["new_memory"]) for h in mem.history(new["id"])] == [("ADD", "Lives in Porto"), ("UPDATE", "Lives in Ghent")]
+
+
+def test_a_new_vault_gets_its_index_on_disk(vault: Path) -> None:
+    mem = Memory(vault=vault)
+    mem.add("I live in Porto.", user_id="ray")
+    mem.add("I prefer tea.", user_id="ray")
+    assert (vault / ".mem" / "index.sqlite").exists()
+    assert mem._search_index().store.folder is not None
+
+
+@pytest.mark.parametrize("bad", [1e20, float("inf"), float("nan"), "9999-12-31T23:59:59-05:00", "0001-01-01T00:00:00+05:00"])
+def test_impossible_times_are_one_clear_error(mem: Memory, bad) -> None:  # noqa: ANN001
+    from memcli.errors import InvalidInputError
+
+    with pytest.raises(InvalidInputError, match="not an ISO 8601"):
+        mem.add("I live in Oslo.", user_id="ray", timestamp=bad)
+    with pytest.raises(InvalidInputError, match="not an ISO 8601"):
+        mem.search("Oslo", user_id="ray", as_of=bad)
+
+
+def test_a_decision_on_a_memory_changed_meanwhile_is_not_applied(mem: Memory, vault: Path) -> None:
+    mem.add("I live in Porto.", user_id="ray")
+    other = Memory(vault=vault)
+    index = mem._fresh_index()
+    decisions, _ = mem._decide(index, [("user", "We moved to Ghent.")], {"user": "ray"})
+    assert [d.event for d in decisions] == ["UPDATE"]
+    other.add("Forget that I live in Porto.", user_id="ray")  # another process, in between
+    with mem.vault.lock():
+        mem._search_index().load_current()
+        result = mem._apply(decisions[0], {"created": "2026-03-02T00:00:00.000Z", "updated": "2026-03-02T00:00:00.000Z", "user": "ray"}, None, [])
+    assert result["event"] == "ADD" and result["reason"] == "its memory changed meanwhile"
+
+
+def test_documents_and_code_are_kept_whole(mem: Memory) -> None:
+    snippet = "Deploy script:\n```\nfly deploy --remote-only\n```\nRun it from the repo root."
+    (kept,) = mem.add(snippet, user_id="ray")["results"]
+    assert kept["memory"] == snippet and "stored as given" in kept["reason"]
+    document = "The team met today. " + "We reviewed the roadmap and agreed on priorities. " * 100
+    assert [r["memory"] for r in mem.add(document, user_id="ray")["results"]] == [document.strip()]
