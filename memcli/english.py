@@ -17,7 +17,8 @@ GREETING = re.compile(
     r"thx|ty|cheers|cool|nice|great|awesome|perfect|ok(ay)?|k|sure|yes|yeah|yep|yup|no|nope|nah|got it|"
     r"sounds good|fair|haha|lol|lmao|hmm+|oh|ooh|wow|bye|see you|talk (to you )?later|will do|done|"
     r"i'?ll take a look|maybe|idk|i don'?t know|never ?mind|no worries|no problem|noted|right|true|exactly|"
-    r"hope (you|your|all|everything)\b.*|how are you.*|how'?s it going.*|have a (good|nice|great|lovely) \w+|"
+    r"hope (you|your|all|everything|the (?:week|day|weekend))\b.*|how are you.*|how'?s it going.*|have a (good|nice|great|lovely) \w+|"
+    r"happy (?:\w+day|holidays|new year|weekend|birthday)\b.*|talk soon|speak soon|catch you later|"
     r"(?:thanks?|thank you|thx|ty|cheers)\b[^.!?]{0,40}|(?:that|this|it) (?:was|is|'s) (?:so |super |really |very )?"
     r"(?:helpful|great|useful|perfect|amazing|brilliant|lovely))"
     r"([ ,!.]+(thanks|there|again|then|so much|lol|haha|fair|idk|maybe|please|pls))*[ !.,:)(]*$",
@@ -28,7 +29,7 @@ DISCOURSE = re.compile(
     r"^(?:(?:hi|hey|hello|ok(?:ay)?|oh|ooh|wow|well|so|also|and|but|anyway|anyhow|btw|by the way|actually|"
     r"yep|yeah|yes|yup|right|sure|fyi|psst|guess what|just so you know|for the record|for context|"
     r"as you know|just fyi|one more thing|oh and|and also|plus|heads[- ]up|for real(?: though)?|honestly|"
-    r"meh|hmm+|lol|haha)\b[,:!.\s-]*)+",
+    r"meh|hmm+|lol|haha|before i forget|(?:just )?(?:a )?(?:quick |friendly )?reminder(?: that)?)\b[,:!.\s-]*)+",
     re.IGNORECASE,
 )
 
@@ -73,7 +74,7 @@ OTHERS_OPINION = re.compile(
     re.IGNORECASE,
 )
 
-SARCASM = re.compile(r"🙃|/s\b|\b(?:oh sure|yeah right|oh great|as if)\b|\bbest \w+ ever\b.*(?:🙃|!)", re.IGNORECASE)
+SARCASM = re.compile(r"🙃|/s\b|^\W*(?:oh sure|yeah right|oh great|as if)\b|\bbest \w+ ever\b", re.IGNORECASE)
 
 EPHEMERAL = re.compile(
     r"\b(today|tonight|this morning|this afternoon|this evening|just now|again|"
@@ -87,14 +88,14 @@ DURABLE = re.compile(
     r"\b(started|start|joined|moved|moving|relocat\w*|switched|migrated|rewrote|rewritten|new|now|since|"
     r"from now on|as of|anymore|no longer|allergic|can'?t|always|never|every|rescheduled|push(ed)? it|"
     r"moved it|changed|promoted|hired|married|engaged|born|adopted|diagnosed|bought|sold|picked up|got an?|"
-    r"retired|quit|stopped|replaced|upgraded|currently)\b",
+    r"retired|quit|stopped|replaced|upgraded|currently|elected|appointed|voted|signed|decommissioned)\b",
     re.IGNORECASE,
 )
 
 CONFIRM = re.compile(
     r"\b(still (right|true|correct|valid|accurate|the case|stands|good)|that'?s (right|correct)|is correct|"
     r"is right|'s (right|correct|fine) (though|still)|hasn'?t changed|unchanged|still at it|still going|still on it|"
-    r"still doing (?:it|that)|same as before|haven'?t changed|still (?:living|based|working) (?:in|at) the same)\b|^(?:and\s+)?the \w+(?: \w+)? (?:is|are|was) (?:fine|right|correct|ok|okay|still right)\b",
+    r"still doing (?:it|that)|same as before|haven'?t changed|(?:can|may|should) stay|everything else is (?:right|fine|correct)|still (?:living|based|working) (?:in|at) the same)\b|^(?:and\s+)?the \w+(?: \w+)? (?:is|are|was) (?:fine|right|correct|ok|okay|still right)\b",
     re.IGNORECASE,
 )
 
@@ -125,7 +126,8 @@ NOT_ANYMORE = re.compile(
 )
 
 STOPPED = re.compile(
-    r"\b(?:i|we)\s*(?:have |'ve )?(?:stopped|quit|gave up|give up|stepped down from|stepped back from|dropped out of)\s+(?P<target>\w.+)$",
+    r"(?:^|\b(?:i|we)\s*)(?:have |'ve |had to |have to |decided to |'ve decided to )?(?:stopped|stop|quit|gave up|give up|"
+    r"stepped down from|stepped back from|dropped out of|withdrew from|pulled out of)\s+(?P<target>\w.+)$",
     re.IGNORECASE,
 )
 
@@ -328,7 +330,7 @@ def subject_span(clause: str) -> str:
     words = clause.split()
     for position, word in enumerate(words):
         token = fold(word.strip(",;:"))
-        if position and (token in AUX or token in COMMON_VERBS or (len(token) > 4 and token.endswith("ed"))):
+        if position and (token in AUX or token in COMMON_VERBS or token in IRREGULAR_PAST or (len(token) > 4 and token.endswith("ed"))):
             return " ".join(words[:position])
     return ""
 
@@ -411,6 +413,9 @@ def subject_of(clause: str) -> frozenset[str]:
     names (folded) for a named someone or something, plus '@relation' when it is the user's
     sister, friend, dog… ('My sister Gabriela'); an empty set when unknown ('Standup …')."""
     text = DISCOURSE.sub("", clause.strip()).strip()
+    head, colon, rest = text.partition(":")
+    if colon and has_verb(rest) and not has_verb(head):  # "big shake-up in the lab: my supervisor left…"
+        text = rest.strip()
     relation = re.match(rf"^(?:(?:my|our)\s+(?:\w+\s+)?)?({RELATIONS})\b", text, re.IGNORECASE)
     if PRONOUN_SUBJECT.match(text) or (re.match(r"^(?:my|our)\b", text, re.IGNORECASE) and not relation):
         return frozenset({"@user"})
@@ -433,7 +438,7 @@ def subject_of(clause: str) -> frozenset[str]:
 
 
 RELATION_NAME = re.compile(
-    rf"\b(?:my|our)\s+(?:\w+\s+)?(?P<rel>{RELATIONS}|[a-z]{{3,}})(?:'s name is|\s+is called|\s+is named|\s+is|,)?\s+(?P<name>\[\[[^\]]+\]\]|[A-Z][\w-]+(?:\s+[A-Z][\w-]+)?)"
+    rf"\b(?:my|our)\s+(?:(?:\w+\s+)?(?P<rel>{RELATIONS})|(?P<relx>[a-z]{{3,}}))(?:'s name is|\s+is called|\s+is named|\s+is|,)?\s+(?P<name>\[\[[^\]]+\]\]|[A-Z][\w-]+(?:\s+[A-Z][\w-]+)?)"
     rf"|(?P<name2>\[\[[^\]]+\]\]|[A-Z][\w-]+),\s+(?:my|our)\s+(?P<rel2>{RELATIONS}|[a-z]{{3,}})\b",
 )
 
@@ -445,7 +450,12 @@ def relations_named(text: str) -> list[tuple[str, str]]:
     """("cat", "Miso") for 'my cat Miso' or 'Miso, my cat'."""
     found = []
     for match in RELATION_NAME.finditer(text):
-        rel, name = (match.group("rel"), match.group("name")) if match.group("rel") else (match.group("rel2"), match.group("name2"))
+        if match.group("name"):
+            rel, name = match.group("rel") or match.group("relx"), match.group("name")
+        else:
+            rel, name = match.group("rel2"), match.group("name2")
+        if rel.lower() in COMMON_VERBS or (not match.group("rel") and rel.lower().endswith("s")):
+            continue  # "my flatmate reckons Brighton…" names no flatmate
         if fold(name.strip("[]")) not in NOT_NAMES and rel.lower() not in NOT_NAMED and rel.lower() not in STOPWORDS:
             found.append((rel.lower(), name))
     return found

@@ -44,7 +44,6 @@ from .english import (
     TARGET_TAIL,
     content_words,
     front_phrase_last,
-    has_finite_verb,
     has_verb,
     normalise,
     proper_nouns,
@@ -126,13 +125,11 @@ def strip_label(sentence: str) -> str:
         text = _REMEMBER_THIS.sub("", text)
     head, colon, rest = text.partition(":")
     if colon and rest.strip() and len(head.split()) <= 9 and "[[" not in head:
-        verbless = not has_finite_verb(head)
-        # "ray's birthday: 12 May" keeps its head (it says what the value is); "Big news: we
-        # moved" and "Reminder: dark theme everywhere" lose theirs
+        # "ray's birthday: 12 May" and "New running shoes: I'm all in on Hokas" keep their head
+        # (it says what the value is about); "Big news: we moved" and "Reminder: dark theme
+        # everywhere" lose theirs
         pure = bool(_PURE_LABEL.match(head.strip()))
-        labelled = pure or (bool(LABEL_WORDS.search(head)) and has_verb(rest))
-        plain = "," not in head and not re.search(r"\b(them|it|me|you|but|with)\b", head, re.IGNORECASE)
-        if labelled or (verbless and plain and has_verb(rest) and not values(head) - values(rest) and len(head.split()) <= 6):
+        if pure or (bool(LABEL_WORDS.search(head)) and has_verb(rest)):
             text = DISCOURSE.sub("", rest.strip()).strip()
     return text
 
@@ -278,7 +275,9 @@ def _independent(text: str) -> bool:
     if re.search(r"\b(otherwise|too|as well|though|anyway)\W*$", text, re.IGNORECASE):
         return False  # leans on the clause before it
     return has_verb(text) and len(content_words(text)) >= 2 and not re.match(
-        r"^\s*(so|but|which|that|because|since|who|although|though|unless|until|while|when|if|as|then)\b", text, re.IGNORECASE
+        r"^\s*(so|but|which|that|because|since|who|although|though|unless|until|while|when|if|as|then|starting|from|\w+ing)\b",
+        text,
+        re.IGNORECASE,
     )
 
 
