@@ -101,7 +101,7 @@ CONFIRM = re.compile(
 
 SELF_TALK = re.compile(
     r"\b(misread|mistyped|typo|my bad|my mistake|i was wrong|i meant to say|ignore that|scratch that|"
-    r"never mind|i'?m not sure|no idea)\b",
+    r"never mind|i'?m not sure|no idea|swapped the|read it (?:backwards|wrong)|got it wrong|i mixed up)\b",
     re.IGNORECASE,
 )
 

@@ -226,6 +226,9 @@ def retraction(sentence: str) -> Retraction | None:
     match = IS_OVER.match(text)
     if match:
         return Retraction(target=match.group("target").strip(), sentence=sentence)
+    match = re.match(r"^never ?mind (?:about )?(?:the |that |my |our )?(?P<target>[^,.;]+?)(?:,|\.|;|$)", text, re.IGNORECASE)
+    if match and content_words(match.group("target")):  # "never mind the sign-off rule, you can forget it"
+        return Retraction(target=TARGET_TAIL.sub("", match.group("target")).strip(), sentence=sentence)
     return None
 
 
@@ -310,9 +313,13 @@ def extract(messages: Any) -> Extraction:
     person: str | None = None  # who "he"/"she" is: the last person named as a subject
     turns = turns_of(messages)
     last_assistant = ""
+    asked_to_recall = False  # "remember that application I told you about?": the answer names it
     for role, content in turns:
-        if role != "user":  # the assistant's words never say what to forget: only what was chosen
+        if role != "user":  # the assistant's words say what to forget only when asked to recall it
             last_assistant = content
+            if asked_to_recall:
+                context.append(content)
+            asked_to_recall = False
             continue
         parts = _merge_anaphora(sentences(content))
         note = len(turns) == 1 and len(parts) == 1  # a note typed on its own: its words are what to keep
@@ -337,6 +344,8 @@ def extract(messages: Any) -> Extraction:
                 context.append(raw)
                 continue
             context.append(raw)
+            if is_question(sentence) and re.match(r"^(?:do you |you )?(?:remember|recall|know)\b", sentence, re.IGNORECASE):
+                asked_to_recall = True
             choice = _chosen(sentence, last_assistant, result.facts)
             if choice:  # "the Tatras sound perfect" after the assistant offered "the High Tatras"
                 _keep(result, Fact(text=choice, sentence=raw, subject=frozenset({"@user"})))
@@ -446,7 +455,7 @@ def _merge_anaphora(parts: list[str]) -> list[str]:
 
 
 _FIXED_ATTRIBUTE = re.compile(
-    r"^(?:(?:oops|sorry|wait|actually|correction|my bad|no)[,!.:\s]+)+(?:the\s+|my\s+)?(?P<attr>[a-z][\w\s-]{1,30}?)\s+"
+    r"^(?:(?:oops|sorry|wait|actually|correction|my bad|no|oh|hang on|hold on)[,!.:\s]+)+(?:the\s+|my\s+)?(?P<attr>[a-z][\w\s-]{1,30}?)\s+"
     r"(?:is|was|should be|'s)\s+(?:actually\s+)?(?P<new>[\w:./-]+)",
     re.IGNORECASE,
 )
@@ -460,7 +469,8 @@ def attribute_correction(sentence: str, facts: list[Fact]) -> bool:
     new = match.group("new")
     for word in reversed(match.group("attr").split()):
         for fact in reversed(facts):
-            found = re.search(rf"\b{re.escape(word)}\s+(?:number\s+|no\.?\s+|#)?(?P<old>[\w:./-]*\d[\w:./-]*)", fact.text, re.IGNORECASE)
+            stem_ = re.escape(word[:3]) + r"\w*" if len(word) > 3 else re.escape(word)  # "reference" finds "ref"
+            found = re.search(rf"\b{stem_}\s+(?:number\s+|no\.?\s+|#)?(?P<old>[\w:./-]*\d[\w:./-]*)", fact.text, re.IGNORECASE)
             if found:
                 fact.text = fact.text[: found.start("old")] + new + fact.text[found.end("old") :]
                 return True

@@ -29,7 +29,14 @@ ADD, UPDATE, DELETE, NONE = "ADD", "UPDATE", "DELETE", "NONE"
 ATTRIBUTES: dict[str, tuple[re.Pattern[str], re.Pattern[str] | None]] = {
     name: (re.compile(cue, re.IGNORECASE), re.compile(answers, re.IGNORECASE) if answers else None)
     for name, cue, answers in [
-        ("home", r"\b(live[sd]?|living|moved (?:to|back|into|there|here|away|abroad|out)|moving to|relocat\w*|based in|home (?:city|town)|resid\w+)\b(?!\s+\d)", None),
+        ("home", r"\b(live[sd]?|living|moved (?:to|back|into|there|here|away|abroad|out)|moving to|relocat\w*|based in|home (?:city|town)|resid\w+|"
+                 r"rents?|renting|lease|mortgage|apartment|flat in|studio in|(?:one|two|three|four)-bed\w*|house in)\b(?!\s+\d)", None),
+        ("role", r"\b(treasurer|captain|chair(?:person|man|woman)?|president|secretary|vice[- ]\w+|coach|director|head|lead|organi[sz]er|"
+                 r"elected|appointed)\b", r"\b(treasurer|captain|chair(?:person|man|woman)?|president|secretary|coach|director|organi[sz]er)\b"),
+        ("ci", r"\b(ci|cd|pipelines?|build server|builds?|jenkins|github actions|gitlab ci|circleci|travis|buildkite|teamcity|drone)\b",
+         r"\b(jenkins|github actions|gitlab ci|circleci|travis|buildkite|teamcity|drone)\b"),
+        ("shift", r"\b(shifts?|rota|nights|lates|earlies|night shift|day shift|working hours)\b", r"\b(early|late|night|day|evening|morning)s?\b(?= shift| rota|s\b)"),
+        ("provider", r"\b(vets?|veterinar\w+|gp|doctor|dentist|physio\w*|therapist|clinic|surgery|hairdresser|barber|mechanic|accountant)\b", None),
         ("job", r"\b(works? (?:as|at|for)|working (?:as|at|for)|worked (?:as|at|for)|job|employ\w*|hired|joined|started (?:\w+ ){0,3}(?:as|at)|"
                 r"new role|position as|careers?|profession|retrain\w*|(?:training|studying) to be|becoming an?|(?:is|am|'m) an? [\w -]{2,30}? (?:at|for) (?=\w)|"
                 r"(?:is|am|'m|as) an? (?:qualified |trainee |junior |senior |freelance |certified )?(?:\w+(?:ician|ist|ant|eer|ner|ter|ker|per|ger|yer|or)|"
@@ -163,7 +170,7 @@ def compare(fact: Fact, memory: Existing, similarity: float | None) -> Compariso
     # a value the memory says in other words ("O-negative" / "O negative") is no new value
     covered = all(content_words(v) <= content_words(memory.text) for v in fact_values - memory_values)
     kinds = attributes(fact.text) & attributes(memory.text)
-    if kinds and (fact.subject or subject):
+    if kinds and (fact.subject or subject or clash):
         answers_clash = any(
             _answers(fact.text, k) and _answers(memory.text, k) and not _answers(fact.text, k) & _answers(memory.text, k)
             for k in kinds

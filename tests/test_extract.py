@@ -108,7 +108,8 @@ def test_forget_the_whole_thing_takes_its_target_from_the_conversation() -> None
         {"role": "user", "content": "It got cancelled. Please forget the whole thing."},
     ]
     (retraction,) = extract(conversation).retractions
-    assert "Bled" in retraction.target and "August" not in retraction.target  # the user's words, not the assistant's
+    # the user asked "remember…?": the assistant's answer names what "the whole thing" is
+    assert "Bled" in retraction.target and "August" in retraction.target
 
 
 def test_forget_that_after_an_assistant_suggestion_names_nothing() -> None:

@@ -117,3 +117,22 @@ def test_subject_compatibility(a: set[str], b: set[str], ok: bool) -> None:
 def test_a_change_within_one_message_leaves_one_fact() -> None:
     assert decide([], "I live in Porto. Actually I moved to Ghent last month.") == [(ADD, None, "Moved to Ghent last month")]
     assert decide([], "I live in Porto and I prefer pnpm.") == [(ADD, None, "Lives in Porto"), (ADD, None, "Prefers pnpm")]
+
+
+@pytest.mark.parametrize(
+    "stored, message, event",
+    [
+        (["Rents a studio in Astoria"], "Finally signed the lease on a two-bedroom in Jersey City!", UPDATE),
+        (["Is the treasurer of the chess club"], "I was elected captain of the chess club.", UPDATE),
+        (["The team's CI runs on Jenkins"], "We moved all our pipelines to GitHub Actions now.", UPDATE),
+        (["Is on the early shift, 6am to 2pm"], "They've put me on nights now, 10pm to 6am.", UPDATE),
+        (["Our vet is Dr. Okonkwo at Parkside Surgery"], "Riverbend Animal Clinic is our vet now.", UPDATE),
+    ],
+)
+def test_more_kinds_of_attribute_change(stored: list[str], message: str, event: str) -> None:
+    assert [d[0] for d in decide(stored, message)] == [event]
+
+
+def test_never_mind_the_rule_forgets_it() -> None:
+    stored = ["Always sign off replies with 'Cheers, the team'", "Reply in the customer's language"]
+    assert decide(stored, "Never mind the sign-off rule, you can forget it.") == [(DELETE, stored[0], None)]
