@@ -321,7 +321,7 @@ def extract(messages: Any) -> Extraction:
                 context.append(content)
             asked_to_recall = False
             continue
-        parts = _merge_anaphora(sentences(content))
+        parts = _split_retractions(_merge_anaphora(sentences(content)))
         note = len(turns) == 1 and len(parts) == 1  # a note typed on its own: its words are what to keep
         for raw in parts:
             sentence = strip_label(raw)
@@ -439,6 +439,18 @@ def _person_named(clause: str) -> str | None:
         return links[0]
     names = proper_nouns(span, initial=True) if span and not PRONOUN_SUBJECT.match(span) else []
     return names[0] if names else None
+
+
+def _split_retractions(parts: list[str]) -> list[str]:
+    """"I'm not on nights any more: since May I work days" is a retraction and a new fact."""
+    out: list[str] = []
+    for part in parts:
+        left, _, right = (re.split(r"(?<=\w)([:;])\s+", part, maxsplit=1) + ["", ""])[:3]
+        if right and retraction(left) and has_verb(right) and not retraction(right):
+            out += [left, right]
+        else:
+            out.append(part)
+    return out
 
 
 def _merge_anaphora(parts: list[str]) -> list[str]:

@@ -64,7 +64,7 @@ CHANGE = re.compile(
     r"\b(now|new|no longer|anymore|any more|moved|switched|changed|migrated|rewrote|rewritten|replaced|"
     r"since|from now on|these days|nowadays|as of|starting|from \w+ on|instead|zero|quit|stopped|started|"
     r"rescheduled|push(?:ed)? it|became|upgrad\w+|downgrad\w+|currently|cutover|cut over|retired|gave up|"
-    r"no more|picked up|got a new|finished|from (?:next \w+|(?:jan|febr)uary|march|april|may|june|july|august|september|"
+    r"no more|picked up|got a new|finished|slipp\w+|delayed|postponed|pushed back|brought forward|moved up|extended|from (?:next \w+|(?:jan|febr)uary|march|april|may|june|july|august|september|"
     r"october|november|december|monday|tuesday|wednesday|thursday|friday|saturday|sunday))\b",
     re.IGNORECASE,
 )
@@ -280,6 +280,14 @@ def _changes_earlier(fact: Fact, decisions: list[Decision]) -> bool:
 _VERB_STEMS = frozenset(content_words("use uses using live lives living work works working play plays playing like "
                                       "likes love loves prefer prefers have has do does go goes eat eats drink drinks "
                                       "learn learning train training run runs"))
+# "wipe my medical details": the words a kind of detail goes by (a sweeping retraction only)
+KINDS_OF_DETAIL = {
+    "medical": "medical health diagnosis condition diabetes insulin asthma allergy allergic medication medicine pills doctor "
+               "gp physio physiotherapist therapist therapy surgery hospital blood pressure prescription injury",
+    "money": "money financial finance bank account salary income debt loan mortgage savings pension card",
+    "contact": "contact phone number email address postcode zip",
+}
+KIND_WORDS = {kind: content_words(words) for kind, words in KINDS_OF_DETAIL.items()}
 RELATION_WORD = re.compile(rf"\b(?:{RELATIONS}|ex|ex-\w+)\b", re.IGNORECASE)
 _PARTS = re.compile(r"\s*(?:;|,?\s+and\s+(?=(?:she|he|they|i|we|it)\b)|,\s+but\s+)\s*", re.IGNORECASE)
 
@@ -302,6 +310,10 @@ def _retracted(target: str, sweeping: bool, live: list[Existing], similarity: Si
     and then also what names the same someone ("my ex, Corentin" -> "Corentin and I…")."""
     named = values(target)  # "forget that I use Windows": a memory without Windows is not it
     words = (content_words(target) | named) - _VERB_STEMS
+    if sweeping:
+        for kind, kind_words in KIND_WORDS.items():
+            if kind in fold(target) or (kind == "medical" and "health" in fold(target)):
+                words |= kind_words
     if sweeping and (named or RELATION_WORD.search(target)):  # about someone: what names them too
         for memory in live:
             if words & content_words(memory.text):
