@@ -8,6 +8,7 @@ particular sentences; extract.py decides what a sentence is with them.
 from __future__ import annotations
 
 import re
+import unicodedata
 from functools import lru_cache
 
 from .index.tokenize import STOPWORDS, fold, stem
@@ -29,7 +30,7 @@ DISCOURSE = re.compile(
     r"^(?:(?:hi|hey|hello|ok(?:ay)?|oh|ooh|wow|well|so|also|and|but|anyway|anyhow|btw|by the way|actually|"
     r"yep|yeah|yes|yup|right|sure|fyi|psst|guess what|just so you know|for the record|for context|"
     r"as you know|just fyi|one more thing|oh and|and also|plus|heads[- ]up|for real(?: though)?|honestly|"
-    r"meh|hmm+|lol|haha|before i forget|(?:just )?(?:a )?(?:quick |friendly )?reminder(?: that)?)\b[,:!.\s-]*)+",
+    r"meh|hmm+|lol|haha|before i forget|hang on|hold on|unrelated(?:,? but)?|side note|on another note|(?:just )?(?:a )?(?:quick |friendly )?reminder(?: that)?)\b[,:!.\s-]*)+",
     re.IGNORECASE,
 )
 
@@ -78,7 +79,7 @@ SARCASM = re.compile(r"🙃|/s\b|^\W*(?:oh sure|yeah right|oh great|as if)\b|\bb
 
 EPHEMERAL = re.compile(
     r"\b(today|tonight|this morning|this afternoon|this evening|just now|again|"
-    r"yesterday|last (?:week|night)|the other day|weather|gloomy|rainy|sunny|so tired|exhausted|overwhelmed|stressed|bored|hungry|sleepy|"
+    r"yesterday|last (?:week|night)|the other day|weather|gloomy|rain(?:y|ing|ed)?|snow(?:y|ing|ed)?|sunny|heatwave|freezing|windy|so tired|exhausted|overwhelmed|stressed|bored|hungry|sleepy|"
     r"chaotic|ugh|kill me|just (?:emailed|called|texted|messaged|heard|rang))\b",
     re.IGNORECASE,
 )
@@ -101,13 +102,13 @@ CONFIRM = re.compile(
 
 SELF_TALK = re.compile(
     r"\b(misread|mistyped|typo|my bad|my mistake|i was wrong|i meant to say|ignore that|scratch that|"
-    r"never mind|i'?m not sure|no idea|swapped the|read it (?:backwards|wrong)|got it wrong|i mixed up)\b",
+    r"never mind|i'?m not sure|no idea|swapped the|read (?:it|them|the \w+) (?:backwards|wrong)|got it wrong|i mixed up)\b",
     re.IGNORECASE,
 )
 
 META_TAIL = re.compile(
-    r"[,;]?\s*(?:so\s+)?(?:please\s+)?(?:keep (?:that|this|it) in mind|bear (?:that|this) in mind|in case (?:that|it) "
-    r"matters|just so you know|for (?:future )?reference|fyi|btw|by the way|if that helps|for what it'?s worth)\b[^.!?]*[.!?]*$",
+    r"[,;]?\s*(?:so\s+)?(?:please\s+)?(?:(?:keep (?:that|this|it) in mind|bear (?:that|this) in mind|in case (?:that|it) "
+    r"matters|just so you know|for (?:future )?reference|if that helps|for what it'?s worth)\b[^.!?]*|(?:fyi|btw|by the way))[.!?]*$",
     re.IGNORECASE,
 )
 
@@ -237,10 +238,16 @@ def content_words(text: str) -> frozenset[str]:
         word = NUMBER_WORDS.get(word, word)
         if word in STOPWORDS:
             continue
-        stemmed = stem(word)
+        stemmed = ALIASES.get(word) or stem(word)
         if stemmed not in GENERIC:
             out.add(stemmed)
     return frozenset(out)
+
+
+# Short and long names of one thing, so "the docs" and "the documentation" share a word.
+ALIASES = {"documentation": "doc", "docs": "doc", "repository": "repo", "repositories": "repo", "database": "db",
+           "databases": "db", "configuration": "config", "application": "app", "applications": "app",
+           "apps": "app", "apartment": "flat", "flats": "flat", "mobile": "phone", "cellphone": "phone"}
 
 @lru_cache(maxsize=65536)
 def values(text: str) -> frozenset[str]:
@@ -258,7 +265,8 @@ NOT_NAMES = frozenset(
     please yes no not hi hey hello thanks ok okay oh ooh wow just btw always never every use don't do
     what which who where why how is are was were will can could would should any some wait sorry oops
     guess random quick big new reminder update heads context meeting before still yep yeah yup well
-    anyway also plus then now today tomorrow yesterday unlike since after during""".split()
+    anyway also plus then now today tomorrow yesterday unlike since after during
+    he's she's he'll she'll he'd she'd they're they'll they've they'd it's it'll we'll you're you'll""".split()
 )
 
 def proper_nouns(text: str, initial: bool = False) -> list[str]:
@@ -340,14 +348,17 @@ def normalise(clause: str, person: str | None = None) -> str:
     called Rex' -> 'Dog is called Rex'. Names, numbers and dates are kept exactly."""
     original = clause.strip().rstrip(".,;:!? ")
     text = META_TAIL.sub("", clause.strip())
-    text = re.sub(r",?\s*\b(?:lol|haha|lmao|rofl)\b[.!]*|\s*[🙄😅😂🙃😊🙂😭🚗🎉]+", "", text, flags=re.IGNORECASE).strip()
+    text = re.sub(r",?\s*\b(?:lol|haha|lmao|rofl)\b[.!]*", "", text, flags=re.IGNORECASE)
+    text = "".join(ch for ch in text if unicodedata.category(ch) not in ("So", "Cs") and ch not in "\ufe0f\u200d").strip()
     text = DISCOURSE.sub("", text).strip()
     text = re.sub(r"\s*(?:\b(?:lol|haha|lmao|ugh)\b|[!]+|:\)|:D|,?\s*\b(?:please|pls|plz|thanks)\b)+[.!]*\s*$", "", text, flags=re.IGNORECASE)
     text = text.strip().rstrip(".,;: ").strip()
     if person:
         text = re.sub(r"^(?:he|she)(?:'s|\s+is)\b", f"{person} is", text, flags=re.IGNORECASE)
         text = re.sub(r"^(?:he|she)\b", person, text, flags=re.IGNORECASE)
-    match = re.match(r"^(?i:i)(?:'m| am)\s+([A-Z][a-z]+(?:[- ][A-Z][a-z]+)?),\s*(an?\s.*|the\s.*)$", text)
+    match = re.match(r"^(?i:i)(?:'m| am)\s+([A-Z][a-z]+(?:[- ][A-Z][a-z]+)?)(?:,\s*(an?\s.*|the\s.*))?$", text)
+    if match and not match.group(2) and re.search(r"(?:ish|ese|ian|an|ic|ist|ive|al)$", match.group(1)):
+        match = None  # "I'm British", "I'm Catholic": not a name
     if match and fold(match.group(1)) not in NOT_NAMES:  # "I'm Mirela, a backend engineer…"
         rest = f"; {match.group(2)}" if match.group(2) else ""
         return f"Name is {match.group(1)}{rest}"
@@ -438,7 +449,7 @@ def subject_of(clause: str) -> frozenset[str]:
 
 
 RELATION_NAME = re.compile(
-    rf"\b(?:my|our)\s+(?:(?:\w+\s+)?(?P<rel>{RELATIONS})|(?P<relx>[a-z]{{3,}}))(?:'s name is|\s+is called|\s+is named|\s+is|,)?\s+(?P<name>\[\[[^\]]+\]\]|[A-Z][\w-]+(?:\s+[A-Z][\w-]+)?)"
+    rf"\b(?:my|our)\s+(?:(?:\w+\s+)?(?P<rel>{RELATIONS})|(?:[a-z]+\s+)?(?P<relx>[a-z]{{3,}}))(?:'s name is|\s+is called|\s+is named|\s+is|,)?\s+(?P<name>\[\[[^\]]+\]\]|[A-Z][\w-]+(?:\s+[A-Z][\w-]+)?)"
     rf"|(?P<name2>\[\[[^\]]+\]\]|[A-Z][\w-]+),\s+(?:my|our)\s+(?P<rel2>{RELATIONS}|[a-z]{{3,}})\b",
 )
 

@@ -123,7 +123,7 @@ def strip_label(sentence: str) -> str:
     text = DISCOURSE.sub("", sentence).strip()
     if not is_question(text):
         text = _REMEMBER_THIS.sub("", text)
-    head, colon, rest = text.partition(":")
+    head, colon, rest = text.partition(": ")  # "1:1 notes" and "9:30" are not labels
     if colon and rest.strip() and len(head.split()) <= 9 and "[[" not in head:
         # "ray's birthday: 12 May" and "New running shoes: I'm all in on Hokas" keep their head
         # (it says what the value is about); "Big news: we moved" and "Reminder: dark theme
@@ -131,12 +131,35 @@ def strip_label(sentence: str) -> str:
         pure = bool(_PURE_LABEL.match(head.strip()))
         if pure or (bool(LABEL_WORDS.search(head)) and has_verb(rest)):
             text = DISCOURSE.sub("", rest.strip()).strip()
+            # "recital news: it's now on the 29th" keeps what the news is about
+            topic = [w for w in re.findall(r"[\w'-]+", head) if not LABEL_WORDS.fullmatch(w) and fold(w) not in _NOT_TOPICS]
+            if 0 < len(topic) <= 2 and not any(ch.isdigit() for w in topic for ch in w) and not pure:
+                text = f"{' '.join(topic)}: {text}"
     return text
+
+
+_NOT_TOPICS = frozenset("""a an the my our your some quick big small little short new latest important random good bad
+    great huge major minor life meeting meetings call chat session today this week for about on from in of to""".split())
 
 
 def is_question(sentence: str) -> bool:
     stripped = sentence.strip()
     return stripped.endswith("?") or bool(QUESTION_START.match(DISCOURSE.sub("", stripped)) and "?" in stripped)
+
+
+_QUESTION_TAIL = re.compile(
+    r",\s*(?:so\s+|and\s+|but\s+)?(?:any|what|which|how|can you|could you|would you|do you|should i|is there|are there)\b[^.!]*\?\s*$",
+    re.IGNORECASE,
+)
+
+
+def _statement_before_question(text: str) -> str | None:
+    """"I'm doing a 200km ride in April, any tips?": the statement before the question."""
+    match = _QUESTION_TAIL.search(text)
+    if not match:
+        return None
+    head = text[: match.start()].strip()
+    return head if has_verb(head) and not QUESTION_START.match(head) else None
 
 
 def sentence_dropped(sentence: str) -> str | None:
@@ -146,7 +169,7 @@ def sentence_dropped(sentence: str) -> str | None:
         return "empty"
     if GREETING.match(text):
         return "small talk"
-    if is_question(text):
+    if is_question(text) and not _statement_before_question(text):
         return "a question"
     if HYPOTHETICAL.search(text):
         return "hypothetical"
@@ -275,6 +298,8 @@ def clauses(sentence: str) -> list[str]:
 
 
 def _independent(text: str) -> bool:
+    if re.fullmatch(r"\s*(?i:i'm|i am|my name is)\s+[A-Z][\w-]+(?:\s+[A-Z][\w-]+)?\s*", text):
+        return True  # "i'm Tavita, i teach chemistry": an introduction stands on its own
     if re.search(r"\b(otherwise|too|as well|though|anyway)\W*$", text, re.IGNORECASE):
         return False  # leans on the clause before it
     return has_verb(text) and len(content_words(text)) >= 2 and not re.match(
@@ -323,10 +348,12 @@ def extract(messages: Any) -> Extraction:
             continue
         parts = _split_retractions(_merge_anaphora(sentences(content)))
         note = len(turns) == 1 and len(parts) == 1  # a note typed on its own: its words are what to keep
+        correcting = False
         for raw in parts:
             sentence = strip_label(raw)
-            if attribute_correction(sentence, result.facts):
+            if attribute_correction(sentence, result.facts, correcting):
                 continue
+            correcting = bool(SELF_TALK.search(sentence) or re.match(r"^\W*(?:oops|sorry|wait|hang on|hold on|correction)\b", sentence, re.IGNORECASE))
             fix = correction(sentence)
             if fix:
                 if not _apply_correction(fix, result.facts):
@@ -355,6 +382,7 @@ def extract(messages: Any) -> Extraction:
             if reason:
                 result.dropped.append((raw, reason))
             else:
+                sentence = _statement_before_question(sentence) or sentence
                 for clause in clauses(META_TAIL.sub("", sentence).strip()):
                     clause = front_phrase_last(clause)
                     reason = why_dropped(clause, note)
@@ -473,12 +501,14 @@ _FIXED_ATTRIBUTE = re.compile(
 )
 
 
-def attribute_correction(sentence: str, facts: list[Fact]) -> bool:
-    """'oops, the room number is 215' after 'Hotel X, room 512': fix the value in place."""
-    match = _FIXED_ATTRIBUTE.match(sentence.strip())
+def attribute_correction(sentence: str, facts: list[Fact], correcting: bool = False) -> bool:
+    """'oops, the room number is 215' after 'Hotel X, room 512': fix the value in place. With
+    `correcting` (the sentence before was "I read it backwards") no "oops" is needed."""
+    text = sentence.strip()
+    match = _FIXED_ATTRIBUTE.match(text) or (correcting and _FIXED_ATTRIBUTE.match(f"actually, {text}"))
     if not match:
         return False
-    new = match.group("new")
+    new = match.group("new").rstrip(".,;:!?")
     for word in reversed(match.group("attr").split()):
         for fact in reversed(facts):
             stem_ = re.escape(word[:3]) + r"\w*" if len(word) > 3 else re.escape(word)  # "reference" finds "ref"

@@ -36,9 +36,12 @@ ATTRIBUTES: dict[str, tuple[re.Pattern[str], re.Pattern[str] | None]] = {
         ("ci", r"\b(ci|cd|pipelines?|build server|builds?|jenkins|github actions|gitlab ci|circleci|travis|buildkite|teamcity|drone)\b",
          r"\b(jenkins|github actions|gitlab ci|circleci|travis|buildkite|teamcity|drone)\b"),
         ("shift", r"\b(shifts?|rota|nights|lates|earlies|night shift|day shift|working hours)\b", r"\b(early|late|night|day|evening|morning)s?\b(?= shift| rota|s\b)"),
+        ("cloud", r"\b(aws|amazon web services|gcp|google cloud|azure|hetzner|digitalocean|linode|ovh|hosted on|cloud provider|on-prem\w*)\b",
+         r"\b(aws|amazon web services|gcp|google cloud|azure|hetzner|digitalocean|linode|ovh|on-prem\w*)\b"),
+        ("airline", r"\b(airline|fly with|flies with|flying with|flew with|air ?miles|frequent flyer)\b", None),
         ("provider", r"\b(vets?|veterinar\w+|gp|doctor|dentist|physio\w*|therapist|clinic|surgery|hairdresser|barber|mechanic|accountant)\b", None),
         ("job", r"\b(works? (?:as|at|for)|working (?:as|at|for)|worked (?:as|at|for)|job|employ\w*|hired|joined|started (?:\w+ ){0,3}(?:as|at)|"
-                r"new role|position as|careers?|profession|retrain\w*|(?:training|studying) to be|becoming an?|(?:is|am|'m) an? [\w -]{2,30}? (?:at|for) (?=\w)|"
+                r"new role|position as|careers?|profession|retrain\w*|(?:training|studying) to be|training as|studying|student|graduated|enrolled|becoming an?|(?:is|am|'m) an? [\w -]{2,30}? (?:at|for) (?=\w)|"
                 r"(?:is|am|'m|as) an? (?:qualified |trainee |junior |senior |freelance |certified )?(?:\w+(?:ician|ist|ant|eer|ner|ter|ker|per|ger|yer|or)|"
                 r"nurse|chef|doctor|lawyer|surgeon|barista|paramedic|firefighter|pilot|vet|midwife|carpenter|plumber|teacher|developer|designer))\b", None),
         ("diet", r"\b(vegan|vegetarian|pescatarian|carnivore|keto|paleo|omnivore|eats? (?:meat|fish)|plant-based|gluten-free|halal|kosher|diet)\b",
@@ -64,7 +67,7 @@ CHANGE = re.compile(
     r"\b(now|new|no longer|anymore|any more|moved|switched|changed|migrated|rewrote|rewritten|replaced|"
     r"since|from now on|these days|nowadays|as of|starting|from \w+ on|instead|zero|quit|stopped|started|"
     r"rescheduled|push(?:ed)? it|became|upgrad\w+|downgrad\w+|currently|cutover|cut over|retired|gave up|"
-    r"no more|picked up|got a new|finished|slipp\w+|delayed|postponed|pushed back|brought forward|moved up|extended|from (?:next \w+|(?:jan|febr)uary|march|april|may|june|july|august|september|"
+    r"no more|picked up|got a new|finished|joined|left|graduated|slipp\w+|delayed|postponed|pushed back|brought forward|moved up|extended|from (?:next \w+|(?:jan|febr)uary|march|april|may|june|july|august|september|"
     r"october|november|december|monday|tuesday|wednesday|thursday|friday|saturday|sunday))\b",
     re.IGNORECASE,
 )
@@ -130,13 +133,21 @@ def _restated(old: str, fact: Fact) -> str:
     extra = content_words(fact.text) - content_words(old) - set().union(*(content_words(v) for v in new_only), frozenset())
     extra = {w for w in extra if not CHANGE.search(w) and w not in _CHANGE_STEMS}
     if len(old_only) != 1 or len(new_only) != 1 or extra:
-        return fact.text
+        return _with_relation(old, fact.text)
     (old_value,), (new_value,) = old_only, new_only
     found_old = re.search(rf"(?<!\w){re.escape(old_value)}(?!\w)", old, re.IGNORECASE)
     found_new = re.search(rf"(?<!\w){re.escape(new_value)}(?!\w)", fact.text, re.IGNORECASE)
     if not found_old or not found_new or "[[" in found_old.group(0):
-        return fact.text
+        return _with_relation(old, fact.text)
     return old[: found_old.start()] + found_new.group(0) + old[found_old.end() :]
+
+
+def _with_relation(old: str, new: str) -> str:
+    """"Idris joined the fire brigade" replacing "Brother Idris works as…" keeps who Idris is."""
+    match = re.match(rf"^((?:{RELATIONS})\s+)([A-Z][\w-]+)\b", old, re.IGNORECASE)
+    if match and new.startswith(match.group(2)) and not new.lower().startswith(match.group(1).lower()):
+        return match.group(1)[:1].upper() + match.group(1)[1:] + new
+    return new
 
 
 _CHANGE_STEMS = frozenset(content_words("moved relocated switched changed now new since rescheduled pushed upgraded "
@@ -240,13 +251,13 @@ def reconcile(
             facts.append(Fact(text=retraction.fallback, sentence=retraction.sentence, subject=frozenset({"@user"})))
 
     for fact in facts:
-        if _changes_earlier(fact, decisions):  # "I live in Porto. Actually I moved to Ghent."
-            continue
         best: tuple[Comparison, Existing] | None = None
         for memory in live:
             result = compare(fact, memory, similarity(fact.text, memory.id))
             if result.same_slot and (best is None or result.score > best[0].score):
                 best = (result, memory)
+        if best is None and _changes_earlier(fact, decisions):  # "I live in Porto. Actually I moved to Ghent."
+            continue
         if best is None:
             decisions.append(Decision(ADD, text=fact.text, why="new"))
             continue

@@ -46,7 +46,7 @@ def decide(stored: list[str], message: str, similarity=None) -> list[tuple[str, 
         (["Planning a birthday dinner for Ana on the 3rd"], "Ana is my cousin from Lisbon.", [(ADD, None, "Ana is my cousin from Lisbon")]),
         # a partial update of one of two facts leaves the other alone
         (["Brother Ivo lives in Graz", "Brother Ivo works as a baker"], "Ivo moved to Linz in May.",
-         [(UPDATE, "Brother Ivo lives in Graz", "Ivo moved to Linz in May")]),
+         [(UPDATE, "Brother Ivo lives in Graz", "Brother Ivo moved to Linz in May")]),  # who Ivo is stays
     ],
 )
 def test_facts_against_stored_memories(stored: list[str], message: str, expected: list) -> None:

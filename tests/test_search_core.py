@@ -163,3 +163,15 @@ def test_context_reranks_matches_but_never_makes_one(tmp_path) -> None:  # noqa:
     assert list(hits)[1:] == [booked, prices]  # same own match; the Kyoto conversation lifts `booked`
     assert hits[booked]["explain"]["context"] > 0 and hits[prices]["explain"]["context"] == 0
     assert [h["id"] for h in mem.search("Kyoto")["results"]] == [kyoto]  # context alone is no match
+
+
+def test_a_former_one_ranks_below_the_current_one(tmp_path) -> None:  # noqa: ANN001
+    from memcli import Memory
+
+    mem = Memory(vault=tmp_path / "v", embedder=None)
+    mem.add("My mentor Beatriz Okafor works at Tallgrass Robotics.", user_id="u", infer=False)
+    mem.add("Former mentor Cyrus works at Nordlicht.", user_id="u", infer=False)  # shorter and newer: it would win
+    ranked = [r["memory"] for r in mem.search("where does my mentor work", user_id="u")["results"]]
+    assert ranked[0].startswith("My mentor Beatriz")
+    asked = [r["memory"] for r in mem.search("where does my former mentor work", user_id="u")["results"]]
+    assert asked[0].startswith("Former mentor Cyrus")  # asked about the former one: no penalty

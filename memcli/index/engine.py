@@ -10,6 +10,7 @@ import dataclasses
 import hashlib
 import json
 import logging
+import re
 import sqlite3
 import time
 import zlib
@@ -25,7 +26,7 @@ from .bm25 import SparseBM25
 from .chunk import chunk_note
 from .embed import Embedder, EmbeddingUnavailable
 from .store import FileRow, IndexDamaged, IndexStore
-from .tokenize import tokenize
+from .tokenize import fold, tokenize
 
 log = logging.getLogger("memcli")
 
@@ -454,6 +455,18 @@ class SearchIndex:
                 with self.store.transaction():
                     self.store.add_vectors(new, np.array([by_hash[h] for h in new], dtype=np.float32))
 
+    def _past_tense(self, query: str, candidates: np.ndarray, keep: np.ndarray) -> np.ndarray:
+        """0.6 for a match that speaks of a former one ("my former mentor" for "my mentor's
+        company"), unless the query asks about former ones itself; 1.0 otherwise."""
+        factor = np.ones(len(candidates), dtype=np.float64)
+        words = [w for w in re.findall(r"[a-z]{3,}", fold(query)) if w not in PAST_QUALIFIERS]
+        if len(words) == len(re.findall(r"[a-z]{3,}", fold(query))) and words:
+            pattern = re.compile(rf"\b(?:{'|'.join(PAST_QUALIFIERS)})[\s-]+(?:\w+\s+)?(?:{'|'.join(map(re.escape, words))})", re.IGNORECASE)
+            for position in np.flatnonzero(keep):
+                if pattern.search(self.records[int(candidates[position])].text):
+                    factor[position] = 0.6
+        return factor
+
     def _ready(self) -> None:
         """Rebuild what patches left for later: BM25 statistics and conversation neighbours."""
         if self._bm25_stale:
@@ -585,7 +598,7 @@ class SearchIndex:
             keep = (lexical[candidates] > 0) | (dense[candidates] > 0)
         ages = (now - self.times[candidates]) / 86400.0
         boost = fusion.recency(ages, options.half_life_days, options.recency_weight)
-        final = score * boost
+        final = score * boost * self._past_tense(text, candidates, keep)
         if expand is not None:  # evidence along [[links]]: it can bring in a record on its own
             everywhere = np.zeros(len(self.records), dtype=np.float64)
             everywhere[candidates] = final * keep
@@ -611,6 +624,7 @@ class SearchIndex:
         return hits, mode
 
 
+PAST_QUALIFIERS = ("former", "ex", "old", "previous", "past", "earlier", "erstwhile")
 _OFFSETS = [offset for offset in range(-CONTEXT_SPAN, CONTEXT_SPAN + 1) if offset]
 
 
