@@ -127,6 +127,7 @@ class SearchIndex:
         self._vectors = np.zeros((0, 0), dtype=np.float32)
         self._vector_buffer = np.zeros((0, 0), dtype=np.float32)
         self._is_memory = np.zeros(0, dtype=bool)
+        self._speaks_of_past = np.zeros(0, dtype=bool)  # a "former"/"old"/"ex-" in the text
         self.has_links = False  # any [[link]] or entity note: whether autolink needs the graph
 
     # -- keeping fresh ---------------------------------------------------------------------------
@@ -321,6 +322,7 @@ class SearchIndex:
         self.times = np.fromiter((r.time for r in records), dtype=np.float64, count=len(records))
         self._current = np.fromiter((r.is_current for r in records), dtype=bool, count=len(records))
         self._is_memory = np.fromiter((r.kind == "memory" for r in records), dtype=bool, count=len(records))
+        self._speaks_of_past = np.fromiter((bool(PAST_WORD.search(r.text)) for r in records), dtype=bool, count=len(records))
         self.has_links = any(r.links or r.aliases or r.entity_type for r in records)
         self._neighbours = conversation_neighbours(records)
         self._scope_codes = {}
@@ -384,6 +386,7 @@ class SearchIndex:
             self.times = np.append(self.times, record.time)
             self._current = np.append(self._current, record.is_current)
             self._is_memory = np.append(self._is_memory, record.kind == "memory")
+            self._speaks_of_past = np.append(self._speaks_of_past, bool(PAST_WORD.search(record.text)))
             self.has_links = self.has_links or bool(record.links or record.aliases or record.entity_type)
             for key in ("user", "agent", "run"):
                 codes, array = self._scope_codes.get(key, ({}, np.zeros(0, dtype=np.int64)))
@@ -462,7 +465,7 @@ class SearchIndex:
         words = [w for w in re.findall(r"[a-z]{3,}", fold(query)) if w not in PAST_QUALIFIERS]
         if len(words) == len(re.findall(r"[a-z]{3,}", fold(query))) and words:
             pattern = re.compile(rf"\b(?:{'|'.join(PAST_QUALIFIERS)})[\s-]+(?:\w+\s+)?(?:{'|'.join(map(re.escape, words))})", re.IGNORECASE)
-            for position in np.flatnonzero(keep):
+            for position in np.flatnonzero(keep & self._speaks_of_past[candidates]):  # few: flagged at load
                 if pattern.search(self.records[int(candidates[position])].text):
                     factor[position] = 0.6
         return factor
@@ -625,6 +628,7 @@ class SearchIndex:
 
 
 PAST_QUALIFIERS = ("former", "ex", "old", "previous", "past", "earlier", "erstwhile")
+PAST_WORD = re.compile(rf"\b(?:{'|'.join(PAST_QUALIFIERS)})\b", re.IGNORECASE)
 _OFFSETS = [offset for offset in range(-CONTEXT_SPAN, CONTEXT_SPAN + 1) if offset]
 
 
