@@ -132,7 +132,8 @@ def _restated(old: str, fact: Fact) -> str:
     new_only = _values(fact.text, fact.subject) - _values(old, subject)
     extra = content_words(fact.text) - content_words(old) - set().union(*(content_words(v) for v in new_only), frozenset())
     extra = {w for w in extra if not CHANGE.search(w) and w not in _CHANGE_STEMS}
-    if len(old_only) != 1 or len(new_only) != 1 or extra:
+    shared = _values(fact.text, fact.subject) & _values(old, subject)
+    if len(old_only) != 1 or len(new_only) != 1 or extra or shared:  # "from Neovim to Helix" names the old one too
         return _with_relation(old, fact.text)
     (old_value,), (new_value,) = old_only, new_only
     found_old = re.search(rf"(?<!\w){re.escape(old_value)}(?!\w)", old, re.IGNORECASE)

@@ -136,3 +136,8 @@ def test_more_kinds_of_attribute_change(stored: list[str], message: str, event: 
 def test_never_mind_the_rule_forgets_it() -> None:
     stored = ["Always sign off replies with 'Cheers, the team'", "Reply in the customer's language"]
     assert decide(stored, "Never mind the sign-off rule, you can forget it.") == [(DELETE, stored[0], None)]
+
+
+def test_a_swap_never_keeps_the_old_value_the_user_named() -> None:
+    stored = ["Uses Neovim with the LazyVim config as the main editor"]
+    assert decide(stored, "I switched from Neovim to Helix.") == [(UPDATE, stored[0], "Switched from Neovim to Helix")]
