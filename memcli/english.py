@@ -315,7 +315,8 @@ THIRD = {"am": "is", "'m": "is", "have": "has", "'ve": "has", "do": "does", "go"
 KEEP_FORM = frozenset("""can could will would should must may might shall used did was had""".split())
 
 ADVERBS = frozenset("""mostly usually always never often sometimes really just also still generally normally
-    typically rarely only actually mainly primarily already seldom""".split())
+    typically rarely only actually mainly primarily already seldom now currently recently finally definitely
+    mainly happily""".split())
 
 def third_person(verb: str) -> str:
     low = verb.lower()

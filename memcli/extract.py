@@ -104,7 +104,7 @@ class Extraction:
 
 _REMEMBER_THIS = re.compile(
     r"^(?:(?:please|pls|can you|could you|would you|just)\s+)*(?:note|remember|save|record|write down|jot down)"
-    r"(?:\s+(?:that|this|down)\b|(?=\s+(?:my|our)\b)|:)\s*(?:(?:my|our)\s+)?(?=\w)",
+    r"(?:\s+(?:that|this|down)\b|(?=\s+(?:my|our|i|i'm|we|we're)\b)|:)\s*(?:(?:my|our)\s+)?(?=\w)",
     re.IGNORECASE,
 )
 

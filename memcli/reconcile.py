@@ -124,6 +124,20 @@ def _values(text: str, subject: frozenset[str]) -> set[str]:
 
 
 def _restated(old: str, fact: Fact) -> str:
+    """The new memory's text; in a memory of several statements ("Timezone is Europe/Lisbon;
+    prefers meetings after 10:00") only the one the fact changes is rewritten."""
+    parts = [part.strip() for part in old.split("; ") if part.strip()]
+    if len(parts) > 1:
+        hits = [(result.score, number) for number, part in enumerate(parts)
+                for result in [compare(fact, Existing("", part), None)] if result.same_slot]
+        if hits:
+            number = max(hits)[1]
+            parts[number] = _restated_one(parts[number], fact)
+            return "; ".join(parts)
+    return _restated_one(old, fact)
+
+
+def _restated_one(old: str, fact: Fact) -> str:
     """The new memory's text. A short change of one value ("we've relocated to Bristol" after
     "Is based in Edinburgh") keeps the stored wording with the value swapped ("Is based in
     Bristol"): it reads as the fact, and finds the same questions. Anything more, as said."""
@@ -155,6 +169,13 @@ _CHANGE_STEMS = frozenset(content_words("moved relocated switched changed now ne
                                         "migrated replaced started become became these days from on"))
 
 
+# Verbs say what was done, not what it was about: "forget that I use X" must not match every "Uses …".
+_VERB_STEMS = frozenset(content_words("use uses using live lives living work works working play plays playing like "
+                                      "likes love loves prefer prefers have has do does go goes eat eats drink drinks "
+                                      "learn learning train training make makes get gets take takes want wants need "
+                                      "needs keep keeps write writes read reads say says go went"))
+
+
 def _name_stems(text: str) -> set[str]:
     return set().union(*(content_words(name) for name in proper_nouns(text)), *(content_words(v) for v in values(text)))
 
@@ -175,7 +196,8 @@ def compare(fact: Fact, memory: Existing, similarity: float | None) -> Compariso
     fact_values, memory_values = _values(fact.text, fact.subject), _values(memory.text, subject)
     clash = bool(fact_values - memory_values) and bool(memory_values - fact_values)
     # a topic word is not a name: "Ana" in two statements does not make them one attribute
-    shared = (content_words(fact.text) & content_words(memory.text)) - _name_stems(fact.text) - _name_stems(memory.text)
+    # a shared verb ("uses") says nothing about the topic; a shared name is who, not what
+    shared = (content_words(fact.text) & content_words(memory.text)) - _name_stems(fact.text) - _name_stems(memory.text) - _VERB_STEMS
     all_fact = content_words(fact.text)
     coverage = len(all_fact & content_words(memory.text)) / max(len(all_fact), 1)
     cosine = similarity if similarity is not None else 0.0
@@ -288,10 +310,6 @@ def _changes_earlier(fact: Fact, decisions: list[Decision]) -> bool:
     return False
 
 
-# Verbs say what was done, not what it was about: "forget that I use X" must not match every "Uses …".
-_VERB_STEMS = frozenset(content_words("use uses using live lives living work works working play plays playing like "
-                                      "likes love loves prefer prefers have has do does go goes eat eats drink drinks "
-                                      "learn learning train training run runs"))
 # "wipe my medical details": the words a kind of detail goes by (a sweeping retraction only)
 KINDS_OF_DETAIL = {
     "medical": "medical health diagnosis condition diabetes insulin asthma allergy allergic medication medicine pills doctor "

@@ -141,3 +141,15 @@ def test_never_mind_the_rule_forgets_it() -> None:
 def test_a_swap_never_keeps_the_old_value_the_user_named() -> None:
     stored = ["Uses Neovim with the LazyVim config as the main editor"]
     assert decide(stored, "I switched from Neovim to Helix.") == [(UPDATE, stored[0], "Switched from Neovim to Helix")]
+
+
+def test_a_change_to_one_statement_of_several_keeps_the_others() -> None:
+    stored = ["Timezone is Europe/Lisbon; prefers meetings after 10:00"]
+    assert decide(stored, "My timezone is now America/New_York.") == [
+        (UPDATE, stored[0], "Timezone is now America/New_York; prefers meetings after 10:00")
+    ]
+
+
+def test_a_shared_verb_is_not_a_shared_topic() -> None:
+    stored = ["Uses Neovim with the LazyVim config as the main editor"]
+    assert decide(stored, "We use Postgres 17 now for the billing service.") == [(ADD, None, "We use Postgres 17 now for the billing service")]
