@@ -341,6 +341,9 @@ def subject_span(clause: str) -> str:
         token = fold(word.strip(",;:"))
         if position and (token in AUX or token in COMMON_VERBS or token in IRREGULAR_PAST or (len(token) > 4 and token.endswith("ed"))):
             return " ".join(words[:position])
+        previous = words[position - 1] if position else ""
+        if 0 < position <= 3 and len(token) > 3 and token.endswith("s") and previous[:1].isupper() and not previous.isupper():
+            return " ".join(words[:position])  # "my daughter Lea starts…": a name, then its verb
     return ""
 
 

@@ -173,7 +173,7 @@ _CHANGE_STEMS = frozenset(content_words("moved relocated switched changed now ne
 _VERB_STEMS = frozenset(content_words("use uses using live lives living work works working play plays playing like "
                                       "likes love loves prefer prefers have has do does go goes eat eats drink drinks "
                                       "learn learning train training make makes get gets take takes want wants need "
-                                      "needs keep keeps write writes read reads say says go went"))
+                                      "needs keep keeps write writes read reads say says go went start starts started starting"))
 
 
 def _name_stems(text: str) -> set[str]:
@@ -210,6 +210,9 @@ def compare(fact: Fact, memory: Existing, similarity: float | None) -> Compariso
             for k in kinds
         )
         new_value = clash or answers_clash or (bool(CHANGE.search(fact.text)) and not fact_values <= memory_values | {""})
+        # "actually I prefer JavaScript now" against "prefers TypeScript over JavaScript": a change
+        dropped = bool(CHANGE.search(fact.text)) and bool(memory_values - fact_values)
+        new_value = new_value or dropped
         restates = not new_value and (covered or cosine >= 0.7) and (coverage >= 0.5 or cosine >= 0.6)
         if not new_value and not restates and not CHANGE.search(fact.text):
             return Comparison(False, False, False, cosine + coverage, "")  # same kind of thing, another fact
@@ -225,7 +228,8 @@ def compare(fact: Fact, memory: Existing, similarity: float | None) -> Compariso
         return Comparison(True, True, False, 1.0 + cosine, "close in meaning, new value")
     if changed and cosine >= CHANGE_COSINE and (clash or fact_values - memory_values):
         return Comparison(True, True, False, 1.0 + cosine, "a change to something close in meaning")
-    if covered and (coverage >= 0.6 or cosine >= 0.75 or (cosine >= 0.55 and shared)):
+    dropped = changed and bool(memory_values - fact_values)  # "… JavaScript now" vs "TypeScript over JavaScript"
+    if covered and not dropped and (coverage >= 0.6 or cosine >= 0.75 or (cosine >= 0.55 and shared)):
         return Comparison(True, False, True, 1.0 + cosine + coverage, "says it again")
     if not clash and shared and cosine >= 0.7:  # "the DB" for "the database": a new word, not a new value
         return Comparison(True, False, True, 1.0 + cosine + coverage, "says it again")

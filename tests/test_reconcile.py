@@ -153,3 +153,12 @@ def test_a_change_to_one_statement_of_several_keeps_the_others() -> None:
 def test_a_shared_verb_is_not_a_shared_topic() -> None:
     stored = ["Uses Neovim with the LazyVim config as the main editor"]
     assert decide(stored, "We use Postgres 17 now for the billing service.") == [(ADD, None, "We use Postgres 17 now for the billing service")]
+
+
+def test_more_first_hand_cases_from_the_sample_vault() -> None:
+    # a change word that drops the stored value is a change, not a repeat
+    assert decide(["user prefers TypeScript over JavaScript"], "actually I prefer JavaScript now")[0][0] == UPDATE
+    # someone else's start is not the user's
+    assert decide(["Has started learning Rust"], "my daughter Lea starts school in September") == [
+        (ADD, None, "Daughter Lea starts school in September")
+    ]
