@@ -229,6 +229,8 @@ def compare(fact: Fact, memory: Existing, similarity: float | None) -> Compariso
     if changed and cosine >= CHANGE_COSINE and (clash or fact_values - memory_values):
         return Comparison(True, True, False, 1.0 + cosine, "a change to something close in meaning")
     dropped = changed and bool(memory_values - fact_values)  # "… JavaScript now" vs "TypeScript over JavaScript"
+    if dropped and (cosine >= 0.75 or coverage >= 0.6):
+        return Comparison(True, True, False, 1.0 + cosine + coverage, "a change that leaves out what was said before")
     if covered and not dropped and (coverage >= 0.6 or cosine >= 0.75 or (cosine >= 0.55 and shared)):
         return Comparison(True, False, True, 1.0 + cosine + coverage, "says it again")
     if not clash and shared and cosine >= 0.7:  # "the DB" for "the database": a new word, not a new value
