@@ -128,7 +128,7 @@ def strip_label(sentence: str) -> str:
         # "ray's birthday: 12 May" and "New running shoes: I'm all in on Hokas" keep their head
         # (it says what the value is about); "Big news: we moved" and "Reminder: dark theme
         # everywhere" lose theirs
-        pure = bool(_PURE_LABEL.match(head.strip()))
+        pure = bool(_PURE_LABEL.match(head.strip())) or bool(re.match(r"^(?:for|re|about|regarding)\b", head.strip(), re.IGNORECASE))
         if pure or (bool(LABEL_WORDS.search(head)) and has_verb(rest)):
             text = DISCOURSE.sub("", rest.strip()).strip()
             # "recital news: it's now on the 29th" keeps what the news is about
@@ -219,6 +219,8 @@ def _is_one_off_order(text: str) -> bool:
 
 
 def retraction(sentence: str) -> Retraction | None:
+    if HYPOTHETICAL.search(sentence) or SARCASM.search(sentence):
+        return None  # "imagine if I quit everything…" retracts nothing
     text = DISCOURSE.sub("", sentence.strip()).strip().rstrip(".!")
     match = RETRACT_COMMAND.match(text)
     if match and not re.match(r"^(before|don'?t|do not|never|not)\b", text, re.IGNORECASE):
@@ -272,7 +274,7 @@ _CLAUSE_SPLIT = re.compile(
 )
 _THIRD_PERSON_AND = re.compile(
     r"\s+and\s+(?=(?:is|has|was|lives|works|owns|teaches|studies|plays|runs|leads|uses|prefers|loves|likes|"
-    r"hates|speaks|writes|drives|goes|does|turned|moved|started|got|became)\b|[a-z]+[^s\W]s\s+"
+    r"hates|speaks|writes|drives|goes|does|turned|moved|started|got|became)\b|(?!(?:mon|tues|wednes|thurs|fri|satur|sun)days?\b)[a-z]+[^s\W]s\s+"
     r"(?:her|his|their|the|a|an|my|our|to|in|on|at|by|with|for|up|out|every)\b)",
 )
 
@@ -371,6 +373,9 @@ def extract(messages: Any) -> Extraction:
                 context.append(raw)
                 continue
             context.append(raw)
+            if SARCASM.search(raw):
+                result.dropped.append((raw, "sarcasm"))
+                continue
             if is_question(sentence) and re.match(r"^(?:do you |you )?(?:remember|recall|know)\b", sentence, re.IGNORECASE):
                 asked_to_recall = True
             choice = _chosen(sentence, last_assistant, result.facts)

@@ -39,11 +39,14 @@ ATTRIBUTES: dict[str, tuple[re.Pattern[str], re.Pattern[str] | None]] = {
         ("cloud", r"\b(aws|amazon web services|gcp|google cloud|azure|hetzner|digitalocean|linode|ovh|hosted on|cloud provider|on-prem\w*)\b",
          r"\b(aws|amazon web services|gcp|google cloud|azure|hetzner|digitalocean|linode|ovh|on-prem\w*)\b"),
         ("airline", r"\b(airline|fly with|flies with|flying with|flew with|air ?miles|frequent flyer)\b", None),
-        ("provider", r"\b(vets?|veterinar\w+|gp|doctor|dentist|physio\w*|therapist|clinic|surgery|hairdresser|barber|mechanic|accountant)\b", None),
+        ("provider", r"\b(vets?|veterinar\w+|gp|doctor|dentist|physio\w*|therapist|clinic|surgery|hairdresser|barber|mechanic|accountant|"
+                     r"landlord|landlady|letting agent)\b", None),
+        ("project", r"\b(working on|works on|on the [\w -]{1,30}? (?:project|redesign|migration|rewrite)|projects?)\b", None),
         ("job", r"\b(works? (?:as|at|for)|working (?:as|at|for)|worked (?:as|at|for)|job|employ\w*|hired|joined|started (?:\w+ ){0,3}(?:as|at)|"
                 r"new role|position as|careers?|profession|retrain\w*|(?:training|studying) to be|training as|studying|student|graduated|enrolled|becoming an?|(?:is|am|'m) an? [\w -]{2,30}? (?:at|for) (?=\w)|"
                 r"(?:is|am|'m|as) an? (?:qualified |trainee |junior |senior |freelance |certified )?(?:\w+(?:ician|ist|ant|eer|ner|ter|ker|per|ger|yer|or)|"
-                r"nurse|chef|doctor|lawyer|surgeon|barista|paramedic|firefighter|pilot|vet|midwife|carpenter|plumber|teacher|developer|designer))\b", None),
+                r"nurse|chef|doctor|lawyer|surgeon|barista|paramedic|firefighter|pilot|vet|midwife|carpenter|plumber|teacher|developer|designer))\b",
+         r"\b(?:as|is|am|'m) an? (?:qualified |trainee |junior |senior |freelance |certified )?[a-z]+(?:ician|ist|ant|eer|ner|ter|ker|per|ger|yer|or|nurse|chef|doctor|lawyer|surgeon|barista|paramedic|firefighter|pilot|midwife)\b"),
         ("diet", r"\b(vegan|vegetarian|pescatarian|carnivore|keto|paleo|omnivore|eats? (?:meat|fish)|plant-based|gluten-free|halal|kosher|diet)\b",
          r"\b(vegan|vegetarian|pescatarian|carnivore|keto|paleo|omnivore|plant-based|gluten-free|halal|kosher)\b"),
         ("editor", r"\b(editor|ide|vs ?code|vim|neovim|emacs|helix|sublime|intellij|pycharm|zed|cursor|cod(?:e|ing) in)\b",
@@ -273,6 +276,8 @@ def reconcile(
             rest = _without(memory.text, retraction.target, retraction.keep) if retraction.keep else None
             if rest:  # "forget the birthday, keep the orchids": only that part goes
                 decisions.append(Decision(UPDATE, text=rest, target=memory, why=why + " (the rest kept)"))
+            elif retraction.fallback:  # "I quit smoking" replaces "smokes ten a day": the change is a fact
+                decisions.append(Decision(UPDATE, text=retraction.fallback, target=memory, why="no longer true"))
             else:
                 decisions.append(Decision(DELETE, target=memory, why=why))
             drop(memory)

@@ -165,3 +165,18 @@ def test_more_first_hand_cases_from_the_sample_vault() -> None:
     assert decide(["Has started learning Rust"], "my daughter Lea starts school in September") == [
         (ADD, None, "Daughter Lea starts school in September")
     ]
+
+
+@pytest.mark.parametrize(
+    "stored, message, expected",
+    [
+        (["Smokes about ten cigarettes a day"], "It's been three months since I quit smoking completely.",
+         [(UPDATE, "Smokes about ten cigarettes a day", "It's been three months since I quit smoking completely")]),
+        (["Brother Anselm works as a carpenter"], "Anselm works as an electrician now.",
+         [(UPDATE, "Brother Anselm works as a carpenter", "Brother Anselm works as an electrician now")]),
+        (["Landlord is Mr Okonkwo"], "new landlady is Mrs Fairweather", [(UPDATE, "Landlord is Mr Okonkwo", "new landlady is Mrs Fairweather")]),
+        (["Works at a bank"], "Imagine if I quit everything and opened a surf shop, haha, as if.", []),
+    ],
+)
+def test_found_on_the_fifth_case_set(stored: list[str], message: str, expected: list) -> None:
+    assert decide(stored, message) == expected
