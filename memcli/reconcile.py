@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Callable
 
 from .english import RELATIONS, content_words, normalise, proper_nouns, subject_of, values
@@ -111,13 +112,15 @@ def compatible(a: frozenset[str], b: frozenset[str]) -> bool:
     return True
 
 
-def attributes(text: str) -> set[str]:
-    return {name for name, (cue, _) in ATTRIBUTES.items() if cue.search(text)}
+@lru_cache(maxsize=65536)
+def attributes(text: str) -> frozenset[str]:
+    return frozenset(name for name, (cue, _) in ATTRIBUTES.items() if cue.search(text))
 
 
-def _answers(text: str, attribute: str) -> set[str]:
+@lru_cache(maxsize=65536)
+def _answers(text: str, attribute: str) -> frozenset[str]:
     pattern = ATTRIBUTES[attribute][1]
-    return {fold(m.group(0)).rstrip("s") for m in pattern.finditer(text)} if pattern else set()
+    return frozenset(fold(m.group(0)).rstrip("s") for m in pattern.finditer(text)) if pattern else frozenset()
 
 
 def _values(text: str, subject: frozenset[str]) -> set[str]:
@@ -179,8 +182,9 @@ _VERB_STEMS = frozenset(content_words("use uses using live lives living work wor
                                       "needs keep keeps write writes read reads say says go went start starts started starting"))
 
 
-def _name_stems(text: str) -> set[str]:
-    return set().union(*(content_words(name) for name in proper_nouns(text)), *(content_words(v) for v in values(text)))
+@lru_cache(maxsize=65536)
+def _name_stems(text: str) -> frozenset[str]:
+    return frozenset().union(*(content_words(name) for name in proper_nouns(text)), *(content_words(v) for v in values(text)))
 
 
 @dataclass
