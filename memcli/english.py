@@ -298,10 +298,6 @@ def has_verb(text: str) -> bool:
         return True
     return any(len(w) > 4 and (w.endswith("ed") or w.endswith("ing")) for w in words)
 
-def has_finite_verb(text: str) -> bool:
-    """Stricter than has_verb: an auxiliary or a known verb ('Meeting notes' has none)."""
-    words = [fold(w) for w in re.findall(r"[\w']+", text) if w != "May"]  # the month is no verb
-    return any(w in AUX or w in COMMON_VERBS for w in words) or bool(words and PRONOUN_SUBJECT.match(words[0]))
 
 IRREGULAR_PAST = frozenset("""got took went wrote rewrote began became left found bought sold made met ran gave had
     did came saw knew thought told felt kept lost paid put said sent spent stood understood won grew drove ate drank
@@ -366,32 +362,35 @@ def normalise(clause: str, person: str | None = None) -> str:
     if match and fold(match.group(1)) not in NOT_NAMES:  # "I'm Mirela, a backend engineer…"
         rest = f"; {match.group(2)}" if match.group(2) else ""
         return f"Name is {match.group(1)}{rest}"
-    match = re.match(r"^i(?:'m| am)\s+(.*)$", text, re.IGNORECASE)
-    if match:
-        text = f"Is {match.group(1)}"
-    else:
-        match = re.match(r"^i(?:'ve| have)\s+(got\s+)?(.*)$", text, re.IGNORECASE)
-        if match:
-            text = f"Has {match.group(2)}" if match.group(1) else f"Has {match.group(2)}"
-        else:
-            match = re.match(r"^i(?:'ll| will)\s+(.*)$", text, re.IGNORECASE)
-            if match:
-                text = f"Will {match.group(1)}"
-            else:
-                match = re.match(r"^i\s+((?:no longer\s+|\w+\s+)?)([\w'-]+)(.*)$", text, re.IGNORECASE)
-                if match:
-                    adverb, verb, rest = match.group(1), match.group(2), match.group(3)
-                    if adverb.strip().lower() not in ADVERBS | {"no longer"}:
-                        verb, rest, adverb = adverb.strip(), f" {verb}{rest}", ""
-                        if not verb:
-                            verb, rest = match.group(2), match.group(3)
-                    text = f"{adverb}{third_person(verb)}{rest}"
-                else:
-                    text = re.sub(r"^my\s+", "", text, flags=re.IGNORECASE)
+    text = _third_person_opening(text)
     text = re.sub(r"\s+", " ", text).strip()
     if text and text[1:] != original[1:]:  # words were dropped or rewritten: start the new sentence
         text = text[:1].upper() + text[1:]
     return text
+
+
+_OPENINGS = [  # "I'm …" -> "Is …"; the first that matches wins
+    (re.compile(r"^i(?:'m| am)\s+", re.IGNORECASE), "Is "),
+    (re.compile(r"^i(?:'ve| have)\s+(?:got\s+)?", re.IGNORECASE), "Has "),
+    (re.compile(r"^i(?:'ll| will)\s+", re.IGNORECASE), "Will "),
+]
+_I_VERB = re.compile(r"^i\s+((?:no longer\s+|\w+\s+)?)([\w'-]+)(.*)$", re.IGNORECASE)
+
+
+def _third_person_opening(text: str) -> str:
+    """'I'm vegan' -> 'Is vegan', 'I mostly write Go' -> 'Mostly writes Go', 'My dog…' -> 'dog…'."""
+    for pattern, replacement in _OPENINGS:
+        if pattern.match(text):
+            return pattern.sub(replacement, text, count=1)
+    match = _I_VERB.match(text)
+    if not match:
+        return re.sub(r"^my\s+", "", text, flags=re.IGNORECASE)
+    adverb, verb, rest = match.group(1), match.group(2), match.group(3)
+    if adverb.strip().lower() not in ADVERBS | {"no longer"}:
+        verb, rest, adverb = adverb.strip(), f" {verb}{rest}", ""
+        if not verb:
+            verb, rest = match.group(2), match.group(3)
+    return f"{adverb}{third_person(verb)}{rest}"
 
 
 IMPERATIVE_START = re.compile(
