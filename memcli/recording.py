@@ -62,8 +62,8 @@ class Recording:
         else:  # a big scope: only what is close by words or meaning (or names the same attribute)
             queries = texts + [c.old for c in extraction.corrections]
             queries += [" ".join(sorted(attributes(f.text))) for f in extraction.facts if attributes(f.text)]
-            query_vectors = None if vectors is None else np.vstack([vectors, np.zeros((len(queries) - len(texts), vectors.shape[1]), dtype=np.float32)])
-            positions = sorted(index.related(queries, query_vectors, exact, CANDIDATES_PER_TEXT))
+            # the attribute queries ("home job") have no vector: a zero one would pick k records at random
+            positions = sorted(index.related(queries, vectors, exact, CANDIDATES_PER_TEXT))
         positions.sort(key=lambda i: index.records[i].time)
         existing = [Existing(index.records[i].id, index.records[i].text) for i in positions]
         decisions = reconcile(extraction, existing, self._similarity(index, positions, texts, vectors))

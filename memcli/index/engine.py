@@ -426,7 +426,8 @@ class SearchIndex:
 
     def related(self, texts: list[str], vectors: np.ndarray | None, pool: np.ndarray, k: int) -> set[int]:
         """The records of `pool` closest to each text by words (BM25) and by meaning (cosine with
-        the given vectors): how a new fact finds what it may repeat or replace in a big scope."""
+        the given vectors, one per text for the first len(vectors) texts; the rest are looked
+        up by words only): how a new fact finds what it may repeat or replace in a big scope."""
         # BM25 as last built (what was written since is "recent" and always included): rebuilding
         # the statistics for every add would cost more than the whole add at 10k memories.
         bm25 = self._bm25
@@ -439,7 +440,7 @@ class SearchIndex:
                 lexical = self._per_record(chunk_scores, 0.0)[pool]
                 order = np.argsort(-lexical)[:k]
                 found.update(int(pool[i]) for i in order if lexical[i] > 0)
-            if vectors is not None and len(self._vectors) and self._chunk_rows.size:
+            if vectors is not None and number < len(vectors) and len(self._vectors) and self._chunk_rows.size:
                 rows = self._chunk_rows[self._chunk_starts[pool]]
                 sims = np.where(rows >= 0, self._vectors[np.clip(rows, 0, None)] @ vectors[number], -1.0)
                 found.update(int(i) for i in pool[np.argsort(-sims)[:k]])
@@ -462,12 +463,14 @@ class SearchIndex:
         """0.6 for a match that speaks of a former one ("my former mentor" for "my mentor's
         company"), unless the query asks about former ones itself; 1.0 otherwise."""
         factor = np.ones(len(candidates), dtype=np.float64)
-        words = [w for w in re.findall(r"[a-z]{3,}", fold(query)) if w not in PAST_QUALIFIERS]
-        if len(words) == len(re.findall(r"[a-z]{3,}", fold(query))) and words:
-            pattern = re.compile(rf"\b(?:{'|'.join(PAST_QUALIFIERS)})[\s-]+(?:\w+\s+)?(?:{'|'.join(map(re.escape, words))})", re.IGNORECASE)
-            for position in np.flatnonzero(keep & self._speaks_of_past[candidates]):  # few: flagged at load
-                if pattern.search(self.records[int(candidates[position])].text):
-                    factor[position] = 0.6
+        flagged = np.flatnonzero(keep & self._speaks_of_past[candidates])  # few: flagged at load
+        words = re.findall(r"[a-z]{3,}", fold(query))
+        if not flagged.size or not words or any(w in PAST_QUALIFIERS for w in words):
+            return factor  # the usual case: no pattern to build
+        pattern = re.compile(rf"\b(?:{'|'.join(PAST_QUALIFIERS)})[\s-]+(?:\w+\s+)?(?:{'|'.join(map(re.escape, words))})", re.IGNORECASE)
+        for position in flagged:
+            if pattern.search(self.records[int(candidates[position])].text):
+                factor[position] = 0.6
         return factor
 
     def _ready(self) -> None:
