@@ -418,13 +418,20 @@ def _update_earlier(result: Extraction, fact: Fact) -> bool:
         return False
     changed = False
     for noun, value in _NOUN_VALUE.findall(fact.text):
-        for earlier in reversed(result.facts):
-            found = re.search(rf"\b{re.escape(noun)}\s+(?:number\s+|no\.?\s*|#)?(\d[\w-]*)\b", earlier.text, re.IGNORECASE)
-            if found and found.group(1) != value:
-                earlier.text = earlier.text[: found.start(1)] + value + earlier.text[found.end(1) :]
-                changed = True
-                break
+        pattern = re.compile(rf"\b{re.escape(noun)}\s+(?:number\s+|no\.?\s*|#)?(?P<old>\d[\w-]*)\b", re.IGNORECASE)
+        changed |= _swap_latest(result.facts, pattern, value, unless_same=True)
     return changed
+
+
+def _swap_latest(facts: list[Fact], pattern: re.Pattern[str], new: str, unless_same: bool = False) -> bool:
+    """Put `new` in place of the `old` group of `pattern` in the latest fact that has it (one
+    that already says `new` does not count when `unless_same`). True when a fact changed."""
+    for fact in reversed(facts):
+        found = pattern.search(fact.text)
+        if found and not (unless_same and found.group("old") == new):
+            fact.text = fact.text[: found.start("old")] + new + fact.text[found.end("old") :]
+            return True
+    return False
 
 
 _REACTION = re.compile(
@@ -515,12 +522,10 @@ def attribute_correction(sentence: str, facts: list[Fact], correcting: bool = Fa
         return False
     new = match.group("new").rstrip(".,;:!?")
     for word in reversed(match.group("attr").split()):
-        for fact in reversed(facts):
-            stem_ = re.escape(word[:3]) + r"\w*" if len(word) > 3 else re.escape(word)  # "reference" finds "ref"
-            found = re.search(rf"\b{stem_}\s+(?:number\s+|no\.?\s+|#)?(?P<old>[\w:./-]*\d[\w:./-]*)", fact.text, re.IGNORECASE)
-            if found:
-                fact.text = fact.text[: found.start("old")] + new + fact.text[found.end("old") :]
-                return True
+        stem_ = re.escape(word[:3]) + r"\w*" if len(word) > 3 else re.escape(word)  # "reference" finds "ref"
+        pattern = re.compile(rf"\b{stem_}\s+(?:number\s+|no\.?\s+|#)?(?P<old>[\w:./-]*\d[\w:./-]*)", re.IGNORECASE)
+        if _swap_latest(facts, pattern, new):
+            return True
     return False
 
 

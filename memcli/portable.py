@@ -80,6 +80,16 @@ def json_lines(text: str) -> list[Any]:
     return items
 
 
+def json_list_or_lines(stripped: str, what: str = "not valid JSON") -> Any:
+    """A JSON document when the text starts with '[', else JSONL; `what` opens the error."""
+    if not stripped.startswith("["):
+        return json_lines(stripped)
+    try:
+        return json.loads(stripped)
+    except json.JSONDecodeError as err:
+        raise InvalidInputError(f"{what} (line {err.lineno}: {err.msg})") from None
+
+
 def parse(text: str) -> Incoming:
     """Recognise the format and turn it into plain items."""
     stripped = text.strip()
@@ -95,13 +105,8 @@ def parse(text: str) -> Incoming:
         if isinstance(data, dict) and isinstance(data.get("results"), list):
             return _from_mem0(data["results"])
         items = [data] if data is not None else json_lines(stripped)
-    elif stripped.startswith("["):
-        try:
-            items = json.loads(stripped)
-        except json.JSONDecodeError as err:
-            raise InvalidInputError(f"not valid JSON (line {err.lineno}: {err.msg})") from None
     else:
-        items = json_lines(stripped)
+        items = json_list_or_lines(stripped)
     if items and all(isinstance(i, dict) and i.get("type") in ("entity", "relation") for i in items):
         return _from_mcp_memory(items)
     if all(isinstance(i, dict) and "memory" in i for i in items):

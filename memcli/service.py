@@ -6,7 +6,6 @@ every method returns plain dicts (what `--json` prints).
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import time
@@ -40,7 +39,7 @@ from .index.store import IndexStore
 from .markdown import as_str, record_from
 from .models import CURRENT, DELETED, FileProblem, Hit, MemoryRecord, check_id
 from .models import timestamp as unix_time
-from .portable import json_lines
+from .portable import json_list_or_lines
 from .reconcile import ADD, Decision
 from .recording import Recording
 from .secrets import guard as guard_secrets
@@ -602,14 +601,7 @@ class Memory(Recording, GraphViews, Upkeep, Exchange):
 
 def load_messages(text: str) -> list[dict[str, Any]]:
     """A conversation from JSON (a list of messages) or JSONL (one message a line)."""
-    stripped = text.strip()
-    if stripped.startswith("["):
-        try:
-            messages = json.loads(stripped)
-        except json.JSONDecodeError as err:
-            raise InvalidInputError(f"messages are not valid JSON (line {err.lineno}: {err.msg})") from None
-    else:
-        messages = json_lines(stripped)
+    messages = json_list_or_lines(text.strip(), "messages are not valid JSON")
     if not isinstance(messages, list):
         raise InvalidInputError('messages must be a JSON list of {"role", "content"} items')
     return messages
