@@ -22,7 +22,7 @@ import statistics
 import sys
 import tempfile
 from collections import defaultdict
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, UTC
 from pathlib import Path
 
 from memcli import Memory
@@ -35,7 +35,7 @@ def check_kind(check: dict) -> str:
 
 
 def run_case(case: dict, folder: Path) -> list[tuple[dict, bool, list[str]]]:
-    now = [datetime(2026, 1, 1, tzinfo=timezone.utc)]
+    now = [datetime(2026, 1, 1, tzinfo=UTC)]
     mem = Memory(vault=folder, clock=lambda: now[0])
     for step in case["steps"]:
         if "sleep_days" in step:
@@ -51,7 +51,9 @@ def run_case(case: dict, folder: Path) -> list[tuple[dict, bool, list[str]]]:
         agent = check.get("agent")
         if "query" in check:
             top = check.get("top", 3 if "found" in check else 5)
-            hits = mem.search(check["query"], user_id=check["user"], agent_id=agent, limit=top * 4 if agent else top)["results"]
+            hits = mem.search(check["query"], user_id=check["user"], agent_id=agent, limit=top * 4 if agent else top)[
+                "results"
+            ]
             if agent:  # with an agent the check covers that agent's memories only (not shared ones)
                 hits = [h for h in hits if h["agent_id"] == agent]
             texts = [h["memory"] for h in hits[:top]]
@@ -89,8 +91,14 @@ def run_set(cases: list[dict], verbose: bool) -> dict:
                     for check, good, texts in outcomes:
                         if not good:
                             print(f"  FAIL {case['id']}: {json.dumps(check)}\n       saw: {texts}", file=sys.stderr)
-    return {"kind": by_kind, "difficulty": by_level, "check": by_check, "failed": failed,
-            "passed": sum(ok for results in by_kind.values() for ok in results), "total": len(cases)}
+    return {
+        "kind": by_kind,
+        "difficulty": by_level,
+        "check": by_check,
+        "failed": failed,
+        "passed": sum(ok for results in by_kind.values() for ok in results),
+        "total": len(cases),
+    }
 
 
 def main() -> None:
@@ -108,19 +116,25 @@ def main() -> None:
     cases = [c for c in json.loads(args.cases.read_text()) if not args.kind or c["kind"] == args.kind]
     llm = os.environ.get("MEM_LLM_MODEL") and os.environ.get("MEM_LLM_BASE_URL")
     model = "none (BM25 only)" if os.environ.get("MEM_EMBED_MODEL") == "none" else "bundled MiniLM"
-    print(f"{args.cases.name}: {len(cases)} cases · embeddings: {model} · LLM: {os.environ.get('MEM_LLM_MODEL') if llm else 'none'}")
+    print(
+        f"{args.cases.name}: {len(cases)} cases · embeddings: {model} · LLM: {os.environ.get('MEM_LLM_MODEL') if llm else 'none'}"
+    )
     runs = [run_set(cases, args.verbose) for _ in range(max(args.runs, 1))]
     rates = [r["passed"] / max(r["total"], 1) for r in runs]
     first = runs[0]
     if len(runs) > 1:
-        print(f"cases: mean {statistics.mean(rates):.1%} (min {min(rates):.1%}, max {max(rates):.1%}) over {len(runs)} runs")
+        print(
+            f"cases: mean {statistics.mean(rates):.1%} (min {min(rates):.1%}, max {max(rates):.1%}) over {len(runs)} runs"
+        )
     else:
         print(f"cases: {first['passed']}/{first['total']} passed ({rates[0]:.1%})")
     for group in ("kind", "difficulty", "check"):
         print(f"by {group}:")
         for name in sorted(first[group]):
             results = [r for run in runs for r in run[group][name]]
-            print(f"  {name:<12} {sum(results) / len(runs):>5.1f}/{len(results) // len(runs):<3} {sum(results) / len(results):.0%}")
+            print(
+                f"  {name:<12} {sum(results) / len(runs):>5.1f}/{len(results) // len(runs):<3} {sum(results) / len(results):.0%}"
+            )
     if first["failed"]:
         print("failed: " + ", ".join(first["failed"]))
     if args.min_pass is not None and min(rates) < args.min_pass:

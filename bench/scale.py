@@ -31,17 +31,63 @@ import time
 from pathlib import Path
 
 NAMES = ["Ray", "Ana", "Maya", "Leo", "Marta", "Sam", "Noor", "Kenji", "Ines", "Tomas", "Priya", "Olu"]
-VERBS = ["prefers", "uses", "likes", "works on", "moved to", "bought", "reads", "plays", "visited", "learns", "dislikes", "maintains"]
+VERBS = [
+    "prefers",
+    "uses",
+    "likes",
+    "works on",
+    "moved to",
+    "bought",
+    "reads",
+    "plays",
+    "visited",
+    "learns",
+    "dislikes",
+    "maintains",
+]
 THINGS = [
-    "TypeScript", "pnpm", "Neovim", "PostgreSQL", "Kubernetes", "the Hugo site", "green tea", "jazz records", "Kyoto",
-    "the Falcon project", "rock climbing", "a Fuji camera", "sourdough bread", "Rust", "Go services", "the data team",
-    "a cat called Miso", "Oslo", "Lisbon", "marathon training", "chess openings", "the billing service", "Terraform",
-    "spicy ramen", "vinyl", "Obsidian", "Linux laptops", "the mobile app", "Spanish lessons", "board games",
+    "TypeScript",
+    "pnpm",
+    "Neovim",
+    "PostgreSQL",
+    "Kubernetes",
+    "the Hugo site",
+    "green tea",
+    "jazz records",
+    "Kyoto",
+    "the Falcon project",
+    "rock climbing",
+    "a Fuji camera",
+    "sourdough bread",
+    "Rust",
+    "Go services",
+    "the data team",
+    "a cat called Miso",
+    "Oslo",
+    "Lisbon",
+    "marathon training",
+    "chess openings",
+    "the billing service",
+    "Terraform",
+    "spicy ramen",
+    "vinyl",
+    "Obsidian",
+    "Linux laptops",
+    "the mobile app",
+    "Spanish lessons",
+    "board games",
 ]
 STATEMENTS = [
-    "I moved to {city} last month.", "I prefer {thing} these days.", "My sister {name} lives in {city}.",
-    "Please forget that I like {thing}.", "Our team switched to {thing}.", "I'm learning {thing} with a tutor.",
-    "Hi! How are you today?", "I no longer use {thing}.", "My manager is {name} now.", "Always use {thing} in this repo.",
+    "I moved to {city} last month.",
+    "I prefer {thing} these days.",
+    "My sister {name} lives in {city}.",
+    "Please forget that I like {thing}.",
+    "Our team switched to {thing}.",
+    "I'm learning {thing} with a tutor.",
+    "Hi! How are you today?",
+    "I no longer use {thing}.",
+    "My manager is {name} now.",
+    "Always use {thing} in this repo.",
 ]
 CITIES = ["Ghent", "Porto", "Oslo", "Lisbon", "Kyoto", "Leeds", "Tampere", "Bilbao"]
 WHEN = ["since 2021", "every morning", "on weekends", "at work", "for the last year", "in April", "after the move", ""]
@@ -50,7 +96,9 @@ WHEN = ["since 2021", "every morning", "on weekends", "at work", "for the last y
 def synthetic_texts(count: int, seed: int = 7) -> list[str]:
     rng = random.Random(seed)
     return [
-        " ".join(filter(None, [rng.choice(NAMES), rng.choice(VERBS), rng.choice(THINGS), rng.choice(WHEN), f"(note {i})"]))
+        " ".join(
+            filter(None, [rng.choice(NAMES), rng.choice(VERBS), rng.choice(THINGS), rng.choice(WHEN), f"(note {i})"])
+        )
         for i in range(count)
     ]
 
@@ -105,7 +153,9 @@ def worker(size: int, folder: Path, queries: int, adds: int) -> dict:
     # The same queries when every search re-checks every file (MEM_FRESHNESS_MS=0): one stat per file.
     import dataclasses
 
-    strict = Memory(vault=folder, settings=dataclasses.replace(mem.settings, freshness_ms=0), embedder=mem._search_index().embedder)
+    strict = Memory(
+        vault=folder, settings=dataclasses.replace(mem.settings, freshness_ms=0), embedder=mem._search_index().embedder
+    )
     strict.search(questions[0], user_id="ray")
     checked = []
     for question in questions:
@@ -121,7 +171,9 @@ def worker(size: int, folder: Path, queries: int, adds: int) -> dict:
     infer_times = []
     rng = random.Random(5)
     for i in range(max(adds, 20)):
-        text = STATEMENTS[i % len(STATEMENTS)].format(city=rng.choice(CITIES), thing=rng.choice(THINGS), name=rng.choice(NAMES))
+        text = STATEMENTS[i % len(STATEMENTS)].format(
+            city=rng.choice(CITIES), thing=rng.choice(THINGS), name=rng.choice(NAMES)
+        )
         t0 = time.perf_counter()
         mem.add(text, user_id="ray")  # extraction + reconciliation against ray's memories (a third of the vault)
         infer_times.append((time.perf_counter() - t0) * 1000)
@@ -167,7 +219,18 @@ def cold_search(folder: Path, runs: int) -> list[float]:
     for i in range(runs):
         t0 = time.perf_counter()
         done = subprocess.run(
-            [sys.executable, "-m", "memcli", "--vault", str(folder), "search", synthetic_queries(runs, seed=i)[0], "-u", "ray", "--json"],
+            [
+                sys.executable,
+                "-m",
+                "memcli",
+                "--vault",
+                str(folder),
+                "search",
+                synthetic_queries(runs, seed=i)[0],
+                "-u",
+                "ray",
+                "--json",
+            ],
             capture_output=True,
             text=True,
         )
@@ -199,8 +262,19 @@ def main() -> None:
         with tempfile.TemporaryDirectory(prefix=f"mem-scale-{size}-") as tmp:
             folder = Path(tmp) / "vault"
             done = subprocess.run(
-                [sys.executable, __file__, "--worker", str(size), str(folder), "--queries", str(args.queries),
-                 "--adds", str(args.adds), "--mode", args.mode],
+                [
+                    sys.executable,
+                    __file__,
+                    "--worker",
+                    str(size),
+                    str(folder),
+                    "--queries",
+                    str(args.queries),
+                    "--adds",
+                    str(args.adds),
+                    "--mode",
+                    args.mode,
+                ],
                 capture_output=True,
                 text=True,
             )
@@ -228,11 +302,13 @@ def main() -> None:
             f"{r['baseline_p50_ms']:>7.1f}ms "
             f"{r['baseline_p95_ms']:>7.1f}ms {ratio:>9.2f}"
         )
-    print("warm = Memory.search in a warm process (files re-checked at most once a second, the default);"
-          " stat p95 = the same with every file stat'ed before every search (MEM_FRESHNESS_MS=0);"
-          " base = rank-bm25 get_scores + numpy cosine over all vectors (no scope filter, no file check),"
-          " same process and data; p95 ratio = warm p95 / base p95; infer = Memory.add with extraction and"
-          " reconciliation (no LLM), warm.")
+    print(
+        "warm = Memory.search in a warm process (files re-checked at most once a second, the default);"
+        " stat p95 = the same with every file stat'ed before every search (MEM_FRESHNESS_MS=0);"
+        " base = rank-bm25 get_scores + numpy cosine over all vectors (no scope filter, no file check),"
+        " same process and data; p95 ratio = warm p95 / base p95; infer = Memory.add with extraction and"
+        " reconciliation (no LLM), warm."
+    )
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2))
 

@@ -84,7 +84,9 @@ def main() -> None:
                 text = target.read_text()
                 body_start = text.index("---\n", 4) + 4
                 target.write_text(text[:body_start] + f"edited {word}\n")  # in place, like VS Code
-                took = wait_until(lambda: any(word in r["memory"] for r in mem.search(word, limit=1)["results"]), 10)
+                took = wait_until(
+                    lambda word=word: any(word in r["memory"] for r in mem.search(word, limit=1)["results"]), 10
+                )
                 latencies.append(float("inf") if took is None else took)
 
             idle_before = cpu_seconds(watcher.pid)
@@ -97,6 +99,7 @@ def main() -> None:
             started = time.perf_counter()
             shutil.copytree(burst_dir / "memories", folder / "memories" / "burst")
             written = time.perf_counter() - started
+
             def settled() -> bool:  # every file indexed and every chunk embedded
                 index = mem._fresh_index()
                 return len(index.records) == expected and index.store.count_unembedded() == 0
@@ -117,9 +120,13 @@ def main() -> None:
 
     ordered = sorted(latencies)
     p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
-    print(f"edit -> searchable ({args.edits} in-place edits, debounce 100 ms): median {statistics.median(latencies) * 1000:.0f} ms, p95 {p95 * 1000:.0f} ms")
-    print(f"burst of {args.burst} new files: watcher {burst:.1f} s to an index matching the disk "
-          f"({'exactly' if exact else 'NOT exactly'}); mem index on the same files {index_time:.1f} s; ratio {burst / index_time:.2f}")
+    print(
+        f"edit -> searchable ({args.edits} in-place edits, debounce 100 ms): median {statistics.median(latencies) * 1000:.0f} ms, p95 {p95 * 1000:.0f} ms"
+    )
+    print(
+        f"burst of {args.burst} new files: watcher {burst:.1f} s to an index matching the disk "
+        f"({'exactly' if exact else 'NOT exactly'}); mem index on the same files {index_time:.1f} s; ratio {burst / index_time:.2f}"
+    )
     print(f"idle watcher: {idle_cpu:.3f} CPU seconds in 5 s")
 
 

@@ -46,7 +46,9 @@ def check_plain(value: Any, where: str) -> None:
                 raise InvalidInputError(f"{where} keys must be strings, got {key!r}")
             check_plain(item, where)
         return
-    raise InvalidInputError(f"{where} values must be strings, numbers, booleans, lists or maps, got {type(value).__name__}")
+    raise InvalidInputError(
+        f"{where} values must be strings, numbers, booleans, lists or maps, got {type(value).__name__}"
+    )
 
 
 def check_limit(limit: object) -> int:

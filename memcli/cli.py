@@ -10,7 +10,8 @@ import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Optional, TypeVar
+from typing import Any, TypeVar
+from collections.abc import Callable
 
 import typer
 from rich.console import Console
@@ -87,8 +88,10 @@ def _state(ctx: typer.Context) -> State:
 @app.callback()
 def root(
     ctx: typer.Context,
-    vault: Optional[str] = typer.Option(
-        None, "--vault", help="Vault folder (else $MEM_VAULT, else the nearest folder with mem.toml, else the default vault)."
+    vault: str | None = typer.Option(
+        None,
+        "--vault",
+        help="Vault folder (else $MEM_VAULT, else the nearest folder with mem.toml, else the default vault).",
     ),
 ) -> None:
     """Long-term memory for you and your agents, kept as markdown files you can read and edit."""
@@ -99,7 +102,9 @@ def root(
 @friendly
 def init(
     ctx: typer.Context,
-    path: Optional[str] = typer.Argument(None, help="Folder for the vault (default: --vault, $MEM_VAULT or the default vault)."),
+    path: str | None = typer.Argument(
+        None, help="Folder for the vault (default: --vault, $MEM_VAULT or the default vault)."
+    ),
     git: bool = typer.Option(False, "--git", help="Make it a git repository; every mem write becomes a commit."),
     as_json: bool = JsonOpt,
 ) -> None:
@@ -135,16 +140,18 @@ def _read_source(name: str) -> str:
 @friendly
 def add(
     ctx: typer.Context,
-    text: Optional[str] = typer.Argument(None, help="What to remember; '-' reads it from stdin."),
-    user: Optional[str] = UserOpt,
-    agent: Optional[str] = AgentOpt,
-    run: Optional[str] = RunOpt,
+    text: str | None = typer.Argument(None, help="What to remember; '-' reads it from stdin."),
+    user: str | None = UserOpt,
+    agent: str | None = AgentOpt,
+    run: str | None = RunOpt,
     tag: list[str] = typer.Option([], "--tag", help="A tag (repeatable)."),
     meta: list[str] = typer.Option([], "--meta", help="Metadata KEY=VALUE (repeatable)."),
     no_infer: bool = typer.Option(False, "--no-infer", help="Store the text verbatim as one memory."),
-    messages: Optional[str] = typer.Option(None, "--messages", help="A conversation: JSON list or JSONL of {role, content}; '-' for stdin."),
+    messages: str | None = typer.Option(
+        None, "--messages", help="A conversation: JSON list or JSONL of {role, content}; '-' for stdin."
+    ),
     redact: bool = typer.Option(False, "--redact", help="Store secrets as [REDACTED:kind] instead of refusing."),
-    at: Optional[str] = typer.Option(None, "--at", help="When this was said (ISO 8601), e.g. for old conversations."),
+    at: str | None = typer.Option(None, "--at", help="When this was said (ISO 8601), e.g. for old conversations."),
     as_json: bool = JsonOpt,
 ) -> None:
     """Remember something: `mem add "I moved to Ghent" -u ray`.
@@ -159,17 +166,21 @@ def add(
         raise InvalidInputError('nothing to remember: give the text, e.g. mem add "prefers pnpm over npm"')
     else:
         payload = sys.stdin.read() if text == "-" else text
-    result = _state(ctx).memory().add(
-        payload,
-        user_id=user,
-        agent_id=agent,
-        run_id=run,
-        metadata=_parse_meta(meta) or None,
-        infer=not no_infer,
-        tags=tag,
-        source="cli",
-        redact=True if redact else None,
-        timestamp=at,
+    result = (
+        _state(ctx)
+        .memory()
+        .add(
+            payload,
+            user_id=user,
+            agent_id=agent,
+            run_id=run,
+            metadata=_parse_meta(meta) or None,
+            infer=not no_infer,
+            tags=tag,
+            source="cli",
+            redact=True if redact else None,
+            timestamp=at,
+        )
     )
     _print_json(result) if as_json else render.added(_console(), result, inferred=not no_infer)
 
@@ -179,18 +190,29 @@ def add(
 def search(
     ctx: typer.Context,
     query: str = typer.Argument(..., help="What to look for, in words."),
-    user: Optional[str] = UserOpt,
-    agent: Optional[str] = AgentOpt,
-    run: Optional[str] = RunOpt,
+    user: str | None = UserOpt,
+    agent: str | None = AgentOpt,
+    run: str | None = RunOpt,
     limit: int = typer.Option(10, "--limit", "-k", help="How many results at most."),
     include_all: bool = typer.Option(False, "--all", help="Include superseded and deleted memories."),
-    as_of: Optional[str] = typer.Option(None, "--as-of", help="Search what was true then (a date or ISO time)."),
+    as_of: str | None = typer.Option(None, "--as-of", help="Search what was true then (a date or ISO time)."),
     explain: bool = typer.Option(False, "--explain", help="Show each ranking signal per hit."),
     as_json: bool = JsonOpt,
 ) -> None:
     """Find memories by meaning and words: `mem search "package manager" -u ray`."""
-    result = _state(ctx).memory().search(
-        query, user_id=user, agent_id=agent, run_id=run, limit=limit, include_all=include_all, explain=explain, as_of=as_of
+    result = (
+        _state(ctx)
+        .memory()
+        .search(
+            query,
+            user_id=user,
+            agent_id=agent,
+            run_id=run,
+            limit=limit,
+            include_all=include_all,
+            explain=explain,
+            as_of=as_of,
+        )
     )
     _print_json(result) if as_json else render.search(_console(), result, query)
 
@@ -209,17 +231,19 @@ def get(ctx: typer.Context, memory_id: str = typer.Argument(..., metavar="ID"), 
 @friendly
 def list_(
     ctx: typer.Context,
-    user: Optional[str] = UserOpt,
-    agent: Optional[str] = AgentOpt,
-    run: Optional[str] = RunOpt,
+    user: str | None = UserOpt,
+    agent: str | None = AgentOpt,
+    run: str | None = RunOpt,
     limit: int = typer.Option(100, "--limit", "-k", help="How many at most."),
     include_all: bool = typer.Option(False, "--all", help="Include superseded and deleted memories."),
-    as_of: Optional[str] = typer.Option(None, "--as-of", help="List what was true then (a date or ISO time)."),
+    as_of: str | None = typer.Option(None, "--as-of", help="List what was true then (a date or ISO time)."),
     as_json: bool = JsonOpt,
 ) -> None:
     """List current memories, newest first."""
-    result = _state(ctx).memory().get_all(
-        user_id=user, agent_id=agent, run_id=run, limit=limit, include_all=include_all, as_of=as_of
+    result = (
+        _state(ctx)
+        .memory()
+        .get_all(user_id=user, agent_id=agent, run_id=run, limit=limit, include_all=include_all, as_of=as_of)
     )
     _print_json(result) if as_json else render.listing(_console(), result)
 
@@ -234,8 +258,10 @@ def update(
     as_json: bool = JsonOpt,
 ) -> None:
     """Replace a memory's text (the old text stays in its history)."""
-    result = _state(ctx).memory().update(
-        memory_id, sys.stdin.read() if text == "-" else text, redact=True if redact else None
+    result = (
+        _state(ctx)
+        .memory()
+        .update(memory_id, sys.stdin.read() if text == "-" else text, redact=True if redact else None)
     )
     _print_json(result) if as_json else typer.echo(
         f"Updated {memory_id}." if result["message"].startswith("Memory updated") else f"{memory_id} already says that."
@@ -299,7 +325,9 @@ def watch(
     ctx: typer.Context,
     once: bool = typer.Option(False, "--once", help="Bring the index up to date and exit (for scripts and git hooks)."),
     debounce_ms: int = typer.Option(150, "--debounce", help="Quiet time that ends a burst of changes, in ms."),
-    rescan: float = typer.Option(300.0, "--rescan", help="Full rescan every this many seconds, in case events were lost."),
+    rescan: float = typer.Option(
+        300.0, "--rescan", help="Full rescan every this many seconds, in case events were lost."
+    ),
 ) -> None:
     """Keep the index fresh while files change (editors, agents, git pull). Ctrl-C stops it."""
     from .watch import Watcher  # watchdog is only needed by this command
@@ -330,12 +358,14 @@ def watch(
 @friendly
 def context(
     ctx: typer.Context,
-    user: Optional[str] = UserOpt,
-    agent: Optional[str] = AgentOpt,
-    run: Optional[str] = RunOpt,
-    query: Optional[str] = typer.Option(None, "--query", "-q", help="Put what this finds first."),
+    user: str | None = UserOpt,
+    agent: str | None = AgentOpt,
+    run: str | None = RunOpt,
+    query: str | None = typer.Option(None, "--query", "-q", help="Put what this finds first."),
     budget: int = typer.Option(1500, "--budget", help="Token budget of the digest."),
-    write: Optional[Path] = typer.Option(None, "--write", help="Keep the digest in a marked block of this file (AGENTS.md, CLAUDE.md)."),
+    write: Path | None = typer.Option(
+        None, "--write", help="Keep the digest in a marked block of this file (AGENTS.md, CLAUDE.md)."
+    ),
     as_json: bool = JsonOpt,
 ) -> None:
     """A compact markdown digest of what matters, for an agent to read at session start."""
@@ -353,7 +383,9 @@ def context(
     if as_json:
         _print_json(result)
     elif write is not None:
-        typer.echo(f"{'Updated' if result['changed'] else 'Unchanged:'} {write} ({len(result['ids'])} memories, ~{result['tokens']} tokens)")
+        typer.echo(
+            f"{'Updated' if result['changed'] else 'Unchanged:'} {write} ({len(result['ids'])} memories, ~{result['tokens']} tokens)"
+        )
     else:
         typer.echo(result["markdown"], nl=False)
 
@@ -362,8 +394,8 @@ def context(
 @friendly
 def graph(
     ctx: typer.Context,
-    entity: Optional[str] = typer.Argument(None, help="An entity (case and kebab-case do not matter); none: a summary."),
-    names: Optional[list[str]] = typer.Argument(None, help="With `rename`: OLD NEW.", show_default=False),
+    entity: str | None = typer.Argument(None, help="An entity (case and kebab-case do not matter); none: a summary."),
+    names: list[str] | None = typer.Argument(None, help="With `rename`: OLD NEW.", show_default=False),
     depth: int = typer.Option(1, "--depth", help="Hops from the entity."),
     fmt: str = typer.Option("tree", "--format", "-f", help="tree | json | dot | mermaid"),
     yes: bool = typer.Option(False, "--yes", "-y", help="With `rename`: apply without asking."),
@@ -416,7 +448,7 @@ def entities(ctx: typer.Context, as_json: bool = JsonOpt) -> None:
 def export_(
     ctx: typer.Context,
     fmt: str = typer.Option("jsonl", "--format", "-f", help="jsonl | json | mem0 | markdown"),
-    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write to this file instead of stdout."),
+    output: Path | None = typer.Option(None, "--output", "-o", help="Write to this file instead of stdout."),
 ) -> None:
     """Export every memory (jsonl/json keep status and history; mem0 and markdown: current ones)."""
     text = _state(ctx).memory().export(fmt)
@@ -431,7 +463,9 @@ def export_(
 @friendly
 def import_(
     ctx: typer.Context,
-    source: str = typer.Argument(..., metavar="FILE", help="mem JSONL/JSON, Mem0 get_all JSON, or MCP memory.json; '-' for stdin."),
+    source: str = typer.Argument(
+        ..., metavar="FILE", help="mem JSONL/JSON, Mem0 get_all JSON, or MCP memory.json; '-' for stdin."
+    ),
     redact: bool = typer.Option(False, "--redact", help="Store secrets as [REDACTED:kind] instead of refusing."),
     as_json: bool = JsonOpt,
 ) -> None:
@@ -454,7 +488,7 @@ def import_(
 @friendly
 def commit(
     ctx: typer.Context,
-    message: Optional[str] = typer.Option(None, "--message", "-m", help="Commit message."),
+    message: str | None = typer.Option(None, "--message", "-m", help="Commit message."),
 ) -> None:
     """Commit every change in a git vault, hand edits included (mem never commits those by itself)."""
     done = _state(ctx).memory().commit(message)["committed"]
@@ -469,15 +503,19 @@ def sync(ctx: typer.Context, as_json: bool = JsonOpt) -> None:
     if as_json:
         _print_json(result)
     else:
-        typer.echo(f"Synced: {len(result['pulled_files'])} file(s) came in, {result['indexed']['changed']} re-indexed; pushed.")
+        typer.echo(
+            f"Synced: {len(result['pulled_files'])} file(s) came in, {result['indexed']['changed']} re-indexed; pushed."
+        )
 
 
 @app.command()
 @friendly
 def mcp(
     ctx: typer.Context,
-    user: Optional[str] = typer.Option(None, "--user", "-u", envvar="MEM_USER", help="user_id when a tool call omits it."),
-    agent: Optional[str] = typer.Option(None, "--agent", "-a", envvar="MEM_AGENT", help="agent_id when a tool call omits it."),
+    user: str | None = typer.Option(None, "--user", "-u", envvar="MEM_USER", help="user_id when a tool call omits it."),
+    agent: str | None = typer.Option(
+        None, "--agent", "-a", envvar="MEM_AGENT", help="agent_id when a tool call omits it."
+    ),
     transport: str = typer.Option("stdio", "--transport", help="stdio, or http (streamable HTTP)."),
     host: str = typer.Option("127.0.0.1", "--host", help="Address for --transport http."),
     port: int = typer.Option(8765, "--port", help="Port for --transport http."),
@@ -500,7 +538,9 @@ def mcp(
 @friendly
 def doctor(
     ctx: typer.Context,
-    fix: bool = typer.Option(False, "--fix", help="Repair what is safe: rebuild the index, give copied files ids of their own."),
+    fix: bool = typer.Option(
+        False, "--fix", help="Repair what is safe: rebuild the index, give copied files ids of their own."
+    ),
     as_json: bool = JsonOpt,
 ) -> None:
     """Check the vault: where it is, what it holds, files that cannot be read, and why."""

@@ -6,7 +6,7 @@ import os
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping
+from collections.abc import Mapping
 
 from .errors import InvalidInputError, VaultError
 
@@ -116,7 +116,9 @@ def _float_setting(name: str, value: object, low: float, high: float) -> float:
 def _url_setting(name: str, value: object) -> str | None:
     text = str(value or "").strip()
     if text and not text.lower().startswith(("http://", "https://")):
-        raise InvalidInputError(f"{name} must be an http:// or https:// URL, like http://localhost:11434/v1; got {text[:60]!r}")
+        raise InvalidInputError(
+            f"{name} must be an http:// or https:// URL, like http://localhost:11434/v1; got {text[:60]!r}"
+        )
     return text or None
 
 
@@ -151,18 +153,36 @@ def load_settings(
         vault=path,
         vault_source=source,
         max_file_bytes=_int_setting("max_file_bytes", max_bytes),
-        search_mode=_choice("search mode (MEM_SEARCH_MODE)", env.get("MEM_SEARCH_MODE") or search.get("mode") or "hybrid", ("hybrid", "bm25", "dense")),
-        embed_model=_choice("embedding model (MEM_EMBED_MODEL)", env.get("MEM_EMBED_MODEL") or search.get("embed_model") or "bundled", ("bundled", "none")),
+        search_mode=_choice(
+            "search mode (MEM_SEARCH_MODE)",
+            env.get("MEM_SEARCH_MODE") or search.get("mode") or "hybrid",
+            ("hybrid", "bm25", "dense"),
+        ),
+        embed_model=_choice(
+            "embedding model (MEM_EMBED_MODEL)",
+            env.get("MEM_EMBED_MODEL") or search.get("embed_model") or "bundled",
+            ("bundled", "none"),
+        ),
         embed_threads=_int_setting("embed_threads", threads) if threads else None,
         dense_weight=_float_setting("dense_weight", search.get("dense_weight", 0.4), 0.0, 1.0),
         half_life_days=_float_setting("half_life_days", search.get("half_life_days", 180.0), 0.0, 100_000.0),
-        git_autocommit=bool((config.get("git") or {}).get("autocommit", False)) if isinstance(config.get("git"), dict) else False,
+        git_autocommit=bool((config.get("git") or {}).get("autocommit", False))
+        if isinstance(config.get("git"), dict)
+        else False,
         redact_secrets=str(env.get("MEM_REDACT") or privacy.get("redact") or "").lower() in ("1", "true", "yes", "on"),
         autolink=str(env.get("MEM_AUTOLINK") or graph.get("autolink", True)).lower() not in ("0", "false", "no", "off"),
         graph_hops=int(_float_setting("graph_hops", env.get("MEM_GRAPH_HOPS") or search.get("graph_hops", 2), 0, 5)),
-        llm_base_url=_url_setting("LLM base URL (MEM_LLM_BASE_URL)", env.get("MEM_LLM_BASE_URL") or llm.get("base_url")),
+        llm_base_url=_url_setting(
+            "LLM base URL (MEM_LLM_BASE_URL)", env.get("MEM_LLM_BASE_URL") or llm.get("base_url")
+        ),
         llm_model=str(env.get("MEM_LLM_MODEL") or llm.get("model") or "").strip() or None,
         llm_api_key=env.get("MEM_LLM_API_KEY") or None,
-        llm_timeout=_float_setting("llm timeout (MEM_LLM_TIMEOUT)", env.get("MEM_LLM_TIMEOUT") or llm.get("timeout", 30.0), 0.1, 600.0),
-        freshness_ms=int(_float_setting("freshness_ms", env.get("MEM_FRESHNESS_MS") or search.get("freshness_ms", 1000), 0, 3_600_000)),
+        llm_timeout=_float_setting(
+            "llm timeout (MEM_LLM_TIMEOUT)", env.get("MEM_LLM_TIMEOUT") or llm.get("timeout", 30.0), 0.1, 600.0
+        ),
+        freshness_ms=int(
+            _float_setting(
+                "freshness_ms", env.get("MEM_FRESHNESS_MS") or search.get("freshness_ms", 1000), 0, 3_600_000
+            )
+        ),
     )

@@ -28,7 +28,9 @@ def group_of(record: MemoryRecord) -> str:
     return link.group(1).strip() if link else "Other"
 
 
-def digest(records: list[MemoryRecord], budget: int = DEFAULT_BUDGET, title: str = "What mem remembers") -> tuple[str, list[str]]:
+def digest(
+    records: list[MemoryRecord], budget: int = DEFAULT_BUDGET, title: str = "What mem remembers"
+) -> tuple[str, list[str]]:
     """Markdown for an agent to read at session start, and the ids it shows.
 
     `records` come most relevant (or most recent) first; they are grouped under headings in the

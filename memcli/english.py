@@ -162,7 +162,10 @@ CORRECTION = [
         r"should be|actually)\s+(?P<new>[^,]+?),?\s+not\s+(?P<old>[^,.!?]+?)[.!?]*$",
         re.IGNORECASE,
     ),
-    re.compile(r"^(?:(?:no|sorry|wait|actually)[,\s]+)*not\s+(?P<old>[^,]+?),?\s+but\s+(?P<new>[^,.!?]+?)[.!?]*$", re.IGNORECASE),
+    re.compile(
+        r"^(?:(?:no|sorry|wait|actually)[,\s]+)*not\s+(?P<old>[^,]+?),?\s+but\s+(?P<new>[^,.!?]+?)[.!?]*$",
+        re.IGNORECASE,
+    ),
 ]
 
 RELATIONS = (
@@ -175,21 +178,207 @@ RELATIONS = (
 PRONOUN_SUBJECT = re.compile(r"^(i|i'm|i've|i'd|i'll|we|we're|we've|we'll|we'd|me)\b", re.IGNORECASE)
 
 AUX = frozenset(
-    """am is are was were be been being 's 're 've 'm 'd 'll have has had do does did will would can could
-    should must may might shall can't don't doesn't won't isn't aren't wasn't weren't didn't haven't hasn't
-    couldn't shouldn't i'm i've i'd i'll we're we've he's she's it's they're that's there's""".split()
+    [
+        "am",
+        "is",
+        "are",
+        "was",
+        "were",
+        "be",
+        "been",
+        "being",
+        "'s",
+        "'re",
+        "'ve",
+        "'m",
+        "'d",
+        "'ll",
+        "have",
+        "has",
+        "had",
+        "do",
+        "does",
+        "did",
+        "will",
+        "would",
+        "can",
+        "could",
+        "should",
+        "must",
+        "may",
+        "might",
+        "shall",
+        "can't",
+        "don't",
+        "doesn't",
+        "won't",
+        "isn't",
+        "aren't",
+        "wasn't",
+        "weren't",
+        "didn't",
+        "haven't",
+        "hasn't",
+        "couldn't",
+        "shouldn't",
+        "i'm",
+        "i've",
+        "i'd",
+        "i'll",
+        "we're",
+        "we've",
+        "he's",
+        "she's",
+        "it's",
+        "they're",
+        "that's",
+        "there's",
+    ]
 )
 
 COMMON_VERBS = frozenset(
-    """use uses used prefer prefers like likes love loves hate hates live lives work works play plays run runs
-    write writes edit edits drink drinks eat eats go goes take takes keep keeps get gets got make makes need needs
-    want wants lead leads own owns speak speaks study studies teach teaches drive drives
-    follow follows allow allows handle handled store stores deploy deployed build built rehearse rehearses
-    start started join joined move moved switch switched migrate migrated rewrite rewrote turned turn train
-    plan call called pick book schedule add avoid put stand cycle cycles commute commutes
-    sleep sleeps wake wakes lift lifts climb climbs collect collects grow grows cook cooks read reads visit
-    visits stay stays indent indents format formats test tests commit commits merge merges review reviews
-    capping cap caps leave leaves belong belongs report reports manage manages""".split()
+    [
+        "use",
+        "uses",
+        "used",
+        "prefer",
+        "prefers",
+        "like",
+        "likes",
+        "love",
+        "loves",
+        "hate",
+        "hates",
+        "live",
+        "lives",
+        "work",
+        "works",
+        "play",
+        "plays",
+        "run",
+        "runs",
+        "write",
+        "writes",
+        "edit",
+        "edits",
+        "drink",
+        "drinks",
+        "eat",
+        "eats",
+        "go",
+        "goes",
+        "take",
+        "takes",
+        "keep",
+        "keeps",
+        "get",
+        "gets",
+        "got",
+        "make",
+        "makes",
+        "need",
+        "needs",
+        "want",
+        "wants",
+        "lead",
+        "leads",
+        "own",
+        "owns",
+        "speak",
+        "speaks",
+        "study",
+        "studies",
+        "teach",
+        "teaches",
+        "drive",
+        "drives",
+        "follow",
+        "follows",
+        "allow",
+        "allows",
+        "handle",
+        "handled",
+        "store",
+        "stores",
+        "deploy",
+        "deployed",
+        "build",
+        "built",
+        "rehearse",
+        "rehearses",
+        "start",
+        "started",
+        "join",
+        "joined",
+        "move",
+        "moved",
+        "switch",
+        "switched",
+        "migrate",
+        "migrated",
+        "rewrite",
+        "rewrote",
+        "turned",
+        "turn",
+        "train",
+        "plan",
+        "call",
+        "called",
+        "pick",
+        "book",
+        "schedule",
+        "add",
+        "avoid",
+        "put",
+        "stand",
+        "cycle",
+        "cycles",
+        "commute",
+        "commutes",
+        "sleep",
+        "sleeps",
+        "wake",
+        "wakes",
+        "lift",
+        "lifts",
+        "climb",
+        "climbs",
+        "collect",
+        "collects",
+        "grow",
+        "grows",
+        "cook",
+        "cooks",
+        "read",
+        "reads",
+        "visit",
+        "visits",
+        "stay",
+        "stays",
+        "indent",
+        "indents",
+        "format",
+        "formats",
+        "test",
+        "tests",
+        "commit",
+        "commits",
+        "merge",
+        "merges",
+        "review",
+        "reviews",
+        "capping",
+        "cap",
+        "caps",
+        "leave",
+        "leaves",
+        "belong",
+        "belongs",
+        "report",
+        "reports",
+        "manage",
+        "manages",
+    ]
 )
 
 MONTHS = r"jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?"
@@ -203,20 +392,88 @@ VALUE = re.compile(
     re.IGNORECASE,
 )
 
-NUMBER_WORDS = {"one": "1", "two": "2", "three": "3", "four": "4", "five": "5", "six": "6", "seven": "7",
-                 "eight": "8", "nine": "9", "ten": "10", "once": "1", "twice": "2", "thrice": "3"}
+NUMBER_WORDS = {
+    "one": "1",
+    "two": "2",
+    "three": "3",
+    "four": "4",
+    "five": "5",
+    "six": "6",
+    "seven": "7",
+    "eight": "8",
+    "nine": "9",
+    "ten": "10",
+    "once": "1",
+    "twice": "2",
+    "thrice": "3",
+}
 
 GENERIC = frozenset(
     stem(w)
-    for w in """thing things stuff lot lots bit way time times really actually just pretty much many
-    kind sort whole something anything everything nothing anyone everyone someone good great nice fine
-    please pls plz still sure
-    also still even ever get got make made take look want need know think say said tell let go going give gives""".split()
+    for w in [
+        "thing",
+        "things",
+        "stuff",
+        "lot",
+        "lots",
+        "bit",
+        "way",
+        "time",
+        "times",
+        "really",
+        "actually",
+        "just",
+        "pretty",
+        "much",
+        "many",
+        "kind",
+        "sort",
+        "whole",
+        "something",
+        "anything",
+        "everything",
+        "nothing",
+        "anyone",
+        "everyone",
+        "someone",
+        "good",
+        "great",
+        "nice",
+        "fine",
+        "please",
+        "pls",
+        "plz",
+        "still",
+        "sure",
+        "also",
+        "still",
+        "even",
+        "ever",
+        "get",
+        "got",
+        "make",
+        "made",
+        "take",
+        "look",
+        "want",
+        "need",
+        "know",
+        "think",
+        "say",
+        "said",
+        "tell",
+        "let",
+        "go",
+        "going",
+        "give",
+        "gives",
+    ]
 )
 
 ABBREVIATIONS = re.compile(r"\b(e\.g|i\.e|etc|vs|mr|mrs|ms|dr|st|approx|no|incl)\.\s", re.IGNORECASE)
 
 SENTENCE_END = re.compile(r"(?<=[.!?…])[\"')\]]*\s+|\n+|(?<=[🙄😅😂🙂😊])\s+")
+
 
 def sentences(text: str) -> list[str]:
     """Split on sentence ends and line breaks; '142.5 kg', 'Fly.io', 'e.g. this' stay whole."""
@@ -228,6 +485,7 @@ def sentences(text: str) -> list[str]:
         if part:
             out.append(part)
     return out
+
 
 @lru_cache(maxsize=65536)
 def content_words(text: str) -> frozenset[str]:
@@ -245,9 +503,23 @@ def content_words(text: str) -> frozenset[str]:
 
 
 # Short and long names of one thing, so "the docs" and "the documentation" share a word.
-ALIASES = {"documentation": "doc", "docs": "doc", "repository": "repo", "repositories": "repo", "database": "db",
-           "databases": "db", "configuration": "config", "application": "app", "applications": "app",
-           "apps": "app", "apartment": "flat", "flats": "flat", "mobile": "phone", "cellphone": "phone"}
+ALIASES = {
+    "documentation": "doc",
+    "docs": "doc",
+    "repository": "repo",
+    "repositories": "repo",
+    "database": "db",
+    "databases": "db",
+    "configuration": "config",
+    "application": "app",
+    "applications": "app",
+    "apps": "app",
+    "apartment": "flat",
+    "flats": "flat",
+    "mobile": "phone",
+    "cellphone": "phone",
+}
+
 
 @lru_cache(maxsize=65536)
 def values(text: str) -> frozenset[str]:
@@ -258,16 +530,126 @@ def values(text: str) -> frozenset[str]:
     found |= {fold(w) for w in proper_nouns(text)}
     return frozenset(v for v in found if v)
 
-CAPITAL = re.compile(r"(?<![\w\[])(?:[A-Z][\w'’.-]*[\w]|[A-Z])(?:\s+(?:[A-Z][\w'’.-]*[\w]|de\b|da\b|van\b|von\b|of\b))*")
+
+CAPITAL = re.compile(
+    r"(?<![\w\[])(?:[A-Z][\w'’.-]*[\w]|[A-Z])(?:\s+(?:[A-Z][\w'’.-]*[\w]|de\b|da\b|van\b|von\b|of\b))*"
+)
 
 NOT_NAMES = frozenset(
-    """i i'm i've i'd i'll the a an my our we he she they it this that these those if when so and but or also
-    please yes no not hi hey hello thanks ok okay oh ooh wow just btw always never every use don't do
-    what which who where why how is are was were will can could would should any some wait sorry oops
-    guess random quick big new reminder update heads context meeting before still yep yeah yup well
-    anyway also plus then now today tomorrow yesterday unlike since after during
-    he's she's he'll she'll he'd she'd they're they'll they've they'd it's it'll we'll you're you'll""".split()
+    [
+        "i",
+        "i'm",
+        "i've",
+        "i'd",
+        "i'll",
+        "the",
+        "a",
+        "an",
+        "my",
+        "our",
+        "we",
+        "he",
+        "she",
+        "they",
+        "it",
+        "this",
+        "that",
+        "these",
+        "those",
+        "if",
+        "when",
+        "so",
+        "and",
+        "but",
+        "or",
+        "also",
+        "please",
+        "yes",
+        "no",
+        "not",
+        "hi",
+        "hey",
+        "hello",
+        "thanks",
+        "ok",
+        "okay",
+        "oh",
+        "ooh",
+        "wow",
+        "just",
+        "btw",
+        "always",
+        "never",
+        "every",
+        "use",
+        "don't",
+        "do",
+        "what",
+        "which",
+        "who",
+        "where",
+        "why",
+        "how",
+        "is",
+        "are",
+        "was",
+        "were",
+        "will",
+        "can",
+        "could",
+        "would",
+        "should",
+        "any",
+        "some",
+        "wait",
+        "sorry",
+        "oops",
+        "guess",
+        "random",
+        "quick",
+        "big",
+        "new",
+        "reminder",
+        "update",
+        "heads",
+        "context",
+        "meeting",
+        "before",
+        "still",
+        "yep",
+        "yeah",
+        "yup",
+        "well",
+        "anyway",
+        "also",
+        "plus",
+        "then",
+        "now",
+        "today",
+        "tomorrow",
+        "yesterday",
+        "unlike",
+        "since",
+        "after",
+        "during",
+        "he's",
+        "she's",
+        "he'll",
+        "she'll",
+        "he'd",
+        "she'd",
+        "they're",
+        "they'll",
+        "they've",
+        "they'd",
+        "it's",
+        "it'll",
+        "we'll",
+        "you're",
+        "you'll",
+    ]
 )
+
 
 def proper_nouns(text: str, initial: bool = False) -> list[str]:
     """Capitalised words, a cheap NER. A lone capitalised word opening a sentence counts only
@@ -280,7 +662,10 @@ def proper_nouns(text: str, initial: bool = False) -> list[str]:
         while words and (
             fold(words[0]) in NOT_NAMES
             or re.fullmatch(RELATIONS, fold(words[0]))
-            or (sentence_start and (fold(words[0]) in COMMON_VERBS or fold(words[0]) in AUX or fold(words[0]).endswith("ed")))
+            or (
+                sentence_start
+                and (fold(words[0]) in COMMON_VERBS or fold(words[0]) in AUX or fold(words[0]).endswith("ed"))
+            )
         ):
             words, sentence_start = words[1:], False
         if not words:
@@ -289,6 +674,7 @@ def proper_nouns(text: str, initial: bool = False) -> list[str]:
             continue
         names.append(" ".join(words))
     return names
+
 
 def has_verb(text: str) -> bool:
     words = [fold(w) for w in re.findall(r"[\w']+", text) if w != "May"]  # the month is no verb
@@ -299,20 +685,141 @@ def has_verb(text: str) -> bool:
     return any(len(w) > 4 and (w.endswith("ed") or w.endswith("ing")) for w in words)
 
 
-IRREGULAR_PAST = frozenset("""got took went wrote rewrote began became left found bought sold made met ran gave had
-    did came saw knew thought told felt kept lost paid put said sent spent stood understood won grew drove ate drank
-    swam broke chose fell forgot forgave froze hid rode rose shook spoke stole woke wore threw flew drew blew caught
-    taught brought fought built lent meant read quit set shut split spread cut hit hurt let sat slept heard held
-    led fed""".split())
+IRREGULAR_PAST = frozenset(
+    [
+        "got",
+        "took",
+        "went",
+        "wrote",
+        "rewrote",
+        "began",
+        "became",
+        "left",
+        "found",
+        "bought",
+        "sold",
+        "made",
+        "met",
+        "ran",
+        "gave",
+        "had",
+        "did",
+        "came",
+        "saw",
+        "knew",
+        "thought",
+        "told",
+        "felt",
+        "kept",
+        "lost",
+        "paid",
+        "put",
+        "said",
+        "sent",
+        "spent",
+        "stood",
+        "understood",
+        "won",
+        "grew",
+        "drove",
+        "ate",
+        "drank",
+        "swam",
+        "broke",
+        "chose",
+        "fell",
+        "forgot",
+        "forgave",
+        "froze",
+        "hid",
+        "rode",
+        "rose",
+        "shook",
+        "spoke",
+        "stole",
+        "woke",
+        "wore",
+        "threw",
+        "flew",
+        "drew",
+        "blew",
+        "caught",
+        "taught",
+        "brought",
+        "fought",
+        "built",
+        "lent",
+        "meant",
+        "read",
+        "quit",
+        "set",
+        "shut",
+        "split",
+        "spread",
+        "cut",
+        "hit",
+        "hurt",
+        "let",
+        "sat",
+        "slept",
+        "heard",
+        "held",
+        "led",
+        "fed",
+    ]
+)
 
-THIRD = {"am": "is", "'m": "is", "have": "has", "'ve": "has", "do": "does", "go": "goes", "be": "is",
-          "was": "was", "don't": "doesn't", "do not": "does not", "can't": "can't", "haven't": "hasn't"}
+THIRD = {
+    "am": "is",
+    "'m": "is",
+    "have": "has",
+    "'ve": "has",
+    "do": "does",
+    "go": "goes",
+    "be": "is",
+    "was": "was",
+    "don't": "doesn't",
+    "do not": "does not",
+    "can't": "can't",
+    "haven't": "hasn't",
+}
 
-KEEP_FORM = frozenset("""can could will would should must may might shall used did was had""".split())
+KEEP_FORM = frozenset(
+    ["can", "could", "will", "would", "should", "must", "may", "might", "shall", "used", "did", "was", "had"]
+)
 
-ADVERBS = frozenset("""mostly usually always never often sometimes really just also still generally normally
-    typically rarely only actually mainly primarily already seldom now currently recently finally definitely
-    mainly happily""".split())
+ADVERBS = frozenset(
+    [
+        "mostly",
+        "usually",
+        "always",
+        "never",
+        "often",
+        "sometimes",
+        "really",
+        "just",
+        "also",
+        "still",
+        "generally",
+        "normally",
+        "typically",
+        "rarely",
+        "only",
+        "actually",
+        "mainly",
+        "primarily",
+        "already",
+        "seldom",
+        "now",
+        "currently",
+        "recently",
+        "finally",
+        "definitely",
+        "mainly",
+        "happily",
+    ]
+)
+
 
 def third_person(verb: str) -> str:
     low = verb.lower()
@@ -335,10 +842,21 @@ def subject_span(clause: str) -> str:
     words = clause.split()
     for position, word in enumerate(words):
         token = fold(word.strip(",;:"))
-        if position and (token in AUX or token in COMMON_VERBS or token in IRREGULAR_PAST or (len(token) > 4 and token.endswith("ed"))):
+        if position and (
+            token in AUX
+            or token in COMMON_VERBS
+            or token in IRREGULAR_PAST
+            or (len(token) > 4 and token.endswith("ed"))
+        ):
             return " ".join(words[:position])
         previous = words[position - 1] if position else ""
-        if 0 < position <= 3 and len(token) > 3 and token.endswith("s") and previous[:1].isupper() and not previous.isupper():
+        if (
+            0 < position <= 3
+            and len(token) > 3
+            and token.endswith("s")
+            and previous[:1].isupper()
+            and not previous.isupper()
+        ):
             return " ".join(words[:position])  # "my daughter Lea starts…": a name, then its verb
     return ""
 
@@ -349,9 +867,16 @@ def normalise(clause: str, person: str | None = None) -> str:
     original = clause.strip().rstrip(".,;:!? ")
     text = META_TAIL.sub("", clause.strip())
     text = re.sub(r",?\s*\b(?:lol|haha|lmao|rofl)\b[.!]*", "", text, flags=re.IGNORECASE)
-    text = "".join(ch for ch in text if unicodedata.category(ch) not in ("So", "Cs") and ch not in "\ufe0f\u200d").strip()
+    text = "".join(
+        ch for ch in text if unicodedata.category(ch) not in ("So", "Cs") and ch not in "\ufe0f\u200d"
+    ).strip()
     text = DISCOURSE.sub("", text).strip()
-    text = re.sub(r"\s*(?:\b(?:lol|haha|lmao|ugh)\b|[!]+|:\)|:D|,?\s*\b(?:please|pls|plz|thanks)\b)+[.!]*\s*$", "", text, flags=re.IGNORECASE)
+    text = re.sub(
+        r"\s*(?:\b(?:lol|haha|lmao|ugh)\b|[!]+|:\)|:D|,?\s*\b(?:please|pls|plz|thanks)\b)+[.!]*\s*$",
+        "",
+        text,
+        flags=re.IGNORECASE,
+    )
     text = text.strip().rstrip(".,;: ").strip()
     if person:
         text = re.sub(r"^(?:he|she)(?:'s|\s+is)\b", f"{person} is", text, flags=re.IGNORECASE)
@@ -433,7 +958,9 @@ def subject_of(clause: str) -> frozenset[str]:
     relation = re.match(rf"^(?:(?:my|our)\s+(?:\w+\s+)?)?({RELATIONS})\b", text, re.IGNORECASE)
     if PRONOUN_SUBJECT.match(text) or (re.match(r"^(?:my|our)\b", text, re.IGNORECASE) and not relation):
         return frozenset({"@user"})
-    if IMPERATIVE_START.match(text) or re.match(r"^(?:this|the|our)\s+(?:repo|repository|codebase|project|team)\b", text, re.IGNORECASE):
+    if IMPERATIVE_START.match(text) or re.match(
+        r"^(?:this|the|our)\s+(?:repo|repository|codebase|project|team)\b", text, re.IGNORECASE
+    ):
         return frozenset({"@user"})
     first = fold(text.split()[0]) if text.split() else ""
     if first in COMMON_VERBS or first in AUX or (first.endswith("ed") and len(first) > 4):
@@ -457,7 +984,9 @@ RELATION_NAME = re.compile(
 )
 
 
-NOT_NAMED = frozenset("is was are has have had and or but so in on at to for of with".split())
+NOT_NAMED = frozenset(
+    ["is", "was", "are", "has", "have", "had", "and", "or", "but", "so", "in", "on", "at", "to", "for", "of", "with"]
+)
 
 
 def relations_named(text: str) -> list[tuple[str, str]]:

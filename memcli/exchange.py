@@ -110,5 +110,7 @@ class Exchange:
         if line in text.splitlines():
             return None
         body = markdown.split(text)[1]
-        self.vault.replace(path, markdown.set_keys(text, {}, body=body.rstrip("\n") + "\n" + line + "\n"), expected_sha=sha)
+        self.vault.replace(
+            path, markdown.set_keys(text, {}, body=body.rstrip("\n") + "\n" + line + "\n"), expected_sha=sha
+        )
         return relpath

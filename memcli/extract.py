@@ -128,18 +128,62 @@ def strip_label(sentence: str) -> str:
         # "ray's birthday: 12 May" and "New running shoes: I'm all in on Hokas" keep their head
         # (it says what the value is about); "Big news: we moved" and "Reminder: dark theme
         # everywhere" lose theirs
-        pure = bool(_PURE_LABEL.match(head.strip())) or bool(re.match(r"^(?:for|re|about|regarding)\b", head.strip(), re.IGNORECASE))
+        pure = bool(_PURE_LABEL.match(head.strip())) or bool(
+            re.match(r"^(?:for|re|about|regarding)\b", head.strip(), re.IGNORECASE)
+        )
         if pure or (bool(LABEL_WORDS.search(head)) and has_verb(rest)):
             text = DISCOURSE.sub("", rest.strip()).strip()
             # "recital news: it's now on the 29th" keeps what the news is about
-            topic = [w for w in re.findall(r"[\w'-]+", head) if not LABEL_WORDS.fullmatch(w) and fold(w) not in _NOT_TOPICS]
+            topic = [
+                w for w in re.findall(r"[\w'-]+", head) if not LABEL_WORDS.fullmatch(w) and fold(w) not in _NOT_TOPICS
+            ]
             if 0 < len(topic) <= 2 and not any(ch.isdigit() for w in topic for ch in w) and not pure:
                 text = f"{' '.join(topic)}: {text}"
     return text
 
 
-_NOT_TOPICS = frozenset("""a an the my our your some quick big small little short new latest important random good bad
-    great huge major minor life meeting meetings call chat session today this week for about on from in of to""".split())
+_NOT_TOPICS = frozenset(
+    [
+        "a",
+        "an",
+        "the",
+        "my",
+        "our",
+        "your",
+        "some",
+        "quick",
+        "big",
+        "small",
+        "little",
+        "short",
+        "new",
+        "latest",
+        "important",
+        "random",
+        "good",
+        "bad",
+        "great",
+        "huge",
+        "major",
+        "minor",
+        "life",
+        "meeting",
+        "meetings",
+        "call",
+        "chat",
+        "session",
+        "today",
+        "this",
+        "week",
+        "for",
+        "about",
+        "on",
+        "from",
+        "in",
+        "of",
+        "to",
+    ]
+)
 
 
 def is_question(sentence: str) -> bool:
@@ -154,7 +198,7 @@ _QUESTION_TAIL = re.compile(
 
 
 def _statement_before_question(text: str) -> str | None:
-    """"I'm doing a 200km ride in April, any tips?": the statement before the question."""
+    """ "I'm doing a 200km ride in April, any tips?": the statement before the question."""
     match = _QUESTION_TAIL.search(text)
     if not match:
         return None
@@ -225,8 +269,12 @@ def retraction(sentence: str) -> Retraction | None:
     match = RETRACT_COMMAND.match(text)
     if match and not re.match(r"^(before|don'?t|do not|never|not)\b", text, re.IGNORECASE):
         raw = match.group("target").strip()
-        kept = re.search(r",?\s*\b(?:but|and)\s+(?:please\s+)?(?:keep|leave|not)\s+(?:the\s+)?(?:note|bit|part|one)?\s*(?:about\s+)?(?P<keep>.+)$|"
-                         r",?\s*\bexcept\s+(?:for\s+)?(?P<keep2>.+)$", raw, re.IGNORECASE)
+        kept = re.search(
+            r",?\s*\b(?:but|and)\s+(?:please\s+)?(?:keep|leave|not)\s+(?:the\s+)?(?:note|bit|part|one)?\s*(?:about\s+)?(?P<keep>.+)$|"
+            r",?\s*\bexcept\s+(?:for\s+)?(?P<keep2>.+)$",
+            raw,
+            re.IGNORECASE,
+        )
         keep = None
         if kept:
             keep = (kept.group("keep") or kept.group("keep2") or "").strip(" .") or None
@@ -251,7 +299,9 @@ def retraction(sentence: str) -> Retraction | None:
     match = IS_OVER.match(text)
     if match:
         return Retraction(target=match.group("target").strip(), sentence=sentence)
-    match = re.match(r"^never ?mind (?:about )?(?:the |that |my |our )?(?P<target>[^,.;]+?)(?:,|\.|;|$)", text, re.IGNORECASE)
+    match = re.match(
+        r"^never ?mind (?:about )?(?:the |that |my |our )?(?P<target>[^,.;]+?)(?:,|\.|;|$)", text, re.IGNORECASE
+    )
     if match and content_words(match.group("target")):  # "never mind the sign-off rule, you can forget it"
         return Retraction(target=TARGET_TAIL.sub("", match.group("target")).strip(), sentence=sentence)
     return None
@@ -287,8 +337,11 @@ def clauses(sentence: str) -> list[str]:
     start = 0
     for match in _CLAUSE_SPLIT.finditer(sentence):
         left, right = sentence[start : match.start()], sentence[match.end() :]
-        if _independent(left) and _independent(right.split(",")[0]) and not right[:1].isupper() or (
-            _independent(left) and PRONOUN_SUBJECT.match(right.strip()) and _independent(right.split(",")[0])
+        if (
+            _independent(left)
+            and _independent(right.split(",")[0])
+            and not right[:1].isupper()
+            or (_independent(left) and PRONOUN_SUBJECT.match(right.strip()) and _independent(right.split(",")[0]))
         ):
             pieces.append(left.strip())
             start = match.end()
@@ -304,10 +357,14 @@ def _independent(text: str) -> bool:
         return True  # "i'm Tavita, i teach chemistry": an introduction stands on its own
     if re.search(r"\b(otherwise|too|as well|though|anyway)\W*$", text, re.IGNORECASE):
         return False  # leans on the clause before it
-    return has_verb(text) and len(content_words(text)) >= 2 and not re.match(
-        r"^\s*(so|but|which|that|because|since|who|although|though|unless|until|while|when|if|as|then|starting|from|\w+ing)\b",
-        text,
-        re.IGNORECASE,
+    return (
+        has_verb(text)
+        and len(content_words(text)) >= 2
+        and not re.match(
+            r"^\s*(so|but|which|that|because|since|who|although|though|unless|until|while|when|if|as|then|starting|from|\w+ing)\b",
+            text,
+            re.IGNORECASE,
+        )
     )
 
 
@@ -320,7 +377,7 @@ def _split_shared_subject(clause: str) -> list[str]:
     subject = subject_span(head)
     if not subject or PRONOUN_SUBJECT.match(subject):
         return [clause]
-    return [head.strip(), f"{subject} {clause[match.end():].strip()}"]
+    return [head.strip(), f"{subject} {clause[match.end() :].strip()}"]
 
 
 # -- the whole message ----------------------------------------------------------------------------
@@ -330,10 +387,13 @@ def turns_of(messages: Any) -> list[tuple[str, str]]:
     """(role, text) pairs from a string, Mem0-style messages or (role, text) pairs."""
     if isinstance(messages, str):
         return [("user", messages)]
-    return [(str(m.get("role", "user")), str(m.get("content", ""))) if isinstance(m, dict) else (str(m[0]), str(m[1])) for m in messages]
+    return [
+        (str(m.get("role", "user")), str(m.get("content", ""))) if isinstance(m, dict) else (str(m[0]), str(m[1]))
+        for m in messages
+    ]
 
 
-def extract(messages: Any) -> Extraction:
+def extract(messages: Any) -> Extraction:  # noqa: C901 -- one loop over shared state; issue 14 rebuilds it as named stages
     """Facts, retractions and corrections in what the user said."""
     result = Extraction()
     context: list[str] = []  # what the user said so far: resolves "forget the whole thing"
@@ -355,7 +415,10 @@ def extract(messages: Any) -> Extraction:
             sentence = strip_label(raw)
             if attribute_correction(sentence, result.facts, correcting):
                 continue
-            correcting = bool(SELF_TALK.search(sentence) or re.match(r"^\W*(?:oops|sorry|wait|hang on|hold on|correction)\b", sentence, re.IGNORECASE))
+            correcting = bool(
+                SELF_TALK.search(sentence)
+                or re.match(r"^\W*(?:oops|sorry|wait|hang on|hold on|correction)\b", sentence, re.IGNORECASE)
+            )
             fix = correction(sentence)
             if fix:
                 if not _apply_correction(fix, result.facts):
@@ -376,7 +439,9 @@ def extract(messages: Any) -> Extraction:
             if SARCASM.search(raw):
                 result.dropped.append((raw, "sarcasm"))
                 continue
-            if is_question(sentence) and re.match(r"^(?:do you |you )?(?:remember|recall|know)\b", sentence, re.IGNORECASE):
+            if is_question(sentence) and re.match(
+                r"^(?:do you |you )?(?:remember|recall|know)\b", sentence, re.IGNORECASE
+            ):
                 asked_to_recall = True
             choice = _chosen(sentence, last_assistant, result.facts)
             if choice:  # "the Tatras sound perfect" after the assistant offered "the High Tatras"
@@ -403,7 +468,14 @@ def extract(messages: Any) -> Extraction:
                         kept |= _keep(result, Fact(text=text, sentence=raw, subject=subject_of(about)))
             if not kept:  # "my cat Miso knocked a plant over again": the anecdote goes, Miso stays
                 for rel, name in relations_named(sentence):
-                    _keep(result, Fact(text=f"{rel.capitalize()} is called {name}", sentence=raw, subject=frozenset({"@relation", fold(name.strip("[]"))})))
+                    _keep(
+                        result,
+                        Fact(
+                            text=f"{rel.capitalize()} is called {name}",
+                            sentence=raw,
+                            subject=frozenset({"@relation", fold(name.strip("[]"))}),
+                        ),
+                    )
     return result
 
 
@@ -440,7 +512,9 @@ _REACTION = re.compile(
     r"|^(?:let'?s|i'?ll|we'?ll)\s+(?:go with|take|do|book|pick|choose)\s+(?:the\s+)?(?P<y>[\w' -]{2,40}?)[.!]*$",
     re.IGNORECASE,
 )
-_PLAN = re.compile(r"\b(?:plan(?:ning)?|organi[sz]ing|looking for|booking)\s+(?P<obj>(?:a|an|the|my|our)\s+[^,.;]+)", re.IGNORECASE)
+_PLAN = re.compile(
+    r"\b(?:plan(?:ning)?|organi[sz]ing|looking for|booking)\s+(?P<obj>(?:a|an|the|my|our)\s+[^,.;]+)", re.IGNORECASE
+)
 
 
 def _chosen(sentence: str, offered: str, facts: list[Fact]) -> str | None:
@@ -482,7 +556,7 @@ def _person_named(clause: str) -> str | None:
 
 
 def _split_retractions(parts: list[str]) -> list[str]:
-    """"I'm not on nights any more: since May I work days" is a retraction and a new fact."""
+    """ "I'm not on nights any more: since May I work days" is a retraction and a new fact."""
     out: list[str] = []
     for part in parts:
         left, _, right = (re.split(r"(?<=\w)([:;])\s+", part, maxsplit=1) + ["", ""])[:3]
@@ -498,7 +572,8 @@ def _merge_anaphora(parts: list[str]) -> list[str]:
     merged: list[str] = []
     for part in parts:
         leans = re.match(r"^(they|it|that|this|there|which)\b(?!'s (the|a)\b)", part, re.IGNORECASE) or re.match(
-            r"^(?:[^,.]{0,25},\s*|(?:now|so|and|but|then)\s+)(they|it)(?:'re|'s| are| is)\b", part, re.IGNORECASE)
+            r"^(?:[^,.]{0,25},\s*|(?:now|so|and|but|then)\s+)(they|it)(?:'re|'s| are| is)\b", part, re.IGNORECASE
+        )
         if merged and leans and not retraction(part) and not correction(part) and not is_question(merged[-1]):
             merged[-1] = f"{merged[-1].rstrip('.!')}; {part}"
         else:

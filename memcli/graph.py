@@ -34,7 +34,9 @@ class Graph:
     entities: dict[str, Entity] = field(default_factory=dict)  # key -> entity
     aliases: dict[str, str] = field(default_factory=dict)  # alias key -> entity key
     record_entities: list[list[str]] = field(default_factory=list)  # per record: entity keys it links
-    relations: list[tuple[str, str, str, int]] = field(default_factory=list)  # (source key, relation, target key, record)
+    relations: list[tuple[str, str, str, int]] = field(
+        default_factory=list
+    )  # (source key, relation, target key, record)
 
     def resolve(self, name: str) -> str | None:
         key = entity_key(name)
@@ -68,7 +70,11 @@ def build(records: list[MemoryRecord]) -> Graph:
             for alias in record.aliases:
                 graph.aliases[entity_key(alias)] = key
     for position, record in enumerate(records):
-        source = graph.resolve(records[position].title or "") if graph.entities and record.path.startswith(f"{ENTITIES_DIR}/") else None
+        source = (
+            graph.resolve(records[position].title or "")
+            if graph.entities and record.path.startswith(f"{ENTITIES_DIR}/")
+            else None
+        )
         for link in record.links:
             key = graph.aliases.get(entity_key(link["target"] or ""), entity_key(link["target"] or ""))
             if not key:
@@ -120,7 +126,7 @@ def spread(
     spreading would pull in whatever shares an entity with it."""
     extra = np.zeros_like(scores)
     carried = scores.copy()
-    for hop in range(1, hops + 1):
+    for _ in range(hops):
         floor = strong * float(carried.max()) if carried.size else 0.0
         frontier = [int(r) for r in np.argsort(-carried)[:width] if carried[r] > 0 and carried[r] >= floor]
         reached = np.zeros_like(scores)
@@ -160,7 +166,6 @@ def autolink(text: str, graph: Graph) -> str:
             text = text[: match.start()] + link + text[match.end() :]
             break
     return text
-
 
 
 def rename_links(text: str, graph: Graph, old_key: str, new_name: str) -> tuple[str, int]:

@@ -21,7 +21,12 @@ class GraphViews:
         index = self._fresh_index()
         graph = self._graph(index)
         rows = [
-            {"name": e.name, "type": e.type, "mentions": len(e.mentions), "note": index.records[e.note].path if e.note is not None else None}
+            {
+                "name": e.name,
+                "type": e.type,
+                "mentions": len(e.mentions),
+                "note": index.records[e.note].path if e.note is not None else None,
+            }
             for e in graph.entities.values()
         ]
         rows.sort(key=lambda r: (-r["mentions"], r["name"].casefold()))
@@ -61,7 +66,14 @@ class GraphViews:
             {"source": graph.entities[a].name, "relationship": rel, "target": graph.entities[b].name}
             for a, rel, b in pairs.values()
         ]
-        nodes = [{"name": graph.entities[k].name, "type": graph.entities[k].type, "mentions": len(graph.entities[k].mentions)} for k in sorted(keys)]
+        nodes = [
+            {
+                "name": graph.entities[k].name,
+                "type": graph.entities[k].type,
+                "mentions": len(graph.entities[k].mentions),
+            }
+            for k in sorted(keys)
+        ]
         return {"root": graph.entities[start].name if entity is not None else None, "nodes": nodes, "edges": edges}
 
     def rename_entity(self, old: str, new: str, *, apply: bool = False) -> dict[str, Any]:
@@ -90,7 +102,12 @@ class GraphViews:
             note = (source, f"{ENTITIES_DIR}/{entity_file(new)}")
             if (self.vault.root / note[1]).exists() and note[1] != source:
                 raise InvalidInputError(f"{note[1]} already exists; merge the two notes by hand first")
-        result = {"entity": entity.name, "new": new, "changes": [{"path": p["path"], "links": p["links"]} for p in plan], "note": note}
+        result = {
+            "entity": entity.name,
+            "new": new,
+            "changes": [{"path": p["path"], "links": p["links"]} for p in plan],
+            "note": note,
+        }
         if not apply:
             return result
         written = []

@@ -10,7 +10,6 @@ service falls back to the built-in rules. Only the standard library talks HTTP.
 from __future__ import annotations
 
 import json
-import socket
 import urllib.error
 import urllib.request
 from typing import Any
@@ -66,7 +65,9 @@ class ChatClient:
     """An OpenAI-compatible /chat/completions endpoint."""
 
     def __init__(self, base_url: str, model: str, api_key: str | None = None, timeout: float = 30.0) -> None:
-        self.url = base_url.rstrip("/") + ("" if base_url.rstrip("/").endswith("/chat/completions") else "/chat/completions")
+        self.url = base_url.rstrip("/") + (
+            "" if base_url.rstrip("/").endswith("/chat/completions") else "/chat/completions"
+        )
         self.model = model
         self.api_key = api_key
         self.timeout = timeout
@@ -76,18 +77,23 @@ class ChatClient:
             "model": self.model,
             "temperature": 0,
             "messages": [{"role": "system", "content": system}, {"role": "user", "content": user}],
-            "response_format": {"type": "json_schema", "json_schema": {"name": "memory_decisions", "strict": True, "schema": RESPONSE_SCHEMA}},
+            "response_format": {
+                "type": "json_schema",
+                "json_schema": {"name": "memory_decisions", "strict": True, "schema": RESPONSE_SCHEMA},
+            },
         }
         headers = {"Content-Type": "application/json"}
         if self.api_key:
             headers["Authorization"] = f"Bearer {self.api_key}"
         try:
-            request = urllib.request.Request(self.url, data=json.dumps(body).encode("utf-8"), headers=headers, method="POST")
+            request = urllib.request.Request(
+                self.url, data=json.dumps(body).encode("utf-8"), headers=headers, method="POST"
+            )
             with urllib.request.urlopen(request, timeout=self.timeout) as response:
                 payload = json.loads(response.read().decode("utf-8"))
         except urllib.error.HTTPError as err:
             raise LLMError(f"HTTP {err.code} from {self.url}") from None
-        except (urllib.error.URLError, socket.timeout, TimeoutError, ConnectionError, OSError, ValueError) as err:
+        except (urllib.error.URLError, TimeoutError, ConnectionError, OSError, ValueError) as err:
             reason = getattr(err, "reason", err)
             raise LLMError(f"no answer from {self.url}: {reason}") from None
         except (json.JSONDecodeError, UnicodeDecodeError):
@@ -129,7 +135,9 @@ def parse_decisions(content: str, existing: list[Existing]) -> list[Decision]:
             raise LLMError(f"decision {event} names an unknown memory id")
         if event in (ADD, UPDATE) and (not isinstance(new_text, str) or not new_text.strip()):
             raise LLMError(f"decision {event} has no text")
-        decisions.append(Decision(event, text=new_text.strip() if isinstance(new_text, str) else None, target=target, why="LLM"))
+        decisions.append(
+            Decision(event, text=new_text.strip() if isinstance(new_text, str) else None, target=target, why="LLM")
+        )
     seen: set[str] = set()
     for decision in decisions:  # one decision per stored memory
         if decision.target:

@@ -52,9 +52,7 @@ class _Loader(yaml.SafeLoader):
                     None, None, "a mapping key must be a plain value", key_node.start_mark
                 ) from None
             if duplicate:
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"duplicate key {key!r}", key_node.start_mark
-                )
+                raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
             seen.add(key)
         return super().construct_mapping(node, deep)
 
@@ -67,9 +65,7 @@ _Loader.yaml_implicit_resolvers = {
 _Loader.add_implicit_resolver(
     "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
 )
-_Loader.add_implicit_resolver(
-    "tag:yaml.org,2002:int", re.compile(r"^[-+]?(?:0|[1-9][0-9]*)$"), list("-+0123456789")
-)
+_Loader.add_implicit_resolver("tag:yaml.org,2002:int", re.compile(r"^[-+]?(?:0|[1-9][0-9]*)$"), list("-+0123456789"))
 
 
 class _Dumper(yaml.SafeDumper):
@@ -149,7 +145,9 @@ _CONFLICT = re.compile(r"^(<{7}|>{7})( |$)", re.MULTILINE)
 def parse(text: str) -> Document:
     """Parse a whole file. Raises ParseError on malformed frontmatter or git conflict markers."""
     if _CONFLICT.search(text):
-        raise ParseError("git conflict markers (<<<<<<< … >>>>>>>) in the file; resolve the merge — mem will not touch it")
+        raise ParseError(
+            "git conflict markers (<<<<<<< … >>>>>>>) in the file; resolve the merge — mem will not touch it"
+        )
     raw, body = split(text)
     newline = "\r\n" if "\r\n" in text[:4096] else "\n"
     meta = load_yaml(raw) if raw is not None else {}
@@ -316,7 +314,9 @@ def record_from(doc: Document, relpath: str, sha: str) -> MemoryRecord:
         try:
             memory_id, kind = check_id(str(raw_id)), "memory"
         except InvalidInputError:
-            raise ParseError(f"frontmatter id {str(raw_id)[:60]!r} is not a valid id (letters, digits, '-', '_')") from None
+            raise ParseError(
+                f"frontmatter id {str(raw_id)[:60]!r} is not a valid id (letters, digits, '-', '_')"
+            ) from None
     metadata = meta.get("metadata")
     history = meta.get("history")
     aliases = meta.get("aliases")
@@ -341,7 +341,9 @@ def record_from(doc: Document, relpath: str, sha: str) -> MemoryRecord:
         links=links(doc.body, meta),
         aliases=[str(a) for a in aliases] if isinstance(aliases, list) else ([str(aliases)] if aliases else []),
         entity_type=as_str(meta.get("type")),
-        supersedes=[str(s) for s in supersedes] if isinstance(supersedes, list) else ([str(supersedes)] if supersedes else []),
+        supersedes=[str(s) for s in supersedes]
+        if isinstance(supersedes, list)
+        else ([str(supersedes)] if supersedes else []),
         superseded_by=as_str(meta.get("superseded_by")),
         invalid_at=as_str(meta.get("invalid_at")),
     )

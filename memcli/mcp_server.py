@@ -51,7 +51,7 @@ def _budget(results: list[dict[str, Any]], max_tokens: int) -> tuple[list[dict[s
     return out, truncated
 
 
-def create_server(
+def create_server(  # noqa: C901 -- the complexity is the tools defined inside, each simple
     memory: Memory,
     *,
     default_user: str | None = None,

@@ -18,7 +18,11 @@ FORMATS = ("jsonl", "json", "mem0", "markdown")
 def _own(record: MemoryRecord) -> dict[str, Any]:
     chain = {  # the supersede chain, when there is one
         key: value
-        for key, value in (("supersedes", list(record.supersedes)), ("superseded_by", record.superseded_by), ("invalid_at", record.invalid_at))
+        for key, value in (
+            ("supersedes", list(record.supersedes)),
+            ("superseded_by", record.superseded_by),
+            ("invalid_at", record.invalid_at),
+        )
         if value
     }
     return {

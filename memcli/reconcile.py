@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Callable
+from collections.abc import Callable
 
 from .english import RELATIONS, content_words, normalise, proper_nouns, subject_of, values
 from .extract import Extraction, Fact
@@ -30,39 +30,96 @@ ADD, UPDATE, DELETE, NONE = "ADD", "UPDATE", "DELETE", "NONE"
 ATTRIBUTES: dict[str, tuple[re.Pattern[str], re.Pattern[str] | None]] = {
     name: (re.compile(cue, re.IGNORECASE), re.compile(answers, re.IGNORECASE) if answers else None)
     for name, cue, answers in [
-        ("home", r"\b(live[sd]?|living|moved (?:to|back|into|there|here|away|abroad|out)|moving to|relocat\w*|based in|home (?:city|town)|resid\w+|"
-                 r"rents?|renting|lease|mortgage|apartment|flat in|studio in|(?:one|two|three|four)-bed\w*|house in)\b(?!\s+\d)", None),
-        ("role", r"\b(treasurer|captain|chair(?:person|man|woman)?|president|secretary|vice[- ]\w+|coach|director|head|lead|organi[sz]er|"
-                 r"elected|appointed)\b", r"\b(treasurer|captain|chair(?:person|man|woman)?|president|secretary|coach|director|organi[sz]er)\b"),
-        ("ci", r"\b(ci|cd|pipelines?|build server|builds?|jenkins|github actions|gitlab ci|circleci|travis|buildkite|teamcity|drone)\b",
-         r"\b(jenkins|github actions|gitlab ci|circleci|travis|buildkite|teamcity|drone)\b"),
-        ("shift", r"\b(shifts?|rota|nights|lates|earlies|night shift|day shift|working hours)\b", r"\b(early|late|night|day|evening|morning)s?\b(?= shift| rota|s\b)"),
-        ("cloud", r"\b(aws|amazon web services|gcp|google cloud|azure|hetzner|digitalocean|linode|ovh|hosted on|cloud provider|on-prem\w*)\b",
-         r"\b(aws|amazon web services|gcp|google cloud|azure|hetzner|digitalocean|linode|ovh|on-prem\w*)\b"),
+        (
+            "home",
+            r"\b(live[sd]?|living|moved (?:to|back|into|there|here|away|abroad|out)|moving to|relocat\w*|based in|home (?:city|town)|resid\w+|"
+            r"rents?|renting|lease|mortgage|apartment|flat in|studio in|(?:one|two|three|four)-bed\w*|house in)\b(?!\s+\d)",
+            None,
+        ),
+        (
+            "role",
+            r"\b(treasurer|captain|chair(?:person|man|woman)?|president|secretary|vice[- ]\w+|coach|director|head|lead|organi[sz]er|"
+            r"elected|appointed)\b",
+            r"\b(treasurer|captain|chair(?:person|man|woman)?|president|secretary|coach|director|organi[sz]er)\b",
+        ),
+        (
+            "ci",
+            r"\b(ci|cd|pipelines?|build server|builds?|jenkins|github actions|gitlab ci|circleci|travis|buildkite|teamcity|drone)\b",
+            r"\b(jenkins|github actions|gitlab ci|circleci|travis|buildkite|teamcity|drone)\b",
+        ),
+        (
+            "shift",
+            r"\b(shifts?|rota|nights|lates|earlies|night shift|day shift|working hours)\b",
+            r"\b(early|late|night|day|evening|morning)s?\b(?= shift| rota|s\b)",
+        ),
+        (
+            "cloud",
+            r"\b(aws|amazon web services|gcp|google cloud|azure|hetzner|digitalocean|linode|ovh|hosted on|cloud provider|on-prem\w*)\b",
+            r"\b(aws|amazon web services|gcp|google cloud|azure|hetzner|digitalocean|linode|ovh|on-prem\w*)\b",
+        ),
         ("airline", r"\b(airline|fly with|flies with|flying with|flew with|air ?miles|frequent flyer)\b", None),
-        ("provider", r"\b(vets?|veterinar\w+|gp|doctor|dentist|physio\w*|therapist|clinic|surgery|hairdresser|barber|mechanic|accountant|"
-                     r"landlord|landlady|letting agent)\b", None),
-        ("project", r"\b(working on|works on|on the [\w -]{1,30}? (?:project|redesign|migration|rewrite)|projects?)\b", None),
-        ("job", r"\b(works? (?:as|at|for)|working (?:as|at|for)|worked (?:as|at|for)|job|employ\w*|hired|joined|started (?:\w+ ){0,3}(?:as|at)|"
-                r"new role|position as|careers?|profession|retrain\w*|(?:training|studying) to be|training as|studying|student|graduated|enrolled|becoming an?|(?:is|am|'m) an? [\w -]{2,30}? (?:at|for) (?=\w)|"
-                r"(?:is|am|'m|as) an? (?:qualified |trainee |junior |senior |freelance |certified )?(?:\w+(?:ician|ist|ant|eer|ner|ter|ker|per|ger|yer|or)|"
-                r"nurse|chef|doctor|lawyer|surgeon|barista|paramedic|firefighter|pilot|vet|midwife|carpenter|plumber|teacher|developer|designer))\b",
-         r"\b(?:as|is|am|'m) an? (?:qualified |trainee |junior |senior |freelance |certified )?[a-z]+(?:ician|ist|ant|eer|ner|ter|ker|per|ger|yer|or|nurse|chef|doctor|lawyer|surgeon|barista|paramedic|firefighter|pilot|midwife)\b"),
-        ("diet", r"\b(vegan|vegetarian|pescatarian|carnivore|keto|paleo|omnivore|eats? (?:meat|fish)|plant-based|gluten-free|halal|kosher|diet)\b",
-         r"\b(vegan|vegetarian|pescatarian|carnivore|keto|paleo|omnivore|plant-based|gluten-free|halal|kosher)\b"),
-        ("editor", r"\b(editor|ide|vs ?code|vim|neovim|emacs|helix|sublime|intellij|pycharm|zed|cursor|cod(?:e|ing) in)\b",
-         r"\b(vs ?code|vim|neovim|emacs|helix|sublime(?: text)?|intellij|pycharm|zed|cursor|nano|atom|webstorm)\b"),
-        ("packages", r"\b(package manager|npm|yarn|pnpm|bun|pip|poetry|uv|conda|pipenv|packages)\b",
-         r"\b(npm|yarn|pnpm|bun|pip|poetry|uv|conda|pipenv)\b"),
-        ("caffeine", r"\b(coffee|espressos?|caffeine|latte|cappuccino|decaf|flat white|americano)\b", r"\b(coffee|espressos?|caffeine|latte|cappuccino|decaf|tea)\b"),
+        (
+            "provider",
+            r"\b(vets?|veterinar\w+|gp|doctor|dentist|physio\w*|therapist|clinic|surgery|hairdresser|barber|mechanic|accountant|"
+            r"landlord|landlady|letting agent)\b",
+            None,
+        ),
+        (
+            "project",
+            r"\b(working on|works on|on the [\w -]{1,30}? (?:project|redesign|migration|rewrite)|projects?)\b",
+            None,
+        ),
+        (
+            "job",
+            r"\b(works? (?:as|at|for)|working (?:as|at|for)|worked (?:as|at|for)|job|employ\w*|hired|joined|started (?:\w+ ){0,3}(?:as|at)|"
+            r"new role|position as|careers?|profession|retrain\w*|(?:training|studying) to be|training as|studying|student|graduated|enrolled|becoming an?|(?:is|am|'m) an? [\w -]{2,30}? (?:at|for) (?=\w)|"
+            r"(?:is|am|'m|as) an? (?:qualified |trainee |junior |senior |freelance |certified )?(?:\w+(?:ician|ist|ant|eer|ner|ter|ker|per|ger|yer|or)|"
+            r"nurse|chef|doctor|lawyer|surgeon|barista|paramedic|firefighter|pilot|vet|midwife|carpenter|plumber|teacher|developer|designer))\b",
+            r"\b(?:as|is|am|'m) an? (?:qualified |trainee |junior |senior |freelance |certified )?[a-z]+(?:ician|ist|ant|eer|ner|ter|ker|per|ger|yer|or|nurse|chef|doctor|lawyer|surgeon|barista|paramedic|firefighter|pilot|midwife)\b",
+        ),
+        (
+            "diet",
+            r"\b(vegan|vegetarian|pescatarian|carnivore|keto|paleo|omnivore|eats? (?:meat|fish)|plant-based|gluten-free|halal|kosher|diet)\b",
+            r"\b(vegan|vegetarian|pescatarian|carnivore|keto|paleo|omnivore|plant-based|gluten-free|halal|kosher)\b",
+        ),
+        (
+            "editor",
+            r"\b(editor|ide|vs ?code|vim|neovim|emacs|helix|sublime|intellij|pycharm|zed|cursor|cod(?:e|ing) in)\b",
+            r"\b(vs ?code|vim|neovim|emacs|helix|sublime(?: text)?|intellij|pycharm|zed|cursor|nano|atom|webstorm)\b",
+        ),
+        (
+            "packages",
+            r"\b(package manager|npm|yarn|pnpm|bun|pip|poetry|uv|conda|pipenv|packages)\b",
+            r"\b(npm|yarn|pnpm|bun|pip|poetry|uv|conda|pipenv)\b",
+        ),
+        (
+            "caffeine",
+            r"\b(coffee|espressos?|caffeine|latte|cappuccino|decaf|flat white|americano)\b",
+            r"\b(coffee|espressos?|caffeine|latte|cappuccino|decaf|tea)\b",
+        ),
         ("alcohol", r"\b(alcohol|beer|wine|sober|teetotal|booze)\b", None),
         ("leads", r"\b(leads?|leading|led|heading|head of|in charge of|runs? the)\b", None),
         ("manager", r"\b(manager|boss|reports? to|supervisor|line manager|team lead|advisor|adviser)\b", None),
-        ("stack", r"\b(backend|frontend|stack|built (?:with|in|on)|written in|rewritten in|rewrote|framework|runs on)\b", None),
-        ("database", r"\b(database|datastore|data store|db|postgres\w*|mysql|mariadb|mongo\w*|sqlite|dynamodb|cockroach\w*|cassandra|oracle db)\b",
-         r"\b(postgres\w*|mysql|mariadb|mongo\w*|sqlite|dynamodb|cockroach\w*|cassandra|redis|oracle)\b"),
-        ("phone", r"\b(phone|iphone|pixel|android|galaxy|smartphone|fairphone)\b", r"\b(?:iphone|pixel|galaxy|fairphone)(?: [a-z]?\d+\w*)?\b"),
-        ("car", r"\b(car|cars|drives? an?|driving an?|vehicle|motorbike|scooter|tesla|honda|toyota|skoda|volvo|bmw|audi|ford)\b", None),
+        (
+            "stack",
+            r"\b(backend|frontend|stack|built (?:with|in|on)|written in|rewritten in|rewrote|framework|runs on)\b",
+            None,
+        ),
+        (
+            "database",
+            r"\b(database|datastore|data store|db|postgres\w*|mysql|mariadb|mongo\w*|sqlite|dynamodb|cockroach\w*|cassandra|oracle db)\b",
+            r"\b(postgres\w*|mysql|mariadb|mongo\w*|sqlite|dynamodb|cockroach\w*|cassandra|redis|oracle)\b",
+        ),
+        (
+            "phone",
+            r"\b(phone|iphone|pixel|android|galaxy|smartphone|fairphone)\b",
+            r"\b(?:iphone|pixel|galaxy|fairphone)(?: [a-z]?\d+\w*)?\b",
+        ),
+        (
+            "car",
+            r"\b(car|cars|drives? an?|driving an?|vehicle|motorbike|scooter|tesla|honda|toyota|skoda|volvo|bmw|audi|ford)\b",
+            None,
+        ),
         ("bank", r"\b(bank|banks|banking|bank account|accounts? (?:with|at|over to))\b", None),
         ("reading", r"\b(reading|re-reading|book|novel|audiobook)\b", None),
     ]
@@ -106,10 +163,11 @@ def compatible(a: frozenset[str], b: frozenset[str]) -> bool:
     """Can two statements be about the same someone? Names must meet; the user is not their sister."""
     names_a, names_b = a - {"@user", "@relation"}, b - {"@user", "@relation"}
     if names_a and names_b:  # 'PR' is 'Deadlift PR'; 'Project Thistle' is not 'Project Bramble'
-        return any(set(x.split()) <= set(y.split()) or set(y.split()) <= set(x.split()) for x in names_a for y in names_b)
-    if ("@user" in a and "@relation" in b and names_b) or ("@user" in b and "@relation" in a and names_a):
-        return False  # the user and a named someone of theirs ("my sister Gabriela")
-    return True
+        return any(
+            set(x.split()) <= set(y.split()) or set(y.split()) <= set(x.split()) for x in names_a for y in names_b
+        )
+    # the user and a named someone of theirs ("my sister Gabriela") are not the same someone
+    return not (("@user" in a and "@relation" in b and names_b) or ("@user" in b and "@relation" in a and names_a))
 
 
 @lru_cache(maxsize=65536)
@@ -134,8 +192,12 @@ def _restated(old: str, fact: Fact) -> str:
     prefers meetings after 10:00") only the one the fact changes is rewritten."""
     parts = [part.strip() for part in old.split("; ") if part.strip()]
     if len(parts) > 1:
-        hits = [(result.score, number) for number, part in enumerate(parts)
-                for result in [compare(fact, Existing("", part), None)] if result.same_slot]
+        hits = [
+            (result.score, number)
+            for number, part in enumerate(parts)
+            for result in [compare(fact, Existing("", part), None)]
+            if result.same_slot
+        ]
         if hits:
             number = max(hits)[1]
             parts[number] = _restated_one(parts[number], fact)
@@ -150,7 +212,9 @@ def _restated_one(old: str, fact: Fact) -> str:
     subject = subject_of(old)
     old_only = _values(old, subject) - _values(fact.text, fact.subject)
     new_only = _values(fact.text, fact.subject) - _values(old, subject)
-    extra = content_words(fact.text) - content_words(old) - set().union(*(content_words(v) for v in new_only), frozenset())
+    extra = (
+        content_words(fact.text) - content_words(old) - set().union(*(content_words(v) for v in new_only), frozenset())
+    )
     extra = {w for w in extra if not CHANGE.search(w) and w not in _CHANGE_STEMS}
     shared = _values(fact.text, fact.subject) & _values(old, subject)
     if len(old_only) != 1 or len(new_only) != 1 or extra or shared:  # "from Neovim to Helix" names the old one too
@@ -164,27 +228,37 @@ def _restated_one(old: str, fact: Fact) -> str:
 
 
 def _with_relation(old: str, new: str) -> str:
-    """"Idris joined the fire brigade" replacing "Brother Idris works as…" keeps who Idris is."""
+    """ "Idris joined the fire brigade" replacing "Brother Idris works as…" keeps who Idris is."""
     match = re.match(rf"^((?:{RELATIONS})\s+)([A-Z][\w-]+)\b", old, re.IGNORECASE)
     if match and new.startswith(match.group(2)) and not new.lower().startswith(match.group(1).lower()):
         return match.group(1)[:1].upper() + match.group(1)[1:] + new
     return new
 
 
-_CHANGE_STEMS = frozenset(content_words("moved relocated switched changed now new since rescheduled pushed upgraded "
-                                        "migrated replaced started become became these days from on"))
+_CHANGE_STEMS = frozenset(
+    content_words(
+        "moved relocated switched changed now new since rescheduled pushed upgraded "
+        "migrated replaced started become became these days from on"
+    )
+)
 
 
 # Verbs say what was done, not what it was about: "forget that I use X" must not match every "Uses …".
-_VERB_STEMS = frozenset(content_words("use uses using live lives living work works working play plays playing like "
-                                      "likes love loves prefer prefers have has do does go goes eat eats drink drinks "
-                                      "learn learning train training make makes get gets take takes want wants need "
-                                      "needs keep keeps write writes read reads say says go went start starts started starting"))
+_VERB_STEMS = frozenset(
+    content_words(
+        "use uses using live lives living work works working play plays playing like "
+        "likes love loves prefer prefers have has do does go goes eat eats drink drinks "
+        "learn learning train training make makes get gets take takes want wants need "
+        "needs keep keeps write writes read reads say says go went start starts started starting"
+    )
+)
 
 
 @lru_cache(maxsize=65536)
 def _name_stems(text: str) -> frozenset[str]:
-    return frozenset().union(*(content_words(name) for name in proper_nouns(text)), *(content_words(v) for v in values(text)))
+    return frozenset().union(
+        *(content_words(name) for name in proper_nouns(text)), *(content_words(v) for v in values(text))
+    )
 
 
 @dataclass
@@ -204,7 +278,12 @@ def compare(fact: Fact, memory: Existing, similarity: float | None) -> Compariso
     clash = bool(fact_values - memory_values) and bool(memory_values - fact_values)
     # a topic word is not a name: "Ana" in two statements does not make them one attribute
     # a shared verb ("uses") says nothing about the topic; a shared name is who, not what
-    shared = (content_words(fact.text) & content_words(memory.text)) - _name_stems(fact.text) - _name_stems(memory.text) - _VERB_STEMS
+    shared = (
+        (content_words(fact.text) & content_words(memory.text))
+        - _name_stems(fact.text)
+        - _name_stems(memory.text)
+        - _VERB_STEMS
+    )
     all_fact = content_words(fact.text)
     coverage = len(all_fact & content_words(memory.text)) / max(len(all_fact), 1)
     cosine = similarity if similarity is not None else 0.0
@@ -213,10 +292,14 @@ def compare(fact: Fact, memory: Existing, similarity: float | None) -> Compariso
     kinds = attributes(fact.text) & attributes(memory.text)
     if kinds and (fact.subject or subject or clash):
         answers_clash = any(
-            _answers(fact.text, k) and _answers(memory.text, k) and not _answers(fact.text, k) & _answers(memory.text, k)
+            _answers(fact.text, k)
+            and _answers(memory.text, k)
+            and not _answers(fact.text, k) & _answers(memory.text, k)
             for k in kinds
         )
-        new_value = clash or answers_clash or (bool(CHANGE.search(fact.text)) and not fact_values <= memory_values | {""})
+        new_value = (
+            clash or answers_clash or (bool(CHANGE.search(fact.text)) and not fact_values <= memory_values | {""})
+        )
         # "actually I prefer JavaScript now" against "prefers TypeScript over JavaScript": a change
         dropped = bool(CHANGE.search(fact.text)) and bool(memory_values - fact_values)
         new_value = new_value or dropped
@@ -226,8 +309,13 @@ def compare(fact: Fact, memory: Existing, similarity: float | None) -> Compariso
         # a change word with nothing new ("Maya just moved to Oslo" when she lives in Oslo) is a restatement
         same_values = bool(fact_values) and fact_values <= memory_values  # "we moved to Ghent" when it says Ghent
         changed_only = bool(CHANGE.search(fact.text)) and coverage < 0.6 and not same_values
-        return Comparison(True, new_value or changed_only, restates or (not new_value and (coverage >= 0.6 or same_values)),
-                          2.0 + cosine + coverage, f"both say {'/'.join(sorted(kinds))}")
+        return Comparison(
+            True,
+            new_value or changed_only,
+            restates or (not new_value and (coverage >= 0.6 or same_values)),
+            2.0 + cosine + coverage,
+            f"both say {'/'.join(sorted(kinds))}",
+        )
     changed = bool(CHANGE.search(fact.text)) and not ALSO.search(fact.text)
     if shared and clash and (fact.subject or subject or changed or cosine >= 0.35 or similarity is None):
         return Comparison(True, True, False, 1.5 + cosine + coverage, f"same {'/'.join(sorted(shared))}, new value")
@@ -257,10 +345,17 @@ def reconcile(
     corrections and retractions first (they act on what is stored), then facts."""
     decisions: list[Decision] = []
     live = list(existing)  # shrinks as memories are superseded or deleted
+    _reconcile_corrections(extraction, live, decisions)
+    facts = list(extraction.facts) + _reconcile_retractions(extraction, live, decisions, similarity)
+    _reconcile_facts(facts, live, decisions, similarity)
+    return decisions
 
-    def drop(memory: Existing) -> None:
-        live[:] = [m for m in live if m.id != memory.id]
 
+def _drop(live: list[Existing], memory: Existing) -> None:
+    live[:] = [m for m in live if m.id != memory.id]
+
+
+def _reconcile_corrections(extraction: Extraction, live: list[Existing], decisions: list[Decision]) -> None:
     for fix in extraction.corrections:
         target = next((m for m in reversed(live) if fix.old.casefold() in m.text.casefold()), None)
         if target is None:
@@ -270,9 +365,14 @@ def reconcile(
         start = target.text.casefold().find(fix.old.casefold())
         text = target.text[:start] + fix.new + target.text[start + len(fix.old) :]
         decisions.append(Decision(UPDATE, text=text, target=target, why=f"corrected {fix.old!r} to {fix.new!r}"))
-        drop(target)
+        _drop(live, target)
 
-    facts = list(extraction.facts)
+
+def _reconcile_retractions(
+    extraction: Extraction, live: list[Existing], decisions: list[Decision], similarity: Similarity
+) -> list[Fact]:
+    """Decisions for the retractions; returns the facts they leave to add ("I quit alcohol")."""
+    facts: list[Fact] = []
     for retraction in extraction.retractions:
         hits = _retracted(retraction.target, retraction.sweeping, live, similarity)
         for memory in hits:
@@ -284,10 +384,15 @@ def reconcile(
                 decisions.append(Decision(UPDATE, text=retraction.fallback, target=memory, why="no longer true"))
             else:
                 decisions.append(Decision(DELETE, target=memory, why=why))
-            drop(memory)
+            _drop(live, memory)
         if not hits and retraction.fallback:  # "I quit alcohol" with nothing stored about alcohol: a new fact
             facts.append(Fact(text=retraction.fallback, sentence=retraction.sentence, subject=frozenset({"@user"})))
+    return facts
 
+
+def _reconcile_facts(
+    facts: list[Fact], live: list[Existing], decisions: list[Decision], similarity: Similarity
+) -> None:
     for fact in facts:
         best: tuple[Comparison, Existing] | None = None
         for memory in live:
@@ -302,12 +407,11 @@ def reconcile(
         result, memory = best
         if result.new_value:
             decisions.append(Decision(UPDATE, text=_restated(memory.text, fact), target=memory, why=result.why))
-            drop(memory)
+            _drop(live, memory)
         elif result.restates:
             decisions.append(Decision(NONE, target=memory, why=result.why))
         else:
             decisions.append(Decision(ADD, text=fact.text, why="related, but says something new"))
-    return decisions
 
 
 def _changes_earlier(fact: Fact, decisions: list[Decision]) -> bool:
@@ -328,7 +432,7 @@ def _changes_earlier(fact: Fact, decisions: list[Decision]) -> bool:
 # "wipe my medical details": the words a kind of detail goes by (a sweeping retraction only)
 KINDS_OF_DETAIL = {
     "medical": "medical health diagnosis condition diabetes insulin asthma allergy allergic medication medicine pills doctor "
-               "gp physio physiotherapist therapist therapy surgery hospital blood pressure prescription injury",
+    "gp physio physiotherapist therapist therapy surgery hospital blood pressure prescription injury",
     "money": "money financial finance bank account salary income debt loan mortgage savings pension card",
     "contact": "contact phone number email address postcode zip",
 }

@@ -4,7 +4,8 @@ Memory (service.py); `add` itself lives there, with the rest of the pipeline."""
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 import numpy as np
 
@@ -67,13 +68,15 @@ class Recording:
         positions.sort(key=lambda i: index.records[i].time)
         existing = [Existing(index.records[i].id, index.records[i].text) for i in positions]
         decisions = reconcile(extraction, existing, self._similarity(index, positions, texts, vectors))
-        return decisions, ({} if vectors is None else dict(zip(texts, vectors)))
+        return decisions, ({} if vectors is None else dict(zip(texts, vectors, strict=True)))
 
     @staticmethod
-    def _similarity(index: SearchIndex, positions: list[int], texts: list[str], vectors: np.ndarray | None) -> Similarity:
+    def _similarity(
+        index: SearchIndex, positions: list[int], texts: list[str], vectors: np.ndarray | None
+    ) -> Similarity:
         if vectors is None:
             return lambda text, memory_id: None
-        by_text = dict(zip(texts, vectors))
+        by_text = dict(zip(texts, vectors, strict=True))
         stored = {index.records[i].id: index.vector_of(i) for i in positions}
 
         def similarity(text: str, memory_id: str) -> float | None:
@@ -82,14 +85,21 @@ class Recording:
 
         return similarity
 
-    def _apply(self, decision: Decision, meta: dict[str, Any], link: Callable[[str], str] | None, written: list[str]) -> dict[str, Any]:
+    def _apply(
+        self, decision: Decision, meta: dict[str, Any], link: Callable[[str], str] | None, written: list[str]
+    ) -> dict[str, Any]:
         """Write one decision; the caller holds the writer lock. Returns its result dict."""
         target = decision.target
         old = self._loaded(target.id) if target is not None else None
         if target is not None and (old is None or not old.is_current):
             # another writer changed it between deciding and this lock: never act on a stale view
             if decision.event != UPDATE:
-                return {"id": target.id, "memory": target.text, "event": NONE, "reason": "changed meanwhile; left alone"}
+                return {
+                    "id": target.id,
+                    "memory": target.text,
+                    "event": NONE,
+                    "reason": "changed meanwhile; left alone",
+                }
             decision, target, old = Decision(ADD, text=decision.text, why="its memory changed meanwhile"), None, None
         if decision.event == NONE:
             assert target is not None

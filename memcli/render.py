@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import time
-from typing import Any, Callable, Iterator
+from typing import Any
+from collections.abc import Callable, Iterator
 
 from rich.console import Console
 from rich.progress import (
@@ -80,7 +81,7 @@ def search(console: Console, result: dict[str, Any], query: str) -> None:
 
 def listing(console: Console, result: dict[str, Any]) -> None:
     if not result["results"]:
-        console.print("No memories yet. Add one with: mem add \"...\"")
+        console.print('No memories yet. Add one with: mem add "..."')
         return
     table = Table(show_edge=False, pad_edge=False)
     table.add_column("id", no_wrap=True)
@@ -121,13 +122,21 @@ def history(console: Console, events: list[dict[str, Any]]) -> None:
     table.add_column("new", ratio=1)
     for event in events:
         table.add_row(
-            (event["created_at"] or "")[:19], event["event"], Text(event["old_memory"] or ""), Text(event["new_memory"] or "")
+            (event["created_at"] or "")[:19],
+            event["event"],
+            Text(event["old_memory"] or ""),
+            Text(event["new_memory"] or ""),
         )
     console.print(table)
 
 
 def doctor(console: Console, report: dict[str, Any]) -> None:
-    how = {"flag": "--vault", "env": "MEM_VAULT", "marker": "mem.toml found above the current folder", "default": "default vault"}
+    how = {
+        "flag": "--vault",
+        "env": "MEM_VAULT",
+        "marker": "mem.toml found above the current folder",
+        "default": "default vault",
+    }
     exists = "" if report["vault_exists"] else " (not created yet: the first `mem add` creates it)"
     console.print(Text(f"vault:         {report['vault']}{exists}"))
     console.print(Text(f"chosen by:     {how.get(report['vault_source'], report['vault_source'])}"))
@@ -142,7 +151,9 @@ def doctor(console: Console, report: dict[str, Any]) -> None:
     drift = report.get("index_drift") or {}
     if drift.get("changed") or drift.get("removed"):
         console.print(
-            Text(f"index:         was behind by {drift['changed']} changed and {drift['removed']} removed file(s); now up to date")
+            Text(
+                f"index:         was behind by {drift['changed']} changed and {drift['removed']} removed file(s); now up to date"
+            )
         )
     if report.get("entities_without_note"):
         names = report["entities_without_note"]
@@ -151,9 +162,15 @@ def doctor(console: Console, report: dict[str, Any]) -> None:
     if report.get("swept_temp_files"):
         console.print(Text(f"swept:         {len(report['swept_temp_files'])} temp file(s) left by a killed writer"))
     for item in report.get("possible_prompt_injection", []):
-        console.print(Text(f"warning:       {item['path']} ({item['id']}) reads like instructions to a model; it is served as data"))
+        console.print(
+            Text(
+                f"warning:       {item['path']} ({item['id']}) reads like instructions to a model; it is served as data"
+            )
+        )
     for item in report.get("stored_secrets", []):
-        console.print(Text(f"secret:        {item['path']} line {item['line']} holds a {item['kind']}; remove it by hand"))
+        console.print(
+            Text(f"secret:        {item['path']} line {item['line']} holds a {item['kind']}; remove it by hand")
+        )
     if not report["problems"]:
         console.print("problems:      none")
         return
@@ -238,7 +255,7 @@ def graph_text(result: dict[str, Any], fmt: str) -> str:
     if fmt == "mermaid":
         lines = ["graph LR"]
         lines += [f'  {_node_id(n["name"])}["{n["name"]}"]' for n in result["nodes"]]
-        lines += [f'  {_node_id(e["source"])} -- {e["relationship"]} --- {_node_id(e["target"])}' for e in edges]
+        lines += [f"  {_node_id(e['source'])} -- {e['relationship']} --- {_node_id(e['target'])}" for e in edges]
         return "\n".join(lines) + "\n"
     root = result.get("root")
     lines = [root] if root else ["Entities (most linked first):"]

@@ -9,8 +9,9 @@ from __future__ import annotations
 import os
 import re
 import time
-from datetime import datetime, timezone
-from typing import Any, Callable, Iterable
+from datetime import datetime, UTC
+from typing import Any
+from collections.abc import Callable, Iterable
 
 import numpy as np
 
@@ -52,12 +53,12 @@ LONG_TEXT = 4000  # characters: a text this long is a document to keep whole, no
 
 
 def utc_now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def iso(moment: datetime) -> str:
     """ISO 8601 in UTC with milliseconds, e.g. 2026-11-28T20:16:01.123Z."""
-    return moment.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 class Memory(Recording, GraphViews, Upkeep, Exchange):
@@ -185,9 +186,7 @@ class Memory(Recording, GraphViews, Upkeep, Exchange):
     def _find_editable(self, memory_id: str) -> MemoryRecord:
         record = self._find(memory_id)
         if record.kind != "memory":
-            raise InvalidInputError(
-                f"{memory_id} is a hand-written note ({record.path}); edit that file directly"
-            )
+            raise InvalidInputError(f"{memory_id} is a hand-written note ({record.path}); edit that file directly")
         return record
 
     # -- scope and filters ------------------------------------------------------------------------
@@ -263,8 +262,14 @@ class Memory(Recording, GraphViews, Upkeep, Exchange):
         else:
             decisions, known_vectors = self._decide(index, turns, scope)
         link = self._linker(index) if index is not None and self.settings.autolink else None
-        meta = {"created": when, "updated": when, **scope, "tags": tag_list or None,
-                "metadata": dict(metadata) if metadata else None, "source": source}
+        meta = {
+            "created": when,
+            "updated": when,
+            **scope,
+            "tags": tag_list or None,
+            "metadata": dict(metadata) if metadata else None,
+            "source": source,
+        }
         results: list[dict[str, Any]] = []
         written: list[str] = []
         with self.vault.lock():
@@ -276,7 +281,9 @@ class Memory(Recording, GraphViews, Upkeep, Exchange):
         if self._index is not None and self._index.store.folder is None and self.vault.exists():
             self._index = None  # the vault exists now: keep its index on disk from here on
         if written and known_vectors and not tag_list:  # the model text of a tagless memory is its text
-            self._search_index().seed_vectors({r["memory"]: known_vectors[r["memory"]] for r in results if r["memory"] in known_vectors})
+            self._search_index().seed_vectors(
+                {r["memory"]: known_vectors[r["memory"]] for r in results if r["memory"] in known_vectors}
+            )
         if written:
             self.reindex(paths=written)  # embed the new memories now, so the next search has nothing to do
         return {"results": results}
@@ -294,13 +301,15 @@ class Memory(Recording, GraphViews, Upkeep, Exchange):
         shown = str(given)[:40]
         try:
             if isinstance(timestamp, (int, float)):
-                return iso(datetime.fromtimestamp(timestamp, timezone.utc))
+                return iso(datetime.fromtimestamp(timestamp, UTC))
             if isinstance(timestamp, str):
                 timestamp = datetime.fromisoformat(timestamp.strip().replace("Z", "+00:00"))
             if isinstance(timestamp, datetime):
-                return iso(timestamp if timestamp.tzinfo else timestamp.replace(tzinfo=timezone.utc))
+                return iso(timestamp if timestamp.tzinfo else timestamp.replace(tzinfo=UTC))
         except (ValueError, OverflowError, OSError):
-            raise InvalidInputError(f"{shown!r} is not an ISO 8601 date or time (like 2026-03-01 or 2026-03-01T09:30Z) in years 1-9999") from None
+            raise InvalidInputError(
+                f"{shown!r} is not an ISO 8601 date or time (like 2026-03-01 or 2026-03-01T09:30Z) in years 1-9999"
+            ) from None
         raise InvalidInputError("timestamp must be a datetime, an ISO 8601 text or Unix seconds")
 
     def _unused_id(self) -> str:
@@ -386,7 +395,12 @@ class Memory(Recording, GraphViews, Upkeep, Exchange):
         )
         graph = self._graph(index)
         hits, mode = index.query(
-            query, candidates, options, self._clock().timestamp(), limit, threshold,
+            query,
+            candidates,
+            options,
+            self._clock().timestamp(),
+            limit,
+            threshold,
             expand=(
                 (lambda scores: graph_spread(graph, scores, hops=self.settings.graph_hops))
                 if graph.entities and self.settings.graph_hops
@@ -521,7 +535,10 @@ class Memory(Recording, GraphViews, Upkeep, Exchange):
             for record in targets:
                 self._forget(record, purge)
             scope_text = " ".join(f"{key}={value}" for key, value in scope.items())
-            self._autocommit([r.path for r in targets], f"mem: {'purge' if purge else 'forget'} {len(targets)} memories of {scope_text}")
+            self._autocommit(
+                [r.path for r in targets],
+                f"mem: {'purge' if purge else 'forget'} {len(targets)} memories of {scope_text}",
+            )
         self.reindex(paths=[record.path for record in targets])
         return {"message": "Memories deleted successfully!", "count": len(targets)}
 
@@ -550,7 +567,14 @@ class Memory(Recording, GraphViews, Upkeep, Exchange):
                     events.append((link.id, "DELETE", current, None, at))
             previous = current
         return [
-            {"id": f"{link_id}-h{number}", "memory_id": link_id, "old_memory": old, "new_memory": new, "event": event, "created_at": at}
+            {
+                "id": f"{link_id}-h{number}",
+                "memory_id": link_id,
+                "old_memory": old,
+                "new_memory": new,
+                "event": event,
+                "created_at": at,
+            }
             for number, (link_id, event, old, new, at) in enumerate(events)
         ]
 

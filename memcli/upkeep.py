@@ -92,9 +92,7 @@ class Upkeep:
             else:
                 key = record.status if record.status in counts else "superseded"
                 counts[key] += 1
-        suspicious = [
-            {"id": r.id, "path": r.path} for r in records if r.is_current and looks_like_injection(r.text)
-        ]
+        suspicious = [{"id": r.id, "path": r.path} for r in records if r.is_current and looks_like_injection(r.text)]
         stored_secrets = [
             {"id": r.id, "path": r.path, "kind": found[0].kind, "line": found[0].line}
             for r in records

@@ -12,7 +12,7 @@ import tempfile
 import time
 import unicodedata
 from pathlib import Path
-from typing import Iterable, Iterator
+from collections.abc import Iterable, Iterator
 
 import filelock
 
@@ -287,9 +287,7 @@ class Vault:
         try:
             size = path.stat().st_size
             if size > self.max_file_bytes:
-                raise ParseError(
-                    f"file is {size:,} bytes, over the {self.max_file_bytes:,}-byte limit; skipped"
-                )
+                raise ParseError(f"file is {size:,} bytes, over the {self.max_file_bytes:,}-byte limit; skipped")
             data = path.read_bytes()
         except OSError as err:
             raise ParseError(f"cannot read the file: {err.strerror}") from None

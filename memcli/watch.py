@@ -16,7 +16,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from collections.abc import Callable
 
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
@@ -28,10 +28,12 @@ from .vault import is_note_path
 log = logging.getLogger("memcli")
 
 RESCAN = "\x00rescan"  # a queue item meaning: look at every file
+
+
 class QueueingHandler(FileSystemEventHandler):
     """Turns watchdog events into vault-relative paths on a queue. Does no other work."""
 
-    def __init__(self, root: Path, changes: "queue.Queue[str]") -> None:
+    def __init__(self, root: Path, changes: queue.Queue[str]) -> None:
         self.root = str(root)
         self.changes = changes
 
@@ -59,7 +61,7 @@ class QueueingHandler(FileSystemEventHandler):
 class _LostEvents(logging.Handler):
     """watchdog only logs a kernel queue overflow; any warning from its inotify layer means a rescan."""
 
-    def __init__(self, changes: "queue.Queue[str]") -> None:
+    def __init__(self, changes: queue.Queue[str]) -> None:
         super().__init__(level=logging.WARNING)
         self.changes = changes
 
@@ -67,7 +69,7 @@ class _LostEvents(logging.Handler):
         self.changes.put(RESCAN)
 
 
-def next_batch(changes: "queue.Queue[str]", quiet: float, longest: float, wait: float | None) -> set[str] | None:
+def next_batch(changes: queue.Queue[str], quiet: float, longest: float, wait: float | None) -> set[str] | None:
     """Block up to `wait` seconds for a change, then gather until `quiet` seconds pass without one
     (or `longest` seconds in all). None when nothing came."""
     try:
@@ -129,7 +131,9 @@ class Watcher:
         except MemError as err:  # a lock held too long, an unwritable .mem/: try again next batch
             self.changes.put(RESCAN)
             return BatchReport(len(paths), full, 0, 0, time.perf_counter() - started, error=str(err))
-        return BatchReport(len(paths), full, stats.changed, stats.removed, time.perf_counter() - started, names=paths[:3])
+        return BatchReport(
+            len(paths), full, stats.changed, stats.removed, time.perf_counter() - started, names=paths[:3]
+        )
 
     def _start_observer(self) -> Observer:
         observer = Observer()

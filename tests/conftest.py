@@ -18,8 +18,18 @@ def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     home.mkdir()
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.setenv("XDG_DATA_HOME", str(home / ".local" / "share"))
-    for name in ("MEM_VAULT", "MEM_MAX_FILE_BYTES", "MEM_DEBUG", "MEM_SEARCH_MODE", "MEM_EMBED_THREADS", "MEM_FRESHNESS_MS",
-                 "MEM_LLM_BASE_URL", "MEM_LLM_MODEL", "MEM_LLM_API_KEY", "MEM_LLM_TIMEOUT"):
+    for name in (
+        "MEM_VAULT",
+        "MEM_MAX_FILE_BYTES",
+        "MEM_DEBUG",
+        "MEM_SEARCH_MODE",
+        "MEM_EMBED_THREADS",
+        "MEM_FRESHNESS_MS",
+        "MEM_LLM_BASE_URL",
+        "MEM_LLM_MODEL",
+        "MEM_LLM_API_KEY",
+        "MEM_LLM_TIMEOUT",
+    ):
         monkeypatch.delenv(name, raising=False)
     # Unit tests run without the real model (fast, deterministic); tests of the model opt in.
     monkeypatch.setenv("MEM_EMBED_MODEL", "none")

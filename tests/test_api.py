@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, UTC
 from pathlib import Path
 
 import pytest
@@ -16,7 +16,7 @@ class Clock:
     """A settable clock so tests control created/updated times."""
 
     def __init__(self) -> None:
-        self.now = datetime(2026, 1, 1, tzinfo=timezone.utc)
+        self.now = datetime(2026, 1, 1, tzinfo=UTC)
 
     def __call__(self) -> datetime:
         return self.now
@@ -118,7 +118,11 @@ def test_scope_isolation_is_exact_and_shared_memories_show_everywhere(mem: Memor
         "run-only vim note",
     }
     assert texts(user_id="ray", agent_id="other") == {"ray uses vim", "team editor is vim", "run-only vim note"}
-    assert texts(user_id="ray", run_id="s2") == {"ray uses vim", "the coding agent uses vim keybindings", "team editor is vim"}
+    assert texts(user_id="ray", run_id="s2") == {
+        "ray uses vim",
+        "the coding agent uses vim keybindings",
+        "team editor is vim",
+    }
     assert "ray uses vim" not in {r["memory"] for r in mem.get_all(user_id="ana")["results"]}
     assert texts(user_id="rayX") == {"team editor is vim", "run-only vim note"}  # no prefix matching
 
@@ -258,7 +262,11 @@ def test_filters_and_threshold(mem: Memory) -> None:
 
 def test_unknown_ids_raise_not_found(mem: Memory) -> None:
     mem.add("something", infer=False)
-    for call in (lambda: mem.update("m-0000000000", "x"), lambda: mem.delete("m-0000000000"), lambda: mem.history("m-0000000000")):
+    for call in (
+        lambda: mem.update("m-0000000000", "x"),
+        lambda: mem.delete("m-0000000000"),
+        lambda: mem.history("m-0000000000"),
+    ):
         with pytest.raises(NotFoundError, match="no memory with id m-0000000000"):
             call()
 

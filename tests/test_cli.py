@@ -28,7 +28,9 @@ def test_add_then_search_json_matches_the_library(vault: Path) -> None:
     assert added.exit_code == 0, added.stderr
     payload = json.loads(added.stdout)
     memory_id = payload["results"][0]["id"]
-    assert payload == {"results": [{"id": memory_id, "memory": "user prefers TypeScript over JavaScript", "event": "ADD"}]}
+    assert payload == {
+        "results": [{"id": memory_id, "memory": "user prefers TypeScript over JavaScript", "event": "ADD"}]
+    }
     found = mem_cli(vault, "search", "TypeScript", "-u", "ray", "--json")
     assert found.exit_code == 0
     assert json.loads(found.stdout) == Memory(vault=vault).search("TypeScript", user_id="ray")
@@ -54,7 +56,9 @@ def test_add_messages_file(vault: Path, tmp_path: Path) -> None:
     chat.write_text('{"role": "user", "content": "I live in Ghent"}\n{"role": "assistant", "content": "Nice city"}\n')
     result = mem_cli(vault, "add", "--messages", str(chat), "-u", "ray", "--json")
     assert result.exit_code == 0
-    assert [r["memory"] for r in json.loads(result.stdout)["results"]] == ["Lives in Ghent"]  # the user's fact, normalised
+    assert [r["memory"] for r in json.loads(result.stdout)["results"]] == [
+        "Lives in Ghent"
+    ]  # the user's fact, normalised
 
 
 def test_search_table_and_no_match_message(vault: Path) -> None:
@@ -85,7 +89,10 @@ def test_get_list_update_history_forget(vault: Path) -> None:
 
     forgot = mem_cli(vault, "forget", memory_id)
     assert forgot.exit_code == 0
-    assert forgot.stdout == f"Forgot {memory_id}: kept on disk as deleted; `mem forget {memory_id} --purge` removes the file.\n"
+    assert (
+        forgot.stdout
+        == f"Forgot {memory_id}: kept on disk as deleted; `mem forget {memory_id} --purge` removes the file.\n"
+    )
     assert json.loads(mem_cli(vault, "search", "Ghent", "--json").stdout)["results"] == []
     purged = mem_cli(vault, "forget", memory_id, "--purge")
     assert (purged.exit_code, purged.stdout) == (0, f"Purged {memory_id}: its file is removed.\n")
@@ -132,9 +139,15 @@ def test_vault_from_env_and_marker(tmp_path: Path, monkeypatch: pytest.MonkeyPat
         (["search", " "], "error: the search query is empty\n"),
         (["search", "x", "-k", "0"], "error: limit must be a positive whole number, got 0\n"),
         (["get", "m-0123456789"], "error: no memory with id m-0123456789; see `mem list` or `mem search` for ids\n"),
-        (["update", "m-0123456789", "x"], "error: no memory with id m-0123456789; see `mem list` or `mem search` for ids\n"),
+        (
+            ["update", "m-0123456789", "x"],
+            "error: no memory with id m-0123456789; see `mem list` or `mem search` for ids\n",
+        ),
         (["forget", "m-0123456789"], "error: no memory with id m-0123456789; see `mem list` or `mem search` for ids\n"),
-        (["history", "m-0123456789"], "error: no memory with id m-0123456789; see `mem list` or `mem search` for ids\n"),
+        (
+            ["history", "m-0123456789"],
+            "error: no memory with id m-0123456789; see `mem list` or `mem search` for ids\n",
+        ),
     ],
 )
 def test_bad_input_is_one_line_on_stderr_and_exit_1(vault: Path, args: list[str], message: str) -> None:
@@ -171,12 +184,34 @@ def test_unexpected_errors_are_one_line_too(vault: Path, monkeypatch: pytest.Mon
 
     monkeypatch.setattr(Memory, "search", boom)
     result = mem_cli(vault, "search", "x")
-    assert (result.exit_code, result.stderr) == (1, "error: unexpected RuntimeError; run again with MEM_DEBUG=1 to see where\n")
+    assert (result.exit_code, result.stderr) == (
+        1,
+        "error: unexpected RuntimeError; run again with MEM_DEBUG=1 to see where\n",
+    )
 
 
 def test_every_command_has_help() -> None:
-    commands = ["init", "add", "search", "get", "list", "update", "forget", "history", "index", "watch", "context",
-                "mcp", "doctor", "export", "import", "commit", "sync", "graph", "entities"]
+    commands = [
+        "init",
+        "add",
+        "search",
+        "get",
+        "list",
+        "update",
+        "forget",
+        "history",
+        "index",
+        "watch",
+        "context",
+        "mcp",
+        "doctor",
+        "export",
+        "import",
+        "commit",
+        "sync",
+        "graph",
+        "entities",
+    ]
     assert {c.name or c.callback.__name__ for c in app.registered_commands} == set(commands)  # none missing
     for name in commands:
         result = runner.invoke(app, [name, "--help"])
@@ -210,4 +245,6 @@ def test_doctor_fix_rebuilds_a_damaged_index(vault: Path) -> None:
     result = mem_cli(vault, "doctor", "--fix", "--json")
     assert result.exit_code == 0
     assert json.loads(result.stdout)["counts"]["memories"] == 1
-    assert json.loads(mem_cli(vault, "search", "pnpm", "--json").stdout)["results"][0]["memory"] == "prefers pnpm over npm"
+    assert (
+        json.loads(mem_cli(vault, "search", "pnpm", "--json").stdout)["results"][0]["memory"] == "prefers pnpm over npm"
+    )

@@ -76,7 +76,9 @@ def test_sigkill_mid_write_leaves_the_old_file_or_the_new_one(vault: Path, monke
     path.write_text("---\nid: m-0000000001\n---\nversion 0\n")
     chance = random.Random(1234)
     for trial in range(20):
-        child = subprocess.Popen([sys.executable, "-c", _WRITER, str(vault), str(path)], stdout=subprocess.PIPE, text=True)
+        child = subprocess.Popen(
+            [sys.executable, "-c", _WRITER, str(vault), str(path)], stdout=subprocess.PIPE, text=True
+        )
         assert child.stdout is not None
         for _ in range(1 + trial % 3):  # wait until some writes are complete...
             assert child.stdout.readline()

@@ -17,7 +17,9 @@ GOLDEN = Path(__file__).parent / "golden"
 
 def _records() -> list[MemoryRecord]:
     def record(n: int, text: str, tags: list[str] | None = None) -> MemoryRecord:
-        return MemoryRecord(id=f"m-{n:010d}", text=text, path=f"memories/{n}.md", tags=tags or [], updated=f"2026-10-{n:02d}T09:00:00Z")
+        return MemoryRecord(
+            id=f"m-{n:010d}", text=text, path=f"memories/{n}.md", tags=tags or [], updated=f"2026-10-{n:02d}T09:00:00Z"
+        )
 
     return [
         record(5, "Always use pnpm, never npm, in Ray's repos", ["conventions"]),
@@ -66,7 +68,10 @@ def test_context_puts_what_the_query_finds_first(vault: Path) -> None:
         ("", f"{START}\nBLOCK\n{END}\n"),
         ("# Rules\n", f"# Rules\n\n{START}\nBLOCK\n{END}\n"),
         ("# Rules", f"# Rules\n\n{START}\nBLOCK\n{END}\n"),
-        (f"# Rules\r\n\r\n{START}\nold\nstuff\n{END}\r\ntail  \r\n", f"# Rules\r\n\r\n{START}\nBLOCK\n{END}\r\ntail  \r\n"),
+        (
+            f"# Rules\r\n\r\n{START}\nold\nstuff\n{END}\r\ntail  \r\n",
+            f"# Rules\r\n\r\n{START}\nBLOCK\n{END}\r\ntail  \r\n",
+        ),
         (f"{START}\nold\n{END}", f"{START}\nBLOCK\n{END}"),
     ],
 )
@@ -86,13 +91,17 @@ def test_write_keeps_the_rest_of_the_file_and_is_idempotent(vault: Path, tmp_pat
     before, after = "# Agents\n\nHand-written  rules.\n\n", "\n## More\ntrailing text\n"
     agents.write_text(f"{before}{START}\nstale\n{END}{after}")
     runner = CliRunner()
-    first = runner.invoke(app, ["--vault", str(vault), "context", "-u", "ray", "--write", str(agents)], catch_exceptions=False)
+    first = runner.invoke(
+        app, ["--vault", str(vault), "context", "-u", "ray", "--write", str(agents)], catch_exceptions=False
+    )
     assert first.exit_code == 0 and first.stdout.startswith(f"Updated {agents} (1 memories")
     text = agents.read_text()
     assert text.startswith(before + START) and text.endswith(END + after)
     assert "- Always use pnpm (" in text and "stale" not in text
     mtime = agents.stat().st_mtime_ns
-    second = runner.invoke(app, ["--vault", str(vault), "context", "-u", "ray", "--write", str(agents)], catch_exceptions=False)
+    second = runner.invoke(
+        app, ["--vault", str(vault), "context", "-u", "ray", "--write", str(agents)], catch_exceptions=False
+    )
     assert second.stdout.startswith(f"Unchanged: {agents}")
     assert agents.read_text() == text and agents.stat().st_mtime_ns == mtime
 

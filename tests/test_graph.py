@@ -36,7 +36,10 @@ def test_link_parser(body: str, targets: list[str]) -> None:
 
 
 def test_typed_relations_from_list_items_and_frontmatter() -> None:
-    found = links("- works_on [[Project Falcon]]\n* uses [[PostgreSQL]]\nplain [[Ana]]", {"relations": {"owned_by": "Ana", "tags_with": ["X", "Y"]}})
+    found = links(
+        "- works_on [[Project Falcon]]\n* uses [[PostgreSQL]]\nplain [[Ana]]",
+        {"relations": {"owned_by": "Ana", "tags_with": ["X", "Y"]}},
+    )
     assert [(link["target"], link["relation"]) for link in found] == [
         ("Project Falcon", "works_on"),
         ("PostgreSQL", "uses"),
@@ -97,10 +100,17 @@ def _multi_hop(vault: Path) -> Memory:
 
 def test_search_follows_links_to_answer_a_two_hop_question(vault: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     mem = _multi_hop(vault)
-    top = [r["memory"] for r in mem.search("What database does Leontyne's project use?", user_id="u", limit=3)["results"]]
+    top = [
+        r["memory"] for r in mem.search("What database does Leontyne's project use?", user_id="u", limit=3)["results"]
+    ]
     assert any("CockroachDB" in t for t in top)
     monkeypatch.setenv("MEM_GRAPH_HOPS", "0")
-    without = [r["memory"] for r in Memory(vault=vault).search("What database does Leontyne's project use?", user_id="u", limit=3)["results"]]
+    without = [
+        r["memory"]
+        for r in Memory(vault=vault).search("What database does Leontyne's project use?", user_id="u", limit=3)[
+            "results"
+        ]
+    ]
     assert not any("CockroachDB" in t for t in without)  # words alone do not get there
 
 
@@ -128,7 +138,10 @@ def test_graph_formats(vault: Path) -> None:
     assert tree.splitlines()[0] == "Project Falcon" and "├── uses → PostgreSQL" in tree
     dot = show("--format", "dot")
     assert dot.startswith("graph mem {") and dot.rstrip().endswith("}")
-    assert re.fullmatch(r'(?s)graph mem \{\n  node \[shape=box\];\n(  \w+ \[label="[^"]+"\];\n)+(  \w+ -- \w+ \[label="\w+"\];\n)*\}\n', dot)
+    assert re.fullmatch(
+        r'(?s)graph mem \{\n  node \[shape=box\];\n(  \w+ \[label="[^"]+"\];\n)+(  \w+ -- \w+ \[label="\w+"\];\n)*\}\n',
+        dot,
+    )
     mermaid = show("--format", "mermaid")
     assert re.fullmatch(r'graph LR\n(  \w+\["[^"]+"\]\n)+(  \w+ -- \w+ --- \w+\n)*', mermaid)
     missing = runner.invoke(app, ["--vault", str(vault), "graph", "Nobody"])
@@ -140,7 +153,15 @@ def test_build_is_pure_over_records() -> None:
 
     records = [
         MemoryRecord(id="a", text="x", path="memories/a.md", links=[{"target": "B", "relation": None}]),
-        MemoryRecord(id="n", text="# B", path="entities/B.md", kind="note", title="B", aliases=["bee"], links=[{"target": "C", "relation": "likes"}]),
+        MemoryRecord(
+            id="n",
+            text="# B",
+            path="entities/B.md",
+            kind="note",
+            title="B",
+            aliases=["bee"],
+            links=[{"target": "C", "relation": "likes"}],
+        ),
     ]
     graph = build(records)
     assert graph.resolve("BEE") == "b" and graph.entities["b"].mentions == [0] and graph.entities["b"].note == 1
@@ -167,7 +188,9 @@ def test_rename_rewrites_links_everywhere_after_a_preview(vault: Path) -> None:
     assert "Rename Project Falcon -> Falcon Platform: 2 link(s) in 2 file(s)." in declined.stdout
     assert declined.stdout.rstrip().endswith("Nothing changed.")
     assert {p: p.read_bytes() for p in vault.rglob("*.md")} == before
-    done = runner.invoke(app, ["--vault", str(vault), "graph", "rename", "falcon", "Falcon Platform", "--yes"], catch_exceptions=False)
+    done = runner.invoke(
+        app, ["--vault", str(vault), "graph", "rename", "falcon", "Falcon Platform", "--yes"], catch_exceptions=False
+    )
     assert done.stdout.rstrip().endswith("Renamed.")
     texts = sorted(r["memory"] for r in Memory(vault=vault).get_all()["results"] if r["path"].startswith("memories/"))
     assert texts == ["[[Ana]] works on [[Falcon Platform]]", "[[Falcon Platform]] deploys on fridays"]

@@ -13,6 +13,7 @@ from conftest import FakeEmbedder
 from memcli import Memory
 from memcli.index import store as store_module
 from memcli.vault import Vault
+from datetime import UTC
 
 
 def _ids(result: dict) -> list[str]:
@@ -196,9 +197,9 @@ def test_long_note_scores_by_its_best_chunk(vault: Path, fake_embedder: FakeEmbe
 
 
 def test_recency_breaks_near_ties_toward_newer(vault: Path) -> None:
-    from datetime import datetime, timedelta, timezone
+    from datetime import datetime, timedelta
 
-    now = [datetime(2026, 1, 1, tzinfo=timezone.utc)]
+    now = [datetime(2026, 1, 1, tzinfo=UTC)]
     mem = Memory(vault=vault, embedder=None, clock=lambda: now[0])
     old = _add_many(mem, ["deploys with docker compose"])[0]
     now[0] += timedelta(days=365)

@@ -7,7 +7,8 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
+from collections.abc import Iterator
 
 import pytest
 
@@ -84,7 +85,9 @@ def test_llm_decisions_are_applied(llm_mem: Memory, stub: tuple[Stub, str]) -> N
     state.reply = {"decisions": [{"event": "UPDATE", "id": added["id"], "text": "Lives in Ghent"}]}
     (updated,) = llm_mem.add("we moved to Ghent", user_id="ray")["results"]
     assert updated["event"] == "UPDATE" and updated["previous_memory"] == "Lives in Porto"
-    assert json.loads(state.requests[-1]["messages"][1]["content"])["memories"] == [{"id": added["id"], "text": "Lives in Porto"}]
+    assert json.loads(state.requests[-1]["messages"][1]["content"])["memories"] == [
+        {"id": added["id"], "text": "Lives in Porto"}
+    ]
     assert [r["memory"] for r in llm_mem.get_all(user_id="ray")["results"]] == ["Lives in Ghent"]
     assert llm_mem.get(added["id"])["status"] == "superseded"
 
@@ -93,14 +96,25 @@ def test_llm_decisions_are_applied(llm_mem: Memory, stub: tuple[Stub, str]) -> N
     "reply, status, delay, why",
     [
         ("this is not json", 200, 0.0, "not valid JSON"),
-        ({"decisions": [{"event": "UPDATE", "id": "m-doesnotexist", "text": "x"}]}, 200, 0.0, "UPDATE names an unknown memory id"),
+        (
+            {"decisions": [{"event": "UPDATE", "id": "m-doesnotexist", "text": "x"}]},
+            200,
+            0.0,
+            "UPDATE names an unknown memory id",
+        ),
         ({"facts": []}, 200, 0.0, 'no "decisions"'),
         ({"decisions": []}, 500, 0.0, "HTTP 500"),
         ({"decisions": []}, 200, 2.0, "no answer"),
     ],
 )
 def test_any_llm_failure_falls_back_to_the_rules(
-    llm_mem: Memory, stub: tuple[Stub, str], caplog: pytest.LogCaptureFixture, reply: Any, status: int, delay: float, why: str
+    llm_mem: Memory,
+    stub: tuple[Stub, str],
+    caplog: pytest.LogCaptureFixture,
+    reply: Any,
+    status: int,
+    delay: float,
+    why: str,
 ) -> None:
     state, _ = stub
     state.reply, state.status, state.delay = reply, status, delay
@@ -122,7 +136,10 @@ def test_no_llm_configured_sends_nothing(vault: Path, stub: tuple[Stub, str]) ->
     [
         ('{"decisions": [{"event": "ADD", "id": null, "text": ""}]}', "has no text"),
         ('{"decisions": [{"event": "MERGE", "id": null, "text": "x"}]}', "no valid event"),
-        ('{"decisions": [{"event": "DELETE", "id": "m-1", "text": null}, {"event": "UPDATE", "id": "m-1", "text": "y"}]}', "same memory"),
+        (
+            '{"decisions": [{"event": "DELETE", "id": "m-1", "text": null}, {"event": "UPDATE", "id": "m-1", "text": "y"}]}',
+            "same memory",
+        ),
     ],
 )
 def test_parse_decisions_refuses_what_it_cannot_trust(content: str, message: str) -> None:
@@ -131,7 +148,9 @@ def test_parse_decisions_refuses_what_it_cannot_trust(content: str, message: str
 
 
 def test_parse_decisions_accepts_a_fenced_answer() -> None:
-    (decision,) = parse_decisions('```json\n{"decisions": [{"event": "NONE", "id": "m-1", "text": null}]}\n```', [Existing("m-1", "old")])
+    (decision,) = parse_decisions(
+        '```json\n{"decisions": [{"event": "NONE", "id": "m-1", "text": null}]}\n```', [Existing("m-1", "old")]
+    )
     assert decision.event == "NONE" and decision.target.id == "m-1"
 
 

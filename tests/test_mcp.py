@@ -42,7 +42,9 @@ def test_mcp_session_over_stdio(vault: Path) -> None:
             await session.initialize()
             assert {t.name for t in (await session.list_tools()).tools} == TOOLS
 
-            added = _payload(await session.call_tool("add_memory", {"text": "prefers pnpm over npm", "metadata": {"src": "chat"}}))
+            added = _payload(
+                await session.call_tool("add_memory", {"text": "prefers pnpm over npm", "metadata": {"src": "chat"}})
+            )
             memory_id = added["results"][0]["id"]
             assert added["results"][0]["event"] == "ADD"
 
@@ -57,7 +59,9 @@ def test_mcp_session_over_stdio(vault: Path) -> None:
             listed = _payload(await session.call_tool("get_memories", {"page": 1, "page_size": 5}))
             assert [r["id"] for r in listed["results"]] == [memory_id]
 
-            _payload(await session.call_tool("update_memory", {"memory_id": memory_id, "text": "prefers bun over pnpm"}))
+            _payload(
+                await session.call_tool("update_memory", {"memory_id": memory_id, "text": "prefers bun over pnpm"})
+            )
             history = _payload(await session.call_tool("memory_history", {"memory_id": memory_id}))
             assert [h["event"] for h in history["results"]] == ["ADD", "UPDATE"]
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, UTC
 from pathlib import Path
 
 import pytest
@@ -13,7 +13,7 @@ from memcli import Memory
 from memcli.cli import app
 from memcli.markdown import parse
 
-T0 = datetime(2026, 3, 1, 9, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 
 
 @pytest.fixture
@@ -45,7 +45,10 @@ def test_a_changed_fact_supersedes_and_stays_on_disk(mem: Memory, vault: Path, c
     new_file = parse((vault / mem.get(second["id"])["path"]).read_text())
     assert new_file.meta["supersedes"] == [first["id"]]
     # the past is still searchable
-    assert {r["memory"] for r in mem.search("where does ray live", user_id="ray", include_all=True)["results"]} == {"Lives in Porto", "Lives in Ghent"}
+    assert {r["memory"] for r in mem.search("where does ray live", user_id="ray", include_all=True)["results"]} == {
+        "Lives in Porto",
+        "Lives in Ghent",
+    }
     assert [r["memory"] for r in mem.search("where does ray live", user_id="ray")["results"]] == ["Lives in Ghent"]
     assert [r["memory"] for r in mem.search("live", user_id="ray", as_of="2026-03-15")["results"]] == ["Lives in Porto"]
     assert [r["memory"] for r in mem.get_all(user_id="ray", as_of="2026-04-01")["results"]] == ["Lives in Ghent"]
@@ -90,7 +93,10 @@ def test_scopes_never_supersede_each_other(mem: Memory) -> None:
     mem.add("I live in Porto.", user_id="ray")
     mem.add("I live in Ghent.", user_id="ana")
     assert current(mem, user_id="ray", agent_id="api-agent") == ["Lives in Porto", "We indent with tabs in this repo"]
-    assert current(mem, user_id="ray", agent_id="web-agent") == ["Lives in Porto", "We indent with 2 spaces in this repo"]
+    assert current(mem, user_id="ray", agent_id="web-agent") == [
+        "Lives in Porto",
+        "We indent with 2 spaces in this repo",
+    ]
     assert current(mem, user_id="ana") == ["Lives in Ghent"]
 
 
@@ -108,10 +114,13 @@ def test_verbatim_skips_extraction_and_reconciliation(mem: Memory) -> None:
 
 def test_timestamp_dates_the_change(mem: Memory) -> None:
     (first,) = mem.add("I live in Porto.", user_id="ray", timestamp="2020-05-01")["results"]
-    (second,) = mem.add("I moved to Ghent.", user_id="ray", timestamp=datetime(2021, 6, 1, tzinfo=timezone.utc))["results"]
+    (second,) = mem.add("I moved to Ghent.", user_id="ray", timestamp=datetime(2021, 6, 1, tzinfo=UTC))["results"]
     assert mem.get(first["id"])["created_at"] == "2020-05-01T00:00:00.000Z"
     assert mem.get(second["id"])["created_at"] == "2021-06-01T00:00:00.000Z"
-    assert [h["created_at"] for h in mem.history(first["id"])] == ["2020-05-01T00:00:00.000Z", "2021-06-01T00:00:00.000Z"]
+    assert [h["created_at"] for h in mem.history(first["id"])] == [
+        "2020-05-01T00:00:00.000Z",
+        "2021-06-01T00:00:00.000Z",
+    ]
     from memcli.errors import InvalidInputError
 
     with pytest.raises(InvalidInputError, match="not an ISO 8601"):
@@ -130,7 +139,9 @@ def test_cli_prints_each_decision_and_why(vault: Path) -> None:
     assert [line.split(":", 1)[1].strip() for line in lines] == ["Lives in Porto", "Prefers pnpm over npm"]
     assert all(line.startswith("Added m-") for line in lines)
     moved = run("add", "We moved to Ghent.", "-u", "ray")
-    assert moved.stdout.splitlines()[0].startswith("Updated m-") and moved.stdout.splitlines()[0].endswith(": Lives in Ghent")
+    assert moved.stdout.splitlines()[0].startswith("Updated m-") and moved.stdout.splitlines()[0].endswith(
+        ": Lives in Ghent"
+    )
     assert "replaces m-" in moved.stdout and "Lives in Porto" in moved.stdout and "why: both say home" in moved.stdout
     nothing = run("add", "thanks, bye!", "-u", "ray")
     assert nothing.stdout.strip() == "Nothing to remember: no lasting fact in that (store it as is with --no-infer)."
@@ -147,7 +158,10 @@ def test_export_and_import_keep_the_supersede_chain(mem: Memory, tmp_path: Path)
     mem.add("We moved to Ghent.", user_id="ray")
     other = Memory(vault=tmp_path / "other")
     assert other.import_text(mem.export(fmt="jsonl"))["added"] == 2
-    assert [(h["event"], h["new_memory"]) for h in other.history(first)] == [("ADD", "Lives in Porto"), ("UPDATE", "Lives in Ghent")]
+    assert [(h["event"], h["new_memory"]) for h in other.history(first)] == [
+        ("ADD", "Lives in Porto"),
+        ("UPDATE", "Lives in Ghent"),
+    ]
     assert current(other, user_id="ray") == ["Lives in Ghent"]
 
 
@@ -157,7 +171,10 @@ def test_an_older_fact_imported_later_becomes_the_past(mem: Memory) -> None:
     assert old["event"] == "ADD" and "kept as its past" in old["reason"]
     assert current(mem, user_id="ray") == ["Lives in Ghent"]
     assert [r["memory"] for r in mem.get_all(user_id="ray", as_of="2021-01-01")["results"]] == ["Lives in Porto"]
-    assert [(h["event"], h["new_memory"]) for h in mem.history(new["id"])] == [("ADD", "Lives in Porto"), ("UPDATE", "Lives in Ghent")]
+    assert [(h["event"], h["new_memory"]) for h in mem.history(new["id"])] == [
+        ("ADD", "Lives in Porto"),
+        ("UPDATE", "Lives in Ghent"),
+    ]
 
 
 def test_a_new_vault_gets_its_index_on_disk(vault: Path) -> None:
@@ -168,7 +185,9 @@ def test_a_new_vault_gets_its_index_on_disk(vault: Path) -> None:
     assert mem._search_index().store.folder is not None
 
 
-@pytest.mark.parametrize("bad", [1e20, float("inf"), float("nan"), "9999-12-31T23:59:59-05:00", "0001-01-01T00:00:00+05:00"])
+@pytest.mark.parametrize(
+    "bad", [1e20, float("inf"), float("nan"), "9999-12-31T23:59:59-05:00", "0001-01-01T00:00:00+05:00"]
+)
 def test_impossible_times_are_one_clear_error(mem: Memory, bad) -> None:  # noqa: ANN001
     from memcli.errors import InvalidInputError
 
@@ -187,7 +206,12 @@ def test_a_decision_on_a_memory_changed_meanwhile_is_not_applied(mem: Memory, va
     other.add("Forget that I live in Porto.", user_id="ray")  # another process, in between
     with mem.vault.lock():
         mem._search_index().load_current()
-        result = mem._apply(decisions[0], {"created": "2026-03-02T00:00:00.000Z", "updated": "2026-03-02T00:00:00.000Z", "user": "ray"}, None, [])
+        result = mem._apply(
+            decisions[0],
+            {"created": "2026-03-02T00:00:00.000Z", "updated": "2026-03-02T00:00:00.000Z", "user": "ray"},
+            None,
+            [],
+        )
     assert result["event"] == "ADD" and result["reason"] == "its memory changed meanwhile"
 
 

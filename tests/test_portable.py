@@ -20,7 +20,11 @@ def test_mem0_export_imports_with_scope_metadata_and_times(vault: Path) -> None:
     assert summary == {"format": "mem0", "added": 2, "skipped": 0, "entities": 0, "relations": 0}
     by_text = {r["memory"]: r for r in mem.get_all()["results"]}
     pnpm = by_text["Prefers pnpm over npm"]
-    assert (pnpm["user_id"], pnpm["metadata"], pnpm["created_at"]) == ("ray", {"category": "tools"}, "2025-03-01T09:15:00-08:00")
+    assert (pnpm["user_id"], pnpm["metadata"], pnpm["created_at"]) == (
+        "ray",
+        {"category": "tools"},
+        "2025-03-01T09:15:00-08:00",
+    )
     assert pnpm["updated_at"] == "2025-03-02T10:00:00-08:00"
     assert by_text["Sister Maya lives in Oslo"]["agent_id"] == "travel-planner"
     again = mem.import_text((FIXTURES / "mem0_get_all.json").read_text())
@@ -49,8 +53,15 @@ def test_mcp_memory_json_becomes_entity_notes_linked_memories_and_relations(vaul
 
 def test_export_then_import_round_trips_every_memory(vault: Path, tmp_path: Path) -> None:
     mem = Memory(vault=vault)
-    first = mem.add("Works on [[Project Falcon]]", user_id="ray", agent_id="coder", run_id="s1", tags=["work"],
-                    metadata={"n": 1, "nested": {"k": ["no", "0123"]}}, infer=False)["results"][0]["id"]
+    first = mem.add(
+        "Works on [[Project Falcon]]",
+        user_id="ray",
+        agent_id="coder",
+        run_id="s1",
+        tags=["work"],
+        metadata={"n": 1, "nested": {"k": ["no", "0123"]}},
+        infer=False,
+    )["results"][0]["id"]
     second = mem.add("lives in Porto", user_id="ray", infer=False)["results"][0]["id"]
     mem.update(second, "lives in Ghent")
     third = mem.add("keeps chickens", infer=False)["results"][0]["id"]
@@ -78,7 +89,16 @@ def test_mem0_and_markdown_exports(vault: Path) -> None:
     mem.delete(gone)
     mem0 = json.loads(mem.export("mem0"))
     assert [r["memory"] for r in mem0["results"]] == ["Prefers pnpm over npm"]
-    assert set(mem0["results"][0]) >= {"id", "memory", "metadata", "created_at", "updated_at", "user_id", "agent_id", "run_id"}
+    assert set(mem0["results"][0]) >= {
+        "id",
+        "memory",
+        "metadata",
+        "created_at",
+        "updated_at",
+        "user_id",
+        "agent_id",
+        "run_id",
+    }
     markdown = mem.export("markdown")
     assert markdown.startswith("## Memories\n") and "### tools\n- Prefers pnpm over npm" in markdown
     assert "old fact" not in markdown

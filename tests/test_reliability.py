@@ -104,7 +104,9 @@ def test_git_conflict_markers_are_flagged_and_never_rewritten(vault: Path) -> No
     mem = Memory(vault=vault)
     memory_id = mem.add("lives in Porto", infer=False)["results"][0]["id"]
     path = vault / mem.get(memory_id)["path"]
-    conflicted = path.read_text().replace("lives in Porto", "<<<<<<< HEAD\nlives in Ghent\n=======\nlives in Lisbon\n>>>>>>> theirs")
+    conflicted = path.read_text().replace(
+        "lives in Porto", "<<<<<<< HEAD\nlives in Ghent\n=======\nlives in Lisbon\n>>>>>>> theirs"
+    )
     path.write_text(conflicted)
     assert mem.search("lives")["results"] == []
     (problem,) = mem.doctor()["problems"]
@@ -167,7 +169,7 @@ def test_an_io_error_at_any_step_is_one_clear_error_and_nothing_is_torn(
     for nth in range(1, 4):
         calls = []
 
-        def flaky(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        def flaky(*args, calls=calls, nth=nth, **kwargs):  # noqa: ANN002, ANN003, ANN202
             calls.append(1)
             if len(calls) == nth:
                 raise OSError(28, "No space left on device")

@@ -11,6 +11,7 @@ from memcli.index import fusion
 from memcli.index.bm25 import ReferenceBM25, SparseBM25
 from memcli.index.chunk import MAX_WORDS, chunk_note, sections
 from memcli.index.tokenize import tokenize
+from datetime import UTC
 
 
 @pytest.mark.parametrize(
@@ -133,7 +134,9 @@ def test_conversation_neighbours_stay_within_one_scope_and_one_sitting() -> None
     from memcli.index.engine import _OFFSETS, conversation_neighbours
 
     records = [
-        _record(0, 0), _record(1, 1), _record(2, 2),  # one sitting of ray's
+        _record(0, 0),
+        _record(1, 1),
+        _record(2, 2),  # one sitting of ray's
         _record(3, 100),  # ray again, 98 minutes later: a new conversation
         _record(4, 1, user="ana"),  # ana at the same time: another scope
         _record(5, 3, kind="note"),  # notes have no neighbours
@@ -145,11 +148,11 @@ def test_conversation_neighbours_stay_within_one_scope_and_one_sitting() -> None
 
 
 def test_context_reranks_matches_but_never_makes_one(tmp_path) -> None:  # noqa: ANN001
-    from datetime import datetime, timedelta, timezone
+    from datetime import datetime, timedelta
 
     from memcli import Memory
 
-    now = [datetime(2026, 1, 1, tzinfo=timezone.utc)]
+    now = [datetime(2026, 1, 1, tzinfo=UTC)]
     mem = Memory(vault=tmp_path / "v", embedder=None, clock=lambda: now[0])
 
     def add(text: str) -> str:

@@ -10,7 +10,7 @@ import os
 import queue
 import threading
 from pathlib import Path
-from typing import Iterator
+from collections.abc import Iterator
 
 import pytest
 from conftest import FakeEmbedder
@@ -242,10 +242,12 @@ def test_next_batch_gathers_a_burst_and_returns_none_when_idle() -> None:
 
 def test_only_one_watcher_per_vault(setup) -> None:  # noqa: ANN001
     mem, _, _ = setup
-    with mem.vault.watch_lock():
-        with pytest.raises(VaultError, match="another `mem watch` is already running"):
-            with Memory(vault=mem.vault.root).vault.watch_lock():
-                pass
+    with (
+        mem.vault.watch_lock(),
+        pytest.raises(VaultError, match="another `mem watch` is already running"),
+        Memory(vault=mem.vault.root).vault.watch_lock(),
+    ):
+        pass
     with mem.vault.watch_lock():  # released again
         pass
 

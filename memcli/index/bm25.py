@@ -9,7 +9,7 @@ give the same scores.
 from __future__ import annotations
 
 import math
-from typing import Iterable
+from collections.abc import Iterable
 
 import numpy as np
 from rank_bm25 import BM25Okapi

@@ -104,7 +104,9 @@ class FastEmbedder:
                 self.name, specific_model_path=str(TOKENIZER_DIR), local_files_only=True, threads=self.threads
             )
         except Exception as err:  # noqa: BLE001 - onnxruntime raises many types for a broken file
-            raise EmbeddingUnavailable(f"the embedding model could not be loaded ({type(err).__name__}: {err})") from None
+            raise EmbeddingUnavailable(
+                f"the embedding model could not be loaded ({type(err).__name__}: {err})"
+            ) from None
         return self._model
 
     def embed_passages(self, texts: list[str]) -> np.ndarray:

@@ -15,7 +15,8 @@ import sqlite3
 import time
 import zlib
 from dataclasses import dataclass
-from typing import Callable, ContextManager, Iterator
+from contextlib import AbstractContextManager
+from collections.abc import Callable, Iterator
 
 import numpy as np
 
@@ -41,6 +42,8 @@ RACY_NS_COARSE = 2_000_000_000
 def _racy(mtime_ns: int, indexed_ns: int) -> bool:
     window = RACY_NS_COARSE if mtime_ns % 1_000_000_000 == 0 else RACY_NS_FINE
     return mtime_ns >= indexed_ns - window
+
+
 EMBED_BATCH_COMMIT = 256
 CONTEXT_SPAN = 2  # neighbours on each side
 CONTEXT_DECAY = 0.7  # the second neighbour counts this much of the first
@@ -97,7 +100,7 @@ class SearchIndex:
         self,
         store: IndexStore,
         embedder: Embedder | None,
-        lock: Callable[[], ContextManager[None]],
+        lock: Callable[[], AbstractContextManager[None]],
     ) -> None:
         self.store = store
         self.embedder = embedder
@@ -185,7 +188,12 @@ class SearchIndex:
                 self._files_generation = -1
                 # A writer's own files, with nobody else's change in between: patch what is loaded
                 # instead of reloading it all at the next search (300 ms at 10k memories).
-                if partial is not None and before == self._generation and not removed and self._patch({p for p, _, _ in stale}):
+                if (
+                    partial is not None
+                    and before == self._generation
+                    and not removed
+                    and self._patch({p for p, _, _ in stale})
+                ):
                     self._generation = self.store.generation()
         stats.seconds = time.perf_counter() - started
         return stats
@@ -322,14 +330,18 @@ class SearchIndex:
         self.times = np.fromiter((r.time for r in records), dtype=np.float64, count=len(records))
         self._current = np.fromiter((r.is_current for r in records), dtype=bool, count=len(records))
         self._is_memory = np.fromiter((r.kind == "memory" for r in records), dtype=bool, count=len(records))
-        self._speaks_of_past = np.fromiter((bool(PAST_WORD.search(r.text)) for r in records), dtype=bool, count=len(records))
+        self._speaks_of_past = np.fromiter(
+            (bool(PAST_WORD.search(r.text)) for r in records), dtype=bool, count=len(records)
+        )
         self.has_links = any(r.links or r.aliases or r.entity_type for r in records)
         self._neighbours = conversation_neighbours(records)
         self._scope_codes = {}
         for key in ("user", "agent", "run"):
             values = [getattr(r, key) for r in records]
             codes = {value: number for number, value in enumerate(dict.fromkeys(v for v in values if v is not None), 1)}
-            array = np.fromiter((codes.get(v, 0) if v is not None else 0 for v in values), dtype=np.int64, count=len(records))
+            array = np.fromiter(
+                (codes.get(v, 0) if v is not None else 0 for v in values), dtype=np.int64, count=len(records)
+            )
             self._scope_codes[key] = (codes, array)
         if self.embedder is not None:
             self._chunk_rows = self._load_vectors(chunks)
@@ -337,7 +349,7 @@ class SearchIndex:
             self._chunk_rows = np.full(len(chunks), -1, dtype=np.int64)
         self._generation = generation
 
-    def _patch(self, paths: set[str]) -> bool:
+    def _patch(self, paths: set[str]) -> bool:  # noqa: C901 -- replaced by columns.append in the index split
         """Take just-written files into the loaded index: a new file is appended; a rewritten one
         whose text did not change (a status or history change) is swapped in place. Anything
         else (a text edit, a removal, a problem file) returns False: the next load reloads all."""
@@ -361,8 +373,16 @@ class SearchIndex:
             else:
                 old = self.records[position]
                 start = int(self._chunk_starts[position])
-                end = int(self._chunk_starts[position + 1]) if position + 1 < len(self.records) else len(self._chunk_hashes)
-                if old.id != record.id or old.scope() != record.scope() or self._chunk_hashes[start:end] != [c.text_hash for c in by_path[path]]:
+                end = (
+                    int(self._chunk_starts[position + 1])
+                    if position + 1 < len(self.records)
+                    else len(self._chunk_hashes)
+                )
+                if (
+                    old.id != record.id
+                    or old.scope() != record.scope()
+                    or self._chunk_hashes[start:end] != [c.text_hash for c in by_path[path]]
+                ):
                     return False
             records[path] = record
         vectors = self.store.vector_rows_for(c.text_hash for c in chunk_rows) if self.embedder is not None else {}
@@ -467,7 +487,9 @@ class SearchIndex:
         words = re.findall(r"[a-z]{3,}", fold(query))
         if not flagged.size or not words or any(w in PAST_QUALIFIERS for w in words):
             return factor  # the usual case: no pattern to build
-        pattern = re.compile(rf"\b(?:{'|'.join(PAST_QUALIFIERS)})[\s-]+(?:\w+\s+)?(?:{'|'.join(map(re.escape, words))})", re.IGNORECASE)
+        pattern = re.compile(
+            rf"\b(?:{'|'.join(PAST_QUALIFIERS)})[\s-]+(?:\w+\s+)?(?:{'|'.join(map(re.escape, words))})", re.IGNORECASE
+        )
         for position in flagged:
             if pattern.search(self.records[int(candidates[position])].text):
                 factor[position] = 0.6
@@ -551,7 +573,7 @@ class SearchIndex:
     def _context(self, scores: np.ndarray) -> np.ndarray:
         """For each record, the best (decayed) score among its conversation neighbours."""
         best = np.zeros_like(scores)
-        for row, offset in zip(self._neighbours, _OFFSETS):
+        for row, offset in zip(self._neighbours, _OFFSETS, strict=True):
             lent = np.where(row >= 0, scores[np.clip(row, 0, None)], 0.0) * CONTEXT_DECAY ** (abs(offset) - 1)
             np.maximum(best, lent, out=best)
         return best
@@ -588,7 +610,9 @@ class SearchIndex:
                 self.disable_embeddings(str(err))
                 return self.query(text, candidates, options, now, limit, threshold, expand)
             sims = self._vectors @ query_vector if len(self._vectors) else np.zeros(0, dtype=np.float32)
-            chunk_sims = np.where(self._chunk_rows >= 0, sims[np.clip(self._chunk_rows, 0, None)] if sims.size else 0.0, -1.0)
+            chunk_sims = np.where(
+                self._chunk_rows >= 0, sims[np.clip(self._chunk_rows, 0, None)] if sims.size else 0.0, -1.0
+            )
             cosine = self._per_record(chunk_sims.astype(np.float64), -1.0)
             dense = fusion.normalise_dense(cosine, options.dense_floor, among=candidates)
             dense_context = options.context_dense * self._context(dense)
@@ -647,7 +671,9 @@ def conversation_neighbours(records: list[MemoryRecord]) -> np.ndarray:
     if len(eligible) < 2:
         return table
     groups: dict[tuple[str | None, str | None, str | None], int] = {}
-    group = np.array([groups.setdefault((records[i].user, records[i].agent, records[i].run), len(groups)) for i in eligible])
+    group = np.array(
+        [groups.setdefault((records[i].user, records[i].agent, records[i].run), len(groups)) for i in eligible]
+    )
     created = np.array([timestamp(records[i].created) for i in eligible])
     order = np.lexsort((created, group))
     members = np.array(eligible)[order]

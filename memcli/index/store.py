@@ -14,7 +14,7 @@ import sqlite3
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Iterator
+from collections.abc import Iterable, Iterator
 
 import numpy as np
 
@@ -255,9 +255,13 @@ class IndexStore:
         for start in range(0, len(wanted), 500):
             part = wanted[start : start + 500]
             rows = self.db.execute(
-                f"SELECT path, ord, text_hash, tokens FROM chunks WHERE path IN ({','.join('?' * len(part))}) ORDER BY path, ord", part
+                f"SELECT path, ord, text_hash, tokens FROM chunks WHERE path IN ({','.join('?' * len(part))}) ORDER BY path, ord",
+                part,
             )
-            out += [ChunkRow(path, number, text_hash, np.frombuffer(blob, dtype=np.int32)) for path, number, text_hash, blob in rows]
+            out += [
+                ChunkRow(path, number, text_hash, np.frombuffer(blob, dtype=np.int32))
+                for path, number, text_hash, blob in rows
+            ]
         return out
 
     def vector_rows_for(self, text_hashes: Iterable[str]) -> dict[str, tuple[int, int]]:
@@ -270,7 +274,10 @@ class IndexStore:
 
     def chunks(self) -> list[ChunkRow]:
         rows = self.db.execute("SELECT path, ord, text_hash, tokens FROM chunks ORDER BY path, ord")
-        return [ChunkRow(path, number, text_hash, np.frombuffer(blob, dtype=np.int32)) for path, number, text_hash, blob in rows]
+        return [
+            ChunkRow(path, number, text_hash, np.frombuffer(blob, dtype=np.int32))
+            for path, number, text_hash, blob in rows
+        ]
 
     # -- vectors ------------------------------------------------------------------------------
 
