@@ -22,7 +22,7 @@ import statistics
 import sys
 import tempfile
 from collections import defaultdict
-from datetime import datetime, timedelta, UTC
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from memcli import Memory

@@ -132,7 +132,7 @@ def worker(size: int, folder: Path, queries: int, adds: int) -> dict:
 
     from memcli import Memory
     from memcli.index.bm25 import ReferenceBM25
-    from memcli.index.tokenize import tokenize
+    from memcli.text.normalize import tokenize
 
     texts = synthetic_texts(size)
     write_vault(folder, texts)

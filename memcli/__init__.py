@@ -5,7 +5,7 @@
 >>> m.add("prefers pnpm over npm", user_id="ray")
 """
 
-from .errors import (
+from memcli.errors import (
     ConflictError,
     InvalidInputError,
     LockTimeoutError,
@@ -14,7 +14,7 @@ from .errors import (
     ParseError,
     VaultError,
 )
-from .service import Memory
+from memcli.service import Memory
 
 __version__ = "0.1.0"
 

@@ -1,6 +1,6 @@
 """`python -m memcli` runs the `mem` command."""
 
-from .cli import main
+from memcli.cli.commands import main
 
 if __name__ == "__main__":
     main()

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import os
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from collections.abc import Mapping
 
-from .errors import InvalidInputError, VaultError
+from memcli.errors import InvalidInputError, VaultError
 
 MARKER = "mem.toml"  # the vault marker and its (committed) config file
 STATE_DIR = ".mem"  # derived state: index, lock; never committed

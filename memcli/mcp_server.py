@@ -12,8 +12,8 @@ from typing import Any
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 
-from .errors import MemError
-from .service import Memory
+from memcli.errors import MemError
+from memcli.service import Memory
 
 MAX_LIMIT = 50
 DEFAULT_BUDGET_TOKENS = 4000

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, UTC
+from datetime import UTC, datetime
 from typing import Any
 
-from .errors import InvalidInputError
-from .safety import clean
+from memcli.errors import InvalidInputError
+from memcli.guard.outputs import clean
 
 # `status` values kept in a memory's frontmatter. Absent means current.
 CURRENT = "current"

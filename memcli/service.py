@@ -9,26 +9,21 @@ from __future__ import annotations
 import os
 import re
 import time
-from datetime import datetime, UTC
-from typing import Any
 from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+from typing import Any
 
 import numpy as np
 
-from . import markdown
-from .checks import check_limit, check_plain, check_scope, check_text
-from .config import Settings, load_settings
-from .context import DEFAULT_BUDGET
-from .context import digest as build_digest
-from .context import tokens as estimate_tokens
-from .errors import InvalidInputError, NotFoundError, ParseError, VaultError
-from .exchange import Exchange
-from .graph import Graph, relations_of
-from .graph import build as build_graph
-from .graph import spread as graph_spread
-from .graphing import GraphViews
-from .index.embed import Embedder, EmbeddingUnavailable, FastEmbedder
-from .index.engine import (
+from memcli.config import Settings, load_settings
+from memcli.errors import InvalidInputError, NotFoundError, ParseError, VaultError
+from memcli.graph.model import Graph, relations_of
+from memcli.graph.model import build as build_graph
+from memcli.graph.model import spread as graph_spread
+from memcli.guard.inputs import check_limit, check_plain, check_scope, check_text
+from memcli.guard.secrets import guard as guard_secrets
+from memcli.index.embed import Embedder, EmbeddingUnavailable, FastEmbedder
+from memcli.index.engine import (
     Progress,
     RefreshStats,
     SearchIndex,
@@ -36,16 +31,21 @@ from .index.engine import (
     log,
     no_lock,
 )
-from .index.store import IndexStore
-from .markdown import as_str, record_from
-from .models import CURRENT, DELETED, FileProblem, Hit, MemoryRecord, check_id
-from .models import timestamp as unix_time
-from .portable import json_list_or_lines
-from .reconcile import ADD, Decision
-from .recording import Recording
-from .secrets import guard as guard_secrets
-from .upkeep import Upkeep
-from .vault import Vault, new_id
+from memcli.index.store import IndexStore
+from memcli.infer.reconcile import ADD, Decision
+from memcli.interop.digest import DEFAULT_BUDGET
+from memcli.interop.digest import digest as build_digest
+from memcli.interop.digest import tokens as estimate_tokens
+from memcli.interop.formats import json_list_or_lines
+from memcli.memory.entities import GraphViews
+from memcli.memory.maintenance import Upkeep
+from memcli.memory.transfer import Exchange
+from memcli.memory.writing import Recording
+from memcli.models import CURRENT, DELETED, FileProblem, Hit, MemoryRecord, check_id
+from memcli.models import timestamp as unix_time
+from memcli.vault import markdown
+from memcli.vault.files import Vault, new_id
+from memcli.vault.markdown import as_str, record_from
 
 Messages = str | list[dict[str, Any]]
 _SCOPE_ARGS = {"user_id": "user", "agent_id": "agent", "run_id": "run"}

@@ -14,16 +14,16 @@ import os
 import queue
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from collections.abc import Callable
 
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
-from .errors import MemError
-from .service import Memory
-from .vault import is_note_path
+from memcli.errors import MemError
+from memcli.service import Memory
+from memcli.vault.files import is_note_path
 
 log = logging.getLogger("memcli")
 

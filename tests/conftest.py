@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from memcli import Memory
-from memcli.index.tokenize import tokenize
+from memcli.text.normalize import tokenize
 
 
 @pytest.fixture(autouse=True)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, UTC
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from memcli import InvalidInputError, Memory, NotFoundError, markdown
+from memcli import InvalidInputError, Memory, NotFoundError
+from memcli.vault import markdown
 
 SEARCH_KEYS = ["id", "memory", "score", "metadata", "created_at", "updated_at", "user_id", "agent_id", "run_id", "path"]
 

@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from memcli import Memory
-from memcli.cli import app
+from memcli.cli.commands import app
 
 runner = CliRunner()
 

@@ -11,8 +11,9 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from memcli import Memory, markdown
+from memcli import Memory
 from memcli.index.store import IndexStore
+from memcli.vault import markdown
 
 
 def _mem(vault: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -53,7 +54,7 @@ _WRITER = textwrap.dedent(
     import sys
     from pathlib import Path
     from memcli.config import load_settings
-    from memcli.vault import Vault, sha256
+    from memcli.vault.files import Vault, sha256
     vault = Vault(load_settings(sys.argv[1]))
     path = Path(sys.argv[2])
     n = 0

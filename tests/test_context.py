@@ -8,8 +8,8 @@ import pytest
 from typer.testing import CliRunner
 
 from memcli import InvalidInputError, Memory
-from memcli.cli import app
-from memcli.context import END, START, digest, replace_block, tokens
+from memcli.cli.commands import app
+from memcli.interop.digest import END, START, digest, replace_block, tokens
 from memcli.models import MemoryRecord
 
 GOLDEN = Path(__file__).parent / "golden"

@@ -12,7 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from memcli import Memory
-from memcli.cli import app
+from memcli.cli.commands import app
 from memcli.index import embed
 from memcli.index.embed import EmbeddingUnavailable, FastEmbedder
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from memcli.english import normalise, sentences
-from memcli.extract import extract
+from memcli.infer.extract import extract
+from memcli.text.english import normalise, sentences
 
 
 def facts(messages) -> list[str]:

@@ -10,8 +10,8 @@ import pytest
 from typer.testing import CliRunner
 
 from memcli import Memory
-from memcli.cli import app
-from memcli.gitrepo import GitError
+from memcli.cli.commands import app
+from memcli.vault.git import GitError
 
 runner = CliRunner()
 
@@ -110,7 +110,7 @@ def test_sync_reports_a_real_conflict_and_search_skips_the_file(tmp_path: Path) 
 def test_without_git_init_git_is_a_clear_error_and_writes_only_warn(
     vault: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from memcli import gitrepo
+    from memcli.vault import git as gitrepo
 
     Memory(vault=vault).init(git=True)
     monkeypatch.setattr(gitrepo, "available", lambda: False)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from datetime import UTC
 from pathlib import Path
 
 import numpy as np
@@ -12,8 +13,7 @@ from conftest import FakeEmbedder
 
 from memcli import Memory
 from memcli.index import store as store_module
-from memcli.vault import Vault
-from datetime import UTC
+from memcli.vault.files import Vault
 
 
 def _ids(result: dict) -> list[str]:

@@ -5,16 +5,16 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from collections.abc import Iterator
 
 import pytest
 
 from memcli import Memory
-from memcli.llm import LLMError, parse_decisions
-from memcli.reconcile import Existing
+from memcli.infer.llm import LLMError, parse_decisions
+from memcli.infer.reconcile import Existing
 
 
 class Stub:

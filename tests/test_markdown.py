@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from memcli import markdown
 from memcli.errors import ParseError
+from memcli.vault import markdown
 
 HAND_WRITTEN = """\
 ---

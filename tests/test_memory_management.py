@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, UTC
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from memcli import Memory
-from memcli.cli import app
-from memcli.markdown import parse
+from memcli.cli.commands import app
+from memcli.vault.markdown import parse
 
 T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 

@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from memcli import InvalidInputError, Memory
-from memcli.cli import app
+from memcli.cli.commands import app
 
 FIXTURES = Path(__file__).parent / "fixtures"
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from memcli.extract import extract
-from memcli.reconcile import ADD, DELETE, NONE, UPDATE, Existing, compatible, reconcile
+from memcli.infer.extract import extract
+from memcli.infer.reconcile import ADD, DELETE, NONE, UPDATE, Existing, compatible, reconcile
 
 
 def decide(stored: list[str], message: str, similarity=None) -> list[tuple[str, str | None, str | None]]:

@@ -14,7 +14,7 @@ import anyio
 import pytest
 
 from memcli import MemError, Memory, VaultError
-from memcli.secrets import SecretFoundError
+from memcli.guard.secrets import SecretFoundError
 
 SECRETS = {
     "AWS Access Key": "my key AKIAIOSFODNN7EXAMPLE for the bucket",
@@ -201,7 +201,7 @@ def test_doctor_reports_a_secret_written_into_a_note_by_hand(vault: Path) -> Non
 def test_fix_gives_a_copied_memory_an_id_of_its_own(vault: Path) -> None:
     from typer.testing import CliRunner
 
-    from memcli.cli import app
+    from memcli.cli.commands import app
 
     mem = Memory(vault=vault)
     memory_id = mem.add("original", infer=False)["results"][0]["id"]

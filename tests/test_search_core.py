@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from datetime import UTC
 
 import numpy as np
 import pytest
@@ -10,8 +11,7 @@ import pytest
 from memcli.index import fusion
 from memcli.index.bm25 import ReferenceBM25, SparseBM25
 from memcli.index.chunk import MAX_WORDS, chunk_note, sections
-from memcli.index.tokenize import tokenize
-from datetime import UTC
+from memcli.text.normalize import tokenize
 
 
 @pytest.mark.parametrize(

@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from memcli import ConflictError, Memory, VaultError, markdown
+from memcli import ConflictError, Memory, VaultError
 from memcli.config import default_vault_path, load_settings, resolve_vault
-from memcli.vault import Vault
+from memcli.vault import markdown
+from memcli.vault.files import Vault
 
 
 def test_resolution_order_flag_env_marker_default(tmp_path: Path, isolated_home: Path) -> None:

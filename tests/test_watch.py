@@ -9,8 +9,8 @@ import logging
 import os
 import queue
 import threading
-from pathlib import Path
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from conftest import FakeEmbedder
@@ -28,7 +28,7 @@ from watchdog.events import (
 
 from memcli import Memory, VaultError
 from memcli.config import load_settings
-from memcli.vault import is_note_path
+from memcli.vault.files import is_note_path
 from memcli.watch import RESCAN, QueueingHandler, Watcher, next_batch
 
 

@@ -14,20 +14,20 @@ import re
 import sqlite3
 import time
 import zlib
-from dataclasses import dataclass
-from contextlib import AbstractContextManager
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
 
 import numpy as np
 
-from ..models import FileProblem, Hit, MemoryRecord, timestamp
-from ..safety import looks_like_injection
-from . import fusion
-from .bm25 import SparseBM25
-from .chunk import chunk_note
-from .embed import Embedder, EmbeddingUnavailable
-from .store import FileRow, IndexDamaged, IndexStore
-from .tokenize import fold, tokenize
+from memcli.guard.outputs import looks_like_injection
+from memcli.index import fusion
+from memcli.index.bm25 import SparseBM25
+from memcli.index.chunk import chunk_note
+from memcli.index.embed import Embedder, EmbeddingUnavailable
+from memcli.index.store import FileRow, IndexDamaged, IndexStore
+from memcli.models import FileProblem, Hit, MemoryRecord, timestamp
+from memcli.text.normalize import fold, tokenize
 
 log = logging.getLogger("memcli")
 

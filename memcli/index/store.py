@@ -12,9 +12,9 @@ import contextlib
 import os
 import sqlite3
 import zlib
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from collections.abc import Iterable, Iterator
 
 import numpy as np
 

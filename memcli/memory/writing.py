@@ -4,20 +4,20 @@ Memory (service.py); `add` itself lives there, with the rest of the pipeline."""
 
 from __future__ import annotations
 
-from typing import Any
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
-from . import markdown
-from .config import MEMORIES_DIR
-from .extract import extract
-from .graph import autolink as graph_autolink
-from .index.engine import SearchIndex, log
-from .llm import ChatClient, LLMError
-from .models import SUPERSEDED, MemoryRecord
-from .reconcile import ADD, DELETE, NONE, UPDATE, Decision, Existing, Similarity, attributes, reconcile
-from .vault import slug
+from memcli.config import MEMORIES_DIR
+from memcli.graph.model import autolink as graph_autolink
+from memcli.index.engine import SearchIndex, log
+from memcli.infer.extract import extract
+from memcli.infer.llm import ChatClient, LLMError
+from memcli.infer.reconcile import ADD, DELETE, NONE, UPDATE, Decision, Existing, Similarity, attributes, reconcile
+from memcli.models import SUPERSEDED, MemoryRecord
+from memcli.vault import markdown
+from memcli.vault.files import slug
 
 MAX_COMPARED = 300  # a scope this small is compared whole; a bigger one through search
 CANDIDATES_PER_TEXT = 15  # in a big scope: the closest memories by words, and by meaning, per fact

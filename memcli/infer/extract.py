@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from .english import (
+from memcli.text.english import (
     ANAPHORIC_TARGET,
     CONFIRM,
     CORRECTION,
@@ -28,9 +28,9 @@ from .english import (
     IS_OVER,
     LABEL_WORDS,
     META_TAIL,
+    NO_LONGER,
     NOT_ANYMORE,
     NOT_NAMES,
-    NO_LONGER,
     OTHERS_OPINION,
     PRONOUN_SUBJECT,
     QUESTION_START,
@@ -53,7 +53,7 @@ from .english import (
     subject_span,
     values,
 )
-from .index.tokenize import fold
+from memcli.text.normalize import fold
 
 # -- data --------------------------------------------------------------------------------------
 

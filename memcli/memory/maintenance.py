@@ -6,12 +6,13 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from . import gitrepo, markdown
-from .config import MARKER, default_vault_path
-from .index.engine import log
-from .safety import looks_like_injection
-from .secrets import scan as scan_secrets
-from .vault import write_atomically
+from memcli.config import MARKER, default_vault_path
+from memcli.guard.outputs import looks_like_injection
+from memcli.guard.secrets import scan as scan_secrets
+from memcli.index.engine import log
+from memcli.vault import git as gitrepo
+from memcli.vault import markdown
+from memcli.vault.files import write_atomically
 
 
 class Upkeep:

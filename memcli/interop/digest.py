@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import re
 
-from .errors import InvalidInputError
-from .models import MemoryRecord
-from .safety import clean
+from memcli.errors import InvalidInputError
+from memcli.guard.outputs import clean
+from memcli.models import MemoryRecord
 
 START = "<!-- mem:context start -->"
 END = "<!-- mem:context end -->"

@@ -8,20 +8,20 @@ import json
 import logging
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
-from collections.abc import Callable
 
 import typer
 from rich.console import Console
 from rich.text import Text
 
-from . import render
-from .context import replace_block
-from .errors import InvalidInputError, MemError
-from .service import Memory, load_messages
-from .vault import write_atomically
+from memcli.cli import render
+from memcli.errors import InvalidInputError, MemError
+from memcli.interop.digest import replace_block
+from memcli.service import Memory, load_messages
+from memcli.vault.files import write_atomically
 
 app = typer.Typer(
     name="mem",
@@ -330,7 +330,7 @@ def watch(
     ),
 ) -> None:
     """Keep the index fresh while files change (editors, agents, git pull). Ctrl-C stops it."""
-    from .watch import Watcher  # watchdog is only needed by this command
+    from memcli.watch import Watcher  # watchdog is only needed by this command
 
     memory = _state(ctx).memory()
     console = _console()
@@ -521,7 +521,7 @@ def mcp(
     port: int = typer.Option(8765, "--port", help="Port for --transport http."),
 ) -> None:
     """Serve memory to agents over MCP (stdout belongs to the protocol; logs go to stderr)."""
-    from .mcp_server import create_server  # the MCP SDK is only needed by this command
+    from memcli.mcp_server import create_server  # the MCP SDK is only needed by this command
 
     if transport not in ("stdio", "http"):
         raise InvalidInputError("--transport takes stdio or http")

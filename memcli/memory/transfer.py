@@ -5,15 +5,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import markdown, portable
-from .checks import check_plain, check_text
-from .config import ENTITIES_DIR, MEMORIES_DIR
-from .errors import InvalidInputError
-from .index.engine import Progress
-from .markdown import as_str
-from .models import CURRENT, check_id
-from .secrets import guard as guard_secrets
-from .vault import slug
+from memcli.config import ENTITIES_DIR, MEMORIES_DIR
+from memcli.errors import InvalidInputError
+from memcli.guard.inputs import check_plain, check_text
+from memcli.guard.secrets import guard as guard_secrets
+from memcli.index.engine import Progress
+from memcli.interop import formats as portable
+from memcli.models import CURRENT, check_id
+from memcli.vault import markdown
+from memcli.vault.files import slug
+from memcli.vault.markdown import as_str
 
 
 def entity_file(name: str) -> str:

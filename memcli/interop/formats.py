@@ -8,9 +8,9 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from .context import digest
-from .errors import InvalidInputError
-from .models import MemoryRecord
+from memcli.errors import InvalidInputError
+from memcli.interop.digest import digest
+from memcli.models import MemoryRecord
 
 FORMATS = ("jsonl", "json", "mem0", "markdown")
 

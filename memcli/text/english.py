@@ -11,7 +11,7 @@ import re
 import unicodedata
 from functools import lru_cache
 
-from .index.tokenize import STOPWORDS, fold, stem
+from memcli.text.normalize import STOPWORDS, fold, stem
 
 GREETING = re.compile(
     r"^(hi|hey|hello|hiya|yo|good (morning|afternoon|evening|night)|morning|evening|thanks?( you)?( so much)?|"

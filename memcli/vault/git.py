@@ -7,7 +7,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from .errors import MemError
+from memcli.errors import MemError
 
 GITIGNORE = "# derived state of mem: never committed\n.mem/\n"
 GITATTRIBUTES = "# memories are text; keep line endings the same on every machine\n*.md text eol=lf\n"

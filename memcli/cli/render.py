@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import time
-from typing import Any
 from collections.abc import Callable, Iterator
+from typing import Any
 
 from rich.console import Console
 from rich.progress import (

@@ -8,7 +8,7 @@ import functools
 import re
 from dataclasses import dataclass
 
-from .errors import InvalidInputError
+from memcli.errors import InvalidInputError
 
 _OFF = {"Base64 High Entropy String", "Hex High Entropy String", "Secret Keyword", "Public IP (ipv4)"}
 # Some plugins report only part of a secret (a prefix, two of a JWT's three parts); a redaction

@@ -15,8 +15,8 @@ from typing import Any
 import frontmatter
 import yaml
 
-from .errors import InvalidInputError, ParseError
-from .models import CURRENT, MemoryRecord, check_id
+from memcli.errors import InvalidInputError, ParseError
+from memcli.models import CURRENT, MemoryRecord, check_id
 
 _OPEN = re.compile(r"\A(?:\ufeff)?---[ \t]*\r?\n")
 _CLOSE = re.compile(r"^(?:---|\.\.\.)[ \t]*(?:\r?\n|\Z)", re.MULTILINE)

@@ -11,13 +11,13 @@ import secrets
 import tempfile
 import time
 import unicodedata
-from pathlib import Path
 from collections.abc import Iterable, Iterator
+from pathlib import Path
 
 import filelock
 
-from .config import MARKER, MEMORIES_DIR, STATE_DIR, Settings
-from .errors import (
+from memcli.config import MARKER, MEMORIES_DIR, STATE_DIR, Settings
+from memcli.errors import (
     ConflictError,
     InvalidInputError,
     LockTimeoutError,

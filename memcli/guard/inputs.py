@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .errors import InvalidInputError
+from memcli.errors import InvalidInputError
 
 _MAX_SCOPE_LEN = 200
 _MAX_TEXT_CHARS = 100_000

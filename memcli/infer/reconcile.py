@@ -14,13 +14,13 @@ nothing new -> NONE; otherwise ADD.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
-from collections.abc import Callable
 
-from .english import RELATIONS, content_words, normalise, proper_nouns, subject_of, values
-from .extract import Extraction, Fact
-from .index.tokenize import fold
+from memcli.infer.extract import Extraction, Fact
+from memcli.text.english import RELATIONS, content_words, normalise, proper_nouns, subject_of, values
+from memcli.text.normalize import fold
 
 ADD, UPDATE, DELETE, NONE = "ADD", "UPDATE", "DELETE", "NONE"
 

@@ -8,9 +8,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .config import ENTITIES_DIR
-from .markdown import WIKILINK, without_code
-from .models import MemoryRecord
+from memcli.config import ENTITIES_DIR
+from memcli.models import MemoryRecord
+from memcli.vault.markdown import WIKILINK, without_code
 
 _SEPARATORS = re.compile(r"[\s_\-]+")
 _BETWEEN = re.compile(r"\]\]\s*(.*?)\s*\[\[")

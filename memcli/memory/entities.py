@@ -6,11 +6,11 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from . import markdown
-from .config import ENTITIES_DIR
-from .errors import InvalidInputError, NotFoundError
-from .exchange import entity_file
-from .graph import rename_links as graph_rename_links
+from memcli.config import ENTITIES_DIR
+from memcli.errors import InvalidInputError, NotFoundError
+from memcli.graph.model import rename_links as graph_rename_links
+from memcli.memory.transfer import entity_file
+from memcli.vault import markdown
 
 
 class GraphViews:
