@@ -154,7 +154,7 @@ def worker(size: int, folder: Path, queries: int, adds: int) -> dict:
     import dataclasses
 
     strict = Memory(
-        vault=folder, settings=dataclasses.replace(mem.settings, freshness_ms=0), embedder=mem._search_index().embedder
+        vault=folder, settings=dataclasses.replace(mem.settings, freshness_ms=0), embedder=mem.core.index().embedder
     )
     strict.search(questions[0], user_id="ray")
     checked = []
@@ -182,8 +182,8 @@ def worker(size: int, folder: Path, queries: int, adds: int) -> dict:
     t0 = time.perf_counter()
     reference = ReferenceBM25([tokenize(t) for t in texts])
     baseline_build = time.perf_counter() - t0
-    index = mem._search_index()
-    vectors = index._vectors if mode != "bm25" else None
+    index = mem.core.index()
+    vectors = index.vectors() if mode != "bm25" else None
     embedder = index.embedder
     base = []
     for question in questions:

@@ -101,13 +101,13 @@ def main() -> None:
             written = time.perf_counter() - started
 
             def settled() -> bool:  # every file indexed and every chunk embedded
-                index = mem._fresh_index()
-                return len(index.records) == expected and index.store.count_unembedded() == 0
+                index = mem.core.fresh()
+                return len(index.records()) == expected and index.store.count_unembedded() == 0
 
             took = wait_until(settled, 600, step=0.5)  # a slow poll: each look reloads the index
             burst = (written + took) if took is not None else float("inf")
             listing = {p for p, _, _ in mem.vault.listing()}
-            exact = {r.path for r in mem._fresh_index().records} == listing
+            exact = {r.path for r in mem.core.fresh().records()} == listing
 
             copy = Path(tmp) / "copy"
             shutil.copytree(burst_dir, copy)

@@ -14,7 +14,7 @@ from memcli.errors import (
     ParseError,
     VaultError,
 )
-from memcli.service import Memory
+from memcli.memory import Memory
 
 __version__ = "0.1.0"
 

@@ -13,7 +13,7 @@ from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 
 from memcli.errors import MemError
-from memcli.service import Memory
+from memcli.memory import Memory
 
 MAX_LIMIT = 50
 DEFAULT_BUDGET_TOKENS = 4000

@@ -119,6 +119,7 @@ class FileProblem:
 
     path: str
     reason: str
+    duplicate_of: str | None = None  # the id, when the file repeats another file's id (a copy)
 
 
 @dataclass

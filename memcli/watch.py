@@ -22,7 +22,7 @@ from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
 from memcli.errors import MemError
-from memcli.service import Memory
+from memcli.memory import Memory
 from memcli.vault.files import is_note_path
 
 log = logging.getLogger("memcli")

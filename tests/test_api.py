@@ -283,13 +283,13 @@ def test_reading_never_creates_the_default_vault(isolated_home: Path) -> None:
 
 
 def test_an_id_clash_with_an_unindexed_file_gets_a_new_id(vault: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from memcli import service
+    from memcli.memory import core
 
     Memory(vault=vault).init()
     taken = vault / "memories" / "likes-tea-m-aaaaaaaaaa.md"
     taken.write_text("---\nid: m-aaaaaaaaaa\n---\nsomeone else's file\n")
     ids = iter(["m-aaaaaaaaaa", "m-bbbbbbbbbb"])
-    monkeypatch.setattr(service, "new_id", lambda: next(ids))
+    monkeypatch.setattr(core, "new_id", lambda: next(ids))
     added = Memory(vault=vault).add("likes tea", infer=False)
     assert added["results"][0]["id"] == "m-bbbbbbbbbb"
     assert taken.read_text() == "---\nid: m-aaaaaaaaaa\n---\nsomeone else's file\n"  # never overwritten

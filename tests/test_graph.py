@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from memcli import Memory
 from memcli.cli.commands import app
 from memcli.graph.model import build, entity_key
-from memcli.vault.markdown import hashtags, links
+from memcli.vault.links import hashtags, links
 
 runner = CliRunner()
 

@@ -180,7 +180,7 @@ def test_explain_shows_each_signal(vault: Path, fake_embedder: FakeEmbedder) -> 
     mem = Memory(vault=vault, embedder=fake_embedder)
     _add_many(mem, TEXTS)
     (hit,) = mem.search("Miso", explain=True, limit=1)["results"]
-    assert set(hit["explain"]) == {"bm25", "cosine", "context", "recency"}
+    assert set(hit["explain"]) == {"bm25", "cosine", "context", "fused", "recency", "former"}
     assert hit["explain"]["bm25"] > 0 and 0 < hit["explain"]["cosine"] <= 1
     assert "explain" not in mem.search("Miso", limit=1)["results"][0]
 
@@ -212,10 +212,10 @@ def test_recency_breaks_near_ties_toward_newer(vault: Path) -> None:
 def test_warm_process_checks_outside_edits_at_most_every_freshness_interval(
     vault: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from memcli import service
+    from memcli.memory import core
 
     clock = [1000.0]
-    monkeypatch.setattr(service.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(core.time, "monotonic", lambda: clock[0])
     monkeypatch.setenv("MEM_FRESHNESS_MS", "1000")
     mem = Memory(vault=vault, embedder=None)
     (first,) = _add_many(mem, ["has a cat called Miso"])
@@ -236,16 +236,31 @@ def test_a_file_saved_while_it_is_being_indexed_is_indexed_again(vault: Path, mo
     (memory_id,) = _add_many(mem, ["draft one"])
     path = vault / mem.get(memory_id)["path"]
     path.write_text(path.read_text().replace("draft one", "draft zero"))
-    real_load = mem._load_for_index
+    real_load = mem.core.load_for_index
 
     def saved_meanwhile(relpath: str):  # noqa: ANN202
         loaded = real_load(relpath)
         path.write_text(path.read_text().replace("draft zero", "final text, longer"))  # the editor saves again
         return loaded
 
-    monkeypatch.setattr(mem, "_load_for_index", saved_meanwhile)
+    monkeypatch.setattr(mem.core, "load_for_index", saved_meanwhile)
     mem.reindex()
-    monkeypatch.setattr(mem, "_load_for_index", real_load)
+    monkeypatch.setattr(mem.core, "load_for_index", real_load)
     # The stored stat is the one from before the read, so the next look sees the file moved on.
     assert _ids(mem.search("final")) == [memory_id]
     assert _ids(mem.search("zero")) == []
+
+
+def test_explain_accounts_for_the_whole_score(vault: Path, fake_embedder: FakeEmbedder) -> None:
+    """final = fused * recency * former + graph: no factor of a score is missing from --explain."""
+    mem = Memory(vault=vault, embedder=fake_embedder)
+    mem.add("my mentor runs a bakery", infer=False)
+    mem.add("my former mentor runs a bakery in Ghent", infer=False)
+    mem.add("works on [[Falcon]] with [[Ana]]", infer=False)
+    mem.add("[[Ana]] runs the bakery team", infer=False)
+    for query in ("mentor bakery", "who runs the bakery", "Ana"):
+        for hit in mem.search(query, explain=True)["results"]:
+            e = hit["explain"]
+            assert hit["score"] == pytest.approx(e["fused"] * e["recency"] * e["former"] + e.get("graph", 0.0), abs=2e-4)
+    former = {h["memory"]: h["explain"]["former"] for h in mem.search("mentor bakery", explain=True)["results"]}
+    assert former["my former mentor runs a bakery in Ghent"] == 0.6 and former["my mentor runs a bakery"] == 1.0

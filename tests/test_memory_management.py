@@ -182,7 +182,7 @@ def test_a_new_vault_gets_its_index_on_disk(vault: Path) -> None:
     mem.add("I live in Porto.", user_id="ray")
     mem.add("I prefer tea.", user_id="ray")
     assert (vault / ".mem" / "index.sqlite").exists()
-    assert mem._search_index().store.folder is not None
+    assert mem.core.index().on_disk
 
 
 @pytest.mark.parametrize(
@@ -200,13 +200,13 @@ def test_impossible_times_are_one_clear_error(mem: Memory, bad) -> None:  # noqa
 def test_a_decision_on_a_memory_changed_meanwhile_is_not_applied(mem: Memory, vault: Path) -> None:
     mem.add("I live in Porto.", user_id="ray")
     other = Memory(vault=vault)
-    index = mem._fresh_index()
-    decisions, _ = mem._decide(index, [("user", "We moved to Ghent.")], {"user": "ray"})
+    index = mem.core.fresh()
+    decisions, _ = mem.writing.decide(index, [("user", "We moved to Ghent.")], {"user": "ray"})
     assert [d.event for d in decisions] == ["UPDATE"]
     other.add("Forget that I live in Porto.", user_id="ray")  # another process, in between
     with mem.vault.lock():
-        mem._search_index().load_current()
-        result = mem._apply(
+        mem.core.index().load_current()
+        result = mem.writing.apply(
             decisions[0],
             {"created": "2026-03-02T00:00:00.000Z", "updated": "2026-03-02T00:00:00.000Z", "user": "ray"},
             None,

@@ -131,7 +131,8 @@ def _record(i: int, minute: float, user: str = "ray", kind: str = "memory"):  # 
 
 
 def test_conversation_neighbours_stay_within_one_scope_and_one_sitting() -> None:
-    from memcli.index.engine import _OFFSETS, conversation_neighbours
+    from memcli.index.signals import OFFSETS as _OFFSETS
+    from memcli.index.signals import conversation_neighbours
 
     records = [
         _record(0, 0),

@@ -20,7 +20,7 @@ from rich.text import Text
 from memcli.cli import render
 from memcli.errors import InvalidInputError, MemError
 from memcli.interop.digest import replace_block
-from memcli.service import Memory, load_messages
+from memcli.memory import Memory, load_messages
 from memcli.vault.files import write_atomically
 
 app = typer.Typer(

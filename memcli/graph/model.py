@@ -10,7 +10,7 @@ import numpy as np
 
 from memcli.config import ENTITIES_DIR
 from memcli.models import MemoryRecord
-from memcli.vault.markdown import WIKILINK, without_code
+from memcli.vault.links import WIKILINK, without_code
 
 _SEPARATORS = re.compile(r"[\s_\-]+")
 _BETWEEN = re.compile(r"\]\]\s*(.*?)\s*\[\[")

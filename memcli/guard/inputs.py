@@ -55,3 +55,33 @@ def check_limit(limit: object) -> int:
     if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
         raise InvalidInputError(f"limit must be a positive whole number, got {limit!r}")
     return limit
+
+
+SCOPE_ARGS = {"user_id": "user", "agent_id": "agent", "run_id": "run"}
+
+
+def check_scopes(user_id: object, agent_id: object, run_id: object) -> dict[str, str]:
+    """The scope keys a caller gave ({"user": "ray"}), each checked; unset ones left out."""
+    given = {"user_id": user_id, "agent_id": agent_id, "run_id": run_id}
+    checked = {SCOPE_ARGS[key]: check_scope(key, value) for key, value in given.items()}
+    return {key: value for key, value in checked.items() if value is not None}
+
+
+def check_messages(messages: object, infer: bool) -> list[tuple[str, str]]:
+    """(role, text) of each message but system ones, checked. Inference reads assistant turns
+    as context; without it every turn is stored as given."""
+    if isinstance(messages, str):
+        return [("user", check_text(messages))]
+    if not isinstance(messages, list) or not messages:
+        raise InvalidInputError('messages must be a string or a non-empty list of {"role", "content"} items')
+    turns = []
+    for number, message in enumerate(messages, 1):
+        if not isinstance(message, dict) or "content" not in message:
+            raise InvalidInputError(f'message {number} must be a mapping with "role" and "content"')
+        role = str(message.get("role") or "user")
+        if role == "system":
+            continue  # assistant turns: context for extraction (infer) or stored as said (verbatim)
+        turns.append((role, check_text(message["content"], f"content of message {number}")))
+    if not any(role == "user" for role, _ in turns) and (infer or not turns):
+        raise InvalidInputError("nothing to remember: the conversation has no user messages")
+    return turns

@@ -7,6 +7,7 @@ from __future__ import annotations
 import functools
 import re
 from dataclasses import dataclass
+from typing import Any
 
 from memcli.errors import InvalidInputError
 
@@ -98,3 +99,18 @@ def guard(text: str, *, redact_secrets: bool, what: str = "text") -> str:
         f"refusing to store a secret: {first.kind} in the {what} at line {first.line}, column {first.column}{more}; "
         f"remove it, or use --redact to store it as {first.label}"
     )
+
+
+def guard_mapping(metadata: dict[str, Any] | None, *, redact_secrets: bool) -> dict[str, Any] | None:
+    """`guard` over every string of a metadata mapping (nested lists and maps included)."""
+
+    def clean(value: Any, where: str) -> Any:
+        if isinstance(value, str):
+            return guard(value, redact_secrets=redact_secrets, what=where)
+        if isinstance(value, list):
+            return [clean(item, where) for item in value]
+        if isinstance(value, dict):
+            return {key: clean(item, f"metadata key {key!r}") for key, item in value.items()}
+        return value
+
+    return None if metadata is None else clean(metadata, "metadata")

@@ -155,3 +155,11 @@ def _from_mcp_memory(items: list[dict[str, Any]]) -> Incoming:
         else:
             incoming.relations.append((str(item.get("from")), str(item.get("relationType")), str(item.get("to"))))
     return incoming
+
+
+def load_messages(text: str) -> list[dict[str, Any]]:
+    """A conversation from JSON (a list of messages) or JSONL (one message a line)."""
+    messages = json_list_or_lines(text.strip(), "messages are not valid JSON")
+    if not isinstance(messages, list):
+        raise InvalidInputError('messages must be a JSON list of {"role", "content"} items')
+    return messages

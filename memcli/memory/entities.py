@@ -1,5 +1,5 @@
 """Memory's entity-graph views and the one bulk rewrite: entities, graph, rename_entity.
-A mixin of Memory (service.py): it uses the index, the vault and the pure graph module."""
+Takes the Memory's Core: it uses the index, the vault and the pure graph module."""
 
 from __future__ import annotations
 
@@ -9,23 +9,27 @@ from typing import Any
 from memcli.config import ENTITIES_DIR
 from memcli.errors import InvalidInputError, NotFoundError
 from memcli.graph.model import rename_links as graph_rename_links
-from memcli.memory.transfer import entity_file
+from memcli.memory.core import Core
 from memcli.vault import markdown
+from memcli.vault.files import entity_file
 
 
-class GraphViews:
+class Entities:
     """Entity listing, neighbourhoods and renames over the vault's [[links]]."""
+
+    def __init__(self, core: Core) -> None:
+        self.core = core
 
     def entities(self) -> dict[str, Any]:
         """Every entity: name, type, how many records link to it, whether it has a note."""
-        index = self._fresh_index()
-        graph = self._graph(index)
+        index = self.core.fresh()
+        graph = self.core.graph(index)
         rows = [
             {
                 "name": e.name,
                 "type": e.type,
                 "mentions": len(e.mentions),
-                "note": index.records[e.note].path if e.note is not None else None,
+                "note": index.records()[e.note].path if e.note is not None else None,
             }
             for e in graph.entities.values()
         ]
@@ -37,8 +41,8 @@ class GraphViews:
         20 best-connected entities and the edges between them."""
         if not 1 <= depth <= 5:
             raise InvalidInputError("depth must be between 1 and 5")
-        index = self._fresh_index()
-        graph = self._graph(index)
+        index = self.core.fresh()
+        graph = self.core.graph(index)
         if entity is None:
             ranked = sorted(graph.entities, key=lambda k: (-len(graph.entities[k].mentions), k))[:20]
             keys = set(ranked)
@@ -83,24 +87,24 @@ class GraphViews:
         new = new.strip()
         if not new or any(ch in new for ch in "[]|#^\n/\\"):
             raise InvalidInputError("the new name must be plain text without [ ] | # ^ / or line breaks")
-        index = self._fresh_index()
-        graph = self._graph(index)
+        index = self.core.fresh()
+        graph = self.core.graph(index)
         key = graph.resolve(old)
         if key is None:
             raise NotFoundError(f"no entity named {old!r}; see `mem entities`")
         entity = graph.entities[key]
         plan = []
         linking = sorted(set(entity.mentions))  # only files whose links resolve to it can change
-        for record in (index.records[position] for position in linking):
-            text, sha = self.vault.read(self.vault.path(record.path))
+        for record in (index.records()[position] for position in linking):
+            text, sha = self.core.vault.read(self.core.vault.path(record.path))
             changed, count = graph_rename_links(text, graph, key, new)
             if count:
                 plan.append({"path": record.path, "links": count, "_text": changed, "_sha": sha})
         note = None
         if entity.note is not None:
-            source = index.records[entity.note].path
+            source = index.records()[entity.note].path
             note = (source, f"{ENTITIES_DIR}/{entity_file(new)}")
-            if (self.vault.root / note[1]).exists() and note[1] != source:
+            if (self.core.vault.root / note[1]).exists() and note[1] != source:
                 raise InvalidInputError(f"{note[1]} already exists; merge the two notes by hand first")
         result = {
             "entity": entity.name,
@@ -111,17 +115,17 @@ class GraphViews:
         if not apply:
             return result
         written = []
-        with self.vault.lock():
+        with self.core.vault.lock():
             for item in plan:
-                self.vault.replace(self.vault.path(item["path"]), item["_text"], expected_sha=item["_sha"])
+                self.core.vault.replace(self.core.vault.path(item["path"]), item["_text"], expected_sha=item["_sha"])
                 written.append(item["path"])
             if note and note[0] != note[1]:
-                source = self.vault.path(note[0])
-                text, sha = self.vault.read(source)
-                aliases = [*index.records[entity.note].aliases, entity.name]  # old mentions still resolve
-                self.vault.replace(source, markdown.set_keys(text, {"aliases": aliases}), expected_sha=sha)
-                os.replace(source, self.vault.path(note[1]))
+                source = self.core.vault.path(note[0])
+                text, sha = self.core.vault.read(source)
+                aliases = [*index.records()[entity.note].aliases, entity.name]  # old mentions still resolve
+                self.core.vault.replace(source, markdown.set_keys(text, {"aliases": aliases}), expected_sha=sha)
+                os.replace(source, self.core.vault.path(note[1]))
                 written += [note[0], note[1]]
-            self._autocommit(written, f"mem: rename entity {entity.name} -> {new}")
-        self.reindex(paths=written)
+            self.core.autocommit(written, f"mem: rename entity {entity.name} -> {new}")
+        self.core.reindex(paths=written)
         return {**result, "applied": True}

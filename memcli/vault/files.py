@@ -60,6 +60,12 @@ def slug(text: str, max_len: int = 48) -> str:
 
 
 @functools.lru_cache(maxsize=1)
+def entity_file(name: str) -> str:
+    """A file name for an entity note: its name, without characters that would leave the folder."""
+    safe = "".join(ch for ch in name if ch not in '/\\:*?"<>|\x00').strip(" .")[:120]
+    return f"{safe or 'entity'}.md"
+
+
 def _umask() -> int:
     current = os.umask(0o022)
     os.umask(current)

@@ -6,17 +6,14 @@ line of the frontmatter, and the body unless the text itself changes, stays byte
 
 from __future__ import annotations
 
-import hashlib
 import re
 from dataclasses import dataclass
-from pathlib import PurePosixPath
 from typing import Any
 
 import frontmatter
 import yaml
 
-from memcli.errors import InvalidInputError, ParseError
-from memcli.models import CURRENT, MemoryRecord, check_id
+from memcli.errors import ParseError
 
 _OPEN = re.compile(r"\A(?:\ufeff)?---[ \t]*\r?\n")
 _CLOSE = re.compile(r"^(?:---|\.\.\.)[ \t]*(?:\r?\n|\Z)", re.MULTILINE)
@@ -237,113 +234,7 @@ def set_keys(text: str, changes: dict[str, Any], body: str | None = None) -> str
     return text[: opening.end()] + "".join(out) + fence + new_body
 
 
-_FENCED = re.compile(r"^(```|~~~).*?^\1[^\n]*$", re.MULTILINE | re.DOTALL)
-_INLINE_CODE = re.compile(r"`[^`\n]*`")
-WIKILINK = re.compile(r"(!?)\[\[([^\[\]|#^\n]+)(#\^?[^\]|\n]*)?(?:\|([^\]\n]*))?\]\]")
-_TYPED = re.compile(r"^\s*[-*+]\s+([A-Za-z_][\w-]*)\s+\[\[([^\[\]|#^\n]+)")
-_HASHTAG = re.compile(r"(?<![\w#&/])#([A-Za-z][\w/-]*)")
-
-
-def without_code(text: str) -> str:
-    """The text with fenced blocks and inline code spans blanked out (same length, same lines)."""
-    blank = lambda match: re.sub(r"[^\n]", " ", match.group(0))  # noqa: E731
-    return _INLINE_CODE.sub(blank, _FENCED.sub(blank, text))
-
-
-def links(body: str, meta: dict[str, Any] | None = None) -> list[dict[str, str | None]]:
-    """[[wiki-links]] of a note, in order, as {"target", "relation"}: `[[A]]`, `[[A|label]]`,
-    `[[A#Heading]]`, `[[A#^block]]`, `![[embed]]`; typed relations are list items
-    `- works_on [[B]]` and the frontmatter mapping `relations: {works_on: B}`. Links inside code
-    are not links."""
-    found: list[dict[str, str | None]] = []
-    text = without_code(body)
-    typed = {}
-    for line in text.splitlines():
-        match = _TYPED.match(line)
-        if match:
-            typed[match.group(2).strip()] = match.group(1)
-    for match in WIKILINK.finditer(text):
-        target = match.group(2).strip()
-        if target:
-            found.append({"target": target, "relation": typed.pop(target, None)})
-    relations = (meta or {}).get("relations")
-    if isinstance(relations, dict):
-        for relation, targets in relations.items():
-            for target in targets if isinstance(targets, list) else [targets]:
-                if isinstance(target, str) and target.strip():
-                    found.append({"target": target.strip().strip("[]"), "relation": str(relation)})
-    return found
-
-
-def hashtags(body: str) -> list[str]:
-    """#tags in a body (not headings, not inside code)."""
-    text = "\n".join(line for line in without_code(body).splitlines() if not line.lstrip().startswith("# "))
-    return list(dict.fromkeys(_HASHTAG.findall(text)))
-
-
 def title(body: str, fallback: str) -> str:
     """The note's first `# heading`, else the fallback (usually the file name)."""
     match = _HEADING.search(body)
     return match.group(1).strip() if match else fallback
-
-
-def as_str(value: Any) -> str | None:
-    return None if value is None or value == "" else str(value)
-
-
-def _as_tags(value: Any) -> list[str]:
-    if value is None:
-        return []
-    if isinstance(value, (list, tuple)):
-        return [str(tag) for tag in value if tag is not None]
-    return [part.strip() for part in str(value).split(",") if part.strip()]
-
-
-def _note_id(relpath: str) -> str:
-    """A stable id for a hand-written note without an `id` key: derived from its path."""
-    return "n-" + hashlib.sha1(relpath.encode("utf-8")).hexdigest()[:10]
-
-
-def record_from(doc: Document, relpath: str, sha: str) -> MemoryRecord:
-    """Turn a parsed file into a record. Raises ParseError for an unusable `id`."""
-    meta = doc.meta
-    raw_id = meta.get("id")
-    if raw_id is None:
-        memory_id, kind = _note_id(relpath), "note"
-    else:
-        try:
-            memory_id, kind = check_id(str(raw_id)), "memory"
-        except InvalidInputError:
-            raise ParseError(
-                f"frontmatter id {str(raw_id)[:60]!r} is not a valid id (letters, digits, '-', '_')"
-            ) from None
-    metadata = meta.get("metadata")
-    history = meta.get("history")
-    aliases = meta.get("aliases")
-    supersedes = meta.get("supersedes")
-    return MemoryRecord(
-        id=memory_id,
-        text=doc.text,
-        path=relpath,
-        kind=kind,
-        created=as_str(meta.get("created")),
-        updated=as_str(meta.get("updated")),
-        user=as_str(meta.get("user")),
-        agent=as_str(meta.get("agent")),
-        run=as_str(meta.get("run")),
-        tags=list(dict.fromkeys(_as_tags(meta.get("tags")) + hashtags(doc.body))),
-        metadata=metadata if isinstance(metadata, dict) else {},
-        source=as_str(meta.get("source")),
-        status=as_str(meta.get("status")) or CURRENT,
-        history=[h for h in history if isinstance(h, dict)] if isinstance(history, list) else [],
-        title=title(doc.body, PurePosixPath(relpath).stem),
-        sha256=sha,
-        links=links(doc.body, meta),
-        aliases=[str(a) for a in aliases] if isinstance(aliases, list) else ([str(aliases)] if aliases else []),
-        entity_type=as_str(meta.get("type")),
-        supersedes=[str(s) for s in supersedes]
-        if isinstance(supersedes, list)
-        else ([str(supersedes)] if supersedes else []),
-        superseded_by=as_str(meta.get("superseded_by")),
-        invalid_at=as_str(meta.get("invalid_at")),
-    )

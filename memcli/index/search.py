@@ -1,0 +1,127 @@
+"""Ranking: BM25 and cosine per record, conversation context, fusion, recency, the "former"
+qualifier and graph spreading, with every factor of the final score in the explain trace:
+
+    final = fused * recency * former + graph
+
+Pure over a Columns view: the caller hands in the query's term ids and vector."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from memcli.index import fusion, signals
+from memcli.index.columns import Columns
+from memcli.index.options import SearchOptions
+from memcli.models import Hit
+
+Expand = Callable[[np.ndarray], np.ndarray]
+
+
+def rank(
+    columns: Columns,
+    query: str,
+    term_ids: list[int],
+    query_vector: np.ndarray | None,
+    candidates: np.ndarray,
+    options: SearchOptions,
+    now: float,
+    limit: int,
+    threshold: float | None = None,
+    expand: Expand | None = None,
+) -> list[Hit]:
+    """The best `limit` candidate records (indices into columns.records); `query_vector` None
+    means BM25 only. Each hit carries its signals (`explain`)."""
+    if not candidates.size:
+        return []
+    columns.ready()
+    raw_lexical = columns.per_record(columns.bm25.scores(term_ids), 0.0)
+    lexical = fusion.normalise_max(raw_lexical, among=candidates)
+    lexical_context = options.context_lexical * signals.context(columns.neighbours, lexical)
+    trace: dict[str, np.ndarray] = {"bm25": raw_lexical}
+    if query_vector is None:
+        fused = fusion.normalise_max((lexical + lexical_context)[candidates])
+        keep = lexical[candidates] > 0  # context re-ranks matches; it never makes one
+        trace["context"] = lexical_context
+    else:
+        cosine = _cosine(columns, query_vector)
+        dense = fusion.normalise_dense(cosine, options.dense_floor, among=candidates)
+        dense_context = options.context_dense * signals.context(columns.neighbours, dense)
+        trace.update(cosine=cosine, context=lexical_context + dense_context)
+        if options.mode == "dense":
+            fused = fusion.normalise_max((dense + dense_context)[candidates])
+        else:
+            fused = fusion.fuse(
+                (lexical + lexical_context)[candidates],
+                fusion.normalise_max((dense + dense_context)[candidates]),
+                options.dense_weight,
+            )
+        keep = (lexical[candidates] > 0) | (dense[candidates] > 0)
+    ages = (now - columns.times[candidates]) / 86400.0
+    boost = fusion.recency(ages, options.half_life_days, options.recency_weight)
+    flagged = np.flatnonzero(keep & columns.past[candidates])  # few: flagged at load
+    former = signals.former_factor(
+        query,
+        {int(p): columns.records[int(candidates[p])].text for p in flagged},
+        len(candidates),
+        options.former_factor,
+    )
+    final = fused * boost * former
+    per_candidate = {"fused": fused, "recency": boost, "former": former}
+    if expand is not None:  # evidence along [[links]]: it can bring in a record on its own
+        everywhere = np.zeros(len(columns.records), dtype=np.float64)
+        everywhere[candidates] = final * keep
+        linked = expand(everywhere)[candidates]
+        per_candidate["graph"] = linked
+        final = final + linked
+        keep = keep | (linked > 0)
+    keep &= final >= (threshold if threshold is not None else -np.inf)
+    kept = np.flatnonzero(keep)
+    if kept.size > limit:  # only the best `limit` (ties at the cut included) need sorting
+        cut = np.partition(-final[kept], limit - 1)[limit - 1]
+        kept = kept[-final[kept] <= cut]
+    order = kept[np.lexsort((-columns.times[candidates][kept], -final[kept]))][:limit]
+    hits = []
+    for position in order:
+        record = int(candidates[position])
+        explained = {name: float(values[record]) for name, values in trace.items()}
+        explained.update({name: float(values[position]) for name, values in per_candidate.items()})
+        hits.append(Hit(columns.records[record], float(final[position]), explained))
+    return hits
+
+
+def _cosine(columns: Columns, query_vector: np.ndarray) -> np.ndarray:
+    sims = columns.vectors @ query_vector if len(columns.vectors) else np.zeros(0, dtype=np.float32)
+    rows = columns.chunk_rows
+    chunk_sims = np.where(rows >= 0, sims[np.clip(rows, 0, None)] if sims.size else 0.0, -1.0)
+    return columns.per_record(chunk_sims.astype(np.float64), -1.0)
+
+
+def related(
+    columns: Columns,
+    term_ids: list[list[int]],
+    vectors: np.ndarray | None,
+    pool: np.ndarray,
+    k: int,
+) -> set[int]:
+    """The records of `pool` closest to each text by words (its BM25 term ids) and by meaning
+    (cosine with the given vectors, one per text for the first len(vectors) texts; the rest are
+    looked up by words only), plus the `k` newest: how a new fact finds what it may repeat or
+    replace in a big scope."""
+    # BM25 as last built (what was written since is "recent" and always included): rebuilding
+    # the statistics for every add would cost more than the whole add at 10k memories.
+    bm25 = columns.bm25
+    found: set[int] = {int(i) for i in pool[np.argsort(-columns.times[pool], kind="stable")[:k]]}
+    for number, ids in enumerate(term_ids):
+        if ids and bm25.size:
+            chunk_scores = np.zeros(len(columns.chunk_hashes), dtype=np.float64)
+            chunk_scores[: bm25.size] = bm25.scores(ids)
+            lexical = columns.per_record(chunk_scores, 0.0)[pool]
+            order = np.argsort(-lexical)[:k]
+            found.update(int(pool[i]) for i in order if lexical[i] > 0)
+        if vectors is not None and number < len(vectors) and len(columns.vectors) and columns.chunk_rows.size:
+            rows = columns.chunk_rows[columns.chunk_starts[pool]]
+            sims = np.where(rows >= 0, columns.vectors[np.clip(rows, 0, None)] @ vectors[number], -1.0)
+            found.update(int(i) for i in pool[np.argsort(-sims)[:k]])
+    return found

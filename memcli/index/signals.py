@@ -1,0 +1,82 @@
+"""Ranking signals beyond the words and the meaning of a match, each a pure function with its
+weight in SearchOptions (search.py): conversation context, recency (fusion.recency) and the
+"former" qualifier."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+
+from memcli.models import MemoryRecord, timestamp
+from memcli.text.normalize import fold
+
+CONTEXT_SPAN = 2  # neighbours on each side
+CONTEXT_DECAY = 0.7  # the second neighbour counts this much of the first
+CONTEXT_GAP_S = 600.0  # memories more than 10 minutes apart are not one conversation
+OFFSETS = [offset for offset in range(-CONTEXT_SPAN, CONTEXT_SPAN + 1) if offset]
+
+PAST_QUALIFIERS = ("former", "ex", "old", "previous", "past", "earlier", "erstwhile")
+PAST_WORD = re.compile(rf"\b(?:{'|'.join(PAST_QUALIFIERS)})\b", re.IGNORECASE)
+
+
+def speaks_of_past(text: str) -> bool:
+    """Whether a text says "former", "old", "ex-"…: the few records the qualifier signal reads."""
+    return bool(PAST_WORD.search(text))
+
+
+def conversation_neighbours(records: list[MemoryRecord]) -> np.ndarray:
+    """Rows of neighbour indices (-1 for none), one row per offset in OFFSETS.
+
+    Neighbours are memories of the same scope (user, agent, run) created one after another
+    with no gap longer than CONTEXT_GAP_S: the turns or facts of one conversation. Notes have none.
+    """
+    count = len(records)
+    table = np.full((len(OFFSETS), count), -1, dtype=np.int64)
+    eligible = [i for i, r in enumerate(records) if r.kind == "memory" and timestamp(r.created)]
+    if len(eligible) < 2:
+        return table
+    groups: dict[tuple[str | None, str | None, str | None], int] = {}
+    group = np.array(
+        [groups.setdefault((records[i].user, records[i].agent, records[i].run), len(groups)) for i in eligible]
+    )
+    created = np.array([timestamp(records[i].created) for i in eligible])
+    order = np.lexsort((created, group))
+    members = np.array(eligible)[order]
+    group, created = group[order], created[order]
+    new_run = np.ones(len(members), dtype=bool)
+    new_run[1:] = (group[1:] != group[:-1]) | (np.diff(created) > CONTEXT_GAP_S)
+    run = np.cumsum(new_run)
+    positions = np.arange(len(members))
+    for row, offset in enumerate(OFFSETS):
+        other = positions + offset
+        valid = (other >= 0) & (other < len(members))
+        valid[valid] &= run[other[valid]] == run[positions[valid]]
+        table[row, members[valid]] = members[other[valid]]
+    return table
+
+
+def context(neighbours: np.ndarray, scores: np.ndarray) -> np.ndarray:
+    """For each record, the best (decayed) score among its conversation neighbours."""
+    best = np.zeros_like(scores)
+    for row, offset in zip(neighbours, OFFSETS, strict=True):
+        lent = np.where(row >= 0, scores[np.clip(row, 0, None)], 0.0) * CONTEXT_DECAY ** (abs(offset) - 1)
+        np.maximum(best, lent, out=best)
+    return best
+
+
+def former_factor(query: str, texts: dict[int, str], count: int, factor: float) -> np.ndarray:
+    """`factor` for the candidates (position -> text, only those that speak of the past) whose text
+    qualifies the query's words with "former"/"old"/"ex" ("my former mentor" for "my mentor's
+    company"), unless the query asks about former ones itself; 1.0 for the other `count` - 1."""
+    out = np.ones(count, dtype=np.float64)
+    words = re.findall(r"[a-z]{3,}", fold(query))
+    if not texts or not words or any(w in PAST_QUALIFIERS for w in words):
+        return out  # the usual case: no pattern to build
+    pattern = re.compile(
+        rf"\b(?:{'|'.join(PAST_QUALIFIERS)})[\s-]+(?:\w+\s+)?(?:{'|'.join(map(re.escape, words))})", re.IGNORECASE
+    )
+    for position, text in texts.items():
+        if pattern.search(text):
+            out[position] = factor
+    return out

@@ -1,0 +1,183 @@
+"""What every part of Memory shares: settings, the vault, the clock, the index's lifecycle and
+freshness, the entity graph cache, lookups by id, ids for new memories and the git commit per
+write. The parts (reading, writing, entities, transfer, maintenance) take a Core and call only
+its methods."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Iterable
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from memcli.clock import Clock, iso, moment, utc_now
+from memcli.config import Settings, load_settings
+from memcli.errors import InvalidInputError, NotFoundError, ParseError, VaultError
+from memcli.graph.model import Graph
+from memcli.graph.model import build as build_graph
+from memcli.models import FileProblem, MemoryRecord, check_id
+from memcli.vault import git
+from memcli.vault.files import Vault, new_id
+from memcli.vault.markdown import parse
+from memcli.vault.records import record_from
+
+if TYPE_CHECKING:  # the index brings numpy and the model: loaded on first use, not on import
+    from memcli.index.core import Progress, RefreshStats, SearchIndex
+    from memcli.index.embed import Embedder
+
+log = logging.getLogger(__name__)
+
+
+class Core:
+    """The vault, its settings and its index, shared by the parts of Memory."""
+
+    def __init__(
+        self,
+        vault: str | os.PathLike[str] | None = None,
+        *,
+        settings: Settings | None = None,
+        clock: Clock | None = None,
+        embedder: Embedder | None | str = "auto",
+    ) -> None:
+        self.settings = settings or load_settings(vault)
+        self.vault = Vault(self.settings)
+        self.clock = clock or utc_now
+        self._embedder_choice = embedder
+        self._index: SearchIndex | None = None
+        self._checked_at = float("-inf")  # time.monotonic() of the last full check of the files
+        self._graph_cache: tuple[list[MemoryRecord], Graph] | None = None
+        self.swept: list[str] = []  # leftover temp files of killed writers, removed by this Memory
+
+    # -- time ------------------------------------------------------------------------------------
+
+    def now(self) -> str:
+        return iso(self.clock())
+
+    def moment(self, timestamp: datetime | str | float | None, end_of_day: bool = False) -> str:
+        return moment(timestamp, self.clock, end_of_day)
+
+    # -- the index -------------------------------------------------------------------------------
+
+    def _make_embedder(self) -> Embedder | None:
+        if not isinstance(self._embedder_choice, str):
+            return self._embedder_choice
+        if self.settings.embed_model == "none":
+            return None
+        from memcli.index.embed import FastEmbedder  # fastembed on first use
+
+        return FastEmbedder(threads=self.settings.embed_threads)
+
+    def index(self) -> SearchIndex:
+        """The index, opened on first use: under .mem/ when the vault exists and is writable,
+        else in memory (reading never creates a vault)."""
+        if self._index is None:
+            from memcli.index.core import SearchIndex, no_lock  # numpy on first use
+            from memcli.index.store import IndexStore
+
+            embedder = self._make_embedder()
+            model_key = f"{embedder.name}:{embedder.sha256}:{embedder.dim}" if embedder else None
+            folder = None
+            if self.vault.exists():
+                try:
+                    self.vault.ensure_state()
+                    folder = self.vault.state_dir
+                except OSError:
+                    folder = None
+            store = IndexStore(folder, model_key)
+            self._index = SearchIndex(store, embedder, self.vault.index_lock if folder else no_lock)
+        return self._index
+
+    def settle(self) -> None:
+        """After a write: a vault that exists now keeps its index on disk from here on."""
+        if self._index is not None and not self._index.on_disk and self.vault.exists():
+            self._index = None
+
+    def load_for_index(self, relpath: str) -> tuple[str, MemoryRecord | str]:
+        """Read and parse one file for the index: (sha256, record) or (sha256, why it was skipped)."""
+        try:
+            text, sha = self.vault.read(self.vault.path(relpath))
+        except ParseError as err:
+            return "", str(err)
+        try:
+            return sha, record_from(parse(text), relpath, sha)
+        except ParseError as err:
+            return sha, str(err)
+
+    def reindex(
+        self, *, rebuild: bool = False, progress: Progress | None = None, paths: Iterable[str] | None = None
+    ) -> RefreshStats:
+        """Bring the index under .mem/ up to date (or start it over with rebuild=True). With
+        `paths` (vault-relative), only those files are looked at: how mem indexes its own writes
+        without a walk over the vault."""
+        index = self.index()
+        if paths is None:
+            checked = time.monotonic()
+            stats = index.refresh(self.vault.listing, self.load_for_index, progress, rebuild)
+            self._checked_at = checked
+            if self.vault.stray_temps:
+                self.swept += self.vault.sweep_temps(self.vault.stray_temps)
+            return stats
+        wanted = set(paths)
+        return index.refresh(lambda: self.vault.stat_paths(wanted), self.load_for_index, progress, partial=wanted)
+
+    def fresh(self) -> SearchIndex:
+        """The index, checked against the files unless that was done within `freshness_ms`."""
+        if (time.monotonic() - self._checked_at) * 1000 >= self.settings.freshness_ms:
+            self.reindex()
+        index = self.index()
+        index.load_current()
+        return index
+
+    def scan(self) -> tuple[list[MemoryRecord], list[FileProblem]]:
+        """Every readable file as a record, and the files that could not be read and why."""
+        index = self.fresh()
+        return list(index.records()), list(index.problems())
+
+    def graph(self, index: SearchIndex) -> Graph:
+        """The entity graph of the loaded index (rebuilt when the index changes)."""
+        records = index.records()
+        if self._graph_cache is None or self._graph_cache[0] is not records:
+            self._graph_cache = (records, build_graph(records))
+        return self._graph_cache[1]
+
+    # -- memories by id --------------------------------------------------------------------------
+
+    def find(self, memory_id: str) -> MemoryRecord:
+        check_id(memory_id)
+        record = self.fresh().record(memory_id)
+        if record is None:
+            raise NotFoundError(f"no memory with id {memory_id}; see `mem list` or `mem search` for ids")
+        return record
+
+    def find_editable(self, memory_id: str) -> MemoryRecord:
+        record = self.find(memory_id)
+        if record.kind != "memory":
+            raise InvalidInputError(f"{memory_id} is a hand-written note ({record.path}); edit that file directly")
+        return record
+
+    def loaded(self, memory_id: str) -> MemoryRecord | None:
+        """A memory as the loaded index has it (no freshness check: the caller just made one)."""
+        return self.index().record(memory_id)
+
+    def unused_id(self) -> str:
+        """A fresh id no indexed memory uses (40 random bits: a clash is rare, not impossible; a
+        clash with an unindexed file of the same name is caught by the exclusive create)."""
+        index = self.index()
+        for _ in range(100):
+            memory_id = new_id()
+            if index.record(memory_id) is None:
+                return memory_id
+        raise VaultError("could not find an unused memory id; is the vault's index broken? try `mem index --rebuild`")
+
+    # -- versioning ------------------------------------------------------------------------------
+
+    def autocommit(self, paths: list[str], message: str) -> None:
+        """One commit for one write, under the writer lock; a missing git is a warning, not a failure."""
+        if not self.settings.git_autocommit or not paths or not git.is_repo(self.vault.root):
+            return
+        try:
+            git.commit(self.vault.root, paths, message)
+        except git.GitError as err:
+            log.warning("mem: the change is saved but not committed (%s)", err)

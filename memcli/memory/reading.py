@@ -1,0 +1,228 @@
+"""Reading memory: search, get, get_all, history (the supersede chain) and the session digest."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from memcli.errors import InvalidInputError, NotFoundError
+from memcli.graph.model import relations_of
+from memcli.graph.model import spread as graph_spread
+from memcli.guard.inputs import SCOPE_ARGS, check_limit, check_scopes
+from memcli.guard.outputs import looks_like_injection
+from memcli.index.options import SearchOptions
+from memcli.interop.digest import DEFAULT_BUDGET, digest
+from memcli.memory.core import Core
+from memcli.models import Hit, MemoryRecord
+from memcli.models import timestamp as unix_time
+from memcli.text.normalize import estimate_tokens
+from memcli.vault.records import as_str
+
+if TYPE_CHECKING:
+    from memcli.index.core import Candidates, SearchIndex
+
+log = logging.getLogger(__name__)
+
+
+def matches_filters(record: MemoryRecord, filters: dict[str, Any] | None) -> bool:
+    """Scope keys (a record that leaves one unset matches), tags (any of), metadata keys (equal)."""
+    if not filters:
+        return True
+    for key, wanted in filters.items():
+        if key in SCOPE_ARGS:
+            if getattr(record, SCOPE_ARGS[key]) not in (None, wanted):
+                return False
+        elif key == "tags":
+            wanted_tags = {wanted} if isinstance(wanted, str) else set(wanted)
+            if not wanted_tags & set(record.tags):
+                return False
+        elif record.metadata.get(key) != wanted:
+            return False
+    return True
+
+
+def hit_result(hit: Hit, explain: bool = False) -> dict[str, Any]:
+    result = hit.record.to_result()
+    item = {"id": result.pop("id"), "memory": result.pop("memory"), "score": round(hit.score, 4), **result}
+    if explain:
+        item["explain"] = {name: round(value, 4) for name, value in hit.signals.items()}
+        if looks_like_injection(hit.record.text):
+            item["explain"]["injection"] = 1.0  # reads like instructions to the model: treat as data
+    return item
+
+
+def full_result(record: MemoryRecord) -> dict[str, Any]:
+    return {**record.to_result(), "tags": list(record.tags), "status": record.status}
+
+
+class Reading:
+    """Search, lookups and history over the index the Core keeps fresh."""
+
+    def __init__(self, core: Core) -> None:
+        self.core = core
+        self._told_bm25 = False
+
+    def _visible(
+        self, index: SearchIndex, scope: dict[str, str], include_all: bool, as_of: Any, filters: Any = None
+    ) -> Candidates:
+        moment = unix_time(self.core.moment(as_of, end_of_day=True)) if as_of is not None else None
+        where = (lambda record: matches_filters(record, filters)) if filters else None
+        return index.visible(scope, include_all=include_all, as_of=moment, where=where)
+
+    def search(
+        self,
+        query: str,
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        run_id: str | None = None,
+        limit: int = 10,
+        filters: dict[str, Any] | None = None,
+        threshold: float | None = None,
+        include_all: bool = False,
+        explain: bool = False,
+        as_of: datetime | str | float | None = None,
+    ) -> dict[str, Any]:
+        """Find memories by relevance; {"results": [...], "relations": [...], "mode": ...}.
+
+        Hybrid: BM25 and embedding similarity fused, with a gentle recency bonus; `mode` says
+        what ran ("hybrid", or "bm25" without a model). `explain=True` adds each hit's signals.
+        Only current memories unless `include_all`; `as_of` (a date or time) searches the
+        memories that were true then, superseded and deleted ones included. A memory is in scope
+        when every given scope key matches it or it leaves that key unset (shared memories show
+        in every scope).
+        """
+        if not isinstance(query, str) or not query.strip():
+            raise InvalidInputError("the search query is empty")
+        check_limit(limit)
+        scope = check_scopes(user_id, agent_id, run_id)
+        index = self.core.fresh()
+        candidates = self._visible(index, scope, include_all, as_of, filters)
+        settings = self.core.settings
+        options = SearchOptions(
+            mode=settings.search_mode, dense_weight=settings.dense_weight, half_life_days=settings.half_life_days
+        )
+        graph = self.core.graph(index)
+        hops = settings.graph_hops
+        hits, mode = index.rank(
+            query,
+            candidates,
+            options,
+            self.core.clock().timestamp(),
+            limit,
+            threshold,
+            expand=(lambda scores: graph_spread(graph, scores, hops=hops)) if graph.entities and hops else None,
+        )
+        if mode != options.mode and not self._told_bm25:
+            self._told_bm25 = True
+            if index.embed_error is None:  # a model that failed to load has said so already
+                log.warning("mem: embeddings are off (MEM_EMBED_MODEL=none); searching with BM25 only")
+        positions = [index.position(hit.record.id) for hit in hits]
+        return {
+            "results": [hit_result(hit, explain) for hit in hits],
+            "relations": relations_of(graph, index.records(), [p for p in positions if p is not None]),
+            "mode": mode,
+        }
+
+    def get(self, memory_id: str) -> dict[str, Any] | None:
+        """One memory (any status) by id, or None when no memory has that id (as Mem0 does)."""
+        try:
+            return full_result(self.core.find(memory_id))
+        except NotFoundError:
+            return None
+
+    def get_all(
+        self,
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        run_id: str | None = None,
+        limit: int = 100,
+        include_all: bool = False,
+        as_of: datetime | str | float | None = None,
+    ) -> dict[str, Any]:
+        """Current memories in scope (or those true `as_of` a date), newest first: {"results": [...]}."""
+        check_limit(limit)
+        scope = check_scopes(user_id, agent_id, run_id)
+        index = self.core.fresh()
+        records = index.select(self._visible(index, scope, include_all, as_of), newest_first=True)
+        return {"results": [full_result(r) for r in records[:limit]]}
+
+    def history(self, memory_id: str) -> list[dict[str, Any]]:
+        """The memory's story, oldest first, across its supersede chain: ADD, then UPDATE (an edit
+        in place, or a newer memory that superseded it: `memory_id` names that one) and DELETE."""
+        record = self.core.find(memory_id)
+        events: list[tuple[str, str, str | None, str | None, str | None]] = []  # (id, event, old, new, at)
+        previous: str | None = None
+        for link in self.chain(record):
+            updates = [h for h in link.history if h.get("event") == "UPDATE"]
+            texts = [str(h.get("old", "")) for h in updates] + [link.text]
+            current = texts[0]
+            if previous is None:
+                events.append((link.id, "ADD", None, current, link.created))
+            else:
+                events.append((link.id, "UPDATE", previous, current, link.created))
+            step = 0
+            for entry in link.history:
+                event, at = entry.get("event"), as_str(entry.get("at"))
+                if event == "UPDATE":
+                    step += 1
+                    events.append((link.id, "UPDATE", current, texts[step], at))
+                    current = texts[step]
+                elif event == "DELETE":
+                    events.append((link.id, "DELETE", current, None, at))
+            previous = current
+        return [
+            {
+                "id": f"{link_id}-h{number}",
+                "memory_id": link_id,
+                "old_memory": old,
+                "new_memory": new,
+                "event": event,
+                "created_at": at,
+            }
+            for number, (link_id, event, old, new, at) in enumerate(events)
+        ]
+
+    def chain(self, record: MemoryRecord) -> list[MemoryRecord]:
+        """The memories that replaced one another, oldest first, `record` among them."""
+        index = self.core.fresh()
+
+        def lookup(other: str | None) -> MemoryRecord | None:
+            return index.record(other) if other else None
+
+        chain, seen = [record], {record.id}
+        while chain[0].supersedes and (earlier := lookup(chain[0].supersedes[0])) and earlier.id not in seen:
+            chain.insert(0, earlier)
+            seen.add(earlier.id)
+        while (later := lookup(chain[-1].superseded_by)) and later.id not in seen:
+            chain.append(later)
+            seen.add(later.id)
+        return chain
+
+    def context(
+        self,
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        run_id: str | None = None,
+        query: str | None = None,
+        budget: int = DEFAULT_BUDGET,
+    ) -> dict[str, Any]:
+        """A compact markdown digest of the current memories in scope, for an agent's session start:
+        {"markdown", "ids", "tokens"}. With `query`, the memories it finds come first; the rest
+        follow newest first. Hand-written notes are left out (they can be long: search finds them).
+        """
+        if isinstance(budget, bool) or not isinstance(budget, int) or budget < 50:
+            raise InvalidInputError("budget must be a whole number of tokens, at least 50")
+        scope = check_scopes(user_id, agent_id, run_id)
+        index = self.core.fresh()
+        records = index.select(index.visible(scope), newest_first=True)
+        records = [r for r in records if r.kind == "memory"]
+        if query and query.strip():
+            ranked = self.search(query, user_id=user_id, agent_id=agent_id, run_id=run_id, limit=max(len(records), 1))
+            order = {result["id"]: position for position, result in enumerate(ranked["results"])}
+            records.sort(key=lambda r: order.get(r.id, len(order)))
+        markdown_text, shown = digest(records, budget)
+        return {"markdown": markdown_text, "ids": shown, "tokens": estimate_tokens(markdown_text)}
