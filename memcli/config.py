@@ -7,6 +7,7 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from memcli.errors import InvalidInputError, VaultError
 
@@ -122,7 +123,7 @@ def _url_setting(name: str, value: object) -> str | None:
     return text or None
 
 
-def read_vault_config(vault: Path) -> dict[str, object]:
+def read_vault_config(vault: Path) -> dict[str, Any]:
     """The vault's mem.toml as a dict ({} when absent)."""
     marker = vault / MARKER
     if not marker.is_file():

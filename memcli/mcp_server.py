@@ -35,7 +35,8 @@ _TEXT_FIELDS = ("memory", "old_memory", "new_memory")
 def _budget(results: list[dict[str, Any]], max_tokens: int) -> tuple[list[dict[str, Any]], bool]:
     """Cut memory texts so the whole answer stays near `max_tokens` (≈ 4 characters a token)."""
     remaining = max_tokens * 4
-    out, truncated = [], False
+    out: list[dict[str, Any]] = []
+    truncated = False
     for item in results:
         if remaining <= 0:
             return out, True

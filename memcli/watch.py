@@ -20,6 +20,7 @@ from pathlib import Path
 
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
+from watchdog.observers.api import BaseObserver
 
 from memcli.errors import MemError
 from memcli.memory import Memory
@@ -135,7 +136,7 @@ class Watcher:
             len(paths), full, stats.changed, stats.removed, time.perf_counter() - started, names=paths[:3]
         )
 
-    def _start_observer(self) -> Observer:
+    def _start_observer(self) -> BaseObserver:
         observer = Observer()
         observer.schedule(self.handler, str(self.memory.vault.root), recursive=True)
         observer.daemon = True

@@ -11,6 +11,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import pytest
+
 from memcli import Memory
 from memcli.index.store import IndexStore
 from memcli.vault import markdown
@@ -25,6 +27,7 @@ def _mem(vault: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.slow
 def test_four_processes_times_25_adds_make_exactly_100_memories(vault: Path) -> None:
     def worker(number: int) -> list[int]:
         return [_mem(vault, "add", f"fact {number}-{i} about zebras", "--no-infer").returncode for i in range(25)]
@@ -69,6 +72,7 @@ _WRITER = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
 def test_sigkill_mid_write_leaves_the_old_file_or_the_new_one(vault: Path, monkeypatch) -> None:
     monkeypatch.setenv("MEM_MAX_FILE_BYTES", str(50_000_000))
     mem = Memory(vault=vault)
@@ -104,6 +108,7 @@ for i in range(50):
 """
 
 
+@pytest.mark.slow
 def test_eight_processes_times_50_library_adds(vault: Path) -> None:
     Memory(vault=vault).init()
     writers = [subprocess.Popen([sys.executable, "-c", _ADDER, str(vault), str(n)]) for n in range(8)]

@@ -10,8 +10,8 @@ from typer.testing import CliRunner
 from memcli import InvalidInputError, Memory
 from memcli.cli.commands import app
 from memcli.interop.digest import END, START, digest, replace_block
-from memcli.text.normalize import estimate_tokens as tokens
 from memcli.models import MemoryRecord
+from memcli.text.normalize import estimate_tokens as tokens
 
 GOLDEN = Path(__file__).parent / "golden"
 

@@ -40,6 +40,7 @@ socket.create_connection = lambda *a, **k: (_ for _ in ()).throw(OSError("networ
 """
 
 
+@pytest.mark.slow
 def test_bundled_model_loads_and_embeds_with_the_network_off(tmp_path: Path) -> None:
     script = (
         _NO_NETWORK

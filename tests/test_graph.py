@@ -211,7 +211,7 @@ def test_doctor_lists_dangling_links_as_entities_without_a_note(vault: Path) -> 
 
 
 def test_rename_leaves_links_shown_in_code_alone() -> None:
-    from memcli.graph.model import rename_links
+    from memcli.graph.rewrite import rename_links
     from memcli.models import MemoryRecord
 
     graph = build([MemoryRecord(id="a", text="", path="memories/a.md", links=[{"target": "Old", "relation": None}])])

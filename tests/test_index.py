@@ -261,6 +261,8 @@ def test_explain_accounts_for_the_whole_score(vault: Path, fake_embedder: FakeEm
     for query in ("mentor bakery", "who runs the bakery", "Ana"):
         for hit in mem.search(query, explain=True)["results"]:
             e = hit["explain"]
-            assert hit["score"] == pytest.approx(e["fused"] * e["recency"] * e["former"] + e.get("graph", 0.0), abs=2e-4)
+            assert hit["score"] == pytest.approx(
+                e["fused"] * e["recency"] * e["former"] + e.get("graph", 0.0), abs=2e-4
+            )
     former = {h["memory"]: h["explain"]["former"] for h in mem.search("mentor bakery", explain=True)["results"]}
     assert former["my former mentor runs a bakery in Ghent"] == 0.6 and former["my mentor runs a bakery"] == 1.0

@@ -252,6 +252,7 @@ def test_only_one_watcher_per_vault(setup) -> None:  # noqa: ANN001
         pass
 
 
+@pytest.mark.slow
 def test_end_to_end_with_a_real_observer(vault: Path) -> None:
     mem = Memory(vault=vault, embedder=None)
     mem.init()
@@ -274,6 +275,7 @@ def test_end_to_end_with_a_real_observer(vault: Path) -> None:
 
 
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
+@pytest.mark.slow
 def test_a_handler_that_raises_kills_nothing_but_the_observer_which_is_restarted(
     vault: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

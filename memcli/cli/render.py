@@ -12,6 +12,7 @@ from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
     Progress,
+    TaskID,
     TextColumn,
     TimeElapsedColumn,
 )
@@ -206,7 +207,7 @@ def progress(console: Console, minimum: int = 50) -> Iterator[Callable[[str, int
         task = bars.tasks[tasks[stage]]
         elapsed = task.elapsed or 0.0
         rate = f"{done / elapsed:,.0f}/s" if elapsed > 0 else ""
-        bars.update(tasks[stage], completed=done, total=total, rate=rate)
+        bars.update(TaskID(tasks[stage]), completed=done, total=total, rate=rate)
 
     try:
         yield update

@@ -39,7 +39,7 @@ class Finding:
 def _plugins() -> tuple[dict[str, str], ...]:
     from detect_secrets.core.plugins.util import get_mapping_from_secret_type_to_class
 
-    mapping = get_mapping_from_secret_type_to_class()
+    mapping: dict[str, type] = get_mapping_from_secret_type_to_class()
     return tuple({"name": cls.__name__} for kind, cls in mapping.items() if kind not in _OFF)
 
 

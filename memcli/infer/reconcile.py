@@ -212,7 +212,7 @@ def _restated_one(old: str, fact: Fact) -> str:
     subject = subject_of(old)
     old_only = _values(old, subject) - _values(fact.text, fact.subject)
     new_only = _values(fact.text, fact.subject) - _values(old, subject)
-    extra = (
+    extra: set[str] = set(
         content_words(fact.text) - content_words(old) - set().union(*(content_words(v) for v in new_only), frozenset())
     )
     extra = {w for w in extra if not CHANGE.search(w) and w not in _CHANGE_STEMS}

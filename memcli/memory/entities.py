@@ -8,7 +8,7 @@ from typing import Any
 
 from memcli.config import ENTITIES_DIR
 from memcli.errors import InvalidInputError, NotFoundError
-from memcli.graph.model import rename_links as graph_rename_links
+from memcli.graph.rewrite import rename_links as graph_rename_links
 from memcli.memory.core import Core
 from memcli.vault import markdown
 from memcli.vault.files import entity_file
@@ -24,7 +24,7 @@ class Entities:
         """Every entity: name, type, how many records link to it, whether it has a note."""
         index = self.core.fresh()
         graph = self.core.graph(index)
-        rows = [
+        rows: list[dict[str, Any]] = [
             {
                 "name": e.name,
                 "type": e.type,
@@ -43,6 +43,7 @@ class Entities:
             raise InvalidInputError("depth must be between 1 and 5")
         index = self.core.fresh()
         graph = self.core.graph(index)
+        start: str | None = None
         if entity is None:
             ranked = sorted(graph.entities, key=lambda k: (-len(graph.entities[k].mentions), k))[:20]
             keys = set(ranked)
@@ -65,7 +66,11 @@ class Entities:
                         pairs.setdefault((left, right), (left, "linked", right))
         for source, relation, target, _ in graph.relations:
             if source in keys and target in keys:
-                pairs[tuple(sorted((source, target)))] = (source, relation, target)  # a typed relation says more
+                pairs[(min(source, target), max(source, target))] = (
+                    source,
+                    relation,
+                    target,
+                )  # a typed relation says more
         edges = [
             {"source": graph.entities[a].name, "relationship": rel, "target": graph.entities[b].name}
             for a, rel, b in pairs.values()
@@ -78,7 +83,7 @@ class Entities:
             }
             for k in sorted(keys)
         ]
-        return {"root": graph.entities[start].name if entity is not None else None, "nodes": nodes, "edges": edges}
+        return {"root": graph.entities[start].name if start is not None else None, "nodes": nodes, "edges": edges}
 
     def rename_entity(self, old: str, new: str, *, apply: bool = False) -> dict[str, Any]:
         """Point every link to entity `old` (any spelling or alias) at `new`, and rename its note.
@@ -93,14 +98,14 @@ class Entities:
         if key is None:
             raise NotFoundError(f"no entity named {old!r}; see `mem entities`")
         entity = graph.entities[key]
-        plan = []
+        plan: list[dict[str, Any]] = []
         linking = sorted(set(entity.mentions))  # only files whose links resolve to it can change
         for record in (index.records()[position] for position in linking):
             text, sha = self.core.vault.read(self.core.vault.path(record.path))
             changed, count = graph_rename_links(text, graph, key, new)
             if count:
                 plan.append({"path": record.path, "links": count, "_text": changed, "_sha": sha})
-        note = None
+        note: tuple[str, str] | None = None
         if entity.note is not None:
             source = index.records()[entity.note].path
             note = (source, f"{ENTITIES_DIR}/{entity_file(new)}")
@@ -114,17 +119,18 @@ class Entities:
         }
         if not apply:
             return result
-        written = []
+        written: list[str] = []
         with self.core.vault.lock():
             for item in plan:
                 self.core.vault.replace(self.core.vault.path(item["path"]), item["_text"], expected_sha=item["_sha"])
                 written.append(item["path"])
             if note and note[0] != note[1]:
-                source = self.core.vault.path(note[0])
-                text, sha = self.core.vault.read(source)
+                assert entity.note is not None
+                note_path = self.core.vault.path(note[0])
+                text, sha = self.core.vault.read(note_path)
                 aliases = [*index.records()[entity.note].aliases, entity.name]  # old mentions still resolve
-                self.core.vault.replace(source, markdown.set_keys(text, {"aliases": aliases}), expected_sha=sha)
-                os.replace(source, self.core.vault.path(note[1]))
+                self.core.vault.replace(note_path, markdown.set_keys(text, {"aliases": aliases}), expected_sha=sha)
+                os.replace(note_path, self.core.vault.path(note[1]))
                 written += [note[0], note[1]]
             self.core.autocommit(written, f"mem: rename entity {entity.name} -> {new}")
         self.core.reindex(paths=written)

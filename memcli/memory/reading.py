@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING, Any
 
 from memcli.errors import InvalidInputError, NotFoundError
 from memcli.graph.model import relations_of
-from memcli.graph.model import spread as graph_spread
 from memcli.guard.inputs import SCOPE_ARGS, check_limit, check_scopes
 from memcli.guard.outputs import looks_like_injection
 from memcli.index.options import SearchOptions
@@ -103,6 +102,8 @@ class Reading:
         options = SearchOptions(
             mode=settings.search_mode, dense_weight=settings.dense_weight, half_life_days=settings.half_life_days
         )
+        from memcli.graph.spread import spread as graph_spread  # numpy: loaded with the index, on first use
+
         graph = self.core.graph(index)
         hops = settings.graph_hops
         hits, mode = index.rank(

@@ -39,7 +39,7 @@ class Transfer:
         index = self.core.fresh()
         known = {record.id for record in index.records()}
         written: list[str] = []
-        summary = {"format": incoming.format, "added": 0, "skipped": 0, "entities": 0, "relations": 0}
+        summary: dict[str, Any] = {"format": incoming.format, "added": 0, "skipped": 0, "entities": 0, "relations": 0}
         with self.core.vault.lock():
             for done, item in enumerate(incoming.memories, 1):
                 memory_id = check_id(str(item["id"]))

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from memcli.config import MEMORIES_DIR
 from memcli.errors import InvalidInputError
-from memcli.graph.model import autolink as graph_autolink
+from memcli.graph.rewrite import autolink as graph_autolink
 from memcli.guard.inputs import check_messages, check_plain, check_scopes, check_text
 from memcli.guard.secrets import guard, guard_mapping
 from memcli.infer.extract import extract

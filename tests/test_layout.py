@@ -1,0 +1,41 @@
+"""Guard rails on the shape of the package: what `mem`'s start-up imports, and docs that name
+every command."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from typer.main import get_command
+
+from memcli.cli import app
+
+ROOT = Path(__file__).resolve().parents[1]
+HEAVY = ["numpy", "fastembed", "onnxruntime", "watchdog", "mcp", "rank_bm25", "detect_secrets"]
+
+
+def test_importing_the_cli_loads_no_heavy_dependency() -> None:
+    """`mem --help` and a daemon-served query must not pay for the model, numpy, watchdog or MCP:
+    they are imported by the commands that need them, on first use."""
+    probe = f"import sys, json, memcli.cli; print(json.dumps([m for m in {HEAVY!r} if m in sys.modules]))"
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert json.loads(done.stdout) == []
+
+
+def test_the_readme_mentions_every_command() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    commands = sorted(get_command(app).commands)  # type: ignore[attr-defined]
+    missing = [name for name in commands if not re.search(rf"\bmem {re.escape(name)}\b", readme)]
+    assert commands and not missing, f"README.md never shows: {', '.join('mem ' + m for m in missing)}"
+
+
+def test_memory_layer_does_not_import_numpy_or_the_index_at_module_level() -> None:
+    """The arrows point one way: memory reaches the index through SearchIndex's methods only."""
+    for path in sorted((ROOT / "memcli" / "memory").glob("*.py")):
+        top_level = [
+            line for line in path.read_text(encoding="utf-8").splitlines() if line.startswith(("import", "from"))
+        ]
+        assert not [line for line in top_level if "numpy" in line or line.startswith("from memcli.index.core")], path
