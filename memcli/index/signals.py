@@ -9,6 +9,7 @@ import re
 import numpy as np
 
 from memcli.models import MemoryRecord, timestamp
+from memcli.text import lexicon
 from memcli.text.normalize import fold
 
 CONTEXT_SPAN = 2  # neighbours on each side
@@ -16,7 +17,7 @@ CONTEXT_DECAY = 0.7  # the second neighbour counts this much of the first
 CONTEXT_GAP_S = 600.0  # memories more than 10 minutes apart are not one conversation
 OFFSETS = [offset for offset in range(-CONTEXT_SPAN, CONTEXT_SPAN + 1) if offset]
 
-PAST_QUALIFIERS = ("former", "ex", "old", "previous", "past", "earlier", "erstwhile")
+PAST_QUALIFIERS = tuple(lexicon.word_list("past_qualifiers"))
 PAST_WORD = re.compile(rf"\b(?:{'|'.join(PAST_QUALIFIERS)})\b", re.IGNORECASE)
 
 

@@ -16,6 +16,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from memcli.text import lexicon
 from memcli.text.english import (
     ANAPHORIC_TARGET,
     CONFIRM,
@@ -142,48 +143,7 @@ def strip_label(sentence: str) -> str:
     return text
 
 
-_NOT_TOPICS = frozenset(
-    [
-        "a",
-        "an",
-        "the",
-        "my",
-        "our",
-        "your",
-        "some",
-        "quick",
-        "big",
-        "small",
-        "little",
-        "short",
-        "new",
-        "latest",
-        "important",
-        "random",
-        "good",
-        "bad",
-        "great",
-        "huge",
-        "major",
-        "minor",
-        "life",
-        "meeting",
-        "meetings",
-        "call",
-        "chat",
-        "session",
-        "today",
-        "this",
-        "week",
-        "for",
-        "about",
-        "on",
-        "from",
-        "in",
-        "of",
-        "to",
-    ]
-)
+_NOT_TOPICS = lexicon.words("not_topics")
 
 
 def is_question(sentence: str) -> bool:

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from memcli.infer.extract import Extraction, Fact
+from memcli.text import lexicon
 from memcli.text.english import RELATIONS, content_words, normalise, proper_nouns, subject_of, values
 from memcli.text.normalize import fold
 
@@ -235,23 +236,11 @@ def _with_relation(old: str, new: str) -> str:
     return new
 
 
-_CHANGE_STEMS = frozenset(
-    content_words(
-        "moved relocated switched changed now new since rescheduled pushed upgraded "
-        "migrated replaced started become became these days from on"
-    )
-)
+_CHANGE_STEMS = frozenset(content_words(" ".join(lexicon.word_list("change_stems"))))
 
 
 # Verbs say what was done, not what it was about: "forget that I use X" must not match every "Uses …".
-_VERB_STEMS = frozenset(
-    content_words(
-        "use uses using live lives living work works working play plays playing like "
-        "likes love loves prefer prefers have has do does go goes eat eats drink drinks "
-        "learn learning train training make makes get gets take takes want wants need "
-        "needs keep keeps write writes read reads say says go went start starts started starting"
-    )
-)
+_VERB_STEMS = frozenset(content_words(" ".join(lexicon.word_list("verb_stems"))))
 
 
 @lru_cache(maxsize=65536)
@@ -430,12 +419,7 @@ def _changes_earlier(fact: Fact, decisions: list[Decision]) -> bool:
 
 
 # "wipe my medical details": the words a kind of detail goes by (a sweeping retraction only)
-KINDS_OF_DETAIL = {
-    "medical": "medical health diagnosis condition diabetes insulin asthma allergy allergic medication medicine pills doctor "
-    "gp physio physiotherapist therapist therapy surgery hospital blood pressure prescription injury",
-    "money": "money financial finance bank account salary income debt loan mortgage savings pension card",
-    "contact": "contact phone number email address postcode zip",
-}
+KINDS_OF_DETAIL = lexicon.mapping("kinds_of_detail")
 KIND_WORDS = {kind: content_words(words) for kind, words in KINDS_OF_DETAIL.items()}
 RELATION_WORD = re.compile(rf"\b(?:{RELATIONS}|ex|ex-\w+)\b", re.IGNORECASE)
 _PARTS = re.compile(r"\s*(?:;|,?\s+and\s+(?=(?:she|he|they|i|we|it)\b)|,\s+but\s+)\s*", re.IGNORECASE)
