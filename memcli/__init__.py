@@ -7,11 +7,16 @@
 
 from memcli.errors import (
     ConflictError,
+    EmbeddingUnavailable,
+    GitError,
+    IndexDamaged,
     InvalidInputError,
+    LLMError,
     LockTimeoutError,
     MemError,
     NotFoundError,
     ParseError,
+    SecretFoundError,
     VaultError,
 )
 from memcli.memory import Memory
@@ -20,12 +25,17 @@ __version__ = "0.1.0"
 
 __all__ = [
     "ConflictError",
+    "EmbeddingUnavailable",
+    "GitError",
+    "IndexDamaged",
     "InvalidInputError",
+    "LLMError",
     "LockTimeoutError",
     "MemError",
     "Memory",
     "NotFoundError",
     "ParseError",
+    "SecretFoundError",
     "VaultError",
     "__version__",
 ]

@@ -1,4 +1,20 @@
-"""Typed errors. Every message is written for the person who will read it on one line."""
+"""The one error tree. Every error mem raises on purpose is a MemError whose str() is the one
+line a person reads; the CLI prints it, MCP returns it, nothing else is shown. Catch a class, never
+a message text: where a caller must tell cases apart, the error carries a field.
+
+    MemError
+    ├── InvalidInputError (ValueError)   the caller passed something mem refuses
+    │   └── SecretFoundError             the text holds a credential; nothing was written
+    ├── NotFoundError (ValueError)       no memory with that id (Mem0 raises ValueError too)
+    ├── VaultError                       the vault cannot be used
+    ├── ParseError                       a file cannot be read as a note
+    ├── ConflictError                    a file changed between mem's read and its write
+    ├── LockTimeoutError                 another writer held the lock too long
+    ├── GitError                         git is missing or a git command failed
+    ├── EmbeddingUnavailable             no embedding model: search runs BM25 only
+    ├── LLMError                         the optional LLM gave no usable answer (add falls back to the rules)
+    └── IndexDamaged                     the stored index cannot be trusted (mem rebuilds it; never shown)
+"""
 
 from __future__ import annotations
 
@@ -15,6 +31,10 @@ class NotFoundError(MemError, ValueError):
     """No memory has that id. ValueError too, as Mem0 raises ValueError here."""
 
 
+class SecretFoundError(InvalidInputError):
+    """The text holds something that looks like a credential; nothing was written."""
+
+
 class VaultError(MemError):
     """The vault cannot be used (the path is a file, not writable, outside the vault...)."""
 
@@ -29,3 +49,19 @@ class ConflictError(MemError):
 
 class LockTimeoutError(MemError):
     """Another writer held the vault lock for too long."""
+
+
+class GitError(MemError):
+    """git is missing, or a git command failed in a way mem cannot settle."""
+
+
+class EmbeddingUnavailable(MemError):
+    """No embedding model can be loaded; search falls back to BM25."""
+
+
+class LLMError(MemError):
+    """The LLM could not give a usable answer; the message says why, in a few words."""
+
+
+class IndexDamaged(MemError):
+    """The stored index cannot be trusted; the caller deletes it and rebuilds."""

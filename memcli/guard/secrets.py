@@ -9,17 +9,13 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from memcli.errors import InvalidInputError
+from memcli.errors import SecretFoundError
 
 _OFF = {"Base64 High Entropy String", "Hex High Entropy String", "Secret Keyword", "Public IP (ipv4)"}
 # Some plugins report only part of a secret (a prefix, two of a JWT's three parts); a redaction
 # covers the whole token around it.
 _TOKEN_CHARS = re.compile(r"[A-Za-z0-9_\-.+/=~]")
 _PRIVATE_KEY_END = re.compile(r"-----END [A-Z ]*PRIVATE KEY-----|-----END [A-Z ]*PRIVATE KEY BLOCK-----")
-
-
-class SecretFoundError(InvalidInputError):
-    """The text holds something that looks like a credential; nothing was written."""
 
 
 @dataclass(frozen=True)

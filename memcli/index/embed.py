@@ -13,17 +13,13 @@ from typing import Protocol
 
 import numpy as np
 
-from memcli.errors import MemError
+from memcli.errors import EmbeddingUnavailable
 
 BUNDLED_MODEL = "all-MiniLM-L6-v2-int8"
 BUNDLED_SHA256 = "8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6"
 BUNDLED_DIM = 384
 TOKENIZER_DIR = Path(__file__).parent / "model"
 DEFAULT_BATCH = 32  # fastembed's default of 256 costs ~1 GB of RSS; 16-64 is as fast here
-
-
-class EmbeddingUnavailable(MemError):
-    """No embedding model can be loaded; search falls back to BM25."""
 
 
 class Embedder(Protocol):

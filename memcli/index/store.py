@@ -18,6 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
+from memcli.errors import IndexDamaged
+
 SCHEMA_VERSION = "4"  # 2: a crc32 per vector row; 3: records carry links; 4: supersede chains
 DB_NAME = "index.sqlite"
 VECTORS_NAME = "vectors.f32"
@@ -45,10 +47,6 @@ CREATE TABLE IF NOT EXISTS chunks (
 CREATE TABLE IF NOT EXISTS terms (term TEXT PRIMARY KEY, id INTEGER NOT NULL UNIQUE);
 CREATE TABLE IF NOT EXISTS vectors (text_hash TEXT PRIMARY KEY, row INTEGER NOT NULL, crc INTEGER NOT NULL);
 """
-
-
-class IndexDamaged(Exception):
-    """The stored index cannot be trusted; the caller deletes it and rebuilds."""
 
 
 @dataclass(frozen=True)

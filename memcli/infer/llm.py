@@ -14,6 +14,7 @@ import urllib.error
 import urllib.request
 from typing import Any
 
+from memcli.errors import LLMError
 from memcli.infer.reconcile import ADD, DELETE, NONE, UPDATE, Decision, Existing
 
 SYSTEM_PROMPT = """You manage a person's long-term memory. You get a conversation (or one message) and the
@@ -55,10 +56,6 @@ RESPONSE_SCHEMA = {
     "required": ["decisions"],
     "additionalProperties": False,
 }
-
-
-class LLMError(Exception):
-    """The LLM could not give a usable answer; the message says why, in a few words."""
 
 
 class ChatClient:

@@ -7,14 +7,10 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from memcli.errors import MemError
+from memcli.errors import GitError
 
 GITIGNORE = "# derived state of mem: never committed\n.mem/\n"
 GITATTRIBUTES = "# memories are text; keep line endings the same on every machine\n*.md text eol=lf\n"
-
-
-class GitError(MemError):
-    """git is missing, or a git command failed in a way mem cannot settle."""
 
 
 def available() -> bool:
