@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import zlib
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from memcli import Memory
-from memcli.text.normalize import tokenize
+from memcli.testing import HashEmbedder
 
 
 @pytest.fixture(autouse=True)
@@ -51,33 +49,7 @@ def mem(vault: Path) -> Memory:
     return Memory(vault=vault)
 
 
-class FakeEmbedder:
-    """A deterministic stand-in for the model: hashed bag of stemmed words, L2-normalised.
-
-    Texts sharing words are similar, so ranking logic can be tested without loading ONNX;
-    `calls` counts the texts embedded as passages.
-    """
-
-    name = "fake-hash"
-    sha256 = "0" * 64
-    dim = 1024
-
-    def __init__(self) -> None:
-        self.calls: list[str] = []
-
-    def _vector(self, text: str) -> np.ndarray:
-        vector = np.zeros(self.dim, dtype=np.float32)
-        for token in tokenize(text):
-            vector[zlib.crc32(token.encode()) % self.dim] += 1.0
-        norm = np.linalg.norm(vector)
-        return vector / norm if norm else vector
-
-    def embed_passages(self, texts: list[str]) -> np.ndarray:
-        self.calls.extend(texts)
-        return np.array([self._vector(t) for t in texts], dtype=np.float32).reshape(len(texts), self.dim)
-
-    def embed_query(self, text: str) -> np.ndarray:
-        return self._vector(text)
+FakeEmbedder = HashEmbedder  # the tests' old name for it
 
 
 @pytest.fixture

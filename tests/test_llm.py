@@ -14,7 +14,7 @@ import pytest
 
 from memcli import Memory
 from memcli.infer.llm import LLMError, parse_decisions
-from memcli.infer.reconcile import Existing
+from memcli.infer.types import Existing
 
 
 class Stub:

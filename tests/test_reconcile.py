@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from memcli.infer.extract import extract
-from memcli.infer.reconcile import ADD, DELETE, NONE, UPDATE, Existing, compatible, reconcile
+from memcli.infer.reconcile import compatible, reconcile
+from memcli.infer.types import ADD, DELETE, NONE, UPDATE, Existing
 
 
 def decide(stored: list[str], message: str, similarity=None) -> list[tuple[str, str | None, str | None]]:

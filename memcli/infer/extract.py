@@ -13,9 +13,9 @@ Pure text in, data out; reconcile.py decides what each fact does to the vault.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from typing import Any
 
+from memcli.infer.types import Correction, Extraction, Fact, Retraction
 from memcli.text import lexicon
 from memcli.text.english import (
     ANAPHORIC_TARGET,
@@ -57,43 +57,6 @@ from memcli.text.english import (
 from memcli.text.normalize import fold
 
 # -- data --------------------------------------------------------------------------------------
-
-
-@dataclass
-class Fact:
-    """One statement to remember, normalised to read well in a list ("Prefers pnpm over npm")."""
-
-    text: str
-    sentence: str  # the user's words it came from
-    subject: frozenset[str] = frozenset()  # who or what it is about (see `subject_of`)
-
-
-@dataclass
-class Retraction:
-    """The user asked to forget something: `target` says what (words to match)."""
-
-    target: str
-    sentence: str
-    sweeping: bool = False  # "anything about…": every match, not only the best
-    fallback: str | None = None  # "No longer plays in a band": kept when nothing matched
-    keep: str | None = None  # "…but keep the note about the orchids": that part stays
-
-
-@dataclass
-class Correction:
-    """ "It's the 21st, not the 12th": replace `old` with `new` in what was just said (or stored)."""
-
-    old: str
-    new: str
-    sentence: str
-
-
-@dataclass
-class Extraction:
-    facts: list[Fact] = field(default_factory=list)
-    retractions: list[Retraction] = field(default_factory=list)
-    corrections: list[Correction] = field(default_factory=list)  # left for stored memories
-    dropped: list[tuple[str, str]] = field(default_factory=list)  # (sentence, why) for --explain
 
 
 # -- word lists (skills, not sentences: each list names a kind of thing people say) ------------

@@ -15,7 +15,7 @@ import urllib.request
 from typing import Any
 
 from memcli.errors import LLMError
-from memcli.infer.reconcile import ADD, DELETE, NONE, UPDATE, Decision, Existing
+from memcli.infer.types import ADD, DELETE, NONE, UPDATE, Decision, Existing
 
 SYSTEM_PROMPT = """You manage a person's long-term memory. You get a conversation (or one message) and the
 memories already stored for this person, each with an id. Decide what to remember.

@@ -13,9 +13,11 @@ from memcli.errors import InvalidInputError
 from memcli.graph.rewrite import autolink as graph_autolink
 from memcli.guard.inputs import check_messages, check_plain, check_scopes, check_text
 from memcli.guard.secrets import guard, guard_mapping
+from memcli.infer.attributes import attributes
 from memcli.infer.extract import extract
 from memcli.infer.llm import ChatClient, LLMError
-from memcli.infer.reconcile import ADD, DELETE, NONE, UPDATE, Decision, Existing, Similarity, attributes, reconcile
+from memcli.infer.reconcile import reconcile
+from memcli.infer.types import ADD, DELETE, NONE, UPDATE, Decision, Existing, Similarity
 from memcli.memory.core import Core
 from memcli.models import CURRENT, DELETED, SUPERSEDED, MemoryRecord
 from memcli.vault import markdown

@@ -1,0 +1,66 @@
+"""What inference works with, and what it decides: facts drawn from what the user said, the
+memories they may touch, and one decision per fact (ADD / UPDATE / DELETE / NONE) with its reason.
+Plain data shared by extract, reconcile and the LLM path."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+ADD, UPDATE, DELETE, NONE = "ADD", "UPDATE", "DELETE", "NONE"
+
+
+@dataclass
+class Fact:
+    """One statement to remember, normalised to read well in a list ("Prefers pnpm over npm")."""
+
+    text: str
+    sentence: str  # the user's words it came from
+    subject: frozenset[str] = frozenset()  # who or what it is about (see `subject_of`)
+
+
+@dataclass
+class Retraction:
+    """The user asked to forget something: `target` says what (words to match)."""
+
+    target: str
+    sentence: str
+    sweeping: bool = False  # "anything about…": every match, not only the best
+    fallback: str | None = None  # "No longer plays in a band": kept when nothing matched
+    keep: str | None = None  # "…but keep the note about the orchids": that part stays
+
+
+@dataclass
+class Correction:
+    """ "It's the 21st, not the 12th": replace `old` with `new` in what was just said (or stored)."""
+
+    old: str
+    new: str
+    sentence: str
+
+
+@dataclass
+class Extraction:
+    facts: list[Fact] = field(default_factory=list)
+    retractions: list[Retraction] = field(default_factory=list)
+    corrections: list[Correction] = field(default_factory=list)  # left for stored memories
+    dropped: list[tuple[str, str]] = field(default_factory=list)  # (sentence, why) for --explain
+
+
+@dataclass
+class Existing:
+    """A current memory of the same scope, as the reconciler sees it."""
+
+    id: str
+    text: str
+
+
+@dataclass
+class Decision:
+    event: str
+    text: str | None = None  # the memory's new text (ADD, UPDATE)
+    target: Existing | None = None  # the memory it acts on (UPDATE, DELETE, NONE)
+    why: str = ""
+
+
+Similarity = Callable[[str, str], "float | None"]  # (new text, existing id) -> cosine, None without a model
