@@ -3,24 +3,31 @@
 from __future__ import annotations
 
 import dataclasses
-import functools
-import json
 import logging
-import os
 import sys
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import typer
-from rich.console import Console
 from rich.text import Text
 
 from memcli.cli import render
-from memcli.errors import InvalidInputError, MemError
+from memcli.cli.options import (
+    AgentOpt,
+    JsonOpt,
+    RunOpt,
+    State,
+    UserOpt,
+    fail,
+    friendly,
+    new_console,
+    print_json,
+    state_of,
+)
+from memcli.errors import InvalidInputError
 from memcli.interop.digest import replace_block
 from memcli.memory import Memory, load_messages
+from memcli.memory.writing import UNCHANGED
 from memcli.vault.files import write_atomically
 
 app = typer.Typer(
@@ -31,58 +38,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-UserOpt = typer.Option(None, "--user", "-u", help="User scope (user_id).")
-AgentOpt = typer.Option(None, "--agent", "-a", help="Agent scope (agent_id).")
-RunOpt = typer.Option(None, "--run", "-r", help="Run/session scope (run_id).")
-JsonOpt = typer.Option(False, "--json", help="Print the library's result as JSON.")
-
-
-@dataclass
-class State:
-    vault: str | None = None
-
-    def memory(self) -> Memory:
-        return Memory(vault=self.vault)
-
-
-def _console() -> Console:
-    # Made per call so that it writes to the sys.stdout of the moment (tests swap it).
-    return Console(highlight=False, soft_wrap=False)
-
-
-def _print_json(data: Any) -> None:
-    typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
-
-
-def _fail(message: str) -> typer.Exit:
-    typer.echo(f"error: {message}", err=True)
-    return typer.Exit(1)
-
-
-def friendly(command: F) -> F:
-    """Turn mem's typed errors (and anything unexpected) into one line on stderr and exit 1."""
-
-    @functools.wraps(command)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return command(*args, **kwargs)
-        except MemError as err:
-            raise _fail(str(err)) from None
-        except (typer.Exit, typer.Abort, KeyboardInterrupt):
-            raise
-        except Exception as err:  # noqa: BLE001 - the last line of defence against tracebacks
-            if os.environ.get("MEM_DEBUG"):
-                raise
-            raise _fail(f"unexpected {type(err).__name__}; run again with MEM_DEBUG=1 to see where") from None
-
-    return wrapper  # type: ignore[return-value]
-
-
-def _state(ctx: typer.Context) -> State:
-    return ctx.ensure_object(State)
 
 
 @app.callback()
@@ -109,9 +64,9 @@ def init(
     as_json: bool = JsonOpt,
 ) -> None:
     """Create a vault: memories/, mem.toml (its marker) and .mem/ for derived state."""
-    result = Memory(vault=path if path is not None else _state(ctx).vault).init(git=git)
+    result = Memory(vault=path if path is not None else state_of(ctx).vault).init(git=git)
     if as_json:
-        _print_json(result)
+        print_json(result)
     else:
         verb = "Initialised" if result["created"] else "Already a vault:"
         typer.echo(f"{verb} {result['vault']}{' (git repository, autocommit on)' if git else ''}")
@@ -167,7 +122,7 @@ def add(
     else:
         payload = sys.stdin.read() if text == "-" else text
     result = (
-        _state(ctx)
+        state_of(ctx)
         .memory()
         .add(
             payload,
@@ -182,7 +137,7 @@ def add(
             timestamp=at,
         )
     )
-    _print_json(result) if as_json else render.added(_console(), result, inferred=not no_infer)
+    print_json(result) if as_json else render.added(new_console(), result, inferred=not no_infer)
 
 
 @app.command()
@@ -201,7 +156,7 @@ def search(
 ) -> None:
     """Find memories by meaning and words: `mem search "package manager" -u ray`."""
     result = (
-        _state(ctx)
+        state_of(ctx)
         .memory()
         .search(
             query,
@@ -214,17 +169,17 @@ def search(
             as_of=as_of,
         )
     )
-    _print_json(result) if as_json else render.search(_console(), result, query)
+    print_json(result) if as_json else render.search(new_console(), result, query)
 
 
 @app.command()
 @friendly
 def get(ctx: typer.Context, memory_id: str = typer.Argument(..., metavar="ID"), as_json: bool = JsonOpt) -> None:
     """Show one memory by id."""
-    result = _state(ctx).memory().get(memory_id)
+    result = state_of(ctx).memory().get(memory_id)
     if result is None:
-        raise _fail(f"no memory with id {memory_id}; see `mem list` or `mem search` for ids")
-    _print_json(result) if as_json else render.record(_console(), result)
+        raise fail(f"no memory with id {memory_id}; see `mem list` or `mem search` for ids")
+    print_json(result) if as_json else render.record(new_console(), result)
 
 
 @app.command("list")
@@ -241,11 +196,11 @@ def list_(
 ) -> None:
     """List current memories, newest first."""
     result = (
-        _state(ctx)
+        state_of(ctx)
         .memory()
         .get_all(user_id=user, agent_id=agent, run_id=run, limit=limit, include_all=include_all, as_of=as_of)
     )
-    _print_json(result) if as_json else render.listing(_console(), result)
+    print_json(result) if as_json else render.listing(new_console(), result)
 
 
 @app.command()
@@ -259,12 +214,12 @@ def update(
 ) -> None:
     """Replace a memory's text (the old text stays in its history)."""
     result = (
-        _state(ctx)
+        state_of(ctx)
         .memory()
         .update(memory_id, sys.stdin.read() if text == "-" else text, redact=True if redact else None)
     )
-    _print_json(result) if as_json else typer.echo(
-        f"Updated {memory_id}." if result["message"].startswith("Memory updated") else f"{memory_id} already says that."
+    print_json(result) if as_json else typer.echo(
+        f"{memory_id} already says that." if result["message"] == UNCHANGED else f"Updated {memory_id}."
     )
 
 
@@ -277,9 +232,9 @@ def forget(
     as_json: bool = JsonOpt,
 ) -> None:
     """Forget a memory: it leaves search but stays on disk as `status: deleted` (or --purge it)."""
-    result = _state(ctx).memory().delete(memory_id, purge=purge)
+    result = state_of(ctx).memory().delete(memory_id, purge=purge)
     if as_json:
-        _print_json(result)
+        print_json(result)
     elif purge:
         typer.echo(f"Purged {memory_id}: its file is removed.")
     else:
@@ -290,12 +245,12 @@ def forget(
 @friendly
 def history(ctx: typer.Context, memory_id: str = typer.Argument(..., metavar="ID"), as_json: bool = JsonOpt) -> None:
     """Show how a memory changed over time."""
-    memory = _state(ctx).memory()
+    memory = state_of(ctx).memory()
     result = memory.history(memory_id)
     if as_json:
-        _print_json(result)
+        print_json(result)
         return
-    render.history(_console(), result)
+    render.history(new_console(), result)
     for entry in memory.file_log(memory_id):
         typer.echo(f"git {entry['commit']} {entry['date'][:19]} {entry['message']}")
 
@@ -308,12 +263,12 @@ def index(
     as_json: bool = JsonOpt,
 ) -> None:
     """Bring the search index (.mem/) up to date; search does this by itself, this shows progress."""
-    memory = _state(ctx).memory()
+    memory = state_of(ctx).memory()
     if as_json:
         stats = memory.reindex(rebuild=rebuild)
-        _print_json({**dataclasses.asdict(stats), "mode": memory.search_mode()})
+        print_json({**dataclasses.asdict(stats), "mode": memory.search_mode()})
         return
-    console = _console()
+    console = new_console()
     with render.progress(console) as update:
         stats = memory.reindex(rebuild=rebuild, progress=update)
     render.indexed(console, stats, memory.search_mode())
@@ -332,8 +287,8 @@ def watch(
     """Keep the index fresh while files change (editors, agents, git pull). Ctrl-C stops it."""
     from memcli.watch import Watcher  # watchdog is only needed by this command
 
-    memory = _state(ctx).memory()
-    console = _console()
+    memory = state_of(ctx).memory()
+    console = new_console()
     if once:
         stats = memory.reindex()
         render.indexed(console, stats, memory.search_mode())
@@ -369,7 +324,7 @@ def context(
     as_json: bool = JsonOpt,
 ) -> None:
     """A compact markdown digest of what matters, for an agent to read at session start."""
-    result = _state(ctx).memory().context(user_id=user, agent_id=agent, run_id=run, query=query, budget=budget)
+    result = state_of(ctx).memory().context(user_id=user, agent_id=agent, run_id=run, query=query, budget=budget)
     if write is not None:
         try:
             existing = write.read_text(encoding="utf-8") if write.exists() else None
@@ -381,7 +336,7 @@ def context(
             write_atomically(write, updated)
         result = {**result, "written": str(write), "changed": changed}
     if as_json:
-        _print_json(result)
+        print_json(result)
     elif write is not None:
         typer.echo(
             f"{'Updated' if result['changed'] else 'Unchanged:'} {write} ({len(result['ids'])} memories, ~{result['tokens']} tokens)"
@@ -405,7 +360,7 @@ def graph(
     if entity == "rename":
         if not names or len(names) != 2:
             raise InvalidInputError("usage: mem graph rename OLD NEW")
-        memory = _state(ctx).memory()
+        memory = state_of(ctx).memory()
         plan = memory.rename_entity(names[0], names[1])
         for change in plan["changes"]:
             typer.echo(f"  {change['path']}: {change['links']} link(s)")
@@ -423,9 +378,9 @@ def graph(
         raise InvalidInputError("give one entity (or `rename OLD NEW`)")
     if fmt not in ("tree", "json", "dot", "mermaid"):
         raise InvalidInputError("--format takes tree, json, dot or mermaid")
-    result = _state(ctx).memory().graph(entity, depth)
+    result = state_of(ctx).memory().graph(entity, depth)
     if fmt == "json":
-        _print_json(result)
+        print_json(result)
     else:
         typer.echo(render.graph_text(result, fmt), nl=False)
 
@@ -434,9 +389,9 @@ def graph(
 @friendly
 def entities(ctx: typer.Context, as_json: bool = JsonOpt) -> None:
     """List entities: every [[link]] target and every note under entities/, most linked first."""
-    result = _state(ctx).memory().entities()
+    result = state_of(ctx).memory().entities()
     if as_json:
-        _print_json(result)
+        print_json(result)
         return
     for row in result["results"]:
         note = "" if row["note"] else "  (no note)"
@@ -451,7 +406,7 @@ def export_(
     output: Path | None = typer.Option(None, "--output", "-o", help="Write to this file instead of stdout."),
 ) -> None:
     """Export every memory (jsonl/json keep status and history; mem0 and markdown: current ones)."""
-    text = _state(ctx).memory().export(fmt)
+    text = state_of(ctx).memory().export(fmt)
     if output is None:
         typer.echo(text, nl=False)
     else:
@@ -470,12 +425,12 @@ def import_(
     as_json: bool = JsonOpt,
 ) -> None:
     """Import memories; importing the same file twice adds nothing."""
-    memory = _state(ctx).memory()
+    memory = state_of(ctx).memory()
     text = _read_source(source)
     if as_json:
-        _print_json(memory.import_text(text, redact=True if redact else None))
+        print_json(memory.import_text(text, redact=True if redact else None))
         return
-    console = _console()
+    console = new_console()
     with render.progress(console) as update:
         result = memory.import_text(text, progress=update, redact=True if redact else None)
     typer.echo(
@@ -491,7 +446,7 @@ def commit(
     message: str | None = typer.Option(None, "--message", "-m", help="Commit message."),
 ) -> None:
     """Commit every change in a git vault, hand edits included (mem never commits those by itself)."""
-    done = _state(ctx).memory().commit(message)["committed"]
+    done = state_of(ctx).memory().commit(message)["committed"]
     typer.echo("Committed." if done else "Nothing to commit.")
 
 
@@ -499,9 +454,9 @@ def commit(
 @friendly
 def sync(ctx: typer.Context, as_json: bool = JsonOpt) -> None:
     """Pull (rebase) from the vault's git remote, index what came in, push."""
-    result = _state(ctx).memory().sync()
+    result = state_of(ctx).memory().sync()
     if as_json:
-        _print_json(result)
+        print_json(result)
     else:
         typer.echo(
             f"Synced: {len(result['pulled_files'])} file(s) came in, {result['indexed']['changed']} re-indexed; pushed."
@@ -525,7 +480,7 @@ def mcp(
 
     if transport not in ("stdio", "http"):
         raise InvalidInputError("--transport takes stdio or http")
-    memory = _state(ctx).memory()
+    memory = state_of(ctx).memory()
     memory.warm_up()
     server = create_server(memory, default_user=user, default_agent=agent)
     if transport == "stdio":
@@ -544,7 +499,7 @@ def doctor(
     as_json: bool = JsonOpt,
 ) -> None:
     """Check the vault: where it is, what it holds, files that cannot be read, and why."""
-    memory = _state(ctx).memory()
+    memory = state_of(ctx).memory()
     if fix:
         if not as_json:
             typer.echo("Fixing: rebuilding the index from the files; giving files with a copied id an id of their own.")
@@ -554,7 +509,7 @@ def doctor(
             for change in relinked:
                 typer.echo(f"  {change['path']}: id {change['old_id']} -> {change['new_id']}")
     result = memory.doctor()
-    _print_json(result) if as_json else render.doctor(_console(), result)
+    print_json(result) if as_json else render.doctor(new_console(), result)
 
 
 def main() -> None:

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 Messages = str | list[dict[str, Any]]
+UNCHANGED = "Memory unchanged."  # update's message (Mem0's wording) when the text is the same
 LONG_TEXT = 4000  # characters: a text this long is a document to keep whole, not a message to mine
 MAX_COMPARED = 300  # a scope this small is compared whole; a bigger one through search
 CANDIDATES_PER_TEXT = 15  # in a big scope: the closest memories by words, and by meaning, per fact
@@ -287,7 +288,7 @@ class Writing:
             if record.status != CURRENT:
                 raise InvalidInputError(f"{memory_id} is {record.status}; add a new memory instead")
             if text == record.text:
-                return {"message": "Memory unchanged.", "id": memory_id}
+                return {"message": UNCHANGED, "id": memory_id}
             now = core.now()
             history = [*record.history, {"event": "UPDATE", "at": now, "old": record.text}]
             self._rewrite(record, {"updated": now, "history": history}, body=text + "\n")
