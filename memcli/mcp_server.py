@@ -14,6 +14,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 
 from memcli.errors import MemError
 from memcli.memory import Memory
+from memcli.text.normalize import cut_to_tokens, estimate_tokens
 
 MAX_LIMIT = 50
 DEFAULT_BUDGET_TOKENS = 4000
@@ -33,8 +34,8 @@ _TEXT_FIELDS = ("memory", "old_memory", "new_memory")
 
 
 def _budget(results: list[dict[str, Any]], max_tokens: int) -> tuple[list[dict[str, Any]], bool]:
-    """Cut memory texts so the whole answer stays near `max_tokens` (≈ 4 characters a token)."""
-    remaining = max_tokens * 4
+    """Cut memory texts so the whole answer stays near `max_tokens` (text.normalize.estimate_tokens)."""
+    remaining = max_tokens
     out: list[dict[str, Any]] = []
     truncated = False
     for item in results:
@@ -44,10 +45,15 @@ def _budget(results: list[dict[str, Any]], max_tokens: int) -> tuple[list[dict[s
         for name in _TEXT_FIELDS:
             text = item.get(name)
             if isinstance(text, str):
-                if len(text) > remaining:
-                    item[name], truncated = text[: max(remaining, 0)] + " …[truncated]", True
-                remaining -= min(len(text), max(remaining, 0))
-        remaining -= 200  # ids, paths and dates cost something too
+                cost = estimate_tokens(text)
+                if cost > remaining:
+                    item[name], truncated, cost = (
+                        cut_to_tokens(text, max(remaining, 0)) + " …[truncated]",
+                        True,
+                        remaining,
+                    )
+                remaining -= cost
+        remaining -= 50  # ids, paths and dates cost something too
         out.append(item)
     return out, truncated
 
