@@ -293,3 +293,11 @@ def test_an_id_clash_with_an_unindexed_file_gets_a_new_id(vault: Path, monkeypat
     added = Memory(vault=vault).add("likes tea", infer=False)
     assert added["results"][0]["id"] == "m-bbbbbbbbbb"
     assert taken.read_text() == "---\nid: m-aaaaaaaaaa\n---\nsomeone else's file\n"  # never overwritten
+
+
+def test_settings_can_be_replaced_on_a_live_memory(vault: Path) -> None:
+    import dataclasses
+
+    mem = Memory(vault=vault)
+    mem.settings = dataclasses.replace(mem.settings, freshness_ms=10**9)
+    assert mem.core.settings.freshness_ms == 10**9  # every part reads the one Core's settings

@@ -81,6 +81,10 @@ class Memory:
     def settings(self) -> Settings:
         return self.core.settings
 
+    @settings.setter
+    def settings(self, settings: Settings) -> None:
+        self.core.settings = settings
+
     @property
     def swept(self) -> list[str]:
         """Leftover temp files of killed writers that this Memory removed."""

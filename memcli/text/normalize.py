@@ -33,7 +33,7 @@ def tokenize(text: str) -> list[str]:
     return [stem(word) for word in _WORD.findall(fold(text)) if word not in STOPWORDS]
 
 
-_WORD = re.compile(r"\S+")
+_SPACED = re.compile(r"\S+")  # a "word" for the token estimate: anything between spaces
 _CHARS_PER_PIECE = 12  # a longer "word" (a URL, a hash, a blob without spaces) counts as several
 
 
@@ -45,7 +45,7 @@ def estimate_tokens(text: str) -> int:
     """A token estimate that needs no tokenizer: ~4/3 tokens a word (as bench/locomo.py counts),
     a word longer than 12 characters counting once per 12. The one estimator: the session digest
     and MCP's answer budget both count with it."""
-    return round(sum(_pieces(word) for word in _WORD.findall(text)) * 4 / 3)
+    return round(sum(_pieces(word) for word in _SPACED.findall(text)) * 4 / 3)
 
 
 def cut_to_tokens(text: str, budget: int) -> str:
@@ -53,7 +53,7 @@ def cut_to_tokens(text: str, budget: int) -> str:
     within `budget`."""
     allowed = int(budget * 3 / 4)
     spent = 0
-    for match in _WORD.finditer(text):
+    for match in _SPACED.finditer(text):
         cost = _pieces(match.group(0))
         if spent + cost > allowed:
             if spent == 0:  # one word longer than the budget (a blob): cut inside it
