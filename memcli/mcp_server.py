@@ -103,23 +103,35 @@ def create_server(  # noqa: C901 -- the complexity is the tools defined inside, 
         run_id: str | None = None,
         metadata: dict[str, Any] | None = None,
         infer: bool = True,
+        replaces: list[str] | None = None,
     ) -> dict[str, Any]:
         """Remember something durable about the user or the work.
 
-        Use for facts, preferences, plans, people, conventions: add_memory(text="Prefers pnpm
-        over npm"). Pass `messages` ([{"role": "user", "content": "..."}]) instead of `text` to
-        remember from a conversation (assistant turns are context, not facts). The facts are
-        extracted and reconciled: each result's `event` says ADD, UPDATE (it replaced
-        `previous_memory`), DELETE (the user retracted it) or NONE (already known). Say what
-        changed ("moved to Ghent") or retract ("forget that I ...") in plain words; infer=false
-        stores the text exactly as given. Never store secrets (keys, tokens, passwords).
+        Store one atomic fact per call, in the third person: add_memory(text="Prefers pnpm over
+        npm"). When a fact may have changed, call search_memories first; if the new fact makes
+        stored memories outdated, pass their ids as `replaces` (the text is then stored as one
+        memory that supersedes exactly those; same user/agent only). Pass `messages`
+        ([{"role": "user", "content": "..."}]) instead of `text` to remember from a conversation
+        (assistant turns are context, not facts). Without `replaces` the facts are extracted and
+        reconciled: each result's `event` says ADD, UPDATE (it replaced `previous_memory`),
+        DELETE (the user retracted it) or NONE (already known). An ADD may carry
+        `possible_conflicts`: stored memories it may update or duplicate, left as they are;
+        decide, and call add_memory again with `replaces` (or delete_memory) if one is outdated.
+        infer=false stores the text exactly as given. Never store secrets (keys, tokens, passwords).
         """
         check_size(text=text)
         user, agent = scope(user_id, agent_id)
         payload: Any = messages if messages else text
         return guarded(
             lambda: memory.add(
-                payload, user_id=user, agent_id=agent, run_id=run_id, metadata=metadata, infer=infer, source="mcp"
+                payload,
+                user_id=user,
+                agent_id=agent,
+                run_id=run_id,
+                metadata=metadata,
+                infer=infer,
+                source="mcp",
+                replaces=replaces,
             )
         )
 

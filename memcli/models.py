@@ -75,6 +75,8 @@ class MemoryRecord:
     supersedes: list[str] = field(default_factory=list)  # ids this memory replaced
     superseded_by: str | None = None
     invalid_at: str | None = None  # when it stopped being true (superseded or deleted)
+    may_conflict: list[str] = field(default_factory=list)  # older memories this one may replace (unsure)
+    not_conflicting: list[str] = field(default_factory=list)  # pairs a person reviewed and kept both
 
     @property
     def is_current(self) -> bool:

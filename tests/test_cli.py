@@ -211,6 +211,8 @@ def test_every_command_has_help() -> None:
         "sync",
         "graph",
         "entities",
+        "supersede",
+        "review",
     ]
     assert {c.name or c.callback.__name__ for c in app.registered_commands} == set(commands)  # none missing
     for name in commands:

@@ -208,3 +208,18 @@ def test_a_reaction_picks_the_assistants_suggestion() -> None:
         facts([{"role": "assistant", "content": "How about a walk?"}, {"role": "user", "content": "that sounds great"}])
         == []
     )
+
+
+@pytest.mark.parametrize(
+    ("said", "stored"),
+    [
+        ("I prefer pnpm", "Prefers pnpm"),
+        ("I mostly write Python these days", "Mostly writes Python these days"),
+        ("i dont drink coffee anymore", "i dont drink coffee anymore"),  # no sure verb: the user's words
+        ("I sing tenor in a choir", "I sing tenor in a choir"),
+    ],
+)
+def test_the_first_person_rewrite_happens_only_when_it_is_sure(said: str, stored: str) -> None:
+    from memcli.text.english import normalise
+
+    assert normalise(said) == stored

@@ -107,6 +107,10 @@ def add(
     ),
     redact: bool = typer.Option(False, "--redact", help="Store secrets as [REDACTED:kind] instead of refusing."),
     at: str | None = typer.Option(None, "--at", help="When this was said (ISO 8601), e.g. for old conversations."),
+    replaces: list[str] = typer.Option(
+        [], "--replaces", metavar="ID", help="Store the text as one memory that supersedes this one (repeatable)."
+    ),
+    explain: bool = typer.Option(False, "--explain", help="Show the rule, features and numbers behind each decision."),
     as_json: bool = JsonOpt,
 ) -> None:
     """Remember something: `mem add "I moved to Ghent" -u ray`.
@@ -135,9 +139,60 @@ def add(
             source="cli",
             redact=True if redact else None,
             timestamp=at,
+            replaces=replaces or None,
+            explain=explain,
         )
     )
     print_json(result) if as_json else render.added(new_console(), result, inferred=not no_infer)
+
+
+@app.command()
+@friendly
+def supersede(
+    ctx: typer.Context,
+    new: str = typer.Argument(..., metavar="NEW", help="The memory that is true now."),
+    old: str = typer.Argument(..., metavar="OLD", help="The memory it replaces (same scope)."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Mark OLD as replaced by NEW (the history keeps OLD): `mem supersede m-new m-old`."""
+    result = state_of(ctx).memory().supersede(new, old)
+    if as_json:
+        print_json(result)
+    else:
+        typer.echo(f"{new} supersedes {old} ({result['previous_memory']})")
+
+
+@app.command()
+@friendly
+def review(
+    ctx: typer.Context,
+    user: str | None = UserOpt,
+    agent: str | None = AgentOpt,
+    run: str | None = RunOpt,
+    as_json: bool = JsonOpt,
+) -> None:
+    """Settle possible conflicts: for each, keep the newer only (accept), keep both (reject), or skip.
+
+    Without a terminal (or with --json) it lists them; a rejected pair is never asked again."""
+    memory = state_of(ctx).memory()
+    pending = memory.conflicts(user_id=user, agent_id=agent, run_id=run)
+    if as_json or not sys.stdin.isatty():
+        print_json(pending) if as_json else render.conflicts(new_console(), pending)
+        return
+    console = new_console()
+    if not pending["results"]:
+        render.conflicts(console, pending)
+        return
+    for pair in pending["results"]:
+        render.conflict(console, pair)
+        answer = typer.prompt("  [a]ccept (newer replaces older) / [r]eject (both true) / [s]kip", default="s")
+        choice = answer.strip().lower()[:1]
+        if choice == "a":
+            memory.supersede(pair["new"]["id"], pair["old"]["id"])
+            typer.echo(f"  {pair['new']['id']} supersedes {pair['old']['id']}")
+        elif choice == "r":
+            memory.keep_both(pair["new"]["id"], pair["old"]["id"])
+            typer.echo("  both kept; not asked again")
 
 
 @app.command()

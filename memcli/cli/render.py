@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -54,6 +55,38 @@ def added(console: Console, result: dict[str, Any], inferred: bool = True) -> No
             console.print(Text(f"  replaces {item.get('previous_id', '')}: {item['previous_memory']}", style="dim"))
         if item.get("reason") and event != "ADD":
             console.print(Text(f"  why: {item['reason']}", style="dim"))
+        possible_conflicts(console, item)
+        if item.get("explain"):
+            console.print(
+                Text("  explain: " + json.dumps(item["explain"], ensure_ascii=False, default=str), style="dim")
+            )
+
+
+def possible_conflicts(console: Console, item: dict[str, Any]) -> None:
+    for other in item.get("possible_conflicts", []):
+        console.print(Text(f"  may replace {other['id']}: {other['memory']}  (score {other['score']})", style="yellow"))
+        console.print(
+            Text(
+                f"    kept both; if it is outdated: mem supersede {item['id']} {other['id']}  (or mem forget {other['id']})"
+            )
+        )
+
+
+def conflict(console: Console, pair: dict[str, Any]) -> None:
+    new, old = pair["new"], pair["old"]
+    console.print(Text(f"{new['id']} ({_date(new.get('created_at'))}): {new['memory']}"))
+    console.print(Text(f"  may replace {old['id']} ({_date(old.get('created_at'))}): {old['memory']}", style="dim"))
+
+
+def conflicts(console: Console, result: dict[str, Any]) -> None:
+    if not result["results"]:
+        console.print(Text("No possible conflicts to review."))
+        return
+    for pair in result["results"]:
+        conflict(console, pair)
+        console.print(
+            Text(f"  mem supersede {pair['new']['id']} {pair['old']['id']}   (or keep both: mem review in a terminal)")
+        )
 
 
 def search(console: Console, result: dict[str, Any], query: str) -> None:

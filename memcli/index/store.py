@@ -20,7 +20,7 @@ import numpy as np
 
 from memcli.errors import IndexDamaged
 
-SCHEMA_VERSION = "4"  # 2: a crc32 per vector row; 3: records carry links; 4: supersede chains
+SCHEMA_VERSION = "5"  # 2: a crc32 per vector row; 3: records carry links; 4: supersede chains; 5: possible conflicts
 DB_NAME = "index.sqlite"
 VECTORS_NAME = "vectors.f32"
 

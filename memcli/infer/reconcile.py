@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from memcli.infer.attributes import answers, attributes
-from memcli.infer.types import ADD, DELETE, NONE, UPDATE, Decision, Existing, Extraction, Fact, Similarity
+from memcli.infer.extract import retraction as retraction_of
+from memcli.infer.types import ADD, DELETE, NONE, UPDATE, Decision, Existing, Extraction, Fact, Judging, Similarity
 from memcli.text import lexicon
 from memcli.text.english import RELATIONS, content_words, normalise, proper_nouns, subject_of, values
 from memcli.text.normalize import fold
@@ -195,6 +196,7 @@ def reconcile(
     extraction: Extraction,
     existing: list[Existing],
     similarity: Similarity = _no_model,
+    judge: Judging | None = None,
 ) -> list[Decision]:
     """One decision per fact, retraction and correction, in that order of effect:
     corrections and retractions first (they act on what is stored), then facts."""
@@ -202,7 +204,7 @@ def reconcile(
     live = list(existing)  # shrinks as memories are superseded or deleted
     _reconcile_corrections(extraction, live, decisions)
     facts = list(extraction.facts) + _reconcile_retractions(extraction, live, decisions, similarity)
-    _reconcile_facts(facts, live, decisions, similarity)
+    _reconcile_facts(facts, live, decisions, similarity, judge)
     return decisions
 
 
@@ -246,7 +248,11 @@ def _reconcile_retractions(
 
 
 def _reconcile_facts(
-    facts: list[Fact], live: list[Existing], decisions: list[Decision], similarity: Similarity
+    facts: list[Fact],
+    live: list[Existing],
+    decisions: list[Decision],
+    similarity: Similarity,
+    judge: Judging | None = None,
 ) -> None:
     for fact in facts:
         best: tuple[Comparison, Existing] | None = None
@@ -256,17 +262,100 @@ def _reconcile_facts(
                 best = (result, memory)
         if best is None and _changes_earlier(fact, decisions):  # "I live in Porto. Actually I moved to Ghent."
             continue
-        if best is None:
-            decisions.append(Decision(ADD, text=fact.text, why="new"))
-            continue
-        result, memory = best
-        if result.new_value:
-            decisions.append(Decision(UPDATE, text=_restated(memory.text, fact), target=memory, why=result.why))
-            _drop(live, memory)
-        elif result.restates:
-            decisions.append(Decision(NONE, target=memory, why=result.why))
-        else:
-            decisions.append(Decision(ADD, text=fact.text, why="related, but says something new"))
+        decision = _rules_decision(fact, best)
+        if judge is not None:
+            decision = _judged(fact, decision, best, live, judge)
+        decisions.append(decision)
+        if decision.event == UPDATE and decision.target is not None:
+            _drop(live, decision.target)
+
+
+def _rules_decision(fact: Fact, best: tuple[Comparison, Existing] | None) -> Decision:
+    """What the rules alone decide for a fact, given its best same-slot memory."""
+    if best is None:
+        return Decision(ADD, text=fact.text, why="new")
+    result, memory = best
+    if result.new_value:
+        return Decision(UPDATE, text=_restated(memory.text, fact), target=memory, why=result.why)
+    if result.restates:
+        return Decision(NONE, target=memory, why=result.why)
+    return Decision(ADD, text=fact.text, why="related, but says something new")
+
+
+def _judged(
+    fact: Fact, proposed: Decision, best: tuple[Comparison, Existing] | None, live: list[Existing], judge: Judging
+) -> Decision:
+    """The rules' proposal, checked by the relation head (precision first): an UPDATE goes ahead
+    only when the head agrees, else the fact is added with the memory named as a possible
+    conflict; a NONE needs the head to see a restatement; a pair the rules passed over but the
+    head takes for an update is shown as a possible conflict, never acted on."""
+    limits = judge.thresholds
+    scored = {m.id: p for m in live if (p := judge.relation(fact, m)) is not None}
+    trace: dict[str, object] = {"rules": proposed.event, "rules_why": proposed.why}
+    if best is not None and best[1].id in scored:
+        trace["relation"] = {"memory": best[1].id, **scored[best[1].id]}
+    if proposed.event == UPDATE and proposed.target is not None:
+        p_update = scored.get(proposed.target.id, {}).get("update")
+        p_same = scored.get(proposed.target.id, {}).get("restatement", 0.0)
+        if p_update is not None and p_same >= limits.restated and p_update < limits.update:
+            return _with(
+                Decision(NONE, target=proposed.target, why="the model: says it again"),
+                trace,
+                threshold=f"P(restatement) {p_same} >= {limits.restated}",
+            )
+        if p_update is None or p_update >= limits.update:
+            return _with(
+                proposed,
+                trace,
+                threshold=f"P(update) {p_update} >= {limits.update}" if p_update is not None else "no model",
+            )
+        return _with(
+            Decision(
+                ADD,
+                text=fact.text,
+                why="kept both: the rules saw a change, the model doubts it",
+                conflicts=[(proposed.target, p_update)],
+            ),
+            trace,
+            threshold=f"P(update) {p_update} < {limits.update}",
+        )
+    if proposed.event == NONE and proposed.target is not None:
+        p_change = scored.get(proposed.target.id, {}).get("update")
+        if p_change is None or p_change < limits.repeat_doubt:
+            return _with(proposed, trace, threshold=f"P(update) {p_change} < {limits.repeat_doubt}")
+        return _with(
+            Decision(
+                ADD,
+                text=fact.text,
+                why="kept both: the rules saw a repeat, the model a change",
+                conflicts=[(proposed.target, p_change)],
+            ),
+            trace,
+            threshold=f"P(update) {p_change} >= {limits.repeat_doubt}",
+        )
+    candidates = [(m, scored[m.id]) for m in live if m.id in scored and compatible(fact.subject, subject_of(m.text))]
+    if candidates:
+        memory, probabilities = max(candidates, key=lambda pair: pair[1]["restatement"])
+        if probabilities["restatement"] >= limits.restate_alone:
+            return _with(
+                Decision(NONE, target=memory, why="the model: already known"),
+                trace,
+                threshold=f"P(restatement) {probabilities['restatement']} >= {limits.restate_alone}",
+            )
+        flagged = [(m, probs["update"]) for m, probs in candidates if probs["update"] >= limits.conflict]
+        if flagged:
+            flagged.sort(key=lambda pair: -pair[1])
+            return _with(
+                Decision(ADD, text=fact.text, why="new; the model sees a possible change", conflicts=flagged[:3]),
+                trace,
+                threshold=f"P(update) >= {limits.conflict}",
+            )
+    return _with(proposed, trace)
+
+
+def _with(decision: Decision, trace: dict[str, object], **more: object) -> Decision:
+    decision.trace = {**trace, **more}
+    return decision
 
 
 def _changes_earlier(fact: Fact, decisions: list[Decision]) -> bool:
@@ -333,3 +422,71 @@ def _retracted(target: str, sweeping: bool, live: list[Existing], similarity: Si
         return [[memory for score, memory in scored if score == best][-1]]
     best = max(score for score, _ in scored)
     return [memory for score, memory in scored if score >= best * 0.5]
+
+
+PAIR_FEATURES = (
+    "cosine",
+    "rules_same_slot",
+    "rules_new_value",
+    "rules_restates",
+    "rules_score",
+    "same_someone",
+    "shared_kinds",
+    "fact_has_kind",
+    "memory_has_kind",
+    "answers_clash",
+    "values_clash",
+    "fact_values",
+    "memory_values",
+    "shared_values",
+    "change_cue",
+    "also_cue",
+    "coverage",
+    "covered",
+    "shared_topic_words",
+    "retraction_cue",
+    "fact_about_user",
+    "fact_about_other",
+    "memory_about_other",
+)
+
+
+def pair_features(fact: Fact, memory_text: str, cosine: float | None) -> list[float]:
+    """The rules' view of (a new fact, a stored memory), in PAIR_FEATURES order: what the
+    relation head reads beside the two vectors. `cosine` None means no model (0 here)."""
+    subject = subject_of(memory_text)
+    comparison = compare(fact, Existing("", memory_text), cosine)
+    fact_values, memory_values = _values(fact.text, fact.subject), _values(memory_text, subject)
+    kinds = attributes(fact.text) & attributes(memory_text)
+    answers_clash = any(
+        answers(fact.text, k) and answers(memory_text, k) and not answers(fact.text, k) & answers(memory_text, k)
+        for k in kinds
+    )
+    all_fact = content_words(fact.text)
+    words_memory = content_words(memory_text)
+    shared = (all_fact & words_memory) - _name_stems(fact.text) - _name_stems(memory_text) - _VERB_STEMS
+    return [
+        cosine if cosine is not None else 0.0,
+        float(comparison.same_slot),
+        float(comparison.new_value),
+        float(comparison.restates),
+        comparison.score,
+        float(compatible(fact.subject, subject)),
+        float(len(kinds)),
+        float(bool(attributes(fact.text))),
+        float(bool(attributes(memory_text))),
+        float(answers_clash),
+        float(bool(fact_values - memory_values) and bool(memory_values - fact_values)),
+        float(len(fact_values)),
+        float(len(memory_values)),
+        float(len(fact_values & memory_values)),
+        float(bool(CHANGE.search(fact.sentence) or CHANGE.search(fact.text))),
+        float(bool(ALSO.search(fact.sentence))),
+        len(all_fact & words_memory) / max(len(all_fact), 1),
+        float(all(content_words(v) <= words_memory for v in fact_values - memory_values)),
+        float(len(shared)),
+        float(retraction_of(fact.sentence) is not None),
+        float("@user" in fact.subject or not fact.subject),
+        float(bool(fact.subject - {"@user"})),
+        float(bool(subject - {"@user"})),
+    ]

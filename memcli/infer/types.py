@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 ADD, UPDATE, DELETE, NONE = "ADD", "UPDATE", "DELETE", "NONE"
 
@@ -61,6 +62,19 @@ class Decision:
     text: str | None = None  # the memory's new text (ADD, UPDATE)
     target: Existing | None = None  # the memory it acts on (UPDATE, DELETE, NONE)
     why: str = ""
+    # an ADD that may replace these (the evidence was not strong enough to UPDATE): (memory, score)
+    conflicts: list[tuple[Existing, float]] = field(default_factory=list)
+    trace: dict[str, object] = field(default_factory=dict)  # the features and numbers behind it (--explain)
 
 
 Similarity = Callable[[str, str], "float | None"]  # (new text, existing id) -> cosine, None without a model
+
+
+class Judging(Protocol):
+    """What reconcile asks of the learned heads (decider.Judge): a pair's relation, and how sure
+    each outcome must be. Absent (None) when there is no model: the rules decide alone."""
+
+    @property
+    def thresholds(self) -> Any: ...
+
+    def relation(self, fact: Fact, memory: Existing) -> dict[str, float] | None: ...

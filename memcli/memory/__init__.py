@@ -99,6 +99,10 @@ class Memory:
     delete = _to("writing", Writing.delete)
     delete_all = _to("writing", Writing.delete_all)
     history = _to("reading", Reading.history)
+    # possible conflicts: the decider's doubts, for a person or an agent to settle
+    conflicts = _to("reading", Reading.conflicts)
+    supersede = _to("writing", Writing.supersede)
+    keep_both = _to("writing", Writing.keep_both)
     # mem's own
     context = _to("reading", Reading.context)
     scan = _to("core", Core.scan)

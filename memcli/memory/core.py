@@ -105,6 +105,13 @@ class Core:
         except ParseError as err:
             return sha, str(err)
 
+    def read_record(self, relpath: str) -> MemoryRecord:
+        """A memory as its file says now (not as the index has it): for rewrites under the lock."""
+        sha, loaded = self.load_for_index(relpath)
+        if isinstance(loaded, str):
+            raise ParseError(f"{relpath}: {loaded}")
+        return loaded
+
     def reindex(
         self, *, rebuild: bool = False, progress: Progress | None = None, paths: Iterable[str] | None = None
     ) -> RefreshStats:

@@ -51,6 +51,31 @@ def hit_result(hit: Hit, explain: bool = False) -> dict[str, Any]:
     return item
 
 
+def open_conflicts(record: MemoryRecord) -> list[str]:
+    """The older memories this one may replace that nobody has ruled on yet."""
+    return [i for i in record.may_conflict if i not in record.not_conflicting]
+
+
+def newer_first(hits: list[Hit]) -> list[Hit]:
+    """Hits with each possible conflict ordered newer first: when a memory flagged as maybe
+    replacing another ranks below it, it moves up to just above it (read time respects the
+    decider's doubt: the newer statement of a changed fact is read first)."""
+    ordered = list(hits)
+    for hit in hits:
+        for old_id in open_conflicts(hit.record):
+            ids = [h.record.id for h in ordered]
+            if old_id in ids and ids.index(old_id) < ids.index(hit.record.id):
+                ordered.remove(hit)
+                ordered.insert(ids.index(old_id), hit)
+    return ordered
+
+
+def without_replaced(records: list[MemoryRecord]) -> list[MemoryRecord]:
+    """The records minus those a current record there may replace (the digest shows the newer)."""
+    doubted = {old for r in records if r.is_current for old in open_conflicts(r)}
+    return [r for r in records if r.id not in doubted]
+
+
 def full_result(record: MemoryRecord) -> dict[str, Any]:
     return {**record.to_result(), "tags": list(record.tags), "status": record.status}
 
@@ -119,6 +144,7 @@ class Reading:
             self._told_bm25 = True
             if index.embed_error is None:  # a model that failed to load has said so already
                 log.warning("mem: embeddings are off (MEM_EMBED_MODEL=none); searching with BM25 only")
+        hits = newer_first(hits)
         positions = [index.position(hit.record.id) for hit in hits]
         return {
             "results": [hit_result(hit, explain) for hit in hits],
@@ -220,10 +246,26 @@ class Reading:
         scope = check_scopes(user_id, agent_id, run_id)
         index = self.core.fresh()
         records = index.select(index.visible(scope), newest_first=True)
-        records = [r for r in records if r.kind == "memory"]
+        records = without_replaced([r for r in records if r.kind == "memory"])
         if query and query.strip():
             ranked = self.search(query, user_id=user_id, agent_id=agent_id, run_id=run_id, limit=max(len(records), 1))
             order = {result["id"]: position for position, result in enumerate(ranked["results"])}
             records.sort(key=lambda r: order.get(r.id, len(order)))
         markdown_text, shown = digest(records, budget)
         return {"markdown": markdown_text, "ids": shown, "tokens": estimate_tokens(markdown_text)}
+
+    def conflicts(
+        self, *, user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None
+    ) -> dict[str, Any]:
+        """Possible conflicts nobody has ruled on, newest first: {"results": [{"new": {...},
+        "old": {...}}]}, each side a memory as `get` returns it. Confirm with `supersede(new, old)`,
+        reject with `keep_both(new, old)`; a pair whose memory is no longer current drops out."""
+        scope = check_scopes(user_id, agent_id, run_id)
+        index = self.core.fresh()
+        pairs = []
+        for record in index.select(index.visible(scope), newest_first=True):
+            for old_id in open_conflicts(record):
+                old = index.record(old_id)
+                if old is not None and old.is_current:
+                    pairs.append({"new": full_result(record), "old": full_result(old)})
+        return {"results": pairs}

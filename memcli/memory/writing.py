@@ -17,7 +17,7 @@ from memcli.infer.attributes import attributes
 from memcli.infer.extract import extract
 from memcli.infer.llm import ChatClient, LLMError
 from memcli.infer.reconcile import reconcile
-from memcli.infer.types import ADD, DELETE, NONE, UPDATE, Decision, Existing, Similarity
+from memcli.infer.types import ADD, DELETE, NONE, UPDATE, Decision, Existing, Fact, Similarity
 from memcli.memory.core import Core
 from memcli.models import CURRENT, DELETED, SUPERSEDED, MemoryRecord
 from memcli.vault import markdown
@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     import numpy as np
 
     from memcli.index.core import SearchIndex
+    from memcli.infer.decider import Judge
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +37,10 @@ LONG_TEXT = 4000  # characters: a text this long is a document to keep whole, no
 MAX_COMPARED = 300  # a scope this small is compared whole; a bigger one through search
 CANDIDATES_PER_TEXT = 15  # in a big scope: the closest memories by words, and by meaning, per fact
 LLM_CANDIDATES = 50  # memories shown to the LLM: the newest of the scope
+
+
+def _scope_text(scope: dict[str, str | None]) -> str:
+    return " ".join(f"{k}={v}" for k, v in scope.items() if v is not None) or "shared"
 
 
 def summary(results: list[dict[str, Any]]) -> str:
@@ -66,6 +71,8 @@ class Writing:
         source: str = "api",
         redact: bool | None = None,
         timestamp: datetime | str | float | None = None,
+        replaces: list[str] | None = None,
+        explain: bool = False,
     ) -> dict[str, Any]:
         """Remember text or a conversation: {"results": [{"id", "memory", "event", …}]}.
 
@@ -77,6 +84,12 @@ class Writing:
         With `infer=False` each text is stored verbatim as one memory.
         `timestamp` (datetime, ISO text or Unix seconds) dates the change, e.g. for imports of
         old conversations; default now.
+        `replaces=[ids]` stores the text as one memory that supersedes exactly those memories
+        (current memories of exactly this scope; the caller, e.g. an agent, has decided).
+        Each ADD the decider was unsure about carries `possible_conflicts` ([{id, memory,
+        score}]): memories it may replace, left current until confirmed (`supersede`) or
+        rejected (`resolve_conflict`). `explain=True` adds, per result, the rule, features
+        and numbers that decided it.
         A secret in the text or metadata (API key, token, private key, password in a URL) is
         refused with SecretFoundError; with `redact=True` (or the vault's setting) it is stored
         as [REDACTED:kind] instead.
@@ -91,15 +104,23 @@ class Writing:
         hide = core.settings.redact_secrets if redact is None else redact
         turns = [(role, guard(text, redact_secrets=hide)) for role, text in check_messages(messages, infer)]
         metadata = guard_mapping(metadata, redact_secrets=hide)
-        index = core.fresh() if infer else None
+        replaced = self._replaceable(replaces, scope) if replaces is not None else None
+        explained: list[dict[str, Any]] = []
+        index = core.fresh() if infer and replaced is None else None
         known_vectors: dict[str, np.ndarray] = {}
-        if index is not None and isinstance(messages, str) and (len(messages) > LONG_TEXT or "```" in messages):
+        if replaced is not None:
+            text = "\n\n".join(text for _, text in turns)
+            decisions = [
+                Decision(ADD, text=text, why=f"replaces {', '.join(r.id for r in replaced)} (named by the caller)")
+            ]
+        elif index is not None and isinstance(messages, str) and (len(messages) > LONG_TEXT or "```" in messages):
             # a document or a code snippet, not a message: kept whole (search finds its parts)
             decisions = [Decision(ADD, text=turns[0][1], why="a long text or code: stored as given")]
         elif index is None:
             decisions = [Decision(ADD, text=text) for role, text in turns]
         else:
-            decisions, known_vectors = self.decide(index, turns, scope)
+            decisions, known_vectors, sentences = self.decide(index, turns, scope)
+            explained = sentences
         link = self._linker(index) if index is not None and core.settings.autolink else None
         meta = {
             "created": when,
@@ -115,7 +136,9 @@ class Writing:
             if index is not None and any(d.target for d in decisions):
                 core.index().load_current()  # what other writers did since the decision
             for decision in decisions:
-                results.append(self.apply(decision, meta, link, written))
+                results.append(self.apply(decision, meta, link, written, explain))
+            if replaced is not None:
+                self._supersede_named(replaced, results[0], written[0], when, written)
             core.autocommit(written, f"mem: {summary(results)}")
         core.settle()
         if written and known_vectors and not tag_list:  # the model text of a tagless memory is its text
@@ -124,7 +147,7 @@ class Writing:
             )
         if written:
             core.reindex(paths=written)  # embed the new memories now, so the next search has nothing to do
-        return {"results": results}
+        return {"results": results, "explain": {"sentences": explained}} if explain else {"results": results}
 
     # -- deciding --------------------------------------------------------------------------------
 
@@ -136,7 +159,7 @@ class Writing:
 
     def decide(
         self, index: SearchIndex, turns: list[tuple[str, str]], scope: dict[str, str]
-    ) -> tuple[list[Decision], dict[str, np.ndarray]]:
+    ) -> tuple[list[Decision], dict[str, np.ndarray], list[dict[str, Any]]]:
         """Extract facts (the LLM when configured, else the rules) and reconcile them with the
         current memories of exactly this scope (scopes never supersede each other)."""
         exact = index.exact_scope(scope)
@@ -144,7 +167,7 @@ class Writing:
         if llm is not None:
             newest = index.select(exact, newest_first=True)[:LLM_CANDIDATES][::-1]
             try:
-                return llm.decide(turns, [Existing(r.id, r.text) for r in newest]), {}
+                return llm.decide(turns, [Existing(r.id, r.text) for r in newest]), {}, []
             except LLMError as err:
                 log.warning(f"mem: the LLM failed ({err}); using the built-in extraction")
         extraction = extract(turns)
@@ -159,8 +182,39 @@ class Writing:
             # the attribute queries ("home job") have no vector: a zero one would pick k records at random
             records = index.related(queries, vectors, exact, CANDIDATES_PER_TEXT)
         existing = [Existing(r.id, r.text) for r in records]
-        decisions = reconcile(extraction, existing, self._similarity(index, records, texts, vectors))
-        return decisions, ({} if vectors is None else dict(zip(texts, vectors, strict=True)))
+        judge = self._judge(index, records, texts, vectors)
+        sentences = [{"text": text, "kept": False, "why": why} for text, why in extraction.dropped]
+        if judge is not None:
+            extraction.facts = self._kept(extraction.facts, judge, sentences)
+        sentences += [{"text": f.sentence, "kept": True, "fact": f.text} for f in extraction.facts]
+        decisions = reconcile(extraction, existing, self._similarity(index, records, texts, vectors), judge)
+        return decisions, ({} if vectors is None else dict(zip(texts, vectors, strict=True))), sentences
+
+    @staticmethod
+    def _judge(
+        index: SearchIndex, records: list[MemoryRecord], texts: list[str], vectors: np.ndarray | None
+    ) -> Judge | None:
+        """The learned heads for this add, when there is a model (their input is its vectors)."""
+        from memcli.infer import decider, heads  # numpy, as the index: only once there is a model
+
+        loaded = heads.load()
+        if loaded is None or vectors is None:
+            return None
+        memory_vectors = {r.id: index.vector_of(r.id) for r in records}
+        return decider.Judge(loaded, dict(zip(texts, vectors, strict=True)), memory_vectors)
+
+    @staticmethod
+    def _kept(facts: list[Fact], judge: Judge, sentences: list[dict[str, Any]]) -> list[Fact]:
+        """The facts the keep head takes for noise (greetings, thanks, small talk) with P >=
+        thresholds.noise are dropped; questions, requests and retractions stay the rules' to read."""
+        kept = []
+        for fact in facts:
+            probabilities = judge.kind(fact)
+            if probabilities is not None and probabilities["noise"] >= judge.thresholds.noise:
+                sentences.append({"text": fact.sentence, "kept": False, "why": "the model: noise", "p": probabilities})
+                continue
+            kept.append(fact)
+        return kept
 
     @staticmethod
     def _similarity(
@@ -186,9 +240,22 @@ class Writing:
     # -- writing ---------------------------------------------------------------------------------
 
     def apply(
-        self, decision: Decision, meta: dict[str, Any], link: Callable[[str], str] | None, written: list[str]
+        self,
+        decision: Decision,
+        meta: dict[str, Any],
+        link: Callable[[str], str] | None,
+        written: list[str],
+        explain: bool = False,
     ) -> dict[str, Any]:
         """Write one decision; the caller holds the writer lock. Returns its result dict."""
+        result = self._apply(decision, meta, link, written)
+        if explain:
+            result["explain"] = {"rule": decision.why, **decision.trace}
+        return result
+
+    def _apply(
+        self, decision: Decision, meta: dict[str, Any], link: Callable[[str], str] | None, written: list[str]
+    ) -> dict[str, Any]:
         target = decision.target
         old = self.core.loaded(target.id) if target is not None else None
         if target is not None and (old is None or not old.is_current):
@@ -217,6 +284,13 @@ class Writing:
             extra: dict[str, Any] = {"status": SUPERSEDED, "superseded_by": old.id, "invalid_at": old.created}
         else:
             extra = {"supersedes": [old.id]} if decision.event == UPDATE and old else {}
+        conflicts = [
+            (record, score)
+            for existing, score in decision.conflicts
+            if (record := self.core.loaded(existing.id)) is not None and record.is_current
+        ]
+        if conflicts:
+            extra["may_conflict"] = [record.id for record, _ in conflicts]
         relpath, memory_id = self._create(text, {**meta, **extra})
         written.append(relpath)
         if earlier:
@@ -224,9 +298,13 @@ class Writing:
             self._add_past(old, memory_id)
             written.append(old.path)
             return {"id": memory_id, "memory": text, "event": ADD, "reason": f"older than {old.id}: kept as its past"}
-        result = {"id": memory_id, "memory": text, "event": decision.event}
+        result: dict[str, Any] = {"id": memory_id, "memory": text, "event": decision.event}
         if decision.why and decision.why != "new":  # a plain ADD stays Mem0's {id, memory, event}
             result["reason"] = decision.why
+        if conflicts:
+            result["possible_conflicts"] = [
+                {"id": record.id, "memory": record.text, "score": round(score, 3)} for record, score in conflicts
+            ]
         if decision.event == UPDATE and old:
             self._rewrite(
                 old,
@@ -275,6 +353,80 @@ class Writing:
         history = [*record.history, {"event": "DELETE", "at": now}]
         self._rewrite(record, {"status": DELETED, "invalid_at": now, "updated": now, "history": history})
         return "Memory deleted successfully!"
+
+    # -- supersede by name: an agent's `replaces`, a person's `mem supersede` and `mem review` ------
+
+    def _replaceable(self, ids: list[str], scope: dict[str, str]) -> list[MemoryRecord]:
+        """The memories `replaces` names, each checked: a current memory of exactly this scope."""
+        if not isinstance(ids, list) or not ids or not all(isinstance(i, str) for i in ids):
+            raise InvalidInputError("replaces must be a non-empty list of memory ids")
+        records = []
+        for memory_id in dict.fromkeys(ids):
+            record = self.core.find_editable(memory_id)
+            if not record.is_current:
+                raise InvalidInputError(f"{memory_id} is {record.status}; only a current memory can be replaced")
+            if {k: v for k, v in record.scope().items() if v is not None} != scope:
+                raise InvalidInputError(
+                    f"{memory_id} belongs to another scope ({_scope_text(record.scope())}); scopes never replace each other"
+                )
+            records.append(record)
+        return records
+
+    def _supersede_named(
+        self, replaced: list[MemoryRecord], result: dict[str, Any], new_path: str, when: str, written: list[str]
+    ) -> None:
+        for record in replaced:
+            self._supersede(record, new_path, when, written)
+        result["event"] = UPDATE
+        result.update(previous_memory=replaced[0].text, previous_id=replaced[0].id)
+        if len(replaced) > 1:
+            result["replaced"] = [{"id": r.id, "memory": r.text} for r in replaced]
+
+    def _supersede(self, old: MemoryRecord, new_path: str, when: str, written: list[str]) -> None:
+        """The memory at `new_path` replaces `old`: the old file is marked superseded, the new one
+        lists it (and no longer flags it as a possible conflict). The caller holds the writer lock."""
+        fresh = self.core.read_record(new_path)
+        self._rewrite(old, {"status": SUPERSEDED, "superseded_by": fresh.id, "invalid_at": when, "updated": when})
+        changes: dict[str, Any] = {"supersedes": [*[i for i in fresh.supersedes if i != old.id], old.id]}
+        if old.id in fresh.may_conflict:
+            changes["may_conflict"] = [i for i in fresh.may_conflict if i != old.id] or markdown.REMOVE
+        self._rewrite(fresh, changes)
+        written += [old.path, new_path]
+
+    def supersede(self, new_id: str, old_id: str) -> dict[str, Any]:
+        """Mark memory `old_id` as replaced by `new_id` (both current, the same scope): what `mem
+        supersede NEW OLD` and accepting a possible conflict in `mem review` do."""
+        core = self.core
+        if new_id == old_id:
+            raise InvalidInputError("a memory cannot supersede itself")
+        with core.vault.lock():
+            new = core.find_editable(new_id)
+            if not new.is_current:
+                raise InvalidInputError(f"{new_id} is {new.status}; only a current memory can supersede another")
+            scope = {k: v for k, v in new.scope().items() if v is not None}
+            (old,) = self._replaceable([old_id], scope)
+            written: list[str] = []
+            self._supersede(old, new.path, core.now(), written)
+            core.autocommit(written, f"mem: {new_id} supersedes {old_id}")
+        core.reindex(paths=written)
+        return {"id": new_id, "memory": new.text, "event": UPDATE, "previous_id": old.id, "previous_memory": old.text}
+
+    def keep_both(self, new_id: str, old_id: str) -> dict[str, Any]:
+        """Reject a possible conflict: both memories stay current, and the pair is not asked again."""
+        core = self.core
+        with core.vault.lock():
+            new = core.find_editable(new_id)
+            if old_id not in new.may_conflict:
+                raise InvalidInputError(f"{new_id} has no open possible conflict with {old_id}; see `mem review`")
+            fresh = core.read_record(new.path)
+            may = [i for i in fresh.may_conflict if i != old_id]
+            self._rewrite(
+                fresh,
+                {"may_conflict": may or markdown.REMOVE, "not_conflicting": [*fresh.not_conflicting, old_id]},
+            )
+            core.autocommit([new.path], f"mem: {new_id} and {old_id} are both true")
+        core.reindex(paths=[new.path])
+        return {"id": new_id, "kept": old_id}
 
     # -- edits -----------------------------------------------------------------------------------
 

@@ -387,7 +387,22 @@ def _third_person_opening(text: str) -> str:
         verb, rest, adverb = adverb.strip(), f" {verb}{rest}", ""
         if not verb:
             verb, rest = match.group(2), match.group(3)
+    if not _known_verb(verb):  # "i dont drink coffee": not sure what the verb is, keep the user's words
+        return text
     return f"{adverb}{third_person(verb)}{rest}"
+
+
+def _known_verb(word: str) -> bool:
+    """A verb the first-person rewrite may inflect: one the lexicon knows, or a regular past."""
+    low = fold(word)
+    return (
+        low in COMMON_VERBS
+        or low in AUX
+        or low in THIRD
+        or low in KEEP_FORM
+        or low in IRREGULAR_PAST
+        or (len(low) > 4 and low.endswith("ed"))
+    )
 
 
 IMPERATIVE_START = re.compile(

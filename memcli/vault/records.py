@@ -25,6 +25,13 @@ def _as_tags(value: Any) -> list[str]:
     return [part.strip() for part in str(value).split(",") if part.strip()]
 
 
+def _ids(value: Any) -> list[str]:
+    """A list of ids from frontmatter a person may have typed as a list or a single value."""
+    if isinstance(value, list):
+        return [str(v) for v in value if v is not None]
+    return [str(value)] if value else []
+
+
 def _note_id(relpath: str) -> str:
     """A stable id for a hand-written note without an `id` key: derived from its path."""
     return "n-" + hashlib.sha1(relpath.encode("utf-8")).hexdigest()[:10]
@@ -71,5 +78,7 @@ def record_from(doc: Document, relpath: str, sha: str) -> MemoryRecord:
         if isinstance(supersedes, list)
         else ([str(supersedes)] if supersedes else []),
         superseded_by=as_str(meta.get("superseded_by")),
+        may_conflict=_ids(meta.get("may_conflict")),
+        not_conflicting=_ids(meta.get("not_conflicting")),
         invalid_at=as_str(meta.get("invalid_at")),
     )

@@ -1,0 +1,66 @@
+"""How sure a decision must be: the thresholds in one place, and the Judge that scores facts and
+(fact, memory) pairs with the learned heads for reconcile and extraction to consult.
+
+Precision before recall: a wrong UPDATE or DELETE destroys a true fact silently, a missed one
+leaves two memories that read time orders newer-first and a person or agent can settle. So the
+rules propose, the relation head must agree, and where they disagree the new fact is added with
+the old one named as a possible conflict.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from memcli.infer.heads import Heads, keep_input, relation_input
+from memcli.infer.reconcile import pair_features
+from memcli.infer.types import Existing, Fact
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Every threshold of a memory decision. Chosen on the training data's held-out split and
+    the regression case sets (bench/cases), in flat regions; see bench/train_decisions.py."""
+
+    update: float = 0.35  # P(update) a rules' UPDATE needs from the relation head to go ahead
+    restated: float = 0.8  # P(restatement) at which a rules' UPDATE is taken for a repeat (NONE)
+    conflict: float = 0.6  # P(update) at which a pair the rules passed over is shown as a possible conflict
+    repeat_doubt: float = 0.6  # P(update) at which a rules' NONE is added with a possible conflict instead
+    restate_alone: float = 0.9  # P(restatement) at which the head alone calls a fact already known
+    # P(noise) at which the keep head drops a statement the rules kept. Only noise: on the case
+    # sets the head's "request" and "hypothetical" took real facts ("Use Poetry for dependencies").
+    noise: float = 0.85
+
+
+class Judge:
+    """The heads applied to one add: facts' vectors by text, memories' vectors by id."""
+
+    def __init__(
+        self,
+        heads: Heads,
+        fact_vectors: dict[str, np.ndarray],
+        memory_vectors: dict[str, np.ndarray | None],
+        thresholds: Thresholds | None = None,
+    ) -> None:
+        self.heads = heads
+        self.fact_vectors = fact_vectors
+        self.memory_vectors = memory_vectors
+        self.thresholds = thresholds or Thresholds()
+
+    def kind(self, fact: Fact) -> dict[str, float] | None:
+        """What the keep head takes the fact's sentence for ({class: p}), or None without a vector."""
+        vector = self.fact_vectors.get(fact.text)
+        if vector is None:
+            return None
+        row = self.heads.keep.probabilities(keep_input(vector[None, :], [fact.sentence]))[0]
+        return self.heads.keep.named(row)
+
+    def relation(self, fact: Fact, memory: Existing) -> dict[str, float] | None:
+        """What the relation head takes (fact, memory) for ({class: p}), or None without vectors."""
+        new, stored = self.fact_vectors.get(fact.text), self.memory_vectors.get(memory.id)
+        if new is None or stored is None:
+            return None
+        rules = np.array([pair_features(fact, memory.text, float(new @ stored))], dtype=np.float32)
+        row = self.heads.relation.probabilities(relation_input(rules))[0]
+        return self.heads.relation.named(row)
