@@ -255,8 +255,11 @@ def run_conversation(
     stats: RunStats,
     scores: list[QuestionScore],
     limit_questions: int | None,
+    infer: bool = False,
 ) -> None:
-    """Build one conversation's vault through the API, then search every question in it."""
+    """Build one conversation's vault through the API, then search every question in it. With
+    `infer`, each turn goes through extraction and reconciliation (the speaker as the user, the
+    turn id in the metadata of every fact it yields): does recall survive memory management?"""
     name = str(sample.get("sample_id") or vault.name)
     if vault.exists() and any(vault.iterdir()):
         raise SystemExit(f"error: {vault} is not empty; give --keep a fresh folder")
@@ -265,7 +268,12 @@ def run_conversation(
     id_to_dia: dict[str, str] = {}
     started = time.perf_counter()
     for dia_id, text in turns:
-        result = memory.add(text, user_id=None, infer=False, metadata={"dia_id": dia_id})
+        if infer:  # the turn as its speaker said it (their facts in their own scope), without "[date] Name:"
+            head, _, said = text.partition(": ")
+            speaker = head.split("] ", 1)[-1] if said else None
+            result = memory.add(said or text, user_id=speaker, infer=True, metadata={"dia_id": dia_id})
+        else:
+            result = memory.add(text, user_id=None, infer=False, metadata={"dia_id": dia_id})
         for item in result["results"]:
             id_to_dia[item["id"]] = dia_id
     add_seconds = time.perf_counter() - started
@@ -348,6 +356,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--limit-questions", type=int, metavar="N", help="use only the first N questions of each conversation"
     )
+    parser.add_argument(
+        "--infer", action="store_true", help="add each turn with inference (extract + reconcile) instead of verbatim"
+    )
     parser.add_argument("--json", type=Path, metavar="FILE", help="also write the numbers to FILE")
     parser.add_argument("--keep", type=Path, metavar="DIR", help="build the vaults in DIR and keep them")
     args = parser.parse_args(argv)
@@ -376,7 +387,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         for number, sample in enumerate(samples, 1):
             name = str(sample.get("sample_id") or f"conv-{number}")
-            run_conversation(sample, root / name, stats, scores, args.limit_questions)
+            run_conversation(sample, root / name, stats, scores, args.limit_questions, args.infer)
     finally:
         if args.keep is None:
             shutil.rmtree(root, ignore_errors=True)

@@ -223,3 +223,20 @@ def test_the_first_person_rewrite_happens_only_when_it_is_sure(said: str, stored
     from memcli.text.english import normalise
 
     assert normalise(said) == stored
+
+
+@pytest.mark.parametrize(
+    ("said", "small_talk"),
+    [
+        ("hiii good morning!!", True),
+        ("heyyy", True),
+        ("Goood night", True),
+        ("hi, thanks so much!", True),
+        ("Hi, I moved to Ghent", False),
+        ("good morning is when I run, 6am daily", False),
+    ],
+)
+def test_small_talk_also_when_stretched_or_after_a_salutation(said: str, small_talk: bool) -> None:
+    from memcli.infer.extract import sentence_dropped
+
+    assert (sentence_dropped(said) == "small talk") is small_talk

@@ -169,6 +169,9 @@ def review(
     user: str | None = UserOpt,
     agent: str | None = AgentOpt,
     run: str | None = RunOpt,
+    ask: bool | None = typer.Option(
+        None, "--ask/--list", help="Ask about each pair (the default in a terminal), or only list them."
+    ),
     as_json: bool = JsonOpt,
 ) -> None:
     """Settle possible conflicts: for each, keep the newer only (accept), keep both (reject), or skip.
@@ -176,7 +179,7 @@ def review(
     Without a terminal (or with --json) it lists them; a rejected pair is never asked again."""
     memory = state_of(ctx).memory()
     pending = memory.conflicts(user_id=user, agent_id=agent, run_id=run)
-    if as_json or not sys.stdin.isatty():
+    if as_json or not (sys.stdin.isatty() if ask is None else ask):
         print_json(pending) if as_json else render.conflicts(new_console(), pending)
         return
     console = new_console()

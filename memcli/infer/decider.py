@@ -23,7 +23,7 @@ class Thresholds:
     """Every threshold of a memory decision. Chosen on the training data's held-out split and
     the regression case sets (bench/cases), in flat regions; see bench/train_decisions.py."""
 
-    update: float = 0.35  # P(update) a rules' UPDATE needs from the relation head to go ahead
+    update: float = 0.6  # P(update) a rules' UPDATE needs from the relation head to go ahead
     restated: float = 0.8  # P(restatement) at which a rules' UPDATE is taken for a repeat (NONE)
     conflict: float = 0.6  # P(update) at which a pair the rules passed over is shown as a possible conflict
     repeat_doubt: float = 0.6  # P(update) at which a rules' NONE is added with a possible conflict instead
@@ -61,6 +61,6 @@ class Judge:
         new, stored = self.fact_vectors.get(fact.text), self.memory_vectors.get(memory.id)
         if new is None or stored is None:
             return None
-        rules = np.array([pair_features(fact, memory.text, float(new @ stored))], dtype=np.float32)
+        rules = np.array([pair_features(fact, memory.text, float(new @ stored), memory.about())], dtype=np.float32)
         row = self.heads.relation.probabilities(relation_input(rules))[0]
         return self.heads.relation.named(row)

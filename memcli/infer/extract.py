@@ -129,12 +129,23 @@ def _statement_before_question(text: str) -> str | None:
     return head if has_verb(head) and not QUESTION_START.match(head) else None
 
 
+_SALUTATION = re.compile(r"^(?:hi|hey|hello|hiya|yo|morning|evening)\b[\s,!.]*", re.IGNORECASE)
+
+
+def _small_talk(text: str) -> bool:
+    """A greeting, thanks or reaction, also stretched ("hiii", "heyyy") or after a salutation
+    ("hi, good morning!")."""
+    # a letter typed three times or more: once ("hiii") or twice ("goood night")
+    plain = [text, re.sub(r"(\w)\1{2,}", r"\1", text), re.sub(r"(\w)\1{2,}", r"\1\1", text)]
+    return any(bool(GREETING.match(t) or GREETING.match(_SALUTATION.sub("", t, count=1))) for t in plain)
+
+
 def sentence_dropped(sentence: str) -> str | None:
     """Why a whole sentence holds no fact (checked before it is split into clauses)."""
     text = re.sub(r"^[^\w\[`'\"]+", "", sentence.strip())  # "🙏 have a good one"
     if not text or not re.search(r"\w", text):
         return "empty"
-    if GREETING.match(text):
+    if _small_talk(text):
         return "small talk"
     if is_question(text) and not _statement_before_question(text):
         return "a question"

@@ -47,7 +47,8 @@ def compatible(a: frozenset[str], b: frozenset[str]) -> bool:
         return any(
             set(x.split()) <= set(y.split()) or set(y.split()) <= set(x.split()) for x in names_a for y in names_b
         )
-    # the user and a named someone of theirs ("my sister Gabriela") are not the same someone
+    # the user and a named someone of theirs ("my sister Gabriela") are not the same someone; an
+    # unnamed one may be an attribute of the user's ("Manager is Renata" / "has a new manager")
     return not (("@user" in a and "@relation" in b and names_b) or ("@user" in b and "@relation" in a and names_a))
 
 
@@ -129,7 +130,7 @@ class Comparison:
 
 
 def compare(fact: Fact, memory: Existing, similarity: float | None) -> Comparison:
-    subject = subject_of(memory.text)
+    subject = memory.about()
     if not compatible(fact.subject, subject):
         return Comparison(False, False, False, 0.0, "about someone else")
     fact_values, memory_values = _values(fact.text, fact.subject), _values(memory.text, subject)
@@ -264,7 +265,7 @@ def _reconcile_facts(
             continue
         decision = _rules_decision(fact, best)
         if judge is not None:
-            decision = _judged(fact, decision, best, live, judge)
+            decision = _judged(fact, decision, best, _closest(fact, live, similarity, best), judge)
         decisions.append(decision)
         if decision.event == UPDATE and decision.target is not None:
             _drop(live, decision.target)
@@ -280,6 +281,17 @@ def _rules_decision(fact: Fact, best: tuple[Comparison, Existing] | None) -> Dec
     if result.restates:
         return Decision(NONE, target=memory, why=result.why)
     return Decision(ADD, text=fact.text, why="related, but says something new")
+
+
+HEAD_CANDIDATES = 5  # memories the relation head reads per fact: the rules' best and the closest in meaning
+
+
+def _closest(
+    fact: Fact, live: list[Existing], similarity: Similarity, best: tuple[Comparison, Existing] | None
+) -> list[Existing]:
+    """The memories worth asking the head about: the rules' best match, then the nearest by cosine."""
+    ranked = sorted(live, key=lambda m: -(similarity(fact.text, m.id) or 0.0))[:HEAD_CANDIDATES]
+    return ([best[1]] if best is not None else []) + [m for m in ranked if best is None or m.id != best[1].id]
 
 
 def _judged(
@@ -333,7 +345,7 @@ def _judged(
             trace,
             threshold=f"P(update) {p_change} >= {limits.repeat_doubt}",
         )
-    candidates = [(m, scored[m.id]) for m in live if m.id in scored and compatible(fact.subject, subject_of(m.text))]
+    candidates = [(m, scored[m.id]) for m in live if m.id in scored and compatible(fact.subject, m.about())]
     if candidates:
         memory, probabilities = max(candidates, key=lambda pair: pair[1]["restatement"])
         if probabilities["restatement"] >= limits.restate_alone:
@@ -451,11 +463,13 @@ PAIR_FEATURES = (
 )
 
 
-def pair_features(fact: Fact, memory_text: str, cosine: float | None) -> list[float]:
+def pair_features(
+    fact: Fact, memory_text: str, cosine: float | None, memory_subject: frozenset[str] | None = None
+) -> list[float]:
     """The rules' view of (a new fact, a stored memory), in PAIR_FEATURES order: what the
     relation head reads beside the two vectors. `cosine` None means no model (0 here)."""
-    subject = subject_of(memory_text)
-    comparison = compare(fact, Existing("", memory_text), cosine)
+    subject = memory_subject if memory_subject is not None else subject_of(memory_text)
+    comparison = compare(fact, Existing("", memory_text, subject), cosine)
     fact_values, memory_values = _values(fact.text, fact.subject), _values(memory_text, subject)
     kinds = attributes(fact.text) & attributes(memory_text)
     answers_clash = any(

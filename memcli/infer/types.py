@@ -8,6 +8,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from memcli.text.english import subject_of
+
 ADD, UPDATE, DELETE, NONE = "ADD", "UPDATE", "DELETE", "NONE"
 
 
@@ -54,6 +56,10 @@ class Existing:
 
     id: str
     text: str
+    subject: frozenset[str] | None = None  # who it is about, when the caller knows better than its words
+
+    def about(self) -> frozenset[str]:
+        return self.subject if self.subject is not None else subject_of(self.text)
 
 
 @dataclass

@@ -20,6 +20,7 @@ from memcli.infer.reconcile import reconcile
 from memcli.infer.types import ADD, DELETE, NONE, UPDATE, Decision, Existing, Fact, Similarity
 from memcli.memory.core import Core
 from memcli.models import CURRENT, DELETED, SUPERSEDED, MemoryRecord
+from memcli.text.english import known_names, refine_subject, subject_of
 from memcli.vault import markdown
 from memcli.vault.files import slug
 
@@ -181,7 +182,10 @@ class Writing:
             queries += [" ".join(sorted(attributes(f.text))) for f in extraction.facts if attributes(f.text)]
             # the attribute queries ("home job") have no vector: a zero one would pick k records at random
             records = index.related(queries, vectors, exact, CANDIDATES_PER_TEXT)
-        existing = [Existing(r.id, r.text) for r in records]
+        names = known_names([r.text for r in records])
+        existing = [Existing(r.id, r.text, refine_subject(r.text, subject_of(r.text), names)) for r in records]
+        for fact in extraction.facts:
+            fact.subject = refine_subject(fact.text, fact.subject, names)
         judge = self._judge(index, records, texts, vectors)
         sentences = [{"text": text, "kept": False, "why": why} for text, why in extraction.dropped]
         if judge is not None:

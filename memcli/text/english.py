@@ -7,6 +7,7 @@ particular sentences; extract.py decides what a sentence is with them.
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from functools import lru_cache
@@ -433,6 +434,7 @@ def front_phrase_last(clause: str) -> str:
 
 
 @lru_cache(maxsize=65536)
+@functools.lru_cache(maxsize=65536)  # pure, and read for every memory an add compares with
 def subject_of(clause: str) -> frozenset[str]:
     """Who a statement is about, for deciding whether two statements can clash:
     {'@user'} for the user ('I…', 'we…', 'my office days…', a rule in the imperative);
@@ -463,6 +465,48 @@ def subject_of(clause: str) -> frozenset[str]:
     if relation:
         return frozenset(names | {"@relation"})
     return frozenset(names)
+
+
+def known_names(texts: list[str]) -> frozenset[str]:
+    """The names a vault already uses (folded): capitalised words inside its memories and
+    [[link]] targets. A person typed in lowercase later ("femke started…") is still that person."""
+    found: set[str] = set()
+    for text in texts:
+        found |= _names_in(text)
+    return frozenset(found)
+
+
+_CALENDAR = re.compile(rf"(?:{DAYS}|{MONTHS})")
+
+
+@functools.lru_cache(maxsize=65536)
+def _names_in(text: str) -> frozenset[str]:
+    names = {fold(n) for n in proper_nouns(text)} | {fold(n) for n in re.findall(r"\[\[([^\]|#]+)", text)}
+    return frozenset(n for n in names if n not in STOPWORDS and n not in COMMON_VERBS and not _CALENDAR.fullmatch(n))
+
+
+def refine_subject(text: str, subject: frozenset[str], names: frozenset[str]) -> frozenset[str]:
+    """The subject of a statement, with the vault's known names read in any case: a statement
+    opening with one is about that person ("femke started playing padel"), and "priti's pharmacy"
+    is about something of hers, neither the user nor Priti herself. Known people are someone in
+    the user's life (@relation): they never replace the user's own facts."""
+    if subject or not names:
+        return subject
+    words = re.findall(r"[\w'’-]+", text)
+    if not words:
+        return subject
+    first = fold(words[0]).replace("’", "'")
+    name = first[:-2] if first.endswith("'s") else first
+    if name not in names:
+        return subject
+    after = fold(words[1]) if len(words) > 1 else ""
+    if (
+        first.endswith("'s")
+        and after
+        and not (after in COMMON_VERBS or after in IRREGULAR_PAST or after.endswith("ed"))
+    ):
+        return frozenset({f"{name}'s {after}", "@relation"})  # "priti's pharmacy…": something of hers
+    return frozenset({name, "@relation"})  # "femke started…", "theo's joined…" (has joined)
 
 
 RELATION_NAME = re.compile(

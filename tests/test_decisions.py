@@ -1,0 +1,211 @@
+"""Memory decisions people can trust: the relation head as a gate on the rules (tables of
+probabilities -> decisions), possible conflicts kept in the files and settled by a person or an
+agent, read-time ordering of a flagged pair, `replaces`, and `--explain`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+from typer.testing import CliRunner
+
+from memcli import InvalidInputError, Memory, NotFoundError
+from memcli.cli import app
+from memcli.infer import heads
+from memcli.infer.decider import Thresholds
+from memcli.infer.reconcile import reconcile
+from memcli.infer.types import ADD, NONE, UPDATE, Existing, Extraction, Fact
+from memcli.vault.markdown import parse, set_keys
+
+runner = CliRunner()
+
+
+class StubJudge:
+    """The relation head, answering from a table: (fact text, memory id) -> probabilities."""
+
+    def __init__(self, table: dict[tuple[str, str], dict[str, float]]) -> None:
+        self.table = table
+        self.thresholds = Thresholds()
+
+    def relation(self, fact: Fact, memory: Existing) -> dict[str, float] | None:
+        return self.table.get((fact.text, memory.id), {"update": 0.0, "restatement": 0.0, "unrelated": 1.0})
+
+
+def _decide(fact_text: str, memories: list[Existing], table: dict[tuple[str, str], dict[str, float]]):  # noqa: ANN202
+    extraction = Extraction(facts=[Fact(text=fact_text, sentence=fact_text, subject=frozenset({"@user"}))])
+    (decision,) = reconcile(extraction, memories, lambda text, memory_id: 0.5, StubJudge(table))
+    return decision
+
+
+HOME = Existing("m-home", "Lives in Porto")
+
+
+@pytest.mark.parametrize(
+    ("fact", "probabilities", "event", "conflict"),
+    [
+        # the rules see a change of home; the head agrees -> UPDATE
+        ("Moved to Ghent", {"update": 0.9, "restatement": 0.05, "unrelated": 0.05}, UPDATE, False),
+        # the rules see a change; the head doubts it -> the fact is added, the old one named
+        ("Moved to Ghent", {"update": 0.2, "restatement": 0.1, "unrelated": 0.7}, ADD, True),
+        # the rules see a change; the head is sure it is the same fact again -> NONE
+        ("Moved to Ghent", {"update": 0.1, "restatement": 0.85, "unrelated": 0.05}, NONE, False),
+        # the rules pass it over, the head takes it for an update -> added, flagged, never acted on
+        ("Has a new flat near the river", {"update": 0.8, "restatement": 0.1, "unrelated": 0.1}, ADD, True),
+        # the rules pass it over and so does the head -> a plain ADD
+        ("Has a new flat near the river", {"update": 0.3, "restatement": 0.1, "unrelated": 0.6}, ADD, False),
+    ],
+)
+def test_the_relation_head_gates_the_rules(
+    fact: str, probabilities: dict[str, float], event: str, conflict: bool
+) -> None:
+    decision = _decide(fact, [HOME], {(fact, "m-home"): probabilities})
+    assert decision.event == event
+    assert [m.id for m, _ in decision.conflicts] == (["m-home"] if conflict else [])
+    assert decision.trace["rules"] in (UPDATE, ADD, NONE)  # --explain names what the rules proposed
+
+
+def test_the_head_never_crosses_people() -> None:
+    """A fact about the user's sister is never flagged against the user's own fact, however sure the head."""
+    sister = Fact(
+        text="Sister Maya moved to Bergen", sentence="my sister Maya", subject=frozenset({"maya", "@relation"})
+    )
+    table = {(sister.text, "m-home"): {"update": 0.99, "restatement": 0.0, "unrelated": 0.01}}
+    (decision,) = reconcile(Extraction(facts=[sister]), [HOME], lambda t, m: 0.9, StubJudge(table))
+    assert decision.event == ADD and decision.conflicts == []
+
+
+def test_shipped_heads_load_and_name_their_classes() -> None:
+    loaded = heads.load()
+    assert loaded is not None and len(loaded.sha256) == 64
+    assert loaded.keep.classes == heads.SENTENCE_CLASSES and loaded.relation.classes == heads.RELATION_CLASSES
+    assert loaded.keep.weights.shape == (len(heads.SENTENCE_CLASSES), loaded.keep.mean.size)
+
+
+# -- possible conflicts in the vault ---------------------------------------------------------------
+
+
+def _flag(mem: Memory, new_id: str, old_id: str) -> None:
+    """Write `may_conflict: [old]` into the newer memory's file, as add does when it is unsure."""
+    path = mem.vault.root / mem.get(new_id)["path"]
+    path.write_text(set_keys(path.read_text(), {"may_conflict": [old_id]}))
+
+
+def _pair(mem: Memory) -> tuple[str, str]:
+    old = mem.add("works at the bakery on Elm Street, the bakery with the blue door", user_id="ray", infer=False)
+    new = mem.add("works at a bakery", user_id="ray", infer=False)
+    old_id, new_id = old["results"][0]["id"], new["results"][0]["id"]
+    _flag(mem, new_id, old_id)
+    return new_id, old_id
+
+
+def test_a_flagged_pair_reads_newer_first_and_the_digest_shows_only_the_newer(mem: Memory) -> None:
+    new_id, old_id = _pair(mem)
+    assert [r["id"] for r in mem.search("bakery", user_id="ray")["results"]][:2] == [new_id, old_id]
+    digest = mem.context(user_id="ray")
+    assert new_id in digest["ids"] and old_id not in digest["ids"]
+    assert mem.conflicts(user_id="ray")["results"][0]["old"]["id"] == old_id
+
+
+def test_supersede_settles_a_pair_and_keeps_the_old_in_history(mem: Memory) -> None:
+    new_id, old_id = _pair(mem)
+    mem.supersede(new_id, old_id)
+    assert mem.get(old_id)["status"] == "superseded"
+    assert mem.conflicts(user_id="ray")["results"] == []
+    meta = parse((mem.vault.root / mem.get(new_id)["path"]).read_text()).meta
+    assert meta["supersedes"] == [old_id] and "may_conflict" not in meta
+    assert [h["event"] for h in mem.history(new_id)] == ["ADD", "UPDATE"]
+
+
+def test_keep_both_is_remembered_and_not_asked_again(mem: Memory) -> None:
+    new_id, old_id = _pair(mem)
+    mem.keep_both(new_id, old_id)
+    assert mem.get(old_id)["status"] == "current" and mem.conflicts(user_id="ray")["results"] == []
+    meta = parse((mem.vault.root / mem.get(new_id)["path"]).read_text()).meta
+    assert meta["not_conflicting"] == [old_id]
+    with pytest.raises(InvalidInputError, match="no open possible conflict"):
+        mem.keep_both(new_id, old_id)
+
+
+def test_mem_review_accepts_rejects_and_skips(vault: Path) -> None:
+    mem = Memory(vault=vault)
+    first_new, first_old = _pair(mem)
+    second_old = mem.add("drives a red Skoda", user_id="ray", infer=False)["results"][0]["id"]
+    second_new = mem.add("drives a Skoda", user_id="ray", infer=False)["results"][0]["id"]
+    _flag(mem, second_new, second_old)
+    # newest first: the Skoda pair, then the bakery pair; reject the first, accept the second
+    done = runner.invoke(
+        app, ["--vault", str(vault), "review", "-u", "ray", "--ask"], input="r\na\n", catch_exceptions=False
+    )
+    assert done.exit_code == 0, done.output
+    assert mem.get(second_old)["status"] == "current" and mem.get(first_old)["status"] == "superseded"
+    listed = runner.invoke(app, ["--vault", str(vault), "review", "-u", "ray", "--json"], catch_exceptions=False)
+    assert json.loads(listed.stdout) == {"results": []}
+    assert first_new
+
+
+def test_mem_supersede_from_the_cli(vault: Path) -> None:
+    new_id, old_id = _pair(Memory(vault=vault))
+    done = runner.invoke(app, ["--vault", str(vault), "supersede", new_id, old_id], catch_exceptions=False)
+    assert done.exit_code == 0 and f"{new_id} supersedes {old_id}" in done.stdout
+    bad = runner.invoke(app, ["--vault", str(vault), "supersede", new_id, new_id])
+    assert bad.exit_code == 1 and "cannot supersede itself" in bad.stderr
+
+
+# -- replaces: the caller decides --------------------------------------------------------------------
+
+
+def test_replaces_supersedes_exactly_the_named_memories(mem: Memory) -> None:
+    home = mem.add("Lives in Porto", user_id="ray", infer=False)["results"][0]["id"]
+    tea = mem.add("Drinks green tea", user_id="ray", infer=False)["results"][0]["id"]
+    result = mem.add("Lives in Ghent", user_id="ray", replaces=[home])["results"]
+    assert [(r["event"], r["previous_id"]) for r in result] == [(UPDATE, home)]
+    assert mem.get(home)["status"] == "superseded" and mem.get(tea)["status"] == "current"
+    assert [h["event"] for h in mem.history(result[0]["id"])] == ["ADD", "UPDATE"]
+
+
+def test_replaces_refuses_what_the_caller_may_not_replace(mem: Memory, vault: Path) -> None:
+    ana = mem.add("Lives in Oslo", user_id="ana", infer=False)["results"][0]["id"]
+    (vault / "notes").mkdir()
+    (vault / "notes" / "plan.md").write_text("# Plan\n\nLives in Porto for now.\n")
+    note = mem.search("Porto")["results"][0]["id"]
+    with pytest.raises(InvalidInputError, match="another scope"):
+        mem.add("Lives in Ghent", user_id="ray", replaces=[ana])
+    with pytest.raises(InvalidInputError, match="hand-written note"):
+        mem.add("Lives in Ghent", user_id="ray", replaces=[note])
+    with pytest.raises(NotFoundError):
+        mem.add("Lives in Ghent", user_id="ray", replaces=["m-0000000000"])
+    with pytest.raises(InvalidInputError, match="non-empty list"):
+        mem.add("Lives in Ghent", user_id="ray", replaces=[])
+    assert mem.get(ana)["status"] == "current"
+    assert [r for r in mem.get_all(user_id="ray")["results"] if r["id"].startswith("m-")] == []  # none written
+
+
+def test_mcp_add_memory_takes_replaces(vault: Path) -> None:
+    from memcli.mcp_server import create_server
+
+    mem = Memory(vault=vault)
+    home = mem.add("Lives in Porto", user_id="ray", infer=False)["results"][0]["id"]
+    server = create_server(mem, default_user="ray")
+
+    async def call(name: str, args: dict) -> Any:
+        result = await server.call_tool(name, args, None)
+        return json.loads(result[0].text if isinstance(result, (list, tuple)) else result.content[0].text)
+
+    done = anyio.run(call, "add_memory", {"text": "Lives in Ghent", "replaces": [home]})
+    assert done["results"][0]["event"] == UPDATE and done["results"][0]["previous_id"] == home
+    assert mem.get(home)["status"] == "superseded"
+
+
+# -- explain ------------------------------------------------------------------------------------------
+
+
+def test_add_explain_names_the_sentences_and_the_numbers(mem: Memory) -> None:
+    result = mem.add("hiii good morning!! I live in Porto. Is it going to rain?", user_id="ray", explain=True)
+    sentences = result["explain"]["sentences"]
+    assert {s["kept"] for s in sentences} == {True, False}
+    assert all("why" in s for s in sentences if not s["kept"])
+    (added,) = result["results"]
+    assert added["event"] == ADD and "rule" in added["explain"]
