@@ -29,6 +29,7 @@ class StubJudge:
     def __init__(self, table: dict[tuple[str, str], dict[str, float]]) -> None:
         self.table = table
         self.thresholds = Thresholds()
+        self.weights = "stub"
 
     def relation(self, fact: Fact, memory: Existing) -> dict[str, float] | None:
         return self.table.get((fact.text, memory.id), {"update": 0.0, "restatement": 0.0, "unrelated": 1.0})

@@ -48,6 +48,10 @@ class Judge:
         self.memory_vectors = memory_vectors
         self.thresholds = thresholds or Thresholds()
 
+    @property
+    def weights(self) -> str:
+        return self.heads.sha256[:12]
+
     def kind(self, fact: Fact) -> dict[str, float] | None:
         """What the keep head takes the fact's sentence for ({class: p}), or None without a vector."""
         vector = self.fact_vectors.get(fact.text)

@@ -303,7 +303,7 @@ def _judged(
     head takes for an update is shown as a possible conflict, never acted on."""
     limits = judge.thresholds
     scored = {m.id: p for m in live if (p := judge.relation(fact, m)) is not None}
-    trace: dict[str, object] = {"rules": proposed.event, "rules_why": proposed.why}
+    trace: dict[str, object] = {"rules": proposed.event, "rules_why": proposed.why, "heads": judge.weights}
     if best is not None and best[1].id in scored:
         trace["relation"] = {"memory": best[1].id, **scored[best[1].id]}
     if proposed.event == UPDATE and proposed.target is not None:

@@ -83,4 +83,7 @@ class Judging(Protocol):
     @property
     def thresholds(self) -> Any: ...
 
+    @property
+    def weights(self) -> str: ...  # which heads decided: the first 12 hex digits of heads.npz's sha256
+
     def relation(self, fact: Fact, memory: Existing) -> dict[str, float] | None: ...
