@@ -321,30 +321,14 @@ def _judged(
                 trace,
                 threshold=f"P(update) {p_update} >= {limits.update}" if p_update is not None else "no model",
             )
-        return _with(
-            Decision(
-                ADD,
-                text=fact.text,
-                why="kept both: the rules saw a change, the model doubts it",
-                conflicts=[(proposed.target, p_update)],
-            ),
-            trace,
-            threshold=f"P(update) {p_update} < {limits.update}",
-        )
+        why = "kept both: the rules saw a change, the model doubts it"
+        return _kept_both(fact, proposed.target, p_update, why, trace, f"P(update) {p_update} < {limits.update}")
     if proposed.event == NONE and proposed.target is not None:
         p_change = scored.get(proposed.target.id, {}).get("update")
         if p_change is None or p_change < limits.repeat_doubt:
             return _with(proposed, trace, threshold=f"P(update) {p_change} < {limits.repeat_doubt}")
-        return _with(
-            Decision(
-                ADD,
-                text=fact.text,
-                why="kept both: the rules saw a repeat, the model a change",
-                conflicts=[(proposed.target, p_change)],
-            ),
-            trace,
-            threshold=f"P(update) {p_change} >= {limits.repeat_doubt}",
-        )
+        why = "kept both: the rules saw a repeat, the model a change"
+        return _kept_both(fact, proposed.target, p_change, why, trace, f"P(update) {p_change} >= {limits.repeat_doubt}")
     candidates = [(m, scored[m.id]) for m in live if m.id in scored and compatible(fact.subject, m.about())]
     if candidates:
         memory, probabilities = max(candidates, key=lambda pair: pair[1]["restatement"])
@@ -363,6 +347,13 @@ def _judged(
                 threshold=f"P(update) >= {limits.conflict}",
             )
     return _with(proposed, trace)
+
+
+def _kept_both(
+    fact: Fact, target: Existing, p_update: float, why: str, trace: dict[str, object], threshold: str
+) -> Decision:
+    """The fact added beside `target`, which is named as a possible conflict (precision first)."""
+    return _with(Decision(ADD, text=fact.text, why=why, conflicts=[(target, p_update)]), trace, threshold=threshold)
 
 
 def _with(decision: Decision, trace: dict[str, object], **more: object) -> Decision:
