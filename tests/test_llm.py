@@ -161,3 +161,18 @@ def test_a_base_url_that_is_not_http_is_refused_in_one_line(vault: Path, monkeyp
     monkeypatch.setenv("MEM_LLM_MODEL", "x")
     with pytest.raises(InvalidInputError, match="must be an http:// or https:// URL"):
         Memory(vault=vault)
+
+
+def test_llm_decisions_pass_the_rules_vetoes(llm_mem: Memory, stub: tuple[Stub, str]) -> None:
+    """Never trusted further than the rules: an update across people is kept beside the old
+    memory (a possible conflict), and a word-for-word duplicate is NONE, not a second copy."""
+    state, _ = stub
+    state.reply = {"decisions": [{"event": "ADD", "id": None, "text": "Lives in Porto"}]}
+    (home,) = llm_mem.add("I live in Porto", user_id="ray")["results"]
+    state.reply = {"decisions": [{"event": "UPDATE", "id": home["id"], "text": "Sister Maya lives in Bergen"}]}
+    (crossed,) = llm_mem.add("my sister Maya lives in Bergen", user_id="ray")["results"]
+    assert crossed["event"] == "ADD" and [c["id"] for c in crossed["possible_conflicts"]] == [home["id"]]
+    assert llm_mem.get(home["id"])["status"] == "current"
+    state.reply = {"decisions": [{"event": "ADD", "id": None, "text": "lives in  porto"}]}
+    (again,) = llm_mem.add("I live in Porto", user_id="ray")["results"]
+    assert again["event"] == "NONE" and again["id"] == home["id"]

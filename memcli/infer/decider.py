@@ -14,8 +14,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from memcli.infer.heads import Heads, keep_input, relation_input
-from memcli.infer.reconcile import pair_features
-from memcli.infer.types import Existing, Fact
+from memcli.infer.reconcile import compatible, pair_features
+from memcli.infer.types import ADD, NONE, UPDATE, Decision, Existing, Fact
+from memcli.text.english import subject_of
 
 
 @dataclass(frozen=True)
@@ -68,3 +69,23 @@ class Judge:
         rules = np.array([pair_features(fact, memory.text, float(new @ stored), memory.about())], dtype=np.float32)
         row = self.heads.relation.probabilities(relation_input(rules))[0]
         return self.heads.relation.named(row)
+
+
+def vetted(decisions: list[Decision], existing: list[Existing]) -> list[Decision]:
+    """The optional LLM's decisions through the rules' vetoes, so it is never trusted further than
+    the rules: an UPDATE across people (the user's fact against a named someone's) is added
+    instead, with the old memory named as a possible conflict; an ADD of a memory already stored
+    word for word is NONE."""
+    by_text = {" ".join(m.text.casefold().split()): m for m in existing}
+    out = []
+    for decision in decisions:
+        text = decision.text or ""
+        if decision.event == UPDATE and decision.target is not None:
+            if not compatible(subject_of(text), decision.target.about()):
+                decision = Decision(
+                    ADD, text=text, why="LLM update about someone else: kept both", conflicts=[(decision.target, 0.5)]
+                )
+        elif decision.event == ADD and (same := by_text.get(" ".join(text.casefold().split()))) is not None:
+            decision = Decision(NONE, target=same, why="LLM add of a memory already stored")
+        out.append(decision)
+    return out

@@ -167,10 +167,15 @@ class Writing:
         llm = self._llm_client()
         if llm is not None:
             newest = index.select(exact, newest_first=True)[:LLM_CANDIDATES][::-1]
+            shown = [Existing(r.id, r.text) for r in newest]
             try:
-                return llm.decide(turns, [Existing(r.id, r.text) for r in newest]), {}, []
+                decided = llm.decide(turns, shown)
             except LLMError as err:
                 log.warning(f"mem: the LLM failed ({err}); using the built-in extraction")
+            else:
+                from memcli.infer.decider import vetted  # numpy, as the heads: only on this path
+
+                return vetted(decided, shown), {}, []
         extraction = extract(turns)
         texts = [f.text for f in extraction.facts] + [r.target for r in extraction.retractions]
         texts += [r.fallback for r in extraction.retractions if r.fallback]
