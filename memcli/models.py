@@ -25,7 +25,7 @@ def check_id(memory_id: object) -> str:
     Ids are letters, digits, '-' and '_' only, so one can never name a path
     (no '/', '..', NUL or absolute paths).
     """
-    if not isinstance(memory_id, str) or not ID_PATTERN.match(memory_id):
+    if not isinstance(memory_id, str) or not ID_PATTERN.fullmatch(memory_id):  # "m-1\n" is no id
         shown = repr(memory_id if not isinstance(memory_id, str) else memory_id[:60])
         raise InvalidInputError(
             f"invalid memory id {shown}: ids are letters, digits, '-' and '_' (like m-3f9a2b1c0d); "

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from memcli.errors import InvalidInputError
 
 _MAX_SCOPE_LEN = 200
 _MAX_TEXT_CHARS = 100_000
+_CONFLICT_MARKER = re.compile(r"^(?:<{7}|>{7})(?: |$)", re.MULTILINE)
 
 
 def check_text(text: object, what: str = "text") -> str:
@@ -17,6 +19,11 @@ def check_text(text: object, what: str = "text") -> str:
         raise InvalidInputError(f"nothing to remember: the {what} is empty")
     if "\x00" in text:
         raise InvalidInputError(f"the {what} contains a NUL byte")
+    if _CONFLICT_MARKER.search(text):
+        raise InvalidInputError(
+            f"the {what} has a line starting with <<<<<<< or >>>>>>> (a git conflict marker); "
+            "mem would later skip the file as conflicted: reword or indent that line"
+        )
     if len(text) > _MAX_TEXT_CHARS:
         raise InvalidInputError(f"the {what} is {len(text):,} characters; the limit is {_MAX_TEXT_CHARS:,}")
     return text.strip()

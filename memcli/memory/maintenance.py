@@ -115,5 +115,6 @@ class Maintenance:
             "vault_exists": self.core.vault.exists(),
             "default_vault": str(default_vault_path()),
             "counts": counts,
-            "problems": [{"path": p.path, "reason": p.reason} for p in problems],
+            "problems": [{"path": p.path, "reason": p.reason} for p in problems]
+            + [{"path": path, "reason": why} for path, why in self.core.vault.skipped],
         }

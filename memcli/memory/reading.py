@@ -24,6 +24,22 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+def check_filters(filters: object) -> dict[str, Any] | None:
+    """Filters as `matches_filters` reads them, or one clear error (never a traceback, never a silent [])."""
+    if filters is None:
+        return None
+    if not isinstance(filters, dict):
+        raise InvalidInputError('filters must be a mapping, like {"tags": ["work"]}')
+    for key, wanted in filters.items():
+        if key in SCOPE_ARGS and not isinstance(wanted, str):
+            raise InvalidInputError(f"filters: {key} must be a string")
+        if key == "tags" and not (
+            isinstance(wanted, str) or (isinstance(wanted, list) and all(isinstance(t, str) for t in wanted))
+        ):
+            raise InvalidInputError("filters: tags must be a string or a list of strings")
+    return filters
+
+
 def matches_filters(record: MemoryRecord, filters: dict[str, Any] | None) -> bool:
     """Scope keys (a record that leaves one unset matches), tags (any of), metadata keys (equal)."""
     if not filters:
@@ -121,6 +137,7 @@ class Reading:
             raise InvalidInputError("the search query is empty")
         check_limit(limit)
         scope = check_scopes(user_id, agent_id, run_id)
+        filters = check_filters(filters)
         index = self.core.fresh()
         candidates = self._visible(index, scope, include_all, as_of, filters)
         settings = self.core.settings

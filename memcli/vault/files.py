@@ -8,6 +8,7 @@ import hashlib
 import os
 import re
 import secrets
+import stat
 import tempfile
 import time
 import unicodedata
@@ -124,6 +125,7 @@ class Vault:
 
     def __init__(self, settings: Settings) -> None:
         self.stray_temps: list[str] = []  # temp files the last listing() saw
+        self.skipped: list[tuple[str, str]] = []  # (path, why) of entries the last listing() passed over
         self._writer_lock: filelock.FileLock | None = None
         self.root = settings.vault
         self.max_file_bytes = settings.max_file_bytes
@@ -243,7 +245,7 @@ class Vault:
     def _inside(self, path: Path) -> bool:
         try:
             path.resolve().relative_to(self.root.resolve())
-        except ValueError:
+        except (ValueError, RuntimeError, OSError):  # outside, or a symlink loop
             return False
         return True
 
@@ -254,10 +256,12 @@ class Vault:
         """(relpath, size, mtime_ns) of every .md file, sorted; hidden folders (.mem, .git) skipped.
 
         One stat per file (os.scandir), so checking a 10k-file vault for changes is cheap.
-        Symlinks are followed only when they stay inside the vault.
+        Symlinks are followed only when they stay inside the vault; what is passed over (a symlink
+        out or in a loop, a FIFO or device named *.md) is kept in `skipped` for `mem doctor`.
         """
         found: list[tuple[str, int, int]] = []
         self.stray_temps = []
+        self.skipped = []
         if not self.root.is_dir():
             return found
         pending = [(self.root, "")]
@@ -268,30 +272,46 @@ class Vault:
             except OSError:
                 continue
             for entry in entries:
-                if entry.name.startswith("."):
-                    if _TEMP_NAME.match(entry.name):  # a writer's temp file (see _write_temp)
-                        self.stray_temps.append(f"{prefix}{entry.name}")
-                    continue
                 try:
-                    if entry.is_symlink() and not self._inside(Path(entry.path)):
-                        continue
-                    if entry.is_dir():
-                        if not entry.is_symlink():
-                            pending.append((Path(entry.path), f"{prefix}{entry.name}/"))
-                    elif is_note_path(entry.name):
-                        info = entry.stat()
-                        found.append((f"{prefix}{entry.name}", info.st_size, info.st_mtime_ns))
+                    self._visit(entry, prefix, pending, found)
                 except OSError:
                     continue
         found.sort()
         return found
+
+    def _visit(
+        self,
+        entry: os.DirEntry[str],
+        prefix: str,
+        pending: list[tuple[Path, str]],
+        found: list[tuple[str, int, int]],
+    ) -> None:
+        """One directory entry of the walk: a folder to walk, a note to list, or something to pass over."""
+        relpath = f"{prefix}{entry.name}"
+        if entry.name.startswith("."):
+            if _TEMP_NAME.match(entry.name):  # a writer's temp file (see _write_temp)
+                self.stray_temps.append(relpath)
+            return
+        if entry.is_symlink() and not self._inside(Path(entry.path)):
+            self.skipped.append((relpath, "a symlink that leaves the vault or loops"))
+        elif entry.is_dir():
+            if not entry.is_symlink():
+                pending.append((Path(entry.path), f"{relpath}/"))
+        elif is_note_path(entry.name) and not entry.is_file():  # opening a FIFO would hang every read
+            self.skipped.append((relpath, "not a regular file (a FIFO, socket or device)"))
+        elif is_note_path(entry.name):
+            info = entry.stat()
+            found.append((relpath, info.st_size, info.st_mtime_ns))
 
     # -- reading ----------------------------------------------------------------------------
 
     def read(self, path: Path) -> tuple[str, str]:
         """(text, sha256 of the bytes). Raises ParseError for files mem will not read."""
         try:
-            size = path.stat().st_size
+            info = path.stat()
+            if not stat.S_ISREG(info.st_mode):  # opening a FIFO would block
+                raise ParseError("not a regular file (a FIFO, socket or device); skipped")
+            size = info.st_size
             if size > self.max_file_bytes:
                 raise ParseError(f"file is {size:,} bytes, over the {self.max_file_bytes:,}-byte limit; skipped")
             data = path.read_bytes()

@@ -43,6 +43,8 @@ def record_from(doc: Document, relpath: str, sha: str) -> MemoryRecord:
     raw_id = meta.get("id")
     if raw_id is None:
         memory_id, kind = _note_id(relpath), "note"
+    elif isinstance(raw_id, bool) or not isinstance(raw_id, (str, int)):  # `id: true` is no id "True"
+        raise ParseError(f"frontmatter id {raw_id!r} is not a valid id (letters, digits, '-', '_')")
     else:
         try:
             memory_id, kind = check_id(str(raw_id)), "memory"

@@ -1,0 +1,71 @@
+"""Faults from the second catalogue (the safety issue) that are fixed: each test fails without its fix."""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+
+import pytest
+
+from memcli import InvalidInputError, Memory
+from memcli.models import check_id
+
+
+def test_a_fifo_named_md_hangs_nothing_and_doctor_names_it(mem: Memory, vault: Path) -> None:
+    mem.add("likes tea", infer=False)
+    os.mkfifo(vault / "memories" / "pipe.md")
+    done: list[object] = []
+    worker = threading.Thread(target=lambda: done.append(mem.search("tea")), daemon=True)
+    worker.start()
+    worker.join(10)  # a read of the FIFO would block for ever
+    assert done and [r["memory"] for r in done[0]["results"]] == ["likes tea"]  # type: ignore[index]
+    problems = {p["path"]: p["reason"] for p in mem.doctor()["problems"]}
+    assert "FIFO" in problems["memories/pipe.md"]
+
+
+def test_a_symlink_loop_is_skipped_and_reported(mem: Memory, vault: Path) -> None:
+    mem.add("likes tea", infer=False)
+    os.symlink(vault / "memories" / "b.md", vault / "memories" / "a.md")
+    os.symlink(vault / "memories" / "a.md", vault / "memories" / "b.md")
+    assert [r["memory"] for r in mem.search("tea")["results"]] == ["likes tea"]
+    reasons = {p["path"]: p["reason"] for p in mem.doctor()["problems"]}
+    assert "loops" in reasons["memories/a.md"] and "loops" in reasons["memories/b.md"]
+
+
+@pytest.mark.parametrize("bad", ["m-1\n", "m-1\r\n", " m-1"])
+def test_an_id_with_a_line_break_is_no_id(bad: str) -> None:
+    with pytest.raises(InvalidInputError, match="invalid memory id"):
+        check_id(bad)
+
+
+def test_id_true_in_a_hand_written_file_is_a_problem_not_the_id_true(mem: Memory, vault: Path) -> None:
+    mem.init()
+    (vault / "memories" / "odd.md").write_text("---\nid: true\n---\nsomething\n")
+    problems = {p["path"]: p["reason"] for p in mem.doctor()["problems"]}
+    assert "not a valid id" in problems["memories/odd.md"]
+    assert mem.get("True") is None
+
+
+@pytest.mark.parametrize(
+    ("filters", "message"),
+    [
+        ({"tags": 5}, "tags must be a string or a list"),
+        ({"user_id": 7}, "user_id must be a string"),
+        ("tags", "mapping"),
+    ],
+)
+def test_bad_filters_are_one_clear_error(mem: Memory, filters: object, message: str) -> None:
+    mem.add("likes tea", infer=False, tags=["drinks"])
+    with pytest.raises(InvalidInputError, match=message):
+        mem.search("tea", filters=filters)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("marker", ["<<<<<<< HEAD", ">>>>>>> theirs"])
+def test_text_with_a_conflict_marker_line_is_refused_on_add_and_import(mem: Memory, marker: str) -> None:
+    with pytest.raises(InvalidInputError, match="git conflict marker"):
+        mem.add(f"notes\n{marker}\nmore", infer=False)
+    with pytest.raises(InvalidInputError, match="git conflict marker"):
+        mem.import_text('{"id": "m-aaaaaaaaaa", "memory": "x\\n' + marker + '"}\n')
+    assert mem.get_all()["results"] == []
+    mem.add("the merge went fine =======", infer=False)  # an underline or a mention is fine
