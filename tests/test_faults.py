@@ -69,3 +69,12 @@ def test_text_with_a_conflict_marker_line_is_refused_on_add_and_import(mem: Memo
         mem.import_text('{"id": "m-aaaaaaaaaa", "memory": "x\\n' + marker + '"}\n')
     assert mem.get_all()["results"] == []
     mem.add("the merge went fine =======", infer=False)  # an underline or a mention is fine
+
+
+def test_reading_a_folder_that_is_no_vault_creates_no_state(tmp_path: Path) -> None:
+    plain = tmp_path / "some-folder"
+    plain.mkdir()
+    (plain / "todo.md").write_text("# Todo\n\nbuy oat milk\n")
+    mem = Memory(vault=plain)
+    assert [r["path"] for r in mem.search("oat milk")["results"]] == ["todo.md"]  # searchable all the same
+    assert not (plain / ".mem").exists()

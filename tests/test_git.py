@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from memcli import Memory
+from memcli import Memory, VaultError
 from memcli.cli.commands import app
 from memcli.vault.git import GitError
 
@@ -120,3 +120,19 @@ def test_without_git_init_git_is_a_clear_error_and_writes_only_warn(
         assert Memory(vault=vault).add("saved anyway", infer=False)["results"]
     assert any("saved but not committed" in r.getMessage() for r in caplog.records)
     assert Memory(vault=vault).search("saved")["results"]
+
+
+def test_writes_are_refused_while_a_stopped_sync_leaves_a_rebase(tmp_path: Path) -> None:
+    """A commit during the rebase would land on its temporary HEAD, and `git rebase --abort` drops it."""
+    laptop, desktop = _two_clones(tmp_path)
+    memory_id = Memory(vault=laptop).add("lives in Porto", infer=False)["results"][0]["id"]
+    Memory(vault=laptop).sync()
+    Memory(vault=desktop).sync()
+    Memory(vault=laptop).update(memory_id, "lives in Ghent")
+    Memory(vault=desktop).update(memory_id, "lives in Lisbon")
+    Memory(vault=laptop).sync()
+    assert runner.invoke(app, ["--vault", str(desktop), "sync"]).exit_code == 1  # stopped on the conflict
+    with pytest.raises(VaultError, match=r"git rebase is in progress.*--abort"):
+        Memory(vault=desktop).add("uses vim", infer=False)
+    subprocess.run(["git", "rebase", "--abort"], cwd=desktop, check=True, capture_output=True)
+    assert Memory(vault=desktop).add("uses vim", infer=False)["results"][0]["event"] == "ADD"

@@ -70,8 +70,8 @@ class Core:
         return FastEmbedder(threads=self.settings.embed_threads)
 
     def index(self) -> SearchIndex:
-        """The index, opened on first use: under .mem/ when the vault exists and is writable,
-        else in memory (reading never creates a vault)."""
+        """The index, opened on first use: under .mem/ when the folder is a vault (it has mem.toml)
+        and is writable, else in memory (reading never creates a vault, nor .mem/ in a folder)."""
         if self._index is None:
             from memcli.index.core import SearchIndex, no_lock  # numpy on first use
             from memcli.index.store import IndexStore
@@ -79,7 +79,7 @@ class Core:
             embedder = self._make_embedder()
             model_key = f"{embedder.name}:{embedder.sha256}:{embedder.dim}" if embedder else None
             folder = None
-            if self.vault.exists():
+            if self.vault.is_vault():  # a folder without mem.toml gets no .mem/ (`mem --vault / list`)
                 try:
                     self.vault.ensure_state()
                     folder = self.vault.state_dir
@@ -91,7 +91,7 @@ class Core:
 
     def settle(self) -> None:
         """After a write: a vault that exists now keeps its index on disk from here on."""
-        if self._index is not None and not self._index.on_disk and self.vault.exists():
+        if self._index is not None and not self._index.on_disk and self.vault.is_vault():
             self._index = None
 
     def load_for_index(self, relpath: str) -> tuple[str, MemoryRecord | str]:

@@ -142,6 +142,10 @@ class Vault:
     def exists(self) -> bool:
         return self.root.is_dir()
 
+    def is_vault(self) -> bool:
+        """A folder with the marker (mem.toml): only then does mem keep state in it (.mem/)."""
+        return (self.root / MARKER).is_file()
+
     def ensure(self) -> bool:
         """Create the vault's folders and marker if missing. True when anything was created."""
         if self.root.exists() and not self.root.is_dir():
@@ -167,7 +171,9 @@ class Vault:
 
     @contextlib.contextmanager
     def lock(self) -> Iterator[None]:
-        """Serialise writers of this vault (a lock file under .mem/)."""
+        """Serialise writers of this vault (a lock file under .mem/). Refused while git is in the
+        middle of a rebase or merge: a commit then would land on a temporary HEAD that an abort drops."""
+        self._refuse_mid_git()
         self.ensure()
         if self._writer_lock is None:
             # One lock object per Vault: filelock counts re-entries, so a locked section may call
@@ -180,6 +186,15 @@ class Vault:
             raise LockTimeoutError(
                 f"another mem process held the vault lock for {self.lock_timeout:.0f}s; try again"
             ) from None
+
+    def _refuse_mid_git(self) -> None:
+        git_dir = self.root / ".git"
+        for name, doing in (("rebase-merge", "rebase"), ("rebase-apply", "rebase"), ("MERGE_HEAD", "merge")):
+            if (git_dir / name).exists():
+                raise VaultError(
+                    f"a git {doing} is in progress in {self.root}; finish it (resolve, then `git {doing} --continue`)"
+                    f" or abort it (`git {doing} --abort`), then write again"
+                )
 
     def sweep_temps(self, relpaths: Iterable[str]) -> list[str]:
         """Remove writers' temp files left by a killed process (older than a minute), under the
