@@ -90,7 +90,9 @@ def test_sync_merges_concurrent_adds_from_two_machines(tmp_path: Path) -> None:
         assert texts == {"added on the laptop", "added on the desktop"}
 
 
-def test_sync_reports_a_real_conflict_and_search_skips_the_file(tmp_path: Path) -> None:
+def _both_sides_changed(tmp_path: Path) -> Path:
+    """Two clones that changed the same memory, the laptop's change pushed: the desktop's next
+    sync stops on a real conflict. Returns the desktop's vault."""
     laptop, desktop = _two_clones(tmp_path)
     memory_id = Memory(vault=laptop).add("lives in Porto", infer=False)["results"][0]["id"]
     Memory(vault=laptop).sync()
@@ -98,6 +100,11 @@ def test_sync_reports_a_real_conflict_and_search_skips_the_file(tmp_path: Path) 
     Memory(vault=laptop).update(memory_id, "lives in Ghent")
     Memory(vault=desktop).update(memory_id, "lives in Lisbon")
     Memory(vault=laptop).sync()
+    return desktop
+
+
+def test_sync_reports_a_real_conflict_and_search_skips_the_file(tmp_path: Path) -> None:
+    desktop = _both_sides_changed(tmp_path)
     result = runner.invoke(app, ["--vault", str(desktop), "sync"])
     assert result.exit_code == 1
     assert result.stderr.startswith("error: sync stopped: memories/") and "changed on both sides" in result.stderr
@@ -124,13 +131,7 @@ def test_without_git_init_git_is_a_clear_error_and_writes_only_warn(
 
 def test_writes_are_refused_while_a_stopped_sync_leaves_a_rebase(tmp_path: Path) -> None:
     """A commit during the rebase would land on its temporary HEAD, and `git rebase --abort` drops it."""
-    laptop, desktop = _two_clones(tmp_path)
-    memory_id = Memory(vault=laptop).add("lives in Porto", infer=False)["results"][0]["id"]
-    Memory(vault=laptop).sync()
-    Memory(vault=desktop).sync()
-    Memory(vault=laptop).update(memory_id, "lives in Ghent")
-    Memory(vault=desktop).update(memory_id, "lives in Lisbon")
-    Memory(vault=laptop).sync()
+    desktop = _both_sides_changed(tmp_path)
     assert runner.invoke(app, ["--vault", str(desktop), "sync"]).exit_code == 1  # stopped on the conflict
     with pytest.raises(VaultError, match=r"git rebase is in progress.*--abort"):
         Memory(vault=desktop).add("uses vim", infer=False)
