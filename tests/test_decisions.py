@@ -31,7 +31,7 @@ class StubJudge:
         self.thresholds = Thresholds()
         self.weights = "stub"
 
-    def relation(self, fact: Fact, memory: Existing) -> dict[str, float] | None:
+    def relation(self, fact: Fact, memory: Existing, comparison: object = None) -> dict[str, float] | None:
         return self.table.get((fact.text, memory.id), {"update": 0.0, "restatement": 0.0, "unrelated": 1.0})
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from memcli.infer.heads import Heads, keep_input, relation_input
-from memcli.infer.reconcile import compatible, pair_features
+from memcli.infer.reconcile import Comparison, compatible, pair_features
 from memcli.infer.types import ADD, NONE, UPDATE, Decision, Existing, Fact
 from memcli.text.english import subject_of
 
@@ -61,12 +61,13 @@ class Judge:
         row = self.heads.keep.probabilities(keep_input(vector[None, :], [fact.sentence]))[0]
         return self.heads.keep.named(row)
 
-    def relation(self, fact: Fact, memory: Existing) -> dict[str, float] | None:
+    def relation(self, fact: Fact, memory: Existing, comparison: Comparison | None = None) -> dict[str, float] | None:
         """What the relation head takes (fact, memory) for ({class: p}), or None without vectors."""
         new, stored = self.fact_vectors.get(fact.text), self.memory_vectors.get(memory.id)
         if new is None or stored is None:
             return None
-        rules = np.array([pair_features(fact, memory.text, float(new @ stored), memory.about())], dtype=np.float32)
+        features = pair_features(fact, memory.text, float(new @ stored), memory.about(), comparison)
+        rules = np.array([features], dtype=np.float32)
         row = self.heads.relation.probabilities(relation_input(rules))[0]
         return self.heads.relation.named(row)
 

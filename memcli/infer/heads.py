@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import io
 import math
 import re
 from dataclasses import dataclass
@@ -147,7 +148,7 @@ def load() -> Heads | None:
     if not source.is_file():
         return None
     raw = source.read_bytes()
-    with np.load(source.open("rb"), allow_pickle=False) as data:
+    with np.load(io.BytesIO(raw), allow_pickle=False) as data:
         if int(data["format"]) != FORMAT:
             return None
         return Heads(_head(data, "keep"), _head(data, "relation"), hashlib.sha256(raw).hexdigest())

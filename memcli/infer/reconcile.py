@@ -257,15 +257,16 @@ def _reconcile_facts(
 ) -> None:
     for fact in facts:
         best: tuple[Comparison, Existing] | None = None
+        compared: dict[str, Comparison] = {}  # the relation head reads them too: compare once
         for memory in live:
-            result = compare(fact, memory, similarity(fact.text, memory.id))
+            result = compared[memory.id] = compare(fact, memory, similarity(fact.text, memory.id))
             if result.same_slot and (best is None or result.score > best[0].score):
                 best = (result, memory)
         if best is None and _changes_earlier(fact, decisions):  # "I live in Porto. Actually I moved to Ghent."
             continue
         decision = _rules_decision(fact, best)
         if judge is not None:
-            decision = _judged(fact, decision, best, _closest(fact, live, similarity, best), judge)
+            decision = _judged(fact, decision, best, _closest(fact, live, similarity, best), judge, compared)
         decisions.append(decision)
         if decision.event == UPDATE and decision.target is not None:
             _drop(live, decision.target)
@@ -295,14 +296,19 @@ def _closest(
 
 
 def _judged(
-    fact: Fact, proposed: Decision, best: tuple[Comparison, Existing] | None, live: list[Existing], judge: Judging
+    fact: Fact,
+    proposed: Decision,
+    best: tuple[Comparison, Existing] | None,
+    live: list[Existing],
+    judge: Judging,
+    compared: dict[str, Comparison],
 ) -> Decision:
     """The rules' proposal, checked by the relation head (precision first): an UPDATE goes ahead
     only when the head agrees, else the fact is added with the memory named as a possible
     conflict; a NONE needs the head to see a restatement; a pair the rules passed over but the
     head takes for an update is shown as a possible conflict, never acted on."""
     limits = judge.thresholds
-    scored = {m.id: p for m in live if (p := judge.relation(fact, m)) is not None}
+    scored = {m.id: p for m in live if (p := judge.relation(fact, m, compared.get(m.id))) is not None}
     trace: dict[str, object] = {"rules": proposed.event, "rules_why": proposed.why, "heads": judge.weights}
     if best is not None and best[1].id in scored:
         trace["relation"] = {"memory": best[1].id, **scored[best[1].id]}
@@ -455,12 +461,17 @@ PAIR_FEATURES = (
 
 
 def pair_features(
-    fact: Fact, memory_text: str, cosine: float | None, memory_subject: frozenset[str] | None = None
+    fact: Fact,
+    memory_text: str,
+    cosine: float | None,
+    memory_subject: frozenset[str] | None = None,
+    comparison: Comparison | None = None,
 ) -> list[float]:
     """The rules' view of (a new fact, a stored memory), in PAIR_FEATURES order: what the
-    relation head reads beside the two vectors. `cosine` None means no model (0 here)."""
+    relation head reads beside the two vectors. `cosine` None means no model (0 here);
+    `comparison`, when the caller already compared the pair (with the same cosine)."""
     subject = memory_subject if memory_subject is not None else subject_of(memory_text)
-    comparison = compare(fact, Existing("", memory_text, subject), cosine)
+    comparison = comparison or compare(fact, Existing("", memory_text, subject), cosine)
     fact_values, memory_values = _values(fact.text, fact.subject), _values(memory_text, subject)
     kinds = attributes(fact.text) & attributes(memory_text)
     answers_clash = any(

@@ -40,6 +40,11 @@ CANDIDATES_PER_TEXT = 15  # in a big scope: the closest memories by words, and b
 LLM_CANDIDATES = 50  # memories shown to the LLM: the newest of the scope
 
 
+def _given(scope: dict[str, str | None]) -> dict[str, str]:
+    """The scope keys a record sets, as check_scopes returns a caller's ({"user": "ray"})."""
+    return {key: value for key, value in scope.items() if value is not None}
+
+
 def _scope_text(scope: dict[str, str | None]) -> str:
     return " ".join(f"{k}={v}" for k, v in scope.items() if v is not None) or "shared"
 
@@ -315,15 +320,7 @@ class Writing:
                 {"id": record.id, "memory": record.text, "score": round(score, 3)} for record, score in conflicts
             ]
         if decision.event == UPDATE and old:
-            self._rewrite(
-                old,
-                {
-                    "status": SUPERSEDED,
-                    "superseded_by": memory_id,
-                    "invalid_at": meta["updated"],
-                    "updated": meta["updated"],
-                },
-            )
+            self._mark_superseded(old, memory_id, meta["updated"])
             written.append(old.path)
             result.update(previous_memory=old.text, previous_id=old.id)
         return result
@@ -333,6 +330,9 @@ class Writing:
         path = self.core.vault.path(record.path)
         file_text, sha = self.core.vault.read(path)
         self.core.vault.replace(path, markdown.set_keys(file_text, changes, body=body), expected_sha=sha)
+
+    def _mark_superseded(self, old: MemoryRecord, by: str, when: str) -> None:
+        self._rewrite(old, {"status": SUPERSEDED, "superseded_by": by, "invalid_at": when, "updated": when})
 
     def _add_past(self, record: MemoryRecord, earlier_id: str) -> None:
         self._rewrite(record, {"supersedes": [earlier_id, *[i for i in record.supersedes if i != earlier_id]]})
@@ -374,7 +374,7 @@ class Writing:
             record = self.core.find_editable(memory_id)
             if not record.is_current:
                 raise InvalidInputError(f"{memory_id} is {record.status}; only a current memory can be replaced")
-            if {k: v for k, v in record.scope().items() if v is not None} != scope:
+            if _given(record.scope()) != scope:
                 raise InvalidInputError(
                     f"{memory_id} belongs to another scope ({_scope_text(record.scope())}); scopes never replace each other"
                 )
@@ -395,7 +395,7 @@ class Writing:
         """The memory at `new_path` replaces `old`: the old file is marked superseded, the new one
         lists it (and no longer flags it as a possible conflict). The caller holds the writer lock."""
         fresh = self.core.read_record(new_path)
-        self._rewrite(old, {"status": SUPERSEDED, "superseded_by": fresh.id, "invalid_at": when, "updated": when})
+        self._mark_superseded(old, fresh.id, when)
         changes: dict[str, Any] = {"supersedes": [*[i for i in fresh.supersedes if i != old.id], old.id]}
         if old.id in fresh.may_conflict:
             changes["may_conflict"] = [i for i in fresh.may_conflict if i != old.id] or markdown.REMOVE
@@ -412,8 +412,7 @@ class Writing:
             new = core.find_editable(new_id)
             if not new.is_current:
                 raise InvalidInputError(f"{new_id} is {new.status}; only a current memory can supersede another")
-            scope = {k: v for k, v in new.scope().items() if v is not None}
-            (old,) = self._replaceable([old_id], scope)
+            (old,) = self._replaceable([old_id], _given(new.scope()))
             written: list[str] = []
             self._supersede(old, new.path, core.now(), written)
             core.autocommit(written, f"mem: {new_id} supersedes {old_id}")
