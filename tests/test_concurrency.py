@@ -118,3 +118,15 @@ def test_eight_processes_times_50_library_adds(vault: Path) -> None:
     assert len([p for p in stored.files() if p.startswith("memories/")]) == 400  # the index agrees
     stored.close()
     assert len(Memory(vault=vault).search("otters", limit=1000)["results"]) == 400
+
+
+@pytest.mark.slow
+def test_four_processes_moving_house_at_once_leave_one_current_home(vault: Path) -> None:
+    assert _mem(vault, "add", "I live in Porto", "-u", "ana").returncode == 0
+    cities = ["Lisbon", "Berlin", "Oslo", "Kyoto"]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        runs = list(pool.map(lambda city: _mem(vault, "add", f"I moved to {city}", "-u", "ana"), cities))
+    assert [run.returncode for run in runs] == [0] * 4, [run.stderr for run in runs]
+    homes = [r["memory"] for r in Memory(vault=vault).get_all(user_id="ana")["results"]]
+    assert len(homes) == 1, " | ".join(r.stdout.replace("\n", " ") for r in runs)
+    assert homes[0] in {f"Lives in {city}" for city in cities}

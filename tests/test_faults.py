@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from memcli import InvalidInputError, Memory
+from memcli import ConflictError, InvalidInputError, Memory
 from memcli.models import check_id
 
 
@@ -78,3 +78,56 @@ def test_reading_a_folder_that_is_no_vault_creates_no_state(tmp_path: Path) -> N
     mem = Memory(vault=plain)
     assert [r["path"] for r in mem.search("oat milk")["results"]] == ["todo.md"]  # searchable all the same
     assert not (plain / ".mem").exists()
+
+
+# -- a long-running process (an MCP server) acts on the file as it is now, not as its index was -------
+
+
+@pytest.fixture
+def stale(vault: Path, monkeypatch: pytest.MonkeyPatch) -> Memory:
+    """A Memory that re-checks the files only once an hour, as a busy server would within its second."""
+    monkeypatch.setenv("MEM_FRESHNESS_MS", "3600000")
+    return Memory(vault=vault)
+
+
+def _edit(vault: Path, memory_id: str, old: str, new: str) -> Path:
+    (path,) = (vault / "memories").glob(f"*-{memory_id}.md")
+    path.write_text(path.read_text().replace(old, new))
+    return path
+
+
+def test_update_keeps_a_persons_edit_made_after_the_index_was_read(stale: Memory, vault: Path) -> None:
+    memory_id = stale.add("likes tea", infer=False)["results"][0]["id"]
+    stale.search("tea")  # the index is loaded and, for the next hour, trusted
+    _edit(vault, memory_id, "likes tea", "likes green tea")
+    stale.update(memory_id, "likes coffee")
+    assert [h["old_memory"] for h in Memory(vault=vault).history(memory_id) if h["event"] == "UPDATE"] == [
+        "likes green tea"
+    ]
+
+
+@pytest.mark.parametrize("half_saved", ["", "---\nid: m-00000000aa\n"])
+def test_update_during_an_editors_in_place_save_writes_nothing(stale: Memory, vault: Path, half_saved: str) -> None:
+    memory_id = stale.add("likes tea", infer=False, user_id="ana", tags=["drinks"])["results"][0]["id"]
+    stale.search("tea")
+    (path,) = (vault / "memories").glob(f"*-{memory_id}.md")
+    path.write_text(half_saved)  # truncated, or another id: the editor has not finished
+    with pytest.raises(ConflictError, match="being changed on disk|no longer holds"):
+        stale.update(memory_id, "likes coffee")
+    assert path.read_text() == half_saved  # not rewritten without its id, scope and tags
+
+
+def test_an_update_decided_on_a_stale_index_follows_the_memory_that_replaced_its_target(
+    stale: Memory, vault: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two processes add "I moved to …" after "I live in Porto". The first writes its files under the
+    lock and indexes them after it: in that window the second must replace the first's Lisbon, not
+    Porto again (which left two current homes)."""
+    other = Memory(vault=vault)
+    stale.add("I live in Porto", user_id="ana")
+    stale.search("Porto", user_id="ana")  # decided on from here on: Porto is current
+    monkeypatch.setattr(other.core, "reindex", lambda **_: None)  # its files are written, not yet indexed
+    lisbon = other.add("I moved to Lisbon", user_id="ana")["results"][0]
+    berlin = stale.add("I moved to Berlin", user_id="ana")["results"][0]
+    assert berlin["event"] == "UPDATE" and berlin["previous_id"] == lisbon["id"]
+    assert [r["memory"] for r in Memory(vault=vault).get_all(user_id="ana")["results"]] == ["Lives in Berlin"]

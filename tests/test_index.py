@@ -266,3 +266,19 @@ def test_explain_accounts_for_the_whole_score(vault: Path, fake_embedder: FakeEm
             )
     former = {h["memory"]: h["explain"]["former"] for h in mem.search("mentor bakery", explain=True)["results"]}
     assert former["my former mentor runs a bakery in Ghent"] == 0.6 and former["my mentor runs a bakery"] == 1.0
+
+
+def test_a_refresh_whose_listing_went_stale_keeps_a_file_another_writer_just_indexed(vault: Path) -> None:
+    """A walk lists the files, then waits for the index lock while another process writes and
+    indexes a new memory: what it stores must not drop that file (it left a reader deciding on a
+    vault without it, and two current homes after concurrent moves)."""
+    mem = Memory(vault=vault)
+    mem.add("likes tea", infer=False)
+    core = mem.core
+    before = core.vault.listing()  # the walk's listing, taken before the other writer
+    (vault / "memories" / "likes-tea-m-0000000001.md").write_text("---\nid: m-0000000001\n---\nlikes coffee\n")
+    core.reindex()  # the other writer indexes its file
+    stale = iter([before])
+    core.index().refresh(lambda: next(stale, None) or core.vault.listing(), core.load_for_index)
+    core.index().load_current()
+    assert core.loaded("m-0000000001") is not None

@@ -64,6 +64,11 @@ class SearchIndex:
     def on_disk(self) -> bool:
         return self.store.folder is not None
 
+    @property
+    def generation(self) -> int:
+        """Of what is loaded: it changes when any writer's change reaches the stored index."""
+        return self._generation
+
     def _dim(self) -> int | None:
         return self.embedder.dim if self.embedder is not None else None
 
@@ -101,7 +106,11 @@ class SearchIndex:
         if stale or removed or wants_vectors:
             with self._lock():
                 before = self.store.generation()
-                known = self.store.files(partial)  # another process may have done part of the work
+                # Another process may have done part of the work, or written files since the listing
+                # (a stale listing would drop its new file from the index): both looked at again.
+                known = self.store.files(partial)
+                files_now = listing()
+                stats.files = len(files_now)
                 stale, removed = stale_files(files_now, known, partial)
                 store_files(self.store, stale, removed, load, known, stats, progress)
                 stats.embedded = self._embed_missing(progress)

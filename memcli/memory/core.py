@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from memcli.clock import Clock, iso, moment, utc_now
 from memcli.config import Settings, load_settings
-from memcli.errors import InvalidInputError, NotFoundError, ParseError, VaultError
+from memcli.errors import ConflictError, InvalidInputError, NotFoundError, ParseError, VaultError
 from memcli.graph.model import Graph
 from memcli.graph.model import build as build_graph
 from memcli.models import FileProblem, MemoryRecord, check_id
@@ -159,10 +159,27 @@ class Core:
         return record
 
     def find_editable(self, memory_id: str) -> MemoryRecord:
+        """A memory mem may rewrite, as its file says now (call it under the writer lock)."""
         record = self.find(memory_id)
         if record.kind != "memory":
             raise InvalidInputError(f"{memory_id} is a hand-written note ({record.path}); edit that file directly")
-        return record
+        return self.current(record)
+
+    def current(self, record: MemoryRecord) -> MemoryRecord:
+        """The memory as its file says now, for a rewrite under the writer lock. The index may be
+        a second old in a long-running process: a person's edit, another process's write. A file
+        that no longer parses, or names another id (an editor's save half done), is being changed
+        by someone else: ConflictError, and nothing is written."""
+        sha, loaded = self.load_for_index(record.path)
+        if sha == record.sha256 and not isinstance(loaded, str):
+            return record
+        if isinstance(loaded, str):
+            raise ConflictError(f"{record.path} is being changed on disk ({loaded}); nothing written, try again")
+        if loaded.id != record.id:
+            raise ConflictError(
+                f"{record.path} no longer holds {record.id} (it is being changed on disk); nothing written, try again"
+            )
+        return loaded
 
     def loaded(self, memory_id: str) -> MemoryRecord | None:
         """A memory as the loaded index has it (no freshness check: the caller just made one)."""

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from memcli.config import MEMORIES_DIR
-from memcli.errors import InvalidInputError
+from memcli.errors import ConflictError, InvalidInputError
 from memcli.graph.rewrite import autolink as graph_autolink
 from memcli.guard.inputs import check_messages, check_plain, check_scopes, check_text
 from memcli.guard.secrets import guard, guard_mapping
@@ -47,6 +48,10 @@ def _given(scope: dict[str, str | None]) -> dict[str, str]:
 
 def _scope_text(scope: dict[str, str | None]) -> str:
     return " ".join(f"{k}={v}" for k, v in scope.items() if v is not None) or "shared"
+
+
+def _same_text(left: str, right: str) -> bool:
+    return " ".join(left.casefold().split()).strip(" .") == " ".join(right.casefold().split()).strip(" .")
 
 
 def summary(results: list[dict[str, Any]]) -> str:
@@ -114,6 +119,7 @@ class Writing:
         explained: list[dict[str, Any]] = []
         index = core.fresh() if infer and replaced is None else None
         known_vectors: dict[str, np.ndarray] = {}
+        decided_on: int | None = None  # the index generation a decision was made on
         if replaced is not None:
             text = "\n\n".join(text for _, text in turns)
             decisions = [
@@ -125,8 +131,8 @@ class Writing:
         elif index is None:
             decisions = [Decision(ADD, text=text) for role, text in turns]
         else:
-            decisions, known_vectors, sentences = self.decide(index, turns, scope)
-            explained = sentences
+            decided_on = index.generation
+            decisions, known_vectors, explained = self.decide(index, turns, scope)
         link = self._linker(index) if index is not None and core.settings.autolink else None
         meta = {
             "created": when,
@@ -139,20 +145,24 @@ class Writing:
         results: list[dict[str, Any]] = []
         written: list[str] = []
         with core.vault.lock():
-            if index is not None and any(d.target for d in decisions):
-                core.index().load_current()  # what other writers did since the decision
+            if index is not None and decided_on is not None:
+                index.load_current()  # every mem writer indexes its files before it lets go of the lock
+                if index.generation != decided_on:  # another writer changed memory meanwhile: decide again
+                    decisions, known_vectors, explained = self.decide(index, turns, scope)
+            if replaced is not None:  # checked again as the files say now, before anything is written
+                replaced = self._replaceable([r.id for r in replaced], scope)
             for decision in decisions:
                 results.append(self.apply(decision, meta, link, written, explain))
             if replaced is not None:
                 self._supersede_named(replaced, results[0], written[0], when, written)
             core.autocommit(written, f"mem: {summary(results)}")
-        core.settle()
-        if written and known_vectors and not tag_list:  # the model text of a tagless memory is its text
-            core.index().seed_vectors(
-                {r["memory"]: known_vectors[r["memory"]] for r in results if r["memory"] in known_vectors}
-            )
-        if written:
-            core.reindex(paths=written)  # embed the new memories now, so the next search has nothing to do
+            core.settle()
+            if written and known_vectors and not tag_list:  # the model text of a tagless memory is its text
+                core.index().seed_vectors(
+                    {r["memory"]: known_vectors[r["memory"]] for r in results if r["memory"] in known_vectors}
+                )
+            if written:  # indexed (and embedded) before the lock goes: the next writer decides on it
+                core.reindex(paths=written)
         return {"results": results, "explain": {"sentences": explained}} if explain else {"results": results}
 
     # -- deciding --------------------------------------------------------------------------------
@@ -270,18 +280,8 @@ class Writing:
     def _apply(
         self, decision: Decision, meta: dict[str, Any], link: Callable[[str], str] | None, written: list[str]
     ) -> dict[str, Any]:
+        decision, old = self._as_now(decision)
         target = decision.target
-        old = self.core.loaded(target.id) if target is not None else None
-        if target is not None and (old is None or not old.is_current):
-            # another writer changed it between deciding and this lock: never act on a stale view
-            if decision.event != UPDATE:
-                return {
-                    "id": target.id,
-                    "memory": target.text,
-                    "event": NONE,
-                    "reason": "changed meanwhile; left alone",
-                }
-            decision, target, old = Decision(ADD, text=decision.text, why="its memory changed meanwhile"), None, None
         if decision.event == NONE:
             assert target is not None
             return {"id": target.id, "memory": target.text, "event": NONE, "reason": decision.why}
@@ -325,10 +325,56 @@ class Writing:
             result.update(previous_memory=old.text, previous_id=old.id)
         return result
 
+    def _as_now(self, decision: Decision) -> tuple[Decision, MemoryRecord | None]:
+        """The decision checked against its memory's file as it is now, and that memory. Another
+        writer may have changed it since the decision: never act on a stale view."""
+        if decision.target is None:
+            return decision, None
+        old = self._now(decision.target.id)
+        if old is not None and decision.event == UPDATE and not old.is_current:
+            decision, old = self._redecide(decision, old)  # the slot's value is now its successor
+            if decision.event == NONE:
+                return decision, old
+        if old is None or not old.is_current:
+            if decision.event != UPDATE:
+                return replace(decision, event=NONE, why="changed meanwhile; left alone"), None
+            return Decision(ADD, text=decision.text, why="its memory changed meanwhile"), None
+        return decision, old
+
+    def _now(self, memory_id: str) -> MemoryRecord | None:
+        """A memory as its file says now (another process may have changed it since the index
+        was read), or None when it is gone; the caller holds the writer lock."""
+        record = self.core.loaded(memory_id)
+        if record is None:
+            self.core.reindex()  # another writer's new file, not yet in this process's index
+            self.core.index().load_current()
+            record = self.core.loaded(memory_id)
+        return None if record is None else self.core.current(record)
+
+    def _redecide(self, decision: Decision, old: MemoryRecord) -> tuple[Decision, MemoryRecord | None]:
+        """An UPDATE whose memory was superseded meanwhile (four processes each adding "I moved
+        to …") applies to the memory that superseded it, the slot's value now, followed down the
+        chain; the same text there is NONE. Deleted meanwhile: an ADD (the caller's rule)."""
+        seen = {old.id}
+        head: MemoryRecord | None = old
+        while head is not None and head.status == SUPERSEDED and head.superseded_by not in seen:
+            seen.add(head.superseded_by or "")
+            head = self._now(head.superseded_by) if head.superseded_by else None
+        if head is None or not head.is_current or _given(head.scope()) != _given(old.scope()):
+            return decision, old
+        why = f"{decision.why}; {old.id} was replaced meanwhile by {head.id}"
+        if _same_text(head.text, decision.text or ""):
+            return replace(
+                decision, event=NONE, target=Existing(head.id, head.text), why=f"already known ({why})"
+            ), head
+        return replace(decision, target=Existing(head.id, head.text), why=why), head
+
     def _rewrite(self, record: MemoryRecord, changes: dict[str, Any], body: str | None = None) -> None:
         """Change frontmatter keys (and maybe the body) of a memory's file if it is unchanged on disk."""
         path = self.core.vault.path(record.path)
         file_text, sha = self.core.vault.read(path)
+        if record.sha256 and sha != record.sha256:  # the record is what the caller decided on
+            raise ConflictError(f"{record.path} changed on disk since mem read it; nothing written, try again")
         self.core.vault.replace(path, markdown.set_keys(file_text, changes, body=body), expected_sha=sha)
 
     def _mark_superseded(self, old: MemoryRecord, by: str, when: str) -> None:
@@ -354,7 +400,7 @@ class Writing:
         vault = self.core.vault
         if purge:
             path = vault.path(record.path)
-            vault.remove(path, expected_sha=vault.read(path)[1])
+            vault.remove(path, expected_sha=record.sha256 or vault.read(path)[1])
             return "Memory purged successfully!"
         if record.status == DELETED:
             return "Memory already deleted."
@@ -488,7 +534,7 @@ class Writing:
         ]
         with core.vault.lock():
             for record in targets:
-                self.forget_file(record, purge)
+                self.forget_file(core.current(record), purge)
             scope_text = " ".join(f"{key}={value}" for key, value in scope.items())
             verb = "purge" if purge else "forget"
             core.autocommit([r.path for r in targets], f"mem: {verb} {len(targets)} memories of {scope_text}")
