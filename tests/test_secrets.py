@@ -4,11 +4,16 @@ disk, and output (the context digest, MCP results) redacted."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Any
 
+import anyio
 import pytest
+from typer.testing import CliRunner
 
 from memcli import Memory
+from memcli.cli.commands import app
 from memcli.guard.secrets import SecretFoundError, scan
 
 ZWSP = "\u200b"
@@ -108,4 +113,94 @@ def test_a_zero_width_space_does_not_hide_a_token(vault: Path) -> None:
         mem.add(f"token {split} here", infer=False)
     memory_id = mem.add(f"token {split} here", redact=True, infer=False)["results"][0]["id"]
     assert mem.get(memory_id)["memory"] == "token [REDACTED:github-token] here"  # the whole token went
+    assert GITHUB[4:].encode() not in _on_disk(vault)
+
+
+# -- every stored field on add ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("field", "call"),
+    [
+        ("tag", {"tags": ["infra", GITHUB]}),
+        ("metadata key", {"metadata": {GITHUB: "ci"}}),
+        ("metadata key", {"metadata": {"ci": {GITHUB: "nested"}}}),
+        ("user id", {"user_id": GITHUB}),
+        ("agent id", {"agent_id": f"bot-{GITHUB}"}),
+        ("run id", {"run_id": GITHUB[:4] + ZWSP + GITHUB[4:]}),
+        ("source", {"source": GITHUB}),
+    ],
+)
+def test_a_secret_in_a_name_or_id_is_refused_even_with_redact(vault: Path, field: str, call: dict[str, Any]) -> None:
+    mem = Memory(vault=vault)
+    for redact in (False, True):
+        with pytest.raises(SecretFoundError, match=f"^refusing to store a secret: GitHub Token in the {field};") as err:
+            mem.add("deploys on Fridays", infer=False, redact=redact, **call)
+        assert GITHUB[4:] not in str(err.value)  # the message never repeats the secret
+    assert GITHUB[4:].encode() not in _on_disk(vault)
+
+
+def test_metadata_values_are_redacted_when_asked(vault: Path) -> None:
+    mem = Memory(vault=vault)
+    memory_id = mem.add("ci notes", metadata={"ci": {"token": GITHUB}}, redact=True, infer=False)["results"][0]["id"]
+    assert mem.get(memory_id)["metadata"] == {"ci": {"token": "[REDACTED:github-token]"}}
+
+
+def test_cli_and_mcp_refuse_a_secret_scope_in_one_line(vault: Path) -> None:
+    from memcli.mcp_server import create_server
+
+    result = CliRunner().invoke(app, ["--vault", str(vault), "add", "likes tea", "-u", GITHUB, "--redact"])
+    assert result.exit_code == 1
+    assert result.stderr.startswith("error: refusing to store a secret: GitHub Token in the user id;")
+    assert result.stderr.count("\n") == 1 and GITHUB[4:] not in result.stderr
+    mem = Memory(vault=vault)
+    server = create_server(mem, default_user=GITHUB)
+
+    async def call() -> Any:
+        return await server.call_tool("add_memory", {"text": "likes tea", "infer": False}, None)
+
+    with pytest.raises(Exception, match="refusing to store a secret: GitHub Token in the user id"):
+        anyio.run(call)
+    assert GITHUB[4:].encode() not in _on_disk(vault)
+
+
+def test_renaming_an_entity_to_a_secret_is_refused(vault: Path) -> None:
+    mem = Memory(vault=vault)
+    mem.add("[[Ana]] runs the deploys", infer=False)
+    with pytest.raises(SecretFoundError, match="GitHub Token in the entity name"):
+        mem.rename_entity("Ana", GITHUB, apply=True)
+
+
+# -- every field on import -------------------------------------------------------------------------
+
+
+def _mem_item(**changes: Any) -> str:
+    return json.dumps({"id": "m-imported01", "memory": "deploys on Fridays", "user_id": "ray", **changes})
+
+
+@pytest.mark.parametrize(
+    ("field", "payload"),
+    [
+        ("tag", _mem_item(tags=[GITHUB])),
+        ("metadata key", _mem_item(metadata={GITHUB: 1})),
+        ("user id", _mem_item(user_id=GITHUB)),
+        ("source", _mem_item(source=f"chat {GITHUB}")),
+        ("date", _mem_item(created_at=GITHUB)),
+        ("status", _mem_item(status=GITHUB)),
+        ("memory id", _mem_item(superseded_by=GITHUB)),
+        ("history", _mem_item(history=[{"event": "UPDATE", "old": f"token {GITHUB}"}])),
+        ("entity name", json.dumps({"type": "entity", "name": GITHUB, "observations": ["x"]})),
+        ("relation target", json.dumps({"type": "relation", "from": "Ana", "relationType": "uses", "to": GITHUB})),
+    ],
+)
+def test_import_scans_every_field(vault: Path, field: str, payload: str) -> None:
+    with pytest.raises(SecretFoundError, match=f"GitHub Token in the {field}"):
+        Memory(vault=vault).import_text(payload)
+    assert GITHUB[4:].encode() not in _on_disk(vault)
+
+
+def test_import_redacts_old_texts_in_history_when_asked(vault: Path) -> None:
+    mem = Memory(vault=vault)
+    mem.import_text(_mem_item(history=[{"event": "UPDATE", "old": f"token {GITHUB}"}]), redact=True)
+    assert mem.history("m-imported01")[0]["new_memory"] == "token [REDACTED:github-token]"  # the first text
     assert GITHUB[4:].encode() not in _on_disk(vault)
