@@ -67,6 +67,15 @@ def _on_disk(vault: Path) -> bytes:
     return b"".join(p.read_bytes() for p in sorted(vault.rglob("*")) if p.is_file())
 
 
+def _hand_written(vault: Path, body: str, **meta: str) -> None:
+    """A memory file someone wrote or pasted into the vault, bypassing the guard."""
+    Memory(vault=vault).init()
+    lines = ["---", "id: m-byhand0001", "created: 2025-01-02T10:00:00Z", "user: ray"]
+    lines += [f"{key}: {value}" for key, value in meta.items()]
+    (vault / "memories").mkdir(exist_ok=True)
+    (vault / "memories" / "by-hand.md").write_text("\n".join([*lines, "---", body, ""]), encoding="utf-8")
+
+
 # -- the formats ----------------------------------------------------------------------------------
 
 
@@ -204,3 +213,16 @@ def test_import_redacts_old_texts_in_history_when_asked(vault: Path) -> None:
     mem.import_text(_mem_item(history=[{"event": "UPDATE", "old": f"token {GITHUB}"}]), redact=True)
     assert mem.history("m-imported01")[0]["new_memory"] == "token [REDACTED:github-token]"  # the first text
     assert GITHUB[4:].encode() not in _on_disk(vault)
+
+
+# -- files already on disk -------------------------------------------------------------------------
+
+
+def test_doctor_finds_a_secret_in_any_field_of_a_hand_written_file(vault: Path) -> None:
+    _hand_written(vault, "deploys on Fridays", tags=f"[infra, {GITHUB}]", metadata=f"{{{GOOGLE}: maps}}")
+    (finding,) = Memory(vault=vault).doctor()["stored_secrets"]
+    assert finding["path"] == "memories/by-hand.md" and finding["fields"] == ["tags", "metadata"]
+    result = CliRunner().invoke(app, ["--vault", str(vault), "doctor"], catch_exceptions=False)
+    shown = " ".join(result.stdout.split())  # rich wraps long lines
+    assert "secret: memories/by-hand.md holds a GitHub Token in its tags, metadata; remove it by hand" in shown
+    assert GITHUB[4:] not in shown and GOOGLE not in shown
