@@ -226,3 +226,37 @@ def test_doctor_finds_a_secret_in_any_field_of_a_hand_written_file(vault: Path) 
     shown = " ".join(result.stdout.split())  # rich wraps long lines
     assert "secret: memories/by-hand.md holds a GitHub Token in its tags, metadata; remove it by hand" in shown
     assert GITHUB[4:] not in shown and GOOGLE not in shown
+
+
+def test_context_redacts_a_secret_from_a_hand_written_memory(vault: Path, tmp_path: Path) -> None:
+    _hand_written(vault, f"the deploy key is {GITHUB[:4]}{ZWSP}{GITHUB[4:]}", tags=f"[{HUGGING_FACE}]")
+    digest = Memory(vault=vault).context(user_id="ray")["markdown"]
+    assert "- the deploy key is [REDACTED:github-token] (2025-01-02, m-byhand0001)" in digest
+    assert "### [REDACTED:hugging-face-token]" in digest
+    agents = tmp_path / "AGENTS.md"
+    CliRunner().invoke(app, ["--vault", str(vault), "context", "-u", "ray", "--write", str(agents)])
+    written = agents.read_text(encoding="utf-8")
+    assert "[REDACTED:github-token]" in written and GITHUB[4:] not in written and HUGGING_FACE not in written
+
+
+def test_mcp_results_redact_a_hand_written_secret(vault: Path) -> None:
+    from memcli.mcp_server import create_server
+
+    _hand_written(vault, f"deploys use {GITHUB}", metadata=f"{{ci: {GOOGLE}}}")
+    mem = Memory(vault=vault)
+    server = create_server(mem, default_user="ray")
+
+    async def call(name: str, args: dict[str, Any]) -> str:
+        result = await server.call_tool(name, args, None)
+        return result[0].text if isinstance(result, (list, tuple)) else result.content[0].text
+
+    for name, args in [
+        ("search_memories", {"query": "deploys"}),
+        ("get_memory", {"memory_id": "m-byhand0001"}),
+        ("get_memories", {}),
+        ("add_memory", {"text": "deploys use the new runner", "replaces": ["m-byhand0001"]}),
+        ("memory_history", {"memory_id": "m-byhand0001"}),
+    ]:
+        text = anyio.run(call, name, args)
+        assert GITHUB[4:] not in text and GOOGLE not in text, name
+        assert "[REDACTED:github-token]" in text, name
