@@ -2,7 +2,8 @@
 
 Tool and argument names follow Mem0's MCP server, so clients and prompts written for Mem0 work
 unchanged. Results are bounded (a capped limit and a token budget) and memory text comes back
-as data with its id, source file and date, under a notice that it is not instructions.
+as data with its id, source file and date, under a notice that it is not instructions, with any
+secret a hand-written memory holds redacted.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 
 from memcli.errors import MemError
+from memcli.guard.secrets import redact_all
 from memcli.memory import Memory
 from memcli.text.normalize import cut_to_tokens, estimate_tokens
 
@@ -78,7 +80,7 @@ def create_server(  # noqa: C901 -- the complexity is the tools defined inside, 
             raise ToolError(str(err)) from None
 
     def bounded(payload: dict[str, Any], key: str = "results") -> dict[str, Any]:
-        items, truncated = _budget(list(payload.get(key, [])), max_tokens)
+        items, truncated = _budget(redact_all(list(payload.get(key, []))), max_tokens)
         answer = {"notice": NOTICE, **payload, key: items}
         if truncated:
             answer["truncated"] = f"results were cut to about {max_tokens} tokens; narrow the query or lower limit"
@@ -122,16 +124,18 @@ def create_server(  # noqa: C901 -- the complexity is the tools defined inside, 
         check_size(text=text)
         user, agent = scope(user_id, agent_id)
         payload: Any = messages if messages else text
-        return guarded(
-            lambda: memory.add(
-                payload,
-                user_id=user,
-                agent_id=agent,
-                run_id=run_id,
-                metadata=metadata,
-                infer=infer,
-                source="mcp",
-                replaces=replaces,
+        return redact_all(  # what it stored is clean; a memory it replaced may be hand-written
+            guarded(
+                lambda: memory.add(
+                    payload,
+                    user_id=user,
+                    agent_id=agent,
+                    run_id=run_id,
+                    metadata=metadata,
+                    infer=infer,
+                    source="mcp",
+                    replaces=replaces,
+                )
             )
         )
 
@@ -212,7 +216,7 @@ def create_server(  # noqa: C901 -- the complexity is the tools defined inside, 
     def list_entities() -> dict[str, Any]:
         """Entities of the memory graph (people, projects, tools... every [[link]] target), most linked first."""
         rows = guarded(lambda: memory.entities())["results"]
-        return {"results": rows[:200], "truncated": len(rows) > 200}
+        return {"results": redact_all(rows[:200]), "truncated": len(rows) > 200}
 
     @server.tool()
     def related(entity: str, depth: int = 1) -> dict[str, Any]:
@@ -223,6 +227,6 @@ def create_server(  # noqa: C901 -- the complexity is the tools defined inside, 
         check_size(entity=entity)
         if not 1 <= depth <= 3:
             raise ToolError("depth must be 1, 2 or 3")
-        return guarded(lambda: memory.graph(entity, depth))
+        return redact_all(guarded(lambda: memory.graph(entity, depth)))
 
     return server

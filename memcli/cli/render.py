@@ -202,9 +202,9 @@ def doctor(console: Console, report: dict[str, Any]) -> None:
             )
         )
     for item in report.get("stored_secrets", []):
-        console.print(
-            Text(f"secret:        {item['path']} line {item['line']} holds a {item['kind']}; remove it by hand")
-        )
+        at = f" (line {item['line']} of the text)" if item["fields"][0] == "text" else ""
+        where = f"in its {', '.join(item['fields'])}{at}"
+        console.print(Text(f"secret:        {item['path']} holds a {item['kind']} {where}; remove it by hand"))
     if not report["problems"]:
         console.print("problems:      none")
         return

@@ -7,6 +7,7 @@ import re
 
 from memcli.errors import InvalidInputError
 from memcli.guard.outputs import clean
+from memcli.guard.secrets import redactor
 from memcli.models import MemoryRecord
 from memcli.text.normalize import estimate_tokens
 
@@ -37,15 +38,17 @@ def digest(
     spent = sum(estimate_tokens(line) for line in lines)
     groups: dict[str, list[str]] = {}
     shown: list[str] = []
-    for record in records:
-        text = " ".join(clean(record.text).split())
-        line = f"- {text} ({(record.updated or record.created or '')[:10]}, {record.id})".replace(" (, ", " (")
-        cost = estimate_tokens(line) + (0 if group_of(record) in groups else estimate_tokens(group_of(record)) + 2)
-        if spent + cost > budget:
-            break
-        groups.setdefault(group_of(record), []).append(line)
-        shown.append(record.id)
-        spent += cost
+    with redactor() as hide:  # a secret in a hand-written memory is not copied into AGENTS.md
+        for record in records:
+            text = " ".join(hide(clean(record.text)).split())
+            line = f"- {text} ({(record.updated or record.created or '')[:10]}, {record.id})".replace(" (, ", " (")
+            group = hide(group_of(record))
+            cost = estimate_tokens(line) + (0 if group in groups else estimate_tokens(group) + 2)
+            if spent + cost > budget:
+                break
+            groups.setdefault(group, []).append(line)
+            shown.append(record.id)
+            spent += cost
     for name, items in groups.items():
         lines += ["", f"### {name}", *items]
     left = len(records) - len(shown)

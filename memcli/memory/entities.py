@@ -9,6 +9,7 @@ from typing import Any
 from memcli.config import ENTITIES_DIR
 from memcli.errors import InvalidInputError, NotFoundError
 from memcli.graph.rewrite import rename_links as graph_rename_links
+from memcli.guard.secrets import refuse
 from memcli.memory.core import Core
 from memcli.vault import markdown
 from memcli.vault.files import entity_file
@@ -92,6 +93,7 @@ class Entities:
         new = new.strip()
         if not new or any(ch in new for ch in "[]|#^\n/\\"):
             raise InvalidInputError("the new name must be plain text without [ ] | # ^ / or line breaks")
+        refuse({"entity name": new})  # it becomes a file name and every [[link]]
         index = self.core.fresh()
         graph = self.core.graph(index)
         key = graph.resolve(old)

@@ -8,7 +8,7 @@ from typing import Any
 
 from memcli.config import MARKER, default_vault_path
 from memcli.guard.outputs import looks_like_injection
-from memcli.guard.secrets import scan as scan_secrets
+from memcli.guard.secrets import findings_in
 from memcli.memory.core import Core
 from memcli.vault import git as gitrepo
 from memcli.vault import markdown
@@ -97,10 +97,18 @@ class Maintenance:
                 key = record.status if record.status in counts else "superseded"
                 counts[key] += 1
         suspicious = [{"id": r.id, "path": r.path} for r in records if r.is_current and looks_like_injection(r.text)]
+        # every field a file holds, hand-written ones too (the title is the text's or the path's)
+        fields = [{k: v for k, v in dataclasses.asdict(r).items() if k not in ("title", "sha256")} for r in records]
         stored_secrets = [
-            {"id": r.id, "path": r.path, "kind": found[0].kind, "line": found[0].line}
-            for r in records
-            if (found := scan_secrets(r.text))
+            {
+                "id": r.id,
+                "path": r.path,
+                "kind": found[0][1].kind,
+                "line": found[0][1].line,
+                "fields": [f for f, _ in found],
+            }
+            for r, found in zip(records, findings_in(fields), strict=True)
+            if found
         ]
         return {
             "vault": str(self.core.vault.root),

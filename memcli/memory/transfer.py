@@ -9,7 +9,7 @@ from memcli.config import ENTITIES_DIR, MEMORIES_DIR
 from memcli.errors import InvalidInputError
 from memcli.guard.inputs import check_plain, check_scopes, check_text
 from memcli.guard.secrets import guard as guard_secrets
-from memcli.guard.secrets import guard_mapping
+from memcli.guard.secrets import guard_mapping, guard_value, refuse
 from memcli.interop import formats
 from memcli.memory.core import Core
 from memcli.models import CURRENT, check_id
@@ -36,6 +36,10 @@ class Transfer:
         Idempotent: records keep (or get stable) ids, so importing twice adds nothing."""
         incoming = formats.parse(text)
         hide = self.core.settings.redact_secrets if redact is None else redact
+        for entity in incoming.entities:  # names become file names and [[links]]: refused, never redacted
+            refuse({"entity name": entity["name"], "entity type": entity.get("type")})
+        for source, relation, target in incoming.relations:
+            refuse({"relation source": source, "relation type": relation, "relation target": target})
         index = self.core.fresh()
         known = {record.id for record in index.records()}
         written: list[str] = []
@@ -83,11 +87,23 @@ class Transfer:
             "metadata": metadata or None,
             "source": as_str(item.get("source")) or "import",
             "status": None if status == CURRENT else status,
-            "history": item.get("history") or None,
+            # old texts, as the text: redacted when asked
+            "history": guard_value(item.get("history") or None, redact_secrets=hide, what="history"),
             "supersedes": [str(i) for i in item.get("supersedes") or []] or None,
             "superseded_by": as_str(item.get("superseded_by")),
             "invalid_at": as_str(item.get("invalid_at")),
         }
+        refuse(
+            {
+                "id": memory_id,
+                **{f"{key} id": value for key, value in scope.items()},
+                "tag": meta["tags"],
+                "date": [meta["created"], meta["updated"], meta["invalid_at"]],
+                "source": meta["source"],
+                "status": meta["status"],
+                "memory id": [*(meta["supersedes"] or []), meta["superseded_by"]],
+            }
+        )
         relpath = f"{MEMORIES_DIR}/{slug(text)}-{memory_id}.md"
         self.core.vault.create(relpath, markdown.render(meta, text + "\n"))
         return relpath

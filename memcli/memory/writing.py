@@ -13,7 +13,7 @@ from memcli.config import MEMORIES_DIR
 from memcli.errors import ConflictError, InvalidInputError
 from memcli.graph.rewrite import autolink as graph_autolink
 from memcli.guard.inputs import check_messages, check_plain, check_scopes, check_text
-from memcli.guard.secrets import guard, guard_mapping
+from memcli.guard.secrets import guard, guard_mapping, refuse
 from memcli.infer.attributes import attributes
 from memcli.infer.extract import extract
 from memcli.infer.llm import ChatClient, LLMError
@@ -103,7 +103,8 @@ class Writing:
         and numbers that decided it.
         A secret in the text or metadata (API key, token, private key, password in a URL) is
         refused with SecretFoundError; with `redact=True` (or the vault's setting) it is stored
-        as [REDACTED:kind] instead.
+        as [REDACTED:kind] instead. One in a tag, a metadata key, a scope id or the source is
+        refused either way (a redacted tag or scope would be shared by unrelated memories).
         """
         core = self.core
         scope = check_scopes(user_id, agent_id, run_id)
@@ -112,6 +113,7 @@ class Writing:
         check_plain(metadata or {}, "metadata")
         when = core.moment(timestamp)
         tag_list = [str(tag).strip() for tag in (tags or []) if str(tag).strip()]
+        refuse({**{f"{key} id": value for key, value in scope.items()}, "tag": tag_list, "source": source})
         hide = core.settings.redact_secrets if redact is None else redact
         turns = [(role, guard(text, redact_secrets=hide)) for role, text in check_messages(messages, infer)]
         metadata = guard_mapping(metadata, redact_secrets=hide)
