@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from memcli import ConflictError, InvalidInputError, Memory
+from memcli import ConflictError, InvalidInputError, Memory, VaultError
 from memcli.models import check_id
 
 
@@ -131,3 +131,32 @@ def test_an_update_decided_on_a_stale_index_follows_the_memory_that_replaced_its
     berlin = stale.add("I moved to Berlin", user_id="ana")["results"][0]
     assert berlin["event"] == "UPDATE" and berlin["previous_id"] == lisbon["id"]
     assert [r["memory"] for r in Memory(vault=vault).get_all(user_id="ana")["results"]] == ["Lives in Berlin"]
+
+
+# -- nothing a write produces is ever a file mem will not read ----------------------------------------
+
+
+def test_a_memory_updated_often_stays_readable_and_keeps_its_whole_history(mem: Memory, vault: Path) -> None:
+    versions = [f"version {n} " + "x" * 60_000 for n in range(31)]  # 30 updates of a 60 kB memory
+    memory_id = mem.add(versions[0], infer=False)["results"][0]["id"]
+    for text in versions[1:]:
+        mem.update(memory_id, text)
+    assert mem.get(memory_id)["memory"] == versions[-1]  # it was "no memory with id …" past 1 MB
+    assert max(p.stat().st_size for p in (vault / "memories").glob("*.md")) <= 1_000_000
+    events = mem.history(memory_id)
+    assert [e["event"] for e in events] == ["ADD"] + ["UPDATE"] * 30
+    assert [e["new_memory"] for e in events] == versions
+    assert [e["old_memory"] for e in events[1:]] == versions[:-1]
+    assert [r["id"] for r in mem.get_all()["results"]] == [memory_id]  # its past is not a current memory
+
+
+def test_a_write_over_the_read_limit_is_refused_before_the_rename(vault: Path, monkeypatch) -> None:
+    monkeypatch.setenv("MEM_MAX_FILE_BYTES", "2000")
+    mem = Memory(vault=vault)
+    memory_id = mem.add("short", infer=False)["results"][0]["id"]
+    with pytest.raises(VaultError, match="over the 2,000-byte limit mem reads; nothing was changed"):
+        mem.add("y" * 3000, infer=False)
+    with pytest.raises(VaultError, match="over the 2,000-byte limit"):
+        mem.update(memory_id, "z" * 1990)
+    assert mem.get(memory_id)["memory"] == "short"
+    assert len(list((vault / "memories").glob("*.md"))) == 1

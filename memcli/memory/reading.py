@@ -201,11 +201,12 @@ class Reading:
         previous: str | None = None
         for link in self.chain(record):
             updates = [h for h in link.history if h.get("event") == "UPDATE"]
-            texts = [str(h.get("old", "")) for h in updates] + [link.text]
+            # an entry without "old" follows a past moved out to its own file (an often-updated memory)
+            texts = [str(h["old"]) if "old" in h else (previous or "") for h in updates] + [link.text]
             current = texts[0]
             if previous is None:
                 events.append((link.id, "ADD", None, current, link.created))
-            else:
+            elif current != previous:
                 events.append((link.id, "UPDATE", previous, current, link.created))
             step = 0
             for entry in link.history:

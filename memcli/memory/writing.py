@@ -23,7 +23,7 @@ from memcli.memory.core import Core
 from memcli.models import CURRENT, DELETED, SUPERSEDED, MemoryRecord
 from memcli.text.english import known_names, refine_subject, subject_of
 from memcli.vault import markdown
-from memcli.vault.files import slug
+from memcli.vault.files import new_id, slug
 
 if TYPE_CHECKING:
     import numpy as np
@@ -498,11 +498,52 @@ class Writing:
             if text == record.text:
                 return {"message": UNCHANGED, "id": memory_id}
             now = core.now()
-            history = [*record.history, {"event": "UPDATE", "at": now, "old": record.text}]
-            self._rewrite(record, {"updated": now, "history": history}, body=text + "\n")
-            core.autocommit([record.path], f"mem: update {memory_id}")
-        core.reindex(paths=[record.path])
+            written = [record.path]
+            changes: dict[str, Any] = {
+                "updated": now,
+                "history": [*record.history, {"event": "UPDATE", "at": now, "old": record.text}],
+            }
+            if len(self._rendered(record, changes, text + "\n").encode()) > core.settings.max_file_bytes // 2:
+                changes = self._move_past_out(record, now, text + "\n", written)
+            self._rewrite(record, changes, body=text + "\n")
+            core.autocommit(written, f"mem: update {memory_id}")
+        core.reindex(paths=written)
         return {"message": "Memory updated successfully!", "id": memory_id}
+
+    def _rendered(self, record: MemoryRecord, changes: dict[str, Any], body: str) -> str:
+        file_text, _ = self.core.vault.read(self.core.vault.path(record.path))
+        return markdown.set_keys(file_text, changes, body=body)
+
+    def _move_past_out(self, record: MemoryRecord, now: str, body: str, written: list[str]) -> dict[str, Any]:
+        """A memory updated often would outgrow the size mem reads (and vanish): its past, the
+        text it has now with all its history, moves to a superseded file that it supersedes; its
+        own history starts again. `mem history` reads across both. Returns the file's changes."""
+        past = {
+            "created": record.created,
+            "updated": now,
+            **_given(record.scope()),
+            "tags": record.tags or None,
+            "metadata": record.metadata or None,
+            "source": record.source,
+            "status": SUPERSEDED,
+            "superseded_by": record.id,
+            "invalid_at": now,
+            "supersedes": record.supersedes or None,
+            "history": record.history or None,
+        }
+
+        def changes(past_id: str) -> dict[str, Any]:
+            return {
+                "updated": now,
+                "history": [{"event": "UPDATE", "at": now, "past": past_id}],  # the old text is the past's
+                "supersedes": [past_id, *record.supersedes],
+            }
+
+        vault = self.core.vault  # refused before anything is written when even that is too big
+        vault.check_size(vault.path(record.path), self._rendered(record, changes(new_id()), body))
+        past_path, past_id = self._create(record.text, past)
+        written.append(past_path)
+        return changes(past_id)
 
     def delete(self, memory_id: str, *, purge: bool = False) -> dict[str, Any]:
         """Forget a memory: a tombstone (`status: deleted`, kept on disk), or with purge the file goes."""

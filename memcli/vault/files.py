@@ -354,9 +354,19 @@ class Vault:
                 f"could not {doing} {self.relpath(path)}: {err.strerror or err}; nothing was changed"
             ) from None
 
+    def check_size(self, path: Path, text: str) -> None:
+        """Nothing mem writes may be a file it then refuses to read."""
+        size = len(text.encode("utf-8"))
+        if size > self.max_file_bytes:
+            raise VaultError(
+                f"{self.relpath(path)} would be {size:,} bytes, over the {self.max_file_bytes:,}-byte limit mem reads; "
+                "nothing was changed"
+            )
+
     def create(self, relpath: str, text: str) -> Path:
         """Write a new file atomically; never overwrites an existing one (FileExistsError)."""
         target = self.path(relpath)
+        self.check_size(target, text)
         with self._io(target, "write"):
             return self._create(target, text)
 
@@ -391,6 +401,7 @@ class Vault:
 
     def replace(self, path: Path, text: str, expected_sha: str) -> None:
         """Atomically replace a file, only if its bytes still hash to `expected_sha`."""
+        self.check_size(path, text)
         with self._io(path, "write"):
             tmp = _write_temp(path, text)
             try:
