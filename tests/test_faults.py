@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from memcli import ConflictError, InvalidInputError, Memory, VaultError
+from memcli import ConflictError, InvalidInputError, Memory, NotFoundError, VaultError
 from memcli.models import check_id
 
 
@@ -160,3 +160,16 @@ def test_a_write_over_the_read_limit_is_refused_before_the_rename(vault: Path, m
         mem.update(memory_id, "z" * 1990)
     assert mem.get(memory_id)["memory"] == "short"
     assert len(list((vault / "memories").glob("*.md"))) == 1
+
+
+def test_update_and_forget_of_a_memory_whose_file_has_a_git_conflict_say_so(mem: Memory, vault: Path) -> None:
+    memory_id = mem.add("lives in Porto", infer=False)["results"][0]["id"]
+    (path,) = (vault / "memories").glob(f"*-{memory_id}.md")
+    text = path.read_text().replace(
+        "lives in Porto", "<<<<<<< HEAD\nlives in Ghent\n=======\nlives in Lisbon\n>>>>>>> b1\n"
+    )
+    path.write_text(text)
+    for act in (lambda: mem.update(memory_id, "lives in Oslo"), lambda: mem.delete(memory_id)):
+        with pytest.raises(NotFoundError, match=f"{memory_id}: memories/.* is skipped: git conflict markers"):
+            act()  # not "no memory with id …"
+    assert path.read_text() == text

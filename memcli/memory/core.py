@@ -153,8 +153,12 @@ class Core:
 
     def find(self, memory_id: str) -> MemoryRecord:
         check_id(memory_id)
-        record = self.fresh().record(memory_id)
+        index = self.fresh()
+        record = index.record(memory_id)
         if record is None:
+            for problem in index.problems():  # its file is there but skipped (a git conflict, say): why
+                if problem.path.endswith(f"-{memory_id}.md"):
+                    raise NotFoundError(f"{memory_id}: {problem.path} is skipped: {problem.reason}")
             raise NotFoundError(f"no memory with id {memory_id}; see `mem list` or `mem search` for ids")
         return record
 
