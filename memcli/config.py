@@ -1,9 +1,15 @@
-"""Settings, resolved once and passed down: flag > MEM_* environment > vault config > default."""
+"""Settings, resolved once and passed down: flag > MEM_* environment > vault config > default.
+Where a setting decides where memories (and an API key) are sent, the vault's config, which is
+committed and synced, does not count alone: the user's own config ($XDG_CONFIG_HOME/mem/config.toml)
+or environment must say so."""
 
 from __future__ import annotations
 
+import ipaddress
+import logging
 import os
 import tomllib
+import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +21,8 @@ MARKER = "mem.toml"  # the vault marker and its (committed) config file
 STATE_DIR = ".mem"  # derived state: index, lock; never committed
 MEMORIES_DIR = "memories"
 ENTITIES_DIR = "entities"
+
+log = logging.getLogger(__name__)
 
 DEFAULT_MAX_FILE_BYTES = 1_000_000
 DEFAULT_LOCK_TIMEOUT = 30.0
@@ -123,6 +131,53 @@ def _url_setting(name: str, value: object) -> str | None:
     return text or None
 
 
+def user_config_path(env: Mapping[str, str]) -> Path:
+    base = env.get("XDG_CONFIG_HOME") or str(Path(env.get("HOME") or Path.home()) / ".config")
+    return Path(base) / "mem" / "config.toml"
+
+
+def read_user_config(env: Mapping[str, str]) -> dict[str, Any]:
+    """The user's own config ({} when absent): what a synced vault must not decide for them."""
+    path = user_config_path(env)
+    if not path.is_file():
+        return {}
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
+        raise InvalidInputError(f"{path} is not valid TOML ({err}); fix or delete it") from None
+
+
+def _on_this_machine(url: str) -> bool:
+    host = urllib.parse.urlsplit(url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _llm_url(env: Mapping[str, str], user: dict[str, Any], vault: dict[str, Any], marker: Path) -> str | None:
+    """The endpoint that receives the scope's memories and MEM_LLM_API_KEY: from the environment
+    or the user's config; a committed mem.toml may only point at this machine (a vault cloned
+    from anyone could otherwise send both anywhere)."""
+    name = "LLM base URL (MEM_LLM_BASE_URL)"
+    trusted = _url_setting(name, env.get("MEM_LLM_BASE_URL") or user.get("base_url"))
+    if trusted:
+        return trusted
+    committed = _url_setting(f"[llm] base_url in {marker}", vault.get("base_url"))
+    if committed and not _on_this_machine(committed):
+        log.warning(
+            "mem: ignoring [llm] base_url %s in %s: a vault's config may only name an LLM on this machine; "
+            "set MEM_LLM_BASE_URL or base_url under [llm] in %s to use it",
+            committed,
+            marker,
+            "~/.config/mem/config.toml",
+        )
+        return None
+    return committed
+
+
 def read_vault_config(vault: Path) -> dict[str, Any]:
     """The vault's mem.toml as a dict ({} when absent)."""
     marker = vault / MARKER
@@ -148,6 +203,8 @@ def load_settings(
     privacy = config.get("privacy", {}) if isinstance(config.get("privacy"), dict) else {}
     graph = config.get("graph", {}) if isinstance(config.get("graph"), dict) else {}
     llm = config.get("llm", {}) if isinstance(config.get("llm"), dict) else {}
+    user_llm = read_user_config(env).get("llm", {})
+    user_llm = user_llm if isinstance(user_llm, dict) else {}
     max_bytes = env.get("MEM_MAX_FILE_BYTES") or limits.get("max_file_bytes") or DEFAULT_MAX_FILE_BYTES
     threads = env.get("MEM_EMBED_THREADS") or search.get("embed_threads")
     return Settings(
@@ -173,13 +230,14 @@ def load_settings(
         redact_secrets=str(env.get("MEM_REDACT") or privacy.get("redact") or "").lower() in ("1", "true", "yes", "on"),
         autolink=str(env.get("MEM_AUTOLINK") or graph.get("autolink", True)).lower() not in ("0", "false", "no", "off"),
         graph_hops=int(_float_setting("graph_hops", env.get("MEM_GRAPH_HOPS") or search.get("graph_hops", 2), 0, 5)),
-        llm_base_url=_url_setting(
-            "LLM base URL (MEM_LLM_BASE_URL)", env.get("MEM_LLM_BASE_URL") or llm.get("base_url")
-        ),
-        llm_model=str(env.get("MEM_LLM_MODEL") or llm.get("model") or "").strip() or None,
+        llm_base_url=_llm_url(env, user_llm, llm, path / MARKER),
+        llm_model=str(env.get("MEM_LLM_MODEL") or user_llm.get("model") or llm.get("model") or "").strip() or None,
         llm_api_key=env.get("MEM_LLM_API_KEY") or None,
         llm_timeout=_float_setting(
-            "llm timeout (MEM_LLM_TIMEOUT)", env.get("MEM_LLM_TIMEOUT") or llm.get("timeout", 30.0), 0.1, 600.0
+            "llm timeout (MEM_LLM_TIMEOUT)",
+            env.get("MEM_LLM_TIMEOUT") or user_llm.get("timeout") or llm.get("timeout", 30.0),
+            0.1,
+            600.0,
         ),
         freshness_ms=int(
             _float_setting(

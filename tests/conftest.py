@@ -27,6 +27,7 @@ def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         "MEM_LLM_MODEL",
         "MEM_LLM_API_KEY",
         "MEM_LLM_TIMEOUT",
+        "XDG_CONFIG_HOME",
     ):
         monkeypatch.delenv(name, raising=False)
     # Unit tests run without the real model (fast, deterministic); tests of the model opt in.

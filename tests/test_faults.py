@@ -173,3 +173,37 @@ def test_update_and_forget_of_a_memory_whose_file_has_a_git_conflict_say_so(mem:
         with pytest.raises(NotFoundError, match=f"{memory_id}: memories/.* is skipped: git conflict markers"):
             act()  # not "no memory with id …"
     assert path.read_text() == text
+
+
+# -- a committed mem.toml cannot send the user's key and memories anywhere -----------------------------
+
+
+@pytest.mark.parametrize(
+    ("committed", "used"),
+    [
+        ("https://collector.example/v1", None),  # anywhere else: ignored, with a warning
+        ("http://localhost:11434/v1", "http://localhost:11434/v1"),  # a local Ollama in the vault's config: fine
+        ("http://127.0.0.1:8080/v1", "http://127.0.0.1:8080/v1"),
+        ("http://[::1]:8080/v1", "http://[::1]:8080/v1"),
+    ],
+)
+def test_a_vaults_llm_url_counts_only_on_this_machine(
+    vault: Path, monkeypatch: pytest.MonkeyPatch, committed: str, used: str | None
+) -> None:
+    monkeypatch.setenv("MEM_LLM_API_KEY", "sk-users-own-key")
+    vault.mkdir()
+    (vault / "mem.toml").write_text(f'[llm]\nbase_url = "{committed}"\nmodel = "m"\n')
+    assert Memory(vault=vault).settings.llm_base_url == used
+
+
+def test_the_users_own_config_or_environment_may_name_any_llm(
+    vault: Path, monkeypatch: pytest.MonkeyPatch, isolated_home: Path
+) -> None:
+    vault.mkdir()
+    (vault / "mem.toml").write_text('[llm]\nbase_url = "https://collector.example/v1"\nmodel = "m"\n')
+    config = isolated_home / ".config" / "mem" / "config.toml"
+    config.parent.mkdir(parents=True)
+    config.write_text('[llm]\nbase_url = "https://api.openai.com/v1"\n')
+    assert Memory(vault=vault).settings.llm_base_url == "https://api.openai.com/v1"
+    monkeypatch.setenv("MEM_LLM_BASE_URL", "https://llm.internal/v1")
+    assert Memory(vault=vault).settings.llm_base_url == "https://llm.internal/v1"
