@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -319,30 +320,50 @@ def batch(console: Console, report: object) -> None:
     )
 
 
-def _node_id(name: str) -> str:
-    return "n_" + "".join(ch if ch.isalnum() else "_" for ch in name)
+def _dot_string(text: str) -> str:
+    """A DOT quoted string: on one line, with backslash and quote escaped, so a name can neither
+    end the string (and add attributes such as image=) nor use Graphviz escapes like \\N or \\l."""
+    flat = " ".join(clean(text).split())
+    return '"' + flat.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+_MERMAID_PLAIN = re.compile(r"[^\w ,.:/()'+=!?-]")
+
+
+def _mermaid_string(text: str) -> str:
+    """A mermaid quoted label: on one line, and every character that could end the string, start
+    a comment, markdown or HTML, or an entity written as an entity code (#34; for a quote)."""
+    flat = " ".join(clean(text).split())
+    return '"' + _MERMAID_PLAIN.sub(lambda match: f"#{ord(match.group(0))};", flat) + '"'
 
 
 def graph_text(result: dict[str, Any], fmt: str) -> str:
-    """The graph as text: tree (for people), dot (Graphviz) or mermaid (GitHub, Obsidian)."""
+    """The graph as text: tree (for people), dot (Graphviz) or mermaid (GitHub, Obsidian).
+
+    Node ids are n0, n1, … in node order (names only ever appear as escaped labels), so two
+    names that differ only in punctuation stay two nodes."""
     edges = result["edges"]
+    ids = {node["name"]: f"n{number}" for number, node in enumerate(result["nodes"])}
     if fmt == "dot":
         lines = ["graph mem {", "  node [shape=box];"]
-        lines += [f'  {_node_id(n["name"])} [label="{n["name"]}"];' for n in result["nodes"]]
-        lines += [f'  {_node_id(e["source"])} -- {_node_id(e["target"])} [label="{e["relationship"]}"];' for e in edges]
+        lines += [f"  {ids[n['name']]} [label={_dot_string(n['name'])}];" for n in result["nodes"]]
+        lines += [
+            f"  {ids[e['source']]} -- {ids[e['target']]} [label={_dot_string(e['relationship'])}];" for e in edges
+        ]
         return "\n".join(lines + ["}"]) + "\n"
     if fmt == "mermaid":
         lines = ["graph LR"]
-        lines += [f'  {_node_id(n["name"])}["{n["name"]}"]' for n in result["nodes"]]
-        lines += [f"  {_node_id(e['source'])} -- {e['relationship']} --- {_node_id(e['target'])}" for e in edges]
+        lines += [f"  {ids[n['name']]}[{_mermaid_string(n['name'])}]" for n in result["nodes"]]
+        lines += [f"  {ids[e['source']]} ---|{_mermaid_string(e['relationship'])}| {ids[e['target']]}" for e in edges]
         return "\n".join(lines) + "\n"
     root = result.get("root")
-    lines = [root] if root else ["Entities (most linked first):"]
+    lines = [one_line(root)] if root else ["Entities (most linked first):"]
     if root:
         for e in edges:
             if root in (e["source"], e["target"]):
                 other = e["target"] if e["source"] == root else e["source"]
-                lines.append(f"├── {e['relationship']} → {other}")
+                lines.append(f"├── {one_line(e['relationship'])} → {one_line(other)}")
     else:
-        lines += [f"  {n['name']} ({n['mentions']})" for n in sorted(result["nodes"], key=lambda n: -n["mentions"])]
+        nodes = sorted(result["nodes"], key=lambda n: -n["mentions"])
+        lines += [f"  {one_line(n['name'])} ({n['mentions']})" for n in nodes]
     return "\n".join(lines) + "\n"
