@@ -143,7 +143,7 @@ def test_graph_formats(vault: Path) -> None:
         dot,
     )
     mermaid = show("--format", "mermaid")
-    assert re.fullmatch(r'graph LR\n(  \w+\["[^"]+"\]\n)+(  \w+ -- \w+ --- \w+\n)*', mermaid)
+    assert re.fullmatch(r'graph LR\n(  \w+\["[^"]+"\]\n)+(  \w+ ---\|"\w+"\| \w+\n)*', mermaid)
     missing = runner.invoke(app, ["--vault", str(vault), "graph", "Nobody"])
     assert (missing.exit_code, missing.stderr) == (1, "error: no entity named 'Nobody'; see `mem entities`\n")
 

@@ -14,16 +14,18 @@ from rich.text import Text
 from memcli.cli import render
 from memcli.cli.options import (
     AgentOpt,
+    CleanFormatter,
     JsonOpt,
     RunOpt,
     State,
     UserOpt,
     fail,
     friendly,
-    new_console,
     print_json,
+    say,
     state_of,
 )
+from memcli.cli.render import new_console, one_line
 from memcli.errors import InvalidInputError
 from memcli.interop.digest import replace_block
 from memcli.memory import Memory, load_messages
@@ -69,7 +71,7 @@ def init(
         print_json(result)
     else:
         verb = "Initialised" if result["created"] else "Already a vault:"
-        typer.echo(f"{verb} {result['vault']}{' (git repository, autocommit on)' if git else ''}")
+        say(f"{verb} {result['vault']}{' (git repository, autocommit on)' if git else ''}")
 
 
 def _parse_meta(pairs: list[str]) -> dict[str, str]:
@@ -159,7 +161,7 @@ def supersede(
     if as_json:
         print_json(result)
     else:
-        typer.echo(f"{new} supersedes {old} ({result['previous_memory']})")
+        say(f"{new} supersedes {old} ({result['previous_memory']})")
 
 
 @app.command()
@@ -192,10 +194,10 @@ def review(
         choice = answer.strip().lower()[:1]
         if choice == "a":
             memory.supersede(pair["new"]["id"], pair["old"]["id"])
-            typer.echo(f"  {pair['new']['id']} supersedes {pair['old']['id']}")
+            say(f"  {pair['new']['id']} supersedes {pair['old']['id']}")
         elif choice == "r":
             memory.keep_both(pair["new"]["id"], pair["old"]["id"])
-            typer.echo("  both kept; not asked again")
+            say("  both kept; not asked again")
 
 
 @app.command()
@@ -276,7 +278,7 @@ def update(
         .memory()
         .update(memory_id, sys.stdin.read() if text == "-" else text, redact=True if redact else None)
     )
-    print_json(result) if as_json else typer.echo(
+    print_json(result) if as_json else say(
         f"{memory_id} already says that." if result["message"] == UNCHANGED else f"Updated {memory_id}."
     )
 
@@ -294,9 +296,9 @@ def forget(
     if as_json:
         print_json(result)
     elif purge:
-        typer.echo(f"Purged {memory_id}: its file is removed.")
+        say(f"Purged {memory_id}: its file is removed.")
     else:
-        typer.echo(f"Forgot {memory_id}: kept on disk as deleted; `mem forget {memory_id} --purge` removes the file.")
+        say(f"Forgot {memory_id}: kept on disk as deleted; `mem forget {memory_id} --purge` removes the file.")
 
 
 @app.command()
@@ -310,7 +312,7 @@ def history(ctx: typer.Context, memory_id: str = typer.Argument(..., metavar="ID
         return
     render.history(new_console(), result)
     for entry in memory.file_log(memory_id):
-        typer.echo(f"git {entry['commit']} {entry['date'][:19]} {entry['message']}")
+        say(f"git {entry['commit']} {entry['date'][:19]} {entry['message']}")
 
 
 @app.command()
@@ -396,11 +398,11 @@ def context(
     if as_json:
         print_json(result)
     elif write is not None:
-        typer.echo(
+        say(
             f"{'Updated' if result['changed'] else 'Unchanged:'} {write} ({len(result['ids'])} memories, ~{result['tokens']} tokens)"
         )
     else:
-        typer.echo(result["markdown"], nl=False)
+        say(result["markdown"], nl=False)
 
 
 @app.command()
@@ -421,16 +423,18 @@ def graph(
         memory = state_of(ctx).memory()
         plan = memory.rename_entity(names[0], names[1])
         for change in plan["changes"]:
-            typer.echo(f"  {change['path']}: {change['links']} link(s)")
+            say(f"  {one_line(change['path'])}: {change['links']} link(s)")
         if plan["note"] and plan["note"][0] != plan["note"][1]:
-            typer.echo(f"  {plan['note'][0]} -> {plan['note'][1]}")
+            say(f"  {one_line(plan['note'][0])} -> {one_line(plan['note'][1])}")
         total = sum(c["links"] for c in plan["changes"])
-        typer.echo(f"Rename {plan['entity']} -> {plan['new']}: {total} link(s) in {len(plan['changes'])} file(s).")
+        say(
+            f"Rename {one_line(plan['entity'])} -> {one_line(plan['new'])}: {total} link(s) in {len(plan['changes'])} file(s)."
+        )
         if not yes and not typer.confirm("Apply?", default=False):
-            typer.echo("Nothing changed.")
+            say("Nothing changed.")
             return
         memory.rename_entity(names[0], names[1], apply=True)
-        typer.echo("Renamed.")
+        say("Renamed.")
         return
     if names:
         raise InvalidInputError("give one entity (or `rename OLD NEW`)")
@@ -440,7 +444,7 @@ def graph(
     if fmt == "json":
         print_json(result)
     else:
-        typer.echo(render.graph_text(result, fmt), nl=False)
+        say(render.graph_text(result, fmt), nl=False)
 
 
 @app.command()
@@ -453,7 +457,8 @@ def entities(ctx: typer.Context, as_json: bool = JsonOpt) -> None:
         return
     for row in result["results"]:
         note = "" if row["note"] else "  (no note)"
-        typer.echo(f"{row['name']}  {row['mentions']} link(s){'  [' + row['type'] + ']' if row['type'] else ''}{note}")
+        kind = f"  [{one_line(row['type'])}]" if row["type"] else ""
+        say(f"{one_line(row['name'])}  {row['mentions']} link(s){kind}{note}")
 
 
 @app.command("export")
@@ -466,10 +471,10 @@ def export_(
     """Export every memory (jsonl/json keep status and history; mem0 and markdown: current ones)."""
     text = state_of(ctx).memory().export(fmt)
     if output is None:
-        typer.echo(text, nl=False)
+        say(text, nl=False)
     else:
         write_atomically(output, text)
-        typer.echo(f"Wrote {output}", err=True)
+        say(f"Wrote {output}", err=True)
 
 
 @app.command("import")
@@ -491,7 +496,7 @@ def import_(
     console = new_console()
     with render.progress(console) as update:
         result = memory.import_text(text, progress=update, redact=True if redact else None)
-    typer.echo(
+    say(
         f"Imported {result['added']} memories ({result['format']}), skipped {result['skipped']} already here; "
         f"{result['entities']} entity notes, {result['relations']} relations."
     )
@@ -505,7 +510,7 @@ def commit(
 ) -> None:
     """Commit every change in a git vault, hand edits included (mem never commits those by itself)."""
     done = state_of(ctx).memory().commit(message)["committed"]
-    typer.echo("Committed." if done else "Nothing to commit.")
+    say("Committed." if done else "Nothing to commit.")
 
 
 @app.command()
@@ -516,7 +521,7 @@ def sync(ctx: typer.Context, as_json: bool = JsonOpt) -> None:
     if as_json:
         print_json(result)
     else:
-        typer.echo(
+        say(
             f"Synced: {len(result['pulled_files'])} file(s) came in, {result['indexed']['changed']} re-indexed; pushed."
         )
 
@@ -560,12 +565,12 @@ def doctor(
     memory = state_of(ctx).memory()
     if fix:
         if not as_json:
-            typer.echo("Fixing: rebuilding the index from the files; giving files with a copied id an id of their own.")
+            say("Fixing: rebuilding the index from the files; giving files with a copied id an id of their own.")
         memory.reindex(rebuild=True)
         relinked = memory.relink_duplicates()
         if not as_json:
             for change in relinked:
-                typer.echo(f"  {change['path']}: id {change['old_id']} -> {change['new_id']}")
+                say(f"  {one_line(change['path'])}: id {change['old_id']} -> {change['new_id']}")
     result = memory.doctor()
     print_json(result) if as_json else render.doctor(new_console(), result)
 
@@ -574,7 +579,7 @@ def main() -> None:
     """Entry point of the `mem` console script."""
     # Library warnings (e.g. "no embedding model") go to stderr as one plain line.
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(message)s"))
+    handler.setFormatter(CleanFormatter("%(message)s"))
     logger = logging.getLogger("memcli")
     logger.addHandler(handler)
     logger.propagate = False

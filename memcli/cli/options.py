@@ -5,15 +5,16 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import typer
-from rich.console import Console
 
 from memcli.errors import MemError
+from memcli.guard.outputs import clean, escape_invisible
 from memcli.memory import Memory
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -32,17 +33,28 @@ class State:
         return Memory(vault=self.vault)
 
 
-def new_console() -> Console:
-    # Made per call so that it writes to the sys.stdout of the moment (tests swap it).
-    return Console(highlight=False, soft_wrap=False)
+def say(text: str, *, nl: bool = True, err: bool = False) -> None:
+    """Print plain text (what does not go through render's console), cleaned of control,
+    zero-width and bidi characters: commands print through this, never typer.echo itself."""
+    typer.echo(clean(text), nl=nl, err=err)
+
+
+class CleanFormatter(logging.Formatter):
+    """Log lines on stderr are cleaned too: a warning may quote a file name or an error."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return clean(super().format(record))
 
 
 def print_json(data: Any) -> None:
-    typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
+    """The library's dict as JSON. Strings keep their value (a parser reads exactly what the
+    library returned), but invisible characters in them are written as \\u escapes, so the
+    bytes that reach a terminal are harmless."""
+    typer.echo(escape_invisible(json.dumps(data, indent=2, ensure_ascii=False)))
 
 
 def fail(message: str) -> typer.Exit:
-    typer.echo(f"error: {message}", err=True)
+    say(f"error: {message}", err=True)
     return typer.Exit(1)
 
 

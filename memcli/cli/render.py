@@ -1,14 +1,19 @@
-"""Human output: rich tables and lines. The only place besides cli.py that imports rich."""
+"""Human output: rich tables and lines. The only place besides cli.py that imports rich.
+
+Everything it prints comes through `new_console()`, whose console cleans what it draws: text
+from the vault (memories, ids, scopes, tags, file names) cannot move the cursor, set the window
+title, open a hyperlink, reorder a line or style itself with rich markup."""
 
 from __future__ import annotations
 
 import contextlib
 import json
+import re
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from rich.console import Console
+from rich.console import Console, ConsoleOptions, ConsoleRenderable, RenderHook, RenderResult
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -17,13 +22,51 @@ from rich.progress import (
     TextColumn,
     TimeElapsedColumn,
 )
+from rich.segment import Segment
 from rich.table import Table
 from rich.text import Text
+
+from memcli.guard.outputs import clean
+
+
+class _Cleaned:
+    """A renderable drawn with the control, zero-width and bidi characters of its text removed.
+    Rich's own escapes (colours, cursor moves) are styles and control segments, so they pass;
+    the dropped characters are zero cells wide, so the layout rich chose still holds."""
+
+    def __init__(self, inner: ConsoleRenderable) -> None:
+        self.inner = inner
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        for segment in console.render(self.inner, options):
+            yield segment if segment.control else Segment(clean(segment.text), segment.style)
+
+
+class _CleanEverything(RenderHook):
+    def process_renderables(self, renderables: list[ConsoleRenderable]) -> list[ConsoleRenderable]:
+        return [_Cleaned(renderable) for renderable in renderables]
+
+
+def new_console() -> Console:
+    """The console every command prints through: one choke point for terminal safety.
+
+    Markup and emoji codes are off, so `[link=…]` or `:warning:` in a memory prints as written;
+    a render hook cleans every segment, whatever the renderable (Text, table cell, progress bar).
+    Made per call so that it writes to the sys.stdout of the moment (tests swap it)."""
+    console = Console(highlight=False, markup=False, emoji=False, soft_wrap=False)
+    console.push_render_hook(_CleanEverything())
+    return console
+
+
+def one_line(value: object) -> str:
+    """A field that is one line on screen (id, scope, tag, path): a line break in it is shown as
+    \\n, so a file name or a hand-written scope cannot forge the next line of the output."""
+    return str(value).replace("\r", "\\r").replace("\n", "\\n")
 
 
 def _scope(item: dict[str, Any]) -> str:
     parts = [f"{key[0]}:{item[f'{key}_id']}" for key in ("user", "agent", "run") if item.get(f"{key}_id")]
-    return " ".join(parts) or "shared"
+    return one_line(" ".join(parts) or "shared")
 
 
 def _snippet(text: str, limit: int = 160) -> Text:
@@ -33,7 +76,7 @@ def _snippet(text: str, limit: int = 160) -> Text:
 
 
 def _date(value: str | None) -> str:
-    return (value or "")[:10]
+    return one_line((value or "")[:10])
 
 
 _EVENTS = {"ADD": "Added", "UPDATE": "Updated", "DELETE": "Forgot", "NONE": "Already known"}
@@ -125,7 +168,7 @@ def listing(console: Console, result: dict[str, Any]) -> None:
     for item in result["results"]:
         memory = _snippet(item["memory"])
         if item.get("status", "current") != "current":
-            memory = Text(f"[{item['status']}] ", style="dim") + memory
+            memory = Text(f"[{one_line(item['status'])}] ", style="dim") + memory
         table.add_row(item["id"], _date(item["updated_at"]), memory, _scope(item))
     console.print(table)
 
@@ -135,7 +178,7 @@ def record(console: Console, item: dict[str, Any]) -> None:
         ("id", item["id"]),
         ("status", item.get("status")),
         ("scope", _scope(item)),
-        ("tags", ", ".join(item.get("tags") or []) or None),
+        ("tags", ", ".join(str(tag) for tag in item.get("tags") or []) or None),
         ("metadata", item["metadata"] or None),
         ("created", item["created_at"]),
         ("updated", item["updated_at"]),
@@ -143,7 +186,7 @@ def record(console: Console, item: dict[str, Any]) -> None:
     ]
     for name, value in fields:
         if value is not None:
-            console.print(Text(f"{name + ':':<10}{value}"))
+            console.print(Text(f"{name + ':':<10}{one_line(value)}"))
     console.print()
     console.print(Text(item["memory"]))
 
@@ -156,8 +199,8 @@ def history(console: Console, events: list[dict[str, Any]]) -> None:
     table.add_column("new", ratio=1)
     for event in events:
         table.add_row(
-            (event["created_at"] or "")[:19],
-            event["event"],
+            one_line((event["created_at"] or "")[:19]),
+            one_line(event["event"]),
             Text(event["old_memory"] or ""),
             Text(event["new_memory"] or ""),
         )
@@ -172,9 +215,9 @@ def doctor(console: Console, report: dict[str, Any]) -> None:
         "default": "default vault",
     }
     exists = "" if report["vault_exists"] else " (not created yet: the first `mem add` creates it)"
-    console.print(Text(f"vault:         {report['vault']}{exists}"))
+    console.print(Text(f"vault:         {one_line(report['vault'])}{exists}"))
     console.print(Text(f"chosen by:     {how.get(report['vault_source'], report['vault_source'])}"))
-    console.print(Text(f"default vault: {report['default_vault']}"))
+    console.print(Text(f"default vault: {one_line(report['default_vault'])}"))
     counts = report["counts"]
     console.print(
         Text(
@@ -190,7 +233,7 @@ def doctor(console: Console, report: dict[str, Any]) -> None:
             )
         )
     if report.get("entities_without_note"):
-        names = report["entities_without_note"]
+        names = [one_line(name) for name in report["entities_without_note"]]
         shown = ", ".join(names[:8]) + (f" and {len(names) - 8} more" if len(names) > 8 else "")
         console.print(Text(f"entities:      {len(names)} linked but with no note (fine): {shown}"))
     if report.get("swept_temp_files"):
@@ -198,19 +241,22 @@ def doctor(console: Console, report: dict[str, Any]) -> None:
     for item in report.get("possible_prompt_injection", []):
         console.print(
             Text(
-                f"warning:       {item['path']} ({item['id']}) reads like instructions to a model; it is served as data"
+                f"warning:       {one_line(item['path'])} ({item['id']}) reads like instructions to a model; "
+                "it is served as data"
             )
         )
     for item in report.get("stored_secrets", []):
         at = f" (line {item['line']} of the text)" if item["fields"][0] == "text" else ""
         where = f"in its {', '.join(item['fields'])}{at}"
-        console.print(Text(f"secret:        {item['path']} holds a {item['kind']} {where}; remove it by hand"))
+        console.print(
+            Text(f"secret:        {one_line(item['path'])} holds a {item['kind']} {where}; remove it by hand")
+        )
     if not report["problems"]:
         console.print("problems:      none")
         return
     console.print(Text(f"problems:      {len(report['problems'])} file(s) could not be read and are skipped:"))
     for problem in report["problems"]:
-        console.print(Text(f"  {problem['path']}: {problem['reason']}"))
+        console.print(Text(f"  {one_line(problem['path'])}: {one_line(problem['reason'])}"))
 
 
 _STAGES = {"read": "reading files", "embed": "embedding", "import": "importing"}
@@ -263,10 +309,10 @@ def batch(console: Console, report: object) -> None:
     stamp = time.strftime("%H:%M:%S")
     r = report  # a watch.BatchReport
     if r.error:  # type: ignore[attr-defined]
-        console.print(Text(f"{stamp} indexing failed: {r.error}; will rescan"), soft_wrap=True)  # type: ignore[attr-defined]
+        console.print(Text(f"{stamp} indexing failed: {one_line(r.error)}; will rescan"), soft_wrap=True)  # type: ignore[attr-defined]
         return
     what = "full rescan" if r.full else f"{r.paths} file(s)"  # type: ignore[attr-defined]
-    names = ", ".join(r.names)  # type: ignore[attr-defined]
+    names = ", ".join(one_line(name) for name in r.names)  # type: ignore[attr-defined]
     more = f" — {names}{', …' if r.paths > len(r.names) else ''}" if names else ""  # type: ignore[attr-defined]
     console.print(
         Text(f"{stamp} {what}: {r.changed} changed, {r.removed} removed in {r.seconds:.2f}s{more}"),  # type: ignore[attr-defined]
@@ -274,30 +320,50 @@ def batch(console: Console, report: object) -> None:
     )
 
 
-def _node_id(name: str) -> str:
-    return "n_" + "".join(ch if ch.isalnum() else "_" for ch in name)
+def _dot_string(text: str) -> str:
+    """A DOT quoted string: on one line, with backslash and quote escaped, so a name can neither
+    end the string (and add attributes such as image=) nor use Graphviz escapes like \\N or \\l."""
+    flat = " ".join(clean(text).split())
+    return '"' + flat.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+_MERMAID_PLAIN = re.compile(r"[^\w ,.:/()'+=!?-]")
+
+
+def _mermaid_string(text: str) -> str:
+    """A mermaid quoted label: on one line, and every character that could end the string, start
+    a comment, markdown or HTML, or an entity written as an entity code (#34; for a quote)."""
+    flat = " ".join(clean(text).split())
+    return '"' + _MERMAID_PLAIN.sub(lambda match: f"#{ord(match.group(0))};", flat) + '"'
 
 
 def graph_text(result: dict[str, Any], fmt: str) -> str:
-    """The graph as text: tree (for people), dot (Graphviz) or mermaid (GitHub, Obsidian)."""
+    """The graph as text: tree (for people), dot (Graphviz) or mermaid (GitHub, Obsidian).
+
+    Node ids are n0, n1, … in node order (names only ever appear as escaped labels), so two
+    names that differ only in punctuation stay two nodes."""
     edges = result["edges"]
+    ids = {node["name"]: f"n{number}" for number, node in enumerate(result["nodes"])}
     if fmt == "dot":
         lines = ["graph mem {", "  node [shape=box];"]
-        lines += [f'  {_node_id(n["name"])} [label="{n["name"]}"];' for n in result["nodes"]]
-        lines += [f'  {_node_id(e["source"])} -- {_node_id(e["target"])} [label="{e["relationship"]}"];' for e in edges]
+        lines += [f"  {ids[n['name']]} [label={_dot_string(n['name'])}];" for n in result["nodes"]]
+        lines += [
+            f"  {ids[e['source']]} -- {ids[e['target']]} [label={_dot_string(e['relationship'])}];" for e in edges
+        ]
         return "\n".join(lines + ["}"]) + "\n"
     if fmt == "mermaid":
         lines = ["graph LR"]
-        lines += [f'  {_node_id(n["name"])}["{n["name"]}"]' for n in result["nodes"]]
-        lines += [f"  {_node_id(e['source'])} -- {e['relationship']} --- {_node_id(e['target'])}" for e in edges]
+        lines += [f"  {ids[n['name']]}[{_mermaid_string(n['name'])}]" for n in result["nodes"]]
+        lines += [f"  {ids[e['source']]} ---|{_mermaid_string(e['relationship'])}| {ids[e['target']]}" for e in edges]
         return "\n".join(lines) + "\n"
     root = result.get("root")
-    lines = [root] if root else ["Entities (most linked first):"]
+    lines = [one_line(root)] if root else ["Entities (most linked first):"]
     if root:
         for e in edges:
             if root in (e["source"], e["target"]):
                 other = e["target"] if e["source"] == root else e["source"]
-                lines.append(f"├── {e['relationship']} → {other}")
+                lines.append(f"├── {one_line(e['relationship'])} → {one_line(other)}")
     else:
-        lines += [f"  {n['name']} ({n['mentions']})" for n in sorted(result["nodes"], key=lambda n: -n["mentions"])]
+        nodes = sorted(result["nodes"], key=lambda n: -n["mentions"])
+        lines += [f"  {one_line(n['name'])} ({n['mentions']})" for n in nodes]
     return "\n".join(lines) + "\n"

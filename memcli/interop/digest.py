@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 
 from memcli.errors import InvalidInputError
-from memcli.guard.outputs import clean
+from memcli.guard.outputs import clean, looks_like_injection
 from memcli.guard.secrets import redactor
 from memcli.models import MemoryRecord
 from memcli.text.normalize import estimate_tokens
@@ -15,6 +15,15 @@ START = "<!-- mem:context start -->"
 END = "<!-- mem:context end -->"
 DEFAULT_BUDGET = 1500
 _LINK = re.compile(r"\[\[([^\]|#^]+)")
+FLAG = "(flagged: looks like instructions)"
+
+
+def _inline(text: str) -> str:
+    """Vault text for one line of the block: cleaned, its line breaks folded (a tag or a link
+    cannot start a heading or a line of its own), and `<!--` escaped, so no memory can write
+    either marker (which would end the block early and break every later --write) or open an
+    HTML comment that hides what follows."""
+    return " ".join(clean(text).split()).replace("<!--", "&lt;!--")
 
 
 def group_of(record: MemoryRecord) -> str:
@@ -40,9 +49,10 @@ def digest(
     shown: list[str] = []
     with redactor() as hide:  # a secret in a hand-written memory is not copied into AGENTS.md
         for record in records:
-            text = " ".join(hide(clean(record.text)).split())
-            line = f"- {text} ({(record.updated or record.created or '')[:10]}, {record.id})".replace(" (, ", " (")
-            group = hide(group_of(record))
+            flag = f"{FLAG} " if looks_like_injection(record.text) else ""
+            when = _inline((record.updated or record.created or "")[:10])
+            line = f"- {flag}{_inline(hide(record.text))} ({when}, {record.id})".replace(" (, ", " (")
+            group = _inline(hide(group_of(record))) or "Other"
             cost = estimate_tokens(line) + (0 if group in groups else estimate_tokens(group) + 2)
             if spent + cost > budget:
                 break
@@ -64,6 +74,8 @@ def replace_block(existing: str | None, block: str) -> str:
 
     Everything outside the markers keeps its bytes.
     """
+    if START in block or END in block:  # the digest escapes them; anything else is a bug to stop at
+        raise InvalidInputError("the block to write holds a mem marker itself; nothing was written")
     marked = f"{START}\n{block.rstrip()}\n{END}"
     if existing is None or existing == "":
         return marked + "\n"

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from memcli.errors import InvalidInputError
+from memcli.guard.outputs import escape_invisible
 from memcli.interop.digest import digest
 from memcli.models import MemoryRecord
 
@@ -42,16 +43,22 @@ def _own(record: MemoryRecord) -> dict[str, Any]:
     }
 
 
+def _dumps(data: Any, indent: int | None = None) -> str:
+    """JSON that keeps every character (an export must round-trip) yet shows a terminal or an
+    editor no control or bidi character: those are written as \\u escapes."""
+    return escape_invisible(json.dumps(data, ensure_ascii=False, indent=indent))
+
+
 def export(records: list[MemoryRecord], fmt: str) -> str:
     """Memories (not hand-written notes) in one of FORMATS. mem0 and markdown hold current ones only."""
     memories = [r for r in records if r.kind == "memory"]
     if fmt == "jsonl":
-        return "".join(json.dumps(_own(r), ensure_ascii=False) + "\n" for r in memories)
+        return "".join(_dumps(_own(r)) + "\n" for r in memories)
     if fmt == "json":
-        return json.dumps([_own(r) for r in memories], ensure_ascii=False, indent=2) + "\n"
+        return _dumps([_own(r) for r in memories], indent=2) + "\n"
     current = [r for r in memories if r.is_current]
     if fmt == "mem0":
-        return json.dumps({"results": [r.to_result() for r in current]}, ensure_ascii=False, indent=2) + "\n"
+        return _dumps({"results": [r.to_result() for r in current]}, indent=2) + "\n"
     if fmt == "markdown":
         return digest(sorted(current, key=lambda r: (-r.time, r.id)), budget=10**9, title="Memories")[0]
     raise InvalidInputError(f"unknown export format {fmt!r}; use one of {', '.join(FORMATS)}")
