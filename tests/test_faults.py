@@ -50,8 +50,8 @@ def test_id_true_in_a_hand_written_file_is_a_problem_not_the_id_true(mem: Memory
 @pytest.mark.parametrize(
     ("filters", "message"),
     [
-        ({"tags": 5}, "tags must be a string or a list"),
-        ({"user_id": 7}, "user_id must be a string"),
+        ({"tags": 5}, "tags values must be strings"),
+        ({"user_id": 7}, "user_id values must be strings"),
         ("tags", "mapping"),
     ],
 )

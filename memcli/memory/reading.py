@@ -8,11 +8,12 @@ from typing import TYPE_CHECKING, Any
 
 from memcli.errors import InvalidInputError, NotFoundError
 from memcli.graph.model import relations_of
-from memcli.guard.inputs import SCOPE_ARGS, check_limit, check_scopes
+from memcli.guard.inputs import check_limit, check_scopes
 from memcli.guard.outputs import looks_like_injection
 from memcli.index.options import SearchOptions
 from memcli.interop.digest import DEFAULT_BUDGET, digest
 from memcli.memory.core import Core
+from memcli.memory.filters import Compiled, scoped
 from memcli.models import Hit, MemoryRecord
 from memcli.models import timestamp as unix_time
 from memcli.text.normalize import estimate_tokens
@@ -22,39 +23,6 @@ if TYPE_CHECKING:
     from memcli.index.core import Candidates, SearchIndex
 
 log = logging.getLogger(__name__)
-
-
-def check_filters(filters: object) -> dict[str, Any] | None:
-    """Filters as `matches_filters` reads them, or one clear error (never a traceback, never a silent [])."""
-    if filters is None:
-        return None
-    if not isinstance(filters, dict):
-        raise InvalidInputError('filters must be a mapping, like {"tags": ["work"]}')
-    for key, wanted in filters.items():
-        if key in SCOPE_ARGS and not isinstance(wanted, str):
-            raise InvalidInputError(f"filters: {key} must be a string")
-        if key == "tags" and not (
-            isinstance(wanted, str) or (isinstance(wanted, list) and all(isinstance(t, str) for t in wanted))
-        ):
-            raise InvalidInputError("filters: tags must be a string or a list of strings")
-    return filters
-
-
-def matches_filters(record: MemoryRecord, filters: dict[str, Any] | None) -> bool:
-    """Scope keys (a record that leaves one unset matches), tags (any of), metadata keys (equal)."""
-    if not filters:
-        return True
-    for key, wanted in filters.items():
-        if key in SCOPE_ARGS:
-            if getattr(record, SCOPE_ARGS[key]) not in (None, wanted):
-                return False
-        elif key == "tags":
-            wanted_tags = {wanted} if isinstance(wanted, str) else set(wanted)
-            if not wanted_tags & set(record.tags):
-                return False
-        elif record.metadata.get(key) != wanted:
-            return False
-    return True
 
 
 def hit_result(hit: Hit, explain: bool = False) -> dict[str, Any]:
@@ -104,11 +72,11 @@ class Reading:
         self._told_bm25 = False
 
     def _visible(
-        self, index: SearchIndex, scope: dict[str, str], include_all: bool, as_of: Any, filters: Any = None
+        self, index: SearchIndex, scope: dict[str, str], include_all: bool, as_of: Any, where: Compiled | None = None
     ) -> Candidates:
         moment = unix_time(self.core.moment(as_of, end_of_day=True)) if as_of is not None else None
-        where = (lambda record: matches_filters(record, filters)) if filters else None
-        return index.visible(scope, include_all=include_all, as_of=moment, where=where)
+        test = where if where is not None and where.where is not None else None
+        return index.visible(scope, include_all=include_all, as_of=moment, where=test)
 
     def search(
         self,
@@ -131,15 +99,16 @@ class Reading:
         Only current memories unless `include_all`; `as_of` (a date or time) searches the
         memories that were true then, superseded and deleted ones included. A memory is in scope
         when every given scope key matches it or it leaves that key unset (shared memories show
-        in every scope).
+        in every scope). `filters` is Mem0's filter language, e.g. {"AND": [{"user_id": "ana"},
+        {"created_at": {"gte": "2026-07-01"}}, {"tags": {"in": ["work"]}}]}; see
+        memcli.memory.filters for every field and operator.
         """
         if not isinstance(query, str) or not query.strip():
             raise InvalidInputError("the search query is empty")
         check_limit(limit)
-        scope = check_scopes(user_id, agent_id, run_id)
-        filters = check_filters(filters)
+        scope, where = scoped(check_scopes(user_id, agent_id, run_id), filters)
         index = self.core.fresh()
-        candidates = self._visible(index, scope, include_all, as_of, filters)
+        candidates = self._visible(index, scope, include_all, as_of, where)
         settings = self.core.settings
         options = SearchOptions(
             mode=settings.search_mode, dense_weight=settings.dense_weight, half_life_days=settings.half_life_days
@@ -185,12 +154,14 @@ class Reading:
         limit: int = 100,
         include_all: bool = False,
         as_of: datetime | str | float | None = None,
+        filters: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
-        """Current memories in scope (or those true `as_of` a date), newest first: {"results": [...]}."""
+        """Current memories in scope (or those true `as_of` a date), newest first: {"results": [...]}.
+        `filters` as in `search` (Mem0's language: memcli.memory.filters)."""
         check_limit(limit)
-        scope = check_scopes(user_id, agent_id, run_id)
+        scope, where = scoped(check_scopes(user_id, agent_id, run_id), filters)
         index = self.core.fresh()
-        records = index.select(self._visible(index, scope, include_all, as_of), newest_first=True)
+        records = index.select(self._visible(index, scope, include_all, as_of, where), newest_first=True)
         return {"results": [full_result(r) for r in records[:limit]]}
 
     def history(self, memory_id: str) -> list[dict[str, Any]]:

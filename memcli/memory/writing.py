@@ -20,6 +20,7 @@ from memcli.infer.llm import ChatClient, LLMError
 from memcli.infer.reconcile import reconcile
 from memcli.infer.types import ADD, DELETE, NONE, UPDATE, Decision, Existing, Fact, Similarity
 from memcli.memory.core import Core
+from memcli.memory.filters import scoped
 from memcli.models import CURRENT, DELETED, SUPERSEDED, MemoryRecord
 from memcli.text.english import known_names, refine_subject, subject_of
 from memcli.vault import markdown
@@ -562,10 +563,13 @@ class Writing:
         agent_id: str | None = None,
         run_id: str | None = None,
         purge: bool = False,
+        filters: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
-        """Forget every memory of exactly this scope (shared memories are left alone)."""
+        """Forget every memory of exactly this scope (shared memories are left alone), or those
+        of it `filters` selects (Mem0's language, as in `search`; its plain scope values count as
+        the scope)."""
         core = self.core
-        scope = check_scopes(user_id, agent_id, run_id)
+        scope, where = scoped(check_scopes(user_id, agent_id, run_id), filters)
         if not scope:
             raise InvalidInputError("delete_all needs a user_id, agent_id or run_id; refusing to forget everything")
         targets = [
@@ -574,6 +578,7 @@ class Writing:
             if r.kind == "memory"
             and (purge or r.is_current)
             and all(getattr(r, key) == value for key, value in scope.items())
+            and where(r)
         ]
         with core.vault.lock():
             for record in targets:
