@@ -15,7 +15,7 @@ CURRENT = "current"
 SUPERSEDED = "superseded"
 DELETED = "deleted"
 
-SCOPE_KEYS = ("user", "agent", "run")
+SCOPE_KEYS = ("user", "agent", "run", "app")
 ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 
 
@@ -45,6 +45,15 @@ def timestamp(value: str | None) -> float:
     return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
 
 
+def expiry(value: str | None) -> float:
+    """When an `expires:` value ends a memory, as a Unix time (0.0: never). A bare date
+    (Mem0's expiration_date, 2026-12-31) keeps the memory through that whole day."""
+    moment = timestamp(value)
+    if moment and value is not None and len(value.strip()) == 10:
+        moment += 86_400
+    return moment
+
+
 @dataclass
 class MemoryRecord:
     """One markdown file of the vault as `mem` sees it.
@@ -62,6 +71,7 @@ class MemoryRecord:
     user: str | None = None
     agent: str | None = None
     run: str | None = None
+    app: str | None = None  # Mem0's app_id: the application a memory belongs to
     tags: list[str] = field(default_factory=list)
     metadata: dict[str, Any] = field(default_factory=dict)
     source: str | None = None
@@ -77,6 +87,7 @@ class MemoryRecord:
     invalid_at: str | None = None  # when it stopped being true (superseded or deleted)
     may_conflict: list[str] = field(default_factory=list)  # older memories this one may replace (unsure)
     not_conflicting: list[str] = field(default_factory=list)  # pairs a person reviewed and kept both
+    expires: str | None = None  # Mem0's expiration_date: out of search, list and context after it
 
     @property
     def is_current(self) -> bool:
@@ -92,13 +103,20 @@ class MemoryRecord:
         created = timestamp(self.created)
         if created and created > moment:
             return False
+        ends = expiry(self.expires)
+        if ends and ends <= moment:
+            return False
         ended = timestamp(self.invalid_at)
         if ended:
             return ended > moment
         return self.is_current
 
+    def expired(self, moment: float) -> bool:
+        ends = expiry(self.expires)
+        return bool(ends) and ends <= moment
+
     def scope(self) -> dict[str, str | None]:
-        return {"user": self.user, "agent": self.agent, "run": self.run}
+        return {"user": self.user, "agent": self.agent, "run": self.run, "app": self.app}
 
     def to_result(self) -> dict[str, Any]:
         """The Mem0-shaped dict the library returns for this record (without a score)."""
@@ -111,7 +129,9 @@ class MemoryRecord:
             "user_id": self.user,
             "agent_id": self.agent,
             "run_id": self.run,
+            "app_id": self.app,
             "path": self.path,
+            **({"expiration_date": self.expires} if self.expires else {}),
         }
 
 

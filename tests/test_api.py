@@ -10,7 +10,7 @@ import pytest
 from memcli import InvalidInputError, Memory, NotFoundError
 from memcli.vault import markdown
 
-SEARCH_KEYS = ["id", "memory", "score", "metadata", "created_at", "updated_at", "user_id", "agent_id", "run_id", "path"]
+SEARCH_KEYS = ["id", "memory", "score", "metadata", "created_at", "updated_at", "user_id", "agent_id", "run_id", "app_id", "path"]
 
 
 class Clock:
@@ -188,7 +188,8 @@ def test_forget_is_a_tombstone_and_purge_removes_the_file(mem: Memory, vault: Pa
     assert mem.delete(gone)["message"] == "Memory deleted successfully!"
     assert [r["id"] for r in mem.search("keeps", user_id="ray")["results"]] == [keep]
     assert [r["id"] for r in mem.get_all(user_id="ray")["results"]] == [keep]
-    tomb = mem.get(gone)
+    assert mem.get(gone) is None  # as Mem0: a deleted memory is gone for get
+    tomb = mem.get(gone, include_deleted=True)
     assert tomb is not None and tomb["status"] == "deleted"
     assert (vault / tomb["path"]).exists()
     assert {r["id"] for r in mem.search("keeps", user_id="ray", include_all=True)["results"]} == {keep, gone}

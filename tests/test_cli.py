@@ -199,6 +199,7 @@ def test_every_command_has_help() -> None:
         "list",
         "update",
         "forget",
+        "reset",
         "history",
         "index",
         "watch",

@@ -126,6 +126,6 @@ def test_delete_all_forgets_what_the_filter_selects_within_an_exact_scope(tmp_pa
     shared = mem.add("the office is in Ghent", infer=False, tags=["work"])["results"][0]["id"]
     assert mem.delete_all(filters={"AND": [{"user_id": "ana"}, {"tags": "work"}]})["count"] == 1
     assert {r["id"] for r in mem.get_all()["results"]} == {keep, shared}  # the shared memory stays
-    assert mem.get(drop)["status"] == "deleted"
+    assert mem.get(drop, include_deleted=True)["status"] == "deleted"
     with pytest.raises(InvalidInputError, match="needs a user_id"):
         mem.delete_all(filters={"tags": "work"})  # no scope: never everything

@@ -22,6 +22,8 @@ TOOLS = {
     "delete_memory",
     "delete_all_memories",
     "list_entities",
+    "delete_entities",
+    "list_graph_entities",
     "memory_history",
     "related",
 }
@@ -122,7 +124,7 @@ def test_graph_tools(vault: Path) -> None:
         result = await server.call_tool(name, args, None)
         return json.loads(result[0].text if isinstance(result, (list, tuple)) else result.content[0].text)
 
-    entities = anyio.run(call, "list_entities", {})
+    entities = anyio.run(call, "list_graph_entities", {})
     assert {row["name"] for row in entities["results"]} == {"Ana", "Project Falcon"}
     related = anyio.run(call, "related", {"entity": "project-falcon"})
     assert related["edges"] == [{"source": "Ana", "relationship": "linked", "target": "Project Falcon"}]

@@ -84,7 +84,7 @@ def test_a_retraction_forgets_only_what_it_names(mem: Memory) -> None:
     (forgot,) = mem.add("Please forget that I'm training for a marathon.", user_id="ray")["results"]
     assert forgot["event"] == "DELETE" and "marathon" in forgot["memory"]
     assert current(mem, user_id="ray") == ["Favourite cuisine is Georgian"]
-    assert mem.get(forgot["id"])["status"] == "deleted"
+    assert mem.get(forgot["id"], include_deleted=True)["status"] == "deleted"
 
 
 def test_scopes_never_supersede_each_other(mem: Memory) -> None:

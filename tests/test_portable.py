@@ -78,7 +78,7 @@ def test_export_then_import_round_trips_every_memory(vault: Path, tmp_path: Path
         assert other.import_text(mem.export(fmt))["added"] == 3
         assert snapshot(other) == snapshot(mem)
         assert [h["event"] for h in other.history(second)] == ["ADD", "UPDATE"]
-        assert other.get(third)["status"] == "deleted"
+        assert other.get(third, include_deleted=True)["status"] == "deleted"
     assert {first, second, third} == {r["id"] for r in snapshot(mem)}
 
 

@@ -26,6 +26,7 @@ from memcli.cli.options import (
     state_of,
 )
 from memcli.cli.render import new_console, one_line
+from memcli.config import load_settings
 from memcli.errors import InvalidInputError
 from memcli.interop.digest import replace_block
 from memcli.memory import Memory, load_messages
@@ -236,7 +237,7 @@ def search(
 @friendly
 def get(ctx: typer.Context, memory_id: str = typer.Argument(..., metavar="ID"), as_json: bool = JsonOpt) -> None:
     """Show one memory by id."""
-    result = state_of(ctx).memory().get(memory_id)
+    result = state_of(ctx).memory().get(memory_id, include_deleted=True)
     if result is None:
         raise fail(f"no memory with id {memory_id}; see `mem list` or `mem search` for ids")
     print_json(result) if as_json else render.record(new_console(), result)
@@ -299,6 +300,25 @@ def forget(
         say(f"Purged {memory_id}: its file is removed.")
     else:
         say(f"Forgot {memory_id}: kept on disk as deleted; `mem forget {memory_id} --purge` removes the file.")
+
+
+@app.command()
+@friendly
+def reset(
+    ctx: typer.Context,
+    yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Forget every memory mem wrote (their files under memories/ go); hand-written notes stay."""
+    memory = state_of(ctx).memory()
+    count = sum(1 for r in memory.scan()[0] if r.kind == "memory" and r.path.startswith("memories/"))
+    if not yes and not typer.confirm(
+        f"Remove all {count} memories mem wrote in {memory.vault.root}? Hand-written notes stay.", default=False
+    ):
+        say("Nothing changed.")
+        return
+    result = memory.reset()
+    print_json(result) if as_json else say(f"Reset: {result['count']} memories removed; hand-written notes kept.")
 
 
 @app.command()
@@ -526,6 +546,14 @@ def sync(ctx: typer.Context, as_json: bool = JsonOpt) -> None:
         )
 
 
+def _this_mem() -> list[str]:
+    """The command that runs this very mem: its script's absolute path, or this Python with -m."""
+    script = Path(sys.argv[0])
+    if script.name == "mem" and script.is_file():
+        return [str(script.resolve())]
+    return [sys.executable, "-m", "memcli"]
+
+
 @app.command()
 @friendly
 def mcp(
@@ -537,15 +565,25 @@ def mcp(
     transport: str = typer.Option("stdio", "--transport", help="stdio, or http (streamable HTTP)."),
     host: str = typer.Option("127.0.0.1", "--host", help="Address for --transport http."),
     port: int = typer.Option(8765, "--port", help="Port for --transport http."),
+    print_config: str | None = typer.Option(
+        None,
+        "--print-config",
+        help="Print how to register this server instead of serving: claude (a `claude mcp add` line), "
+        "cursor or json (an mcpServers entry), with the absolute path of this mem.",
+    ),
 ) -> None:
     """Serve memory to agents over MCP (stdout belongs to the protocol; logs go to stderr)."""
+    if print_config is not None:
+        vault = load_settings(state_of(ctx).vault).vault
+        say(render.mcp_registration(print_config, _this_mem(), vault, user, agent))
+        return
     from memcli.mcp_server import create_server  # the MCP SDK is only needed by this command
 
     if transport not in ("stdio", "http"):
         raise InvalidInputError("--transport takes stdio or http")
     memory = state_of(ctx).memory()
-    memory.warm_up()
-    server = create_server(memory, default_user=user, default_agent=agent)
+    # the index and model load in the background: a client's initialize is answered at once
+    server = create_server(memory, default_user=user, default_agent=agent, warm_in_background=True)
     if transport == "stdio":
         server.run("stdio")
     else:

@@ -9,8 +9,10 @@ from __future__ import annotations
 import contextlib
 import json
 import re
+import shlex
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console, ConsoleOptions, ConsoleRenderable, RenderHook, RenderResult
@@ -26,6 +28,7 @@ from rich.segment import Segment
 from rich.table import Table
 from rich.text import Text
 
+from memcli.errors import InvalidInputError
 from memcli.guard.outputs import clean
 
 
@@ -65,7 +68,7 @@ def one_line(value: object) -> str:
 
 
 def _scope(item: dict[str, Any]) -> str:
-    parts = [f"{key[0]}:{item[f'{key}_id']}" for key in ("user", "agent", "run") if item.get(f"{key}_id")]
+    parts = [f"{key[0]}:{item[f'{key}_id']}" for key in ("user", "agent", "run", "app") if item.get(f"{key}_id")]
     return one_line(" ".join(parts) or "shared")
 
 
@@ -222,7 +225,7 @@ def doctor(console: Console, report: dict[str, Any]) -> None:
     console.print(
         Text(
             f"files:         {counts['memories']} current memories, {counts['superseded']} superseded, "
-            f"{counts['deleted']} deleted, {counts['notes']} notes"
+            f"{counts['deleted']} deleted, {counts.get('expired', 0)} expired, {counts['notes']} notes"
         )
     )
     drift = report.get("index_drift") or {}
@@ -367,3 +370,16 @@ def graph_text(result: dict[str, Any], fmt: str) -> str:
         nodes = sorted(result["nodes"], key=lambda n: -n["mentions"])
         lines += [f"  {one_line(n['name'])} ({n['mentions']})" for n in nodes]
     return "\n".join(lines) + "\n"
+
+
+def mcp_registration(kind: str, command: list[str], vault: Path, user: str | None, agent: str | None) -> str:
+    """How to register `mem mcp` with a client: a `claude mcp add` line, or an mcpServers entry
+    (Cursor, Claude Desktop and most clients read that JSON)."""
+    args = [*command[1:], "--vault", str(vault), "mcp"]
+    args += ["--user", user] if user else []
+    args += ["--agent", agent] if agent else []
+    if kind == "claude":
+        return shlex.join(["claude", "mcp", "add", "mem", "--", command[0], *args])
+    if kind in ("cursor", "json"):
+        return json.dumps({"mcpServers": {"mem": {"command": command[0], "args": args}}}, indent=2)
+    raise InvalidInputError(f"--print-config takes claude, cursor or json, not {kind!r}")

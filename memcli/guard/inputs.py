@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, date, datetime
 from typing import Any
 
 from memcli.errors import InvalidInputError
@@ -64,12 +65,30 @@ def check_limit(limit: object) -> int:
     return limit
 
 
-SCOPE_ARGS = {"user_id": "user", "agent_id": "agent", "run_id": "run"}
+def check_expiry(value: object) -> str | None:
+    """Mem0's expiration_date as the `expires:` value: a date (kept through that day) or an ISO time."""
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return (value if value.tzinfo else value.replace(tzinfo=UTC)).isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    text = str(value).strip() if isinstance(value, str) else ""
+    try:
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise InvalidInputError(
+            f"expiration_date must be a date like 2026-12-31 or an ISO time, got {value!r:.40}"
+        ) from None
+    return text if len(text) == 10 else (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).isoformat()
 
 
-def check_scopes(user_id: object, agent_id: object, run_id: object) -> dict[str, str]:
+SCOPE_ARGS = {"user_id": "user", "agent_id": "agent", "run_id": "run", "app_id": "app"}
+
+
+def check_scopes(user_id: object, agent_id: object, run_id: object, app_id: object = None) -> dict[str, str]:
     """The scope keys a caller gave ({"user": "ray"}), each checked; unset ones left out."""
-    given = {"user_id": user_id, "agent_id": agent_id, "run_id": run_id}
+    given = {"user_id": user_id, "agent_id": agent_id, "run_id": run_id, "app_id": app_id}
     checked = {SCOPE_ARGS[key]: check_scope(key, value) for key, value in given.items()}
     return {key: value for key, value in checked.items() if value is not None}
 

@@ -12,9 +12,7 @@ import numpy as np
 from memcli.index.bm25 import SparseBM25
 from memcli.index.signals import CONTEXT_SPAN, conversation_neighbours, speaks_of_past
 from memcli.index.store import ChunkRow
-from memcli.models import FileProblem, MemoryRecord
-
-SCOPE_KEYS = ("user", "agent", "run")
+from memcli.models import SCOPE_KEYS, FileProblem, MemoryRecord, expiry
 
 
 def _ints(size: int = 0) -> np.ndarray:
@@ -31,6 +29,7 @@ class Columns:
     current: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
     is_memory: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
     past: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))  # says "former"/"old"/"ex-"
+    expires: np.ndarray = field(default_factory=lambda: np.zeros(0))  # Unix time it expires, 0: never
     scope_codes: dict[str, dict[str, int]] = field(default_factory=lambda: {k: {} for k in SCOPE_KEYS})
     scope_arrays: dict[str, np.ndarray] = field(default_factory=lambda: {k: _ints() for k in SCOPE_KEYS})
     chunk_starts: np.ndarray = field(default_factory=_ints)
@@ -60,6 +59,9 @@ class Columns:
             [self.is_memory, np.fromiter((r.kind == "memory" for r in new), bool, len(new))]
         )
         self.past = np.concatenate([self.past, np.fromiter((speaks_of_past(r.text) for r in new), bool, len(new))])
+        self.expires = np.concatenate(
+            [self.expires, np.fromiter((expiry(r.expires) for r in new), np.float64, len(new))]
+        )
         self.has_links = self.has_links or any(r.links or r.aliases or r.entity_type for r in new)
         for key in SCOPE_KEYS:
             codes = self.scope_codes[key]
@@ -113,9 +115,12 @@ class Columns:
 
     # -- reading ---------------------------------------------------------------------------------
 
-    def in_scope(self, scope: dict[str, str], include_all: bool) -> np.ndarray:
-        """Indices of the records visible in a scope: each given key equal, or unset on the record."""
+    def in_scope(self, scope: dict[str, str], include_all: bool, now: float | None = None) -> np.ndarray:
+        """Indices of the records visible in a scope: each given key equal, or unset on the record
+        (and, given `now`, not expired by then unless include_all)."""
         mask = np.ones(len(self.records), dtype=bool) if include_all else self.current.copy()
+        if now is not None and not include_all:
+            mask &= (self.expires == 0) | (self.expires > now)
         for key, value in scope.items():
             array = self.scope_arrays[key]
             mask &= (array == 0) | (array == self.scope_codes[key].get(value, -1))

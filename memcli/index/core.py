@@ -220,11 +220,13 @@ class SearchIndex:
         include_all: bool = False,
         as_of: float | None = None,
         where: Callable[[MemoryRecord], bool] | None = None,
+        now: float | None = None,
     ) -> Candidates:
         """The records visible in a scope (each given key equal, or unset on the record): current
-        ones, or with `include_all` every status, or those valid at `as_of` (Unix seconds)."""
+        ones (not expired by `now`, when given), or with `include_all` every status, or those
+        valid at `as_of` (Unix seconds)."""
         columns = self._columns
-        found = columns.in_scope(scope, include_all or as_of is not None)
+        found = columns.in_scope(scope, include_all or as_of is not None, now)
         if as_of is not None:
             found = np.array([i for i in found if columns.records[i].valid_at(as_of)], dtype=np.int64)
         if where is not None:

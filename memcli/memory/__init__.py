@@ -99,6 +99,9 @@ class Memory:
     delete = _to("writing", Writing.delete)
     delete_all = _to("writing", Writing.delete_all)
     history = _to("reading", Reading.history)
+    users = _to("reading", Reading.users)
+    delete_users = _to("writing", Writing.delete_users)
+    reset = _to("writing", Writing.reset)
     # possible conflicts: the decider's doubts, for a person or an agent to settle
     conflicts = _to("reading", Reading.conflicts)
     supersede = _to("writing", Writing.supersede)

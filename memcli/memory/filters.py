@@ -6,7 +6,7 @@
                | "*"                          set at all (any value)
                | {operator: value, ...}       every operator must hold
 
-Operators: eq ne gt gte lt lte in nin contains icontains. Fields: user_id agent_id run_id,
+Operators: eq ne gt gte lt lte in nin contains icontains. Fields: user_id agent_id run_id app_id,
 created_at updated_at (ISO dates or times; a bare date with lte/gt means that whole day), tags
 (alias categories, Mem0's name), memory (the text), metadata.KEY, or a bare KEY, which is a
 metadata key as in Mem0 (where metadata sits beside the scope keys).
@@ -31,11 +31,11 @@ from memcli.models import MemoryRecord
 
 OPERATORS = ("eq", "ne", "gt", "gte", "lt", "lte", "in", "nin", "contains", "icontains")
 LOGIC = ("AND", "OR", "NOT")
-SCOPE_FIELDS = {"user_id": "user", "agent_id": "agent", "run_id": "run"}
+SCOPE_FIELDS = {"user_id": "user", "agent_id": "agent", "run_id": "run", "app_id": "app"}
 TIME_FIELDS = {"created_at": "created", "updated_at": "updated"}
 FIELDS = (*SCOPE_FIELDS, *TIME_FIELDS, "tags", "categories", "memory", "metadata.KEY")
 # record fields a filter cannot select on (a bare key of these names is almost surely not metadata)
-_NOT_FILTERABLE = {"id", "hash", "score", "status", "text", "path", "source", "history", "user", "agent", "run"}
+_NOT_FILTERABLE = {"id", "hash", "score", "status", "text", "path", "source", "history", "user", "agent", "run", "app"}
 MAX_DEPTH = 20
 
 Predicate = Callable[[MemoryRecord], bool]
@@ -68,7 +68,7 @@ def scoped(scope: dict[str, str], filters: object) -> tuple[dict[str, str], Comp
         if scope.get(name, value) != value:
             raise _error(f"{name}_id is {scope[name]!r} but filters say {value!r}")
     merged = {**scope, **compiled.scope}
-    return check_scopes(merged.get("user"), merged.get("agent"), merged.get("run")), compiled
+    return check_scopes(merged.get("user"), merged.get("agent"), merged.get("run"), merged.get("app")), compiled
 
 
 def compile_filters(filters: object) -> Compiled:

@@ -87,10 +87,13 @@ class Maintenance:
         """Where the vault is, what it holds, and the files that could not be read and why."""
         drift = self.core.reindex()  # what the index had missed: files changed or removed behind its back
         records, problems = self.core.scan()
-        counts = {"memories": 0, "superseded": 0, "deleted": 0, "notes": 0}
+        counts = {"memories": 0, "expired": 0, "superseded": 0, "deleted": 0, "notes": 0}
+        now = self.core.clock().timestamp()
         for record in records:
             if record.kind == "note":
                 counts["notes"] += 1
+            elif record.is_current and record.expired(now):
+                counts["expired"] += 1  # current, but past its expiration_date: out of search and lists
             elif record.is_current:
                 counts["memories"] += 1
             else:

@@ -14,7 +14,7 @@ from memcli.index.options import SearchOptions
 from memcli.interop.digest import DEFAULT_BUDGET, digest
 from memcli.memory.core import Core
 from memcli.memory.filters import Compiled, scoped
-from memcli.models import Hit, MemoryRecord
+from memcli.models import DELETED, Hit, MemoryRecord
 from memcli.models import timestamp as unix_time
 from memcli.text.normalize import estimate_tokens
 from memcli.vault.records import as_str
@@ -71,12 +71,15 @@ class Reading:
         self.core = core
         self._told_bm25 = False
 
+    def _now(self) -> float:
+        return self.core.clock().timestamp()
+
     def _visible(
         self, index: SearchIndex, scope: dict[str, str], include_all: bool, as_of: Any, where: Compiled | None = None
     ) -> Candidates:
         moment = unix_time(self.core.moment(as_of, end_of_day=True)) if as_of is not None else None
         test = where if where is not None and where.where is not None else None
-        return index.visible(scope, include_all=include_all, as_of=moment, where=test)
+        return index.visible(scope, include_all=include_all, as_of=moment, where=test, now=self._now())
 
     def search(
         self,
@@ -85,7 +88,9 @@ class Reading:
         user_id: str | None = None,
         agent_id: str | None = None,
         run_id: str | None = None,
+        app_id: str | None = None,
         limit: int = 10,
+        top_k: int | None = None,
         filters: dict[str, Any] | None = None,
         threshold: float | None = None,
         include_all: bool = False,
@@ -101,12 +106,12 @@ class Reading:
         when every given scope key matches it or it leaves that key unset (shared memories show
         in every scope). `filters` is Mem0's filter language, e.g. {"AND": [{"user_id": "ana"},
         {"created_at": {"gte": "2026-07-01"}}, {"tags": {"in": ["work"]}}]}; see
-        memcli.memory.filters for every field and operator.
+        memcli.memory.filters for every field and operator. `top_k` is Mem0 2.x's name for `limit`.
         """
         if not isinstance(query, str) or not query.strip():
             raise InvalidInputError("the search query is empty")
-        check_limit(limit)
-        scope, where = scoped(check_scopes(user_id, agent_id, run_id), filters)
+        limit = check_limit(limit if top_k is None else top_k)
+        scope, where = scoped(check_scopes(user_id, agent_id, run_id, app_id), filters)
         index = self.core.fresh()
         candidates = self._visible(index, scope, include_all, as_of, where)
         settings = self.core.settings
@@ -138,12 +143,15 @@ class Reading:
             "mode": mode,
         }
 
-    def get(self, memory_id: str) -> dict[str, Any] | None:
-        """One memory (any status) by id, or None when no memory has that id (as Mem0 does)."""
+    def get(self, memory_id: str, *, include_deleted: bool = False) -> dict[str, Any] | None:
+        """One memory by id (current, superseded or expired), or None when there is none or it
+        was deleted (as Mem0 does; `history` still tells its story, and `include_deleted=True`
+        returns the tombstone)."""
         try:
-            return full_result(self.core.find(memory_id))
+            record = self.core.find(memory_id)
         except NotFoundError:
             return None
+        return None if record.status == DELETED and not include_deleted else full_result(record)
 
     def get_all(
         self,
@@ -151,18 +159,38 @@ class Reading:
         user_id: str | None = None,
         agent_id: str | None = None,
         run_id: str | None = None,
+        app_id: str | None = None,
         limit: int = 100,
+        top_k: int | None = None,
         include_all: bool = False,
         as_of: datetime | str | float | None = None,
         filters: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         """Current memories in scope (or those true `as_of` a date), newest first: {"results": [...]}.
-        `filters` as in `search` (Mem0's language: memcli.memory.filters)."""
-        check_limit(limit)
-        scope, where = scoped(check_scopes(user_id, agent_id, run_id), filters)
+        `filters` as in `search` (Mem0's language: memcli.memory.filters); `top_k` is Mem0 2.x's
+        name for `limit`."""
+        limit = check_limit(limit if top_k is None else top_k)
+        scope, where = scoped(check_scopes(user_id, agent_id, run_id, app_id), filters)
         index = self.core.fresh()
         records = index.select(self._visible(index, scope, include_all, as_of, where), newest_first=True)
         return {"results": [full_result(r) for r in records[:limit]]}
+
+    def users(self) -> dict[str, Any]:
+        """Who holds memories, in Mem0's sense of entities: every user, agent and run with current
+        memories, most memories first: {"results": [{"type", "name", "total_memories", "updated_at"}]}."""
+        index = self.core.fresh()
+        held: dict[tuple[str, str], list[Any]] = {}
+        for record in index.select(index.visible({}, now=self._now()), newest_first=True):
+            for kind in ("user", "agent", "run", "app"):
+                name = getattr(record, kind)
+                if name:
+                    held.setdefault((kind, name), [0, record.updated or record.created])[0] += 1
+        rows = [
+            {"type": kind, "name": name, "total_memories": count, "updated_at": at}
+            for (kind, name), (count, at) in held.items()
+        ]
+        rows.sort(key=lambda row: (-row["total_memories"], row["type"], row["name"]))
+        return {"results": rows}
 
     def history(self, memory_id: str) -> list[dict[str, Any]]:
         """The memory's story, oldest first, across its supersede chain: ADD, then UPDATE (an edit
@@ -223,6 +251,7 @@ class Reading:
         user_id: str | None = None,
         agent_id: str | None = None,
         run_id: str | None = None,
+        app_id: str | None = None,
         query: str | None = None,
         budget: int = DEFAULT_BUDGET,
     ) -> dict[str, Any]:
@@ -232,27 +261,34 @@ class Reading:
         """
         if isinstance(budget, bool) or not isinstance(budget, int) or budget < 50:
             raise InvalidInputError("budget must be a whole number of tokens, at least 50")
-        scope = check_scopes(user_id, agent_id, run_id)
+        scope = check_scopes(user_id, agent_id, run_id, app_id)
         index = self.core.fresh()
-        records = index.select(index.visible(scope), newest_first=True)
+        records = index.select(index.visible(scope, now=self._now()), newest_first=True)
         records = without_replaced([r for r in records if r.kind == "memory"])
         if query and query.strip():
-            ranked = self.search(query, user_id=user_id, agent_id=agent_id, run_id=run_id, limit=max(len(records), 1))
+            ranked = self.search(
+                query, user_id=user_id, agent_id=agent_id, run_id=run_id, app_id=app_id, limit=max(len(records), 1)
+            )
             order = {result["id"]: position for position, result in enumerate(ranked["results"])}
             records.sort(key=lambda r: order.get(r.id, len(order)))
         markdown_text, shown = digest(records, budget)
         return {"markdown": markdown_text, "ids": shown, "tokens": estimate_tokens(markdown_text)}
 
     def conflicts(
-        self, *, user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None
+        self,
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        run_id: str | None = None,
+        app_id: str | None = None,
     ) -> dict[str, Any]:
         """Possible conflicts nobody has ruled on, newest first: {"results": [{"new": {...},
         "old": {...}}]}, each side a memory as `get` returns it. Confirm with `supersede(new, old)`,
         reject with `keep_both(new, old)`; a pair whose memory is no longer current drops out."""
-        scope = check_scopes(user_id, agent_id, run_id)
+        scope = check_scopes(user_id, agent_id, run_id, app_id)
         index = self.core.fresh()
         pairs = []
-        for record in index.select(index.visible(scope), newest_first=True):
+        for record in index.select(index.visible(scope, now=self._now()), newest_first=True):
             for old_id in open_conflicts(record):
                 old = index.record(old_id)
                 if old is not None and old.is_current:

@@ -71,7 +71,7 @@ class Transfer:
 
     def _write_imported(self, memory_id: str, item: dict[str, Any], hide: bool) -> str:
         text = guard_secrets(check_text(item.get("memory")), redact_secrets=hide)
-        scope = check_scopes(item.get("user_id"), item.get("agent_id"), item.get("run_id"))
+        scope = check_scopes(item.get("user_id"), item.get("agent_id"), item.get("run_id"), item.get("app_id"))
         metadata = guard_mapping(item.get("metadata") or None, redact_secrets=hide)
         if metadata is not None and not isinstance(metadata, dict):
             raise InvalidInputError(f"metadata of {memory_id} must be a mapping")

@@ -6,13 +6,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import replace
-from datetime import datetime
+from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
 from memcli.config import MEMORIES_DIR
 from memcli.errors import ConflictError, InvalidInputError
 from memcli.graph.rewrite import autolink as graph_autolink
-from memcli.guard.inputs import check_messages, check_plain, check_scopes, check_text
+from memcli.guard.inputs import check_expiry, check_messages, check_plain, check_scopes, check_text
 from memcli.guard.secrets import guard, guard_mapping, refuse
 from memcli.infer.attributes import attributes
 from memcli.infer.extract import extract
@@ -77,6 +77,7 @@ class Writing:
         user_id: str | None = None,
         agent_id: str | None = None,
         run_id: str | None = None,
+        app_id: str | None = None,
         metadata: dict[str, Any] | None = None,
         infer: bool = True,
         tags: Iterable[str] | None = None,
@@ -85,6 +86,7 @@ class Writing:
         timestamp: datetime | str | float | None = None,
         replaces: list[str] | None = None,
         explain: bool = False,
+        expiration_date: date | str | None = None,
     ) -> dict[str, Any]:
         """Remember text or a conversation: {"results": [{"id", "memory", "event", …}]}.
 
@@ -101,17 +103,20 @@ class Writing:
         Each ADD the decider was unsure about carries `possible_conflicts` ([{id, memory,
         score}]): memories it may replace, left current until confirmed (`supersede`) or
         rejected (`resolve_conflict`). `explain=True` adds, per result, the rule, features
-        and numbers that decided it.
+        and numbers that decided it. `expiration_date` (a date, or an ISO date or time) is
+        written as `expires:`; after it the memory leaves search, lists and context (it stays
+        on disk, and in `include_all`/`as_of` searches of before).
         A secret in the text or metadata (API key, token, private key, password in a URL) is
         refused with SecretFoundError; with `redact=True` (or the vault's setting) it is stored
         as [REDACTED:kind] instead. One in a tag, a metadata key, a scope id or the source is
         refused either way (a redacted tag or scope would be shared by unrelated memories).
         """
         core = self.core
-        scope = check_scopes(user_id, agent_id, run_id)
+        scope = check_scopes(user_id, agent_id, run_id, app_id)
         if metadata is not None and not isinstance(metadata, dict):
             raise InvalidInputError("metadata must be a mapping of keys to values")
         check_plain(metadata or {}, "metadata")
+        expires = check_expiry(expiration_date)
         when = core.moment(timestamp)
         tag_list = [str(tag).strip() for tag in (tags or []) if str(tag).strip()]
         refuse({**{f"{key} id": value for key, value in scope.items()}, "tag": tag_list, "source": source})
@@ -144,6 +149,7 @@ class Writing:
             "tags": tag_list or None,
             "metadata": dict(metadata) if metadata else None,
             "source": source,
+            "expires": expires,
         }
         results: list[dict[str, Any]] = []
         written: list[str] = []
@@ -487,35 +493,56 @@ class Writing:
 
     # -- edits -----------------------------------------------------------------------------------
 
-    def update(self, memory_id: str, data: str, *, redact: bool | None = None) -> dict[str, Any]:
-        """Replace a memory's text, keeping its id; the old text goes into its history."""
+    def update(
+        self,
+        memory_id: str,
+        data: str | None = None,
+        *,
+        text: str | None = None,
+        metadata: dict[str, Any] | None = None,
+        redact: bool | None = None,
+    ) -> dict[str, Any]:
+        """Replace a memory's text (`data`, or `text=` as Mem0's client names it) and/or its
+        metadata (replaced whole), keeping its id; the old text goes into its history."""
         core = self.core
+        if data is not None and text is not None and data != text:
+            raise InvalidInputError("update takes the new text once: as data or as text=, not both")
+        new_text = data if data is not None else text
+        if new_text is None and metadata is None:
+            raise InvalidInputError("update needs the new text (data= or text=) or metadata=")
+        if metadata is not None and not isinstance(metadata, dict):
+            raise InvalidInputError("metadata must be a mapping of keys to values")
+        check_plain(metadata or {}, "metadata")
         hide = core.settings.redact_secrets if redact is None else redact
-        text = guard(check_text(data), redact_secrets=hide)
+        checked = guard(check_text(new_text), redact_secrets=hide) if new_text is not None else None
+        new_metadata = guard_mapping(metadata, redact_secrets=hide)
         with core.vault.lock():
             record = core.find_editable(memory_id)
             if record.status != CURRENT:
                 raise InvalidInputError(f"{memory_id} is {record.status}; add a new memory instead")
-            if text == record.text:
+            text = record.text if checked is None else checked
+            if text == record.text and (new_metadata is None or new_metadata == record.metadata):
                 return {"message": UNCHANGED, "id": memory_id}
             now = core.now()
             written = [record.path]
-            changes: dict[str, Any] = {
-                "updated": now,
-                "history": [*record.history, {"event": "UPDATE", "at": now, "old": record.text}],
-            }
-            if len(self._rendered(record, changes, text + "\n").encode()) > core.settings.max_file_bytes // 2:
-                changes = self._move_past_out(record, now, text + "\n", written)
-            self._rewrite(record, changes, body=text + "\n")
+            changes: dict[str, Any] = {"updated": now}
+            if text != record.text:
+                changes["history"] = [*record.history, {"event": "UPDATE", "at": now, "old": record.text}]
+            if new_metadata is not None:
+                changes["metadata"] = new_metadata or markdown.REMOVE
+            body = text + "\n" if text != record.text else None  # a metadata change keeps the body as written
+            if len(self._rendered(record, changes, body).encode()) > core.settings.max_file_bytes // 2:
+                changes = {**changes, **self._move_past_out(record, now, body, written)}
+            self._rewrite(record, changes, body=body)
             core.autocommit(written, f"mem: update {memory_id}")
         core.reindex(paths=written)
         return {"message": "Memory updated successfully!", "id": memory_id}
 
-    def _rendered(self, record: MemoryRecord, changes: dict[str, Any], body: str) -> str:
+    def _rendered(self, record: MemoryRecord, changes: dict[str, Any], body: str | None) -> str:
         file_text, _ = self.core.vault.read(self.core.vault.path(record.path))
         return markdown.set_keys(file_text, changes, body=body)
 
-    def _move_past_out(self, record: MemoryRecord, now: str, body: str, written: list[str]) -> dict[str, Any]:
+    def _move_past_out(self, record: MemoryRecord, now: str, body: str | None, written: list[str]) -> dict[str, Any]:
         """A memory updated often would outgrow the size mem reads (and vanish): its past, the
         text it has now with all its history, moves to a superseded file that it supersedes; its
         own history starts again. `mem history` reads across both. Returns the file's changes."""
@@ -562,6 +589,7 @@ class Writing:
         user_id: str | None = None,
         agent_id: str | None = None,
         run_id: str | None = None,
+        app_id: str | None = None,
         purge: bool = False,
         filters: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
@@ -569,9 +597,11 @@ class Writing:
         of it `filters` selects (Mem0's language, as in `search`; its plain scope values count as
         the scope)."""
         core = self.core
-        scope, where = scoped(check_scopes(user_id, agent_id, run_id), filters)
+        scope, where = scoped(check_scopes(user_id, agent_id, run_id, app_id), filters)
         if not scope:
-            raise InvalidInputError("delete_all needs a user_id, agent_id or run_id; refusing to forget everything")
+            raise InvalidInputError(
+                "delete_all needs a user_id, agent_id, run_id or app_id; refusing to forget everything"
+            )
         targets = [
             r
             for r in core.scan()[0]
@@ -588,3 +618,34 @@ class Writing:
             core.autocommit([r.path for r in targets], f"mem: {verb} {len(targets)} memories of {scope_text}")
         core.reindex(paths=[record.path for record in targets])
         return {"message": "Memories deleted successfully!", "count": len(targets)}
+
+    def delete_users(
+        self,
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        run_id: str | None = None,
+        app_id: str | None = None,
+    ) -> dict[str, Any]:
+        """Forget a user, agent or run (Mem0's delete_users): every memory that names it, whatever
+        else its scope says. Each given key is one entity; tombstones stay on disk, with history."""
+        given = check_scopes(user_id, agent_id, run_id, app_id)
+        if not given:
+            raise InvalidInputError("delete_users needs a user_id, agent_id, run_id or app_id")
+        count = 0
+        for key, value in given.items():
+            count += self.delete_all(filters={f"{key}_id": value})["count"]
+        return {"message": "Entities deleted successfully!", "count": count}
+
+    def reset(self) -> dict[str, Any]:
+        """Forget every memory mem wrote (Mem0's reset): their files under memories/ are removed
+        and the index starts over. Hand-written notes and entity notes stay. Asks nothing (the
+        CLI's `mem reset` does); in a git vault it is one commit, which git can bring back."""
+        core = self.core
+        with core.vault.lock():
+            records = [r for r in core.scan()[0] if r.kind == "memory" and r.path.startswith(f"{MEMORIES_DIR}/")]
+            for record in records:
+                self.forget_file(core.current(record), purge=True)
+            core.autocommit([r.path for r in records], f"mem: reset, {len(records)} memories removed")
+        core.reindex(rebuild=True)
+        return {"message": "Memory reset successfully!", "count": len(records)}

@@ -66,6 +66,8 @@ def record_from(doc: Document, relpath: str, sha: str) -> MemoryRecord:
         user=as_str(meta.get("user")),
         agent=as_str(meta.get("agent")),
         run=as_str(meta.get("run")),
+        app=as_str(meta.get("app")),
+        expires=as_str(meta.get("expires")),
         tags=list(dict.fromkeys(_as_tags(meta.get("tags")) + hashtags(doc.body))),
         metadata=metadata if isinstance(metadata, dict) else {},
         source=as_str(meta.get("source")),
