@@ -20,10 +20,12 @@ from memcli.errors import (
     VaultError,
 )
 from memcli.memory import Memory
+from memcli.memory.aio import AsyncMemory
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "AsyncMemory",
     "ConflictError",
     "EmbeddingUnavailable",
     "GitError",

@@ -5,6 +5,7 @@ or environment must say so."""
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import logging
 import os
@@ -245,3 +246,77 @@ def load_settings(
             )
         ),
     )
+
+
+# Mem0's config dict, as `Memory.from_config` takes it: the keys that apply to mem, each mapped;
+# any other key is an error, so nothing a user configured is silently ignored.
+_MEM0_LLM_URL_KEYS = ("openai_base_url", "ollama_base_url", "lmstudio_base_url", "vllm_base_url", "base_url")
+_MEM0_LLM_PROVIDERS = {"openai": None, "ollama": "http://localhost:11434/v1", "lmstudio": "http://localhost:1234/v1"}
+_MEM0_LLM_PROVIDERS |= {"vllm": "http://localhost:8000/v1", "litellm": None, "deepseek": None, "groq": None}
+
+
+def _section(config: dict[str, Any], name: str, allowed: set[str]) -> dict[str, Any]:
+    value = config.get(name) or {}
+    if not isinstance(value, dict):
+        raise InvalidInputError(f"from_config: {name} must be a mapping")
+    unknown = set(value) - allowed
+    if unknown:
+        raise InvalidInputError(
+            f"from_config: {name} takes {', '.join(sorted(allowed))}; not {', '.join(sorted(unknown))}"
+        )
+    inner = value.get("config") or {}
+    if not isinstance(inner, dict):
+        raise InvalidInputError(f"from_config: {name}.config must be a mapping")
+    return {"provider": value.get("provider"), **inner}
+
+
+def settings_from_mem0(config: object, env: Mapping[str, str] | None = None) -> Settings:
+    """Settings for a Mem0 config dict: vector_store.config.path is the vault; embedder may only
+    name mem's bundled model (offline: no other model can be fetched); llm is the optional
+    OpenAI-compatible LLM (its api_key from this dict is the caller's own, so it counts)."""
+    if not isinstance(config, dict):
+        raise InvalidInputError("from_config takes a mapping, like {'vector_store': {'config': {'path': '~/notes'}}}")
+    known = {"vector_store", "embedder", "llm", "version"}
+    unknown = sorted(set(config) - known)
+    if unknown:
+        raise InvalidInputError(
+            f"from_config: mem does not use {', '.join(unknown)}; it takes {', '.join(sorted(known))} "
+            "(memories live in the vault's files, so there is no history_db_path or graph_store to set)"
+        )
+    store = _section(config, "vector_store", {"provider", "config"})
+    store_extra = set(store) - {"provider", "path", "collection_name"}
+    if store_extra:
+        raise InvalidInputError(
+            f"from_config: vector_store.config takes path (the vault); not {', '.join(sorted(store_extra))}"
+        )
+    settings = load_settings(store.get("path"), env)
+    embedder = _section(config, "embedder", {"provider", "config"})
+    model = embedder.get("model")
+    if set(embedder) - {"provider", "model"} or (
+        model not in (None, "bundled", "all-MiniLM-L6-v2", "all-MiniLM-L6-v2-int8")
+    ):
+        raise InvalidInputError(
+            "from_config: mem embeds offline with its bundled all-MiniLM-L6-v2 model; leave embedder out "
+            "(or provider 'none' for keyword search only)"
+        )
+    if embedder.get("provider") == "none":
+        settings = dataclasses.replace(settings, embed_model="none")
+    llm = _section(config, "llm", {"provider", "config"})
+    if llm.get("provider") or len(llm) > 1:
+        provider = str(llm.get("provider") or "openai")
+        if provider not in _MEM0_LLM_PROVIDERS:
+            raise InvalidInputError(
+                f"from_config: llm provider {provider!r} is not OpenAI-compatible; use one of {', '.join(_MEM0_LLM_PROVIDERS)}"
+            )
+        extra = set(llm) - {"provider", "model", "api_key", "temperature", "max_tokens", *_MEM0_LLM_URL_KEYS}
+        if extra:
+            raise InvalidInputError(f"from_config: llm.config does not take {', '.join(sorted(extra))}")
+        url = next((llm[k] for k in _MEM0_LLM_URL_KEYS if llm.get(k)), None) or _MEM0_LLM_PROVIDERS[provider]
+        url = url or "https://api.openai.com/v1"
+        settings = dataclasses.replace(
+            settings,
+            llm_base_url=_url_setting("from_config: llm base URL", url),
+            llm_model=str(llm.get("model") or "") or None,
+            llm_api_key=str(llm.get("api_key") or "") or settings.llm_api_key,
+        )
+    return settings

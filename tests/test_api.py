@@ -10,7 +10,19 @@ import pytest
 from memcli import InvalidInputError, Memory, NotFoundError
 from memcli.vault import markdown
 
-SEARCH_KEYS = ["id", "memory", "score", "metadata", "created_at", "updated_at", "user_id", "agent_id", "run_id", "app_id", "path"]
+SEARCH_KEYS = [
+    "id",
+    "memory",
+    "score",
+    "metadata",
+    "created_at",
+    "updated_at",
+    "user_id",
+    "agent_id",
+    "run_id",
+    "app_id",
+    "path",
+]
 
 
 class Clock:

@@ -15,9 +15,9 @@ import functools
 import os
 from collections.abc import Callable
 from datetime import datetime
-from typing import TYPE_CHECKING, Concatenate, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
-from memcli.config import Settings
+from memcli.config import Settings, settings_from_mem0
 from memcli.interop.formats import load_messages
 from memcli.memory.core import Core
 from memcli.memory.entities import Entities
@@ -123,6 +123,12 @@ class Memory:
     doctor = _to("maintenance", Maintenance.doctor)
     warm_up = _to("maintenance", Maintenance.warm_up)
     search_mode = _to("maintenance", Maintenance.search_mode)
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> Memory:
+        """A Memory from a Mem0 config dict: vector_store.config.path is the vault, llm the
+        optional LLM; a key mem has no use for is an error, not ignored (config.settings_from_mem0)."""
+        return cls(settings=settings_from_mem0(config))
 
     def __repr__(self) -> str:
         return f"Memory(vault={str(self.core.vault.root)!r})"

@@ -16,6 +16,7 @@ from memcli.memory.core import Core
 from memcli.memory.filters import Compiled, scoped
 from memcli.models import DELETED, Hit, MemoryRecord
 from memcli.models import timestamp as unix_time
+from memcli.text.english import asks_for_everything
 from memcli.text.normalize import estimate_tokens
 from memcli.vault.records import as_str
 
@@ -107,6 +108,8 @@ class Reading:
         in every scope). `filters` is Mem0's filter language, e.g. {"AND": [{"user_id": "ana"},
         {"created_at": {"gte": "2026-07-01"}}, {"tags": {"in": ["work"]}}]}; see
         memcli.memory.filters for every field and operator. `top_k` is Mem0 2.x's name for `limit`.
+        A query that names no topic ("What do you know about me?") lists what is remembered in
+        scope, newest first (mode "recent").
         """
         if not isinstance(query, str) or not query.strip():
             raise InvalidInputError("the search query is empty")
@@ -118,6 +121,10 @@ class Reading:
         options = SearchOptions(
             mode=settings.search_mode, dense_weight=settings.dense_weight, half_life_days=settings.half_life_days
         )
+        if asks_for_everything(query):  # no topic to rank by: what is remembered, newest first
+            records = index.select(candidates, newest_first=True)[:limit]
+            hits = [Hit(record, 0.0, {"everything": 1.0}) for record in records]
+            return {"results": [hit_result(hit, explain) for hit in hits], "relations": [], "mode": "recent"}
         from memcli.graph.spread import spread as graph_spread  # numpy: loaded with the index, on first use
 
         graph = self.core.graph(index)

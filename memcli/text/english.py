@@ -203,6 +203,14 @@ ABBREVIATIONS = re.compile(r"\b(e\.g|i\.e|etc|vs|mr|mrs|ms|dr|st|approx|no|incl)
 SENTENCE_END = re.compile(r"(?<=[.!?…])[\"')\]]*\s+|\n+|(?<=[🙄😅😂🙂😊])\s+")
 
 
+def asks_for_everything(query: str) -> bool:
+    """A query of function words and recall words only ("What do you know about me?") names
+    no topic: it asks for all that is remembered."""
+    words = re.findall(r"[a-z']+", fold(query))
+    recall = lexicon.words("recall_words")
+    return bool(words) and all(w in STOPWORDS or w in recall for w in words) and any(w in recall for w in words)
+
+
 def sentences(text: str) -> list[str]:
     """Split on sentence ends and line breaks; '142.5 kg', 'Fly.io', 'e.g. this' stay whole."""
     guarded = ABBREVIATIONS.sub(lambda m: m.group(0).replace(". ", "\x00 "), text)
