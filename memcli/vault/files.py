@@ -120,6 +120,37 @@ def write_atomically(target: Path, text: str) -> None:
     _sync_dir(target.parent)
 
 
+def output_path(target: Path) -> Path:
+    """The real file that writing `target` (an output the user named, outside any vault) should
+    replace: a symlink is followed to the file it names, so `CLAUDE.md -> AGENTS.md` stays one
+    file. Anything that exists but is not a regular file is refused: renaming over a FIFO or a
+    device replaces it (as root, /dev/null), and reading one to keep its text would hang."""
+    try:
+        real = target.resolve()
+        info = real.stat()
+    except FileNotFoundError:
+        return real  # a new file, or a symlink to one not made yet
+    except (OSError, RuntimeError) as err:  # a symlink loop, a folder mem cannot enter
+        reason = getattr(err, "strerror", None) or "a symlink loop"
+        raise InvalidInputError(f"cannot write {target}: {reason}; nothing was written") from None
+    if not stat.S_ISREG(info.st_mode):
+        kind = "a folder" if stat.S_ISDIR(info.st_mode) else "not a regular file (a FIFO, socket or device)"
+        raise InvalidInputError(f"refusing to write {target}: it is {kind}; name a regular file, or - for stdout")
+    return real
+
+
+def write_output(target: Path, text: str) -> Path:
+    """Write an output file the user named (`mem context --write`, `mem export -o`) atomically,
+    through symlinks to the real file, refusing anything that is not a regular file (see
+    output_path). Returns the real path written."""
+    real = output_path(target)
+    try:
+        write_atomically(real, text)
+    except OSError as err:
+        raise InvalidInputError(f"cannot write {target}: {err.strerror or err}; nothing was written") from None
+    return real
+
+
 class Vault:
     """A folder of markdown files. Paths given to and returned by it are inside the root."""
 
