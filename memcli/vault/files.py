@@ -9,7 +9,6 @@ import os
 import re
 import secrets
 import stat
-import tempfile
 import time
 import unicodedata
 from collections.abc import Iterable, Iterator
@@ -27,7 +26,8 @@ from memcli.errors import (
 )
 
 _SLUG_WORD = re.compile(r"[a-z0-9]+")
-_TEMP_NAME = re.compile(r"^\..+\.md\.[^.]+\.tmp$")
+# What _write_temp names its files, exactly: a user's own `.notes.md.old.tmp` is not mem's to sweep.
+_TEMP_NAME = re.compile(r"^\..+\.md\.mem-[0-9a-f]{12}\.tmp$")
 STRAY_TEMP_AGE_S = 60.0  # a writer finishes in well under a minute; an older temp file is a leftover
 MARKER_TEXT = """\
 # This file marks the folder as a mem vault: every .md file in it is a memory or a note.
@@ -77,12 +77,29 @@ def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def temp_name(target_name: str) -> str:
+    """A name for a temp file beside `target_name` that only mem makes (see _TEMP_NAME), so the
+    sweep of killed writers' leftovers can tell them from a person's files."""
+    return f".{target_name}.mem-{secrets.token_hex(6)}.tmp"
+
+
+def _new_temp(target: Path) -> tuple[int, str]:
+    """An open, new, private (0600) temp file beside `target`: (fd, path)."""
+    for _ in range(100):
+        tmp = str(target.parent / temp_name(target.name))
+        try:
+            return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o600), tmp
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"no free temp file name beside {target}")
+
+
 def _write_temp(target: Path, text: str) -> Path:
     """A fsync'ed temp file beside `target` holding `text`, with the mode `target` has (or would get)."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    fd, tmp = _new_temp(target)
     try:
-        # mkstemp makes 0600 files; a vault file should get the mode of the file it replaces,
+        # the temp file is made 0600; a vault file should get the mode of the file it replaces,
         # or what the user's umask gives a new file.
         try:
             mode = target.stat().st_mode & 0o777
