@@ -3,10 +3,20 @@
 from __future__ import annotations
 
 import os
+import sys
 import time
 from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+from mcp.client.session import ClientSession
+from mcp.client.stdio import StdioServerParameters, stdio_client
+from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
 
 from memcli import Memory
+from memcli.mcp_server import create_server
+from memcli.memory import reading
 from memcli.vault.files import temp_name
 
 
@@ -21,3 +31,53 @@ def test_the_temp_sweeper_leaves_a_users_file_that_only_looks_like_a_temp(vault:
         os.utime(path, (old, old))
     assert Memory(vault=vault).doctor()["swept_temp_files"] == [f"memories/{leftover.name}"]
     assert mine.read_text() == "text" and not leftover.exists()
+
+
+def _call_tool(server: Any, name: str, args: dict[str, Any]) -> Any:
+    async def call() -> Any:
+        return await server.call_tool(name, args, None)
+
+    return anyio.run(call)
+
+
+def test_mcp_bad_tags_filter_is_a_plain_tool_error(mem: Memory) -> None:
+    mem.add("likes tea", infer=False, tags=["drinks"])
+    server = create_server(mem)
+    with pytest.raises(ToolError, match="tags must be a string or a list of strings") as caught:
+        _call_tool(server, "search_memories", {"query": "tea", "filters": {"tags": 5}})
+    assert not isinstance(caught.value, UnexpectedToolError)  # the SDK logs those with a traceback
+
+
+def test_mcp_an_unexpected_error_in_a_tool_is_one_line_not_a_traceback(
+    mem: Memory, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    mem.add("likes tea", infer=False, tags=["drinks"])
+    server = create_server(mem)
+    monkeypatch.setattr(reading, "check_filters", lambda filters: filters)  # a bug past the check
+    with caplog.at_level("WARNING"), pytest.raises(ToolError, match="unexpected TypeError inside mem") as caught:
+        _call_tool(server, "search_memories", {"query": "tea", "filters": {"tags": 5}})
+    assert not isinstance(caught.value, UnexpectedToolError)
+    assert [r.getMessage() for r in caplog.records if r.name == "memcli.mcp_server"] == [
+        "mem mcp: unexpected TypeError in a tool; run with MEM_DEBUG=1 to see where"
+    ]
+    assert not any(r.exc_info for r in caplog.records)
+
+
+@pytest.mark.slow
+def test_mcp_over_stdio_bad_tags_filter_writes_no_traceback(vault: Path, tmp_path: Path) -> None:
+    errors = tmp_path / "stderr.txt"
+
+    async def session_run() -> str:
+        params = StdioServerParameters(
+            command=sys.executable, args=["-m", "memcli", "--vault", str(vault), "mcp"], env=dict(os.environ)
+        )
+        with errors.open("w") as errlog:
+            async with stdio_client(params, errlog=errlog) as (read, write), ClientSession(read, write) as session:
+                await session.initialize()
+                await session.call_tool("add_memory", {"text": "likes tea", "infer": False})
+                result = await session.call_tool("search_memories", {"query": "tea", "filters": {"tags": 5}})
+                assert result.is_error
+                return str(result.content[0].text)
+
+    assert anyio.run(session_run).endswith("filters: tags must be a string or a list of strings")
+    assert "Traceback" not in errors.read_text()
