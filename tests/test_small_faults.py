@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import time
@@ -14,10 +15,10 @@ from mcp.client.session import ClientSession
 from mcp.client.stdio import StdioServerParameters, stdio_client
 from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
 
-from memcli import Memory
+from memcli import InvalidInputError, Memory
 from memcli.mcp_server import create_server
 from memcli.memory import reading
-from memcli.vault.files import temp_name
+from memcli.vault.files import entity_file, temp_name
 
 
 def test_the_temp_sweeper_leaves_a_users_file_that_only_looks_like_a_temp(vault: Path) -> None:
@@ -81,3 +82,41 @@ def test_mcp_over_stdio_bad_tags_filter_writes_no_traceback(vault: Path, tmp_pat
 
     assert anyio.run(session_run).endswith("filters: tags must be a string or a list of strings")
     assert "Traceback" not in errors.read_text()
+
+
+@pytest.mark.parametrize("name", ["Ana\nBob", "Ana\x1b[31m", "Ana\u202etxt.exe", "Ana\u2028Bob", "Ana\u200b"])
+def test_an_entity_name_with_a_line_break_control_or_bidi_character_is_refused(
+    mem: Memory, vault: Path, name: str
+) -> None:
+    good = {"type": "entity", "name": "Ana", "entityType": "person", "observations": ["likes tea"]}
+    bad = {"type": "entity", "name": name, "entityType": "person", "observations": []}
+    with pytest.raises(InvalidInputError, match=r"entity name .* a name must be one line of visible text"):
+        mem.import_text("\n".join(json.dumps(item) for item in (good, bad)))
+    assert not (vault / "entities").exists() and mem.get_all()["results"] == []
+
+
+@pytest.mark.parametrize("field", ["from", "relationType", "to"])
+def test_a_relation_name_with_a_control_character_is_refused(mem: Memory, vault: Path, field: str) -> None:
+    relation = {
+        "type": "relation",
+        "from": "Ana",
+        "relationType": "works_on",
+        "to": "Falcon",
+        field: "x\x1b]0;pwned\x07",
+    }
+    with pytest.raises(InvalidInputError, match="relation .* holds U\\+001B"):
+        mem.import_text(json.dumps(relation))
+    assert not (vault / "entities").exists()
+
+
+def test_rename_to_a_name_with_a_bidi_override_is_refused(mem: Memory, vault: Path) -> None:
+    mem.add("[[Ana]] likes tea", infer=False)
+    (vault / "entities").mkdir()
+    (vault / "entities" / "Ana.md").write_text("# Ana\n")
+    with pytest.raises(InvalidInputError, match="holds U\\+202E"):
+        mem.rename_entity("Ana", "Ana\u202edm.exe", apply=True)
+    assert sorted(p.name for p in (vault / "entities").iterdir()) == ["Ana.md"]
+
+
+def test_entity_file_names_never_carry_control_or_bidi_characters() -> None:
+    assert entity_file("Ana\x1b[31m\u202eB\nC") == "Ana[31mBC.md"

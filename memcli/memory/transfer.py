@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from memcli.config import ENTITIES_DIR, MEMORIES_DIR
 from memcli.errors import InvalidInputError
-from memcli.guard.inputs import check_plain, check_scopes, check_text
+from memcli.guard.inputs import check_name, check_plain, check_scopes, check_text
 from memcli.guard.secrets import guard as guard_secrets
 from memcli.guard.secrets import guard_mapping, guard_value, refuse
 from memcli.interop import formats
@@ -37,8 +37,13 @@ class Transfer:
         incoming = formats.parse(text)
         hide = self.core.settings.redact_secrets if redact is None else redact
         for entity in incoming.entities:  # names become file names and [[links]]: refused, never redacted
+            check_name(entity["name"], "entity name")
+            if entity.get("type") is not None:
+                check_name(entity["type"], "entity type")
             refuse({"entity name": entity["name"], "entity type": entity.get("type")})
         for source, relation, target in incoming.relations:
+            for value, what in ((source, "relation source"), (relation, "relation type"), (target, "relation target")):
+                check_name(value, what)
             refuse({"relation source": source, "relation type": relation, "relation target": target})
         index = self.core.fresh()
         known = {record.id for record in index.records()}

@@ -62,8 +62,12 @@ def slug(text: str, max_len: int = 48) -> str:
 
 @functools.lru_cache(maxsize=1)
 def entity_file(name: str) -> str:
-    """A file name for an entity note: its name, without characters that would leave the folder."""
-    safe = "".join(ch for ch in name if ch not in '/\\:*?"<>|\x00').strip(" .")[:120]
+    """A file name for an entity note: its name, without characters that would leave the folder
+    nor ones that hide or reorder it on screen (callers refuse such names; this is the backstop)."""
+    safe = "".join(
+        ch for ch in name if ch not in '/\\:*?"<>|' and unicodedata.category(ch) not in ("Cc", "Cf", "Zl", "Zp")
+    )
+    safe = safe.strip(" .")[:120]
     return f"{safe or 'entity'}.md"
 
 
