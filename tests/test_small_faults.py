@@ -120,3 +120,26 @@ def test_rename_to_a_name_with_a_bidi_override_is_refused(mem: Memory, vault: Pa
 
 def test_entity_file_names_never_carry_control_or_bidi_characters() -> None:
     assert entity_file("Ana\x1b[31m\u202eB\nC") == "Ana[31mBC.md"
+
+
+def _nested(depth: int) -> str:
+    return '{"a": ' * depth + "1" + "}" * depth
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "[" * 100_000 + "]" * 100_000,  # json.loads itself gives up
+        '{"memory": "likes tea", "metadata": ' + _nested(900) + "}\n",  # loads, then writing it fails
+    ],
+    ids=["deep-list", "deep-metadata"],
+)
+def test_deeply_nested_import_json_is_one_clear_error(mem: Memory, vault: Path, text: str) -> None:
+    with pytest.raises(InvalidInputError, match="nested more than 32 levels deep"):
+        mem.import_text(text)
+    assert mem.get_all()["results"] == []
+
+
+def test_nesting_a_memory_needs_imports_fine(mem: Memory) -> None:
+    line = json.dumps({"memory": "likes tea", "metadata": json.loads(_nested(20))})
+    assert mem.import_text(line)["added"] == 1
