@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -15,7 +16,7 @@ from mcp.client.session import ClientSession
 from mcp.client.stdio import StdioServerParameters, stdio_client
 from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
 
-from memcli import InvalidInputError, Memory
+from memcli import InvalidInputError, Memory, VaultError
 from memcli.mcp_server import create_server
 from memcli.memory import reading
 from memcli.vault.files import entity_file, temp_name
@@ -143,3 +144,51 @@ def test_deeply_nested_import_json_is_one_clear_error(mem: Memory, vault: Path, 
 def test_nesting_a_memory_needs_imports_fine(mem: Memory) -> None:
     line = json.dumps({"memory": "likes tea", "metadata": json.loads(_nested(20))})
     assert mem.import_text(line)["added"] == 1
+
+
+def _git(cwd: Path, *args: str) -> str:
+    return subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=True).stdout
+
+
+def _lines(*items: dict[str, Any]) -> str:
+    return "".join(json.dumps(item) + "\n" for item in items)
+
+
+def test_a_bad_item_midway_imports_nothing_in_a_git_vault(vault: Path) -> None:
+    Memory(vault=vault).init(git=True)
+    mem = Memory(vault=vault)
+    text = _lines(
+        {"id": "m-aaaaaaaaaa", "memory": "likes tea"},
+        {"id": "m-bbbbbbbbbb", "memory": "likes coffee"},
+        {"id": "m-cccccccccc", "memory": "x", "metadata": "not a mapping"},
+    )
+    with pytest.raises(InvalidInputError, match=r"^item 3 of the file: metadata of m-cccccccccc must be a mapping"):
+        mem.import_text(text)
+    assert list((vault / "memories").iterdir()) == []
+    assert _git(vault, "status", "--porcelain") == "" and _git(vault, "log", "--format=%s") == "mem: init vault\n"
+
+
+def test_a_write_failing_midway_commits_what_was_written_and_says_how_far(
+    vault: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    Memory(vault=vault).init(git=True)
+    mem = Memory(vault=vault)
+    real_create, calls = mem.vault.create, []
+
+    def create(relpath: str, text: str) -> Path:
+        calls.append(relpath)
+        if len(calls) == 2:
+            raise VaultError(f"could not write {relpath}: No space left on device; nothing was changed")
+        return real_create(relpath, text)
+
+    monkeypatch.setattr(mem.vault, "create", create)
+    text = _lines({"id": "m-aaaaaaaaaa", "memory": "likes tea"}, {"id": "m-bbbbbbbbbb", "memory": "likes coffee"})
+    with pytest.raises(
+        VaultError, match=r"^import stopped after saving 1 of 2 new memories: could not write .*No space"
+    ):
+        mem.import_text(text)
+    assert _git(vault, "status", "--porcelain") == ""  # the one written is committed…
+    assert _git(vault, "log", "--format=%s").splitlines()[0] == "mem: import 1 memories (mem)"
+    assert [r["memory"] for r in mem.search("tea")["results"]] == ["likes tea"]  # …and indexed
+    monkeypatch.undo()
+    assert Memory(vault=vault).import_text(text)["added"] == 1  # again: the rest, nothing twice
