@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import numpy as np
 import pytest
 from mcp.client.session import ClientSession
 from mcp.client.stdio import StdioServerParameters, stdio_client
@@ -19,6 +20,7 @@ from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
 from memcli import InvalidInputError, Memory, VaultError
 from memcli.mcp_server import create_server
 from memcli.memory import reading
+from memcli.testing import HashEmbedder
 from memcli.vault.files import entity_file, temp_name
 
 
@@ -192,3 +194,25 @@ def test_a_write_failing_midway_commits_what_was_written_and_says_how_far(
     assert [r["memory"] for r in mem.search("tea")["results"]] == ["likes tea"]  # …and indexed
     monkeypatch.undo()
     assert Memory(vault=vault).import_text(text)["added"] == 1  # again: the rest, nothing twice
+
+
+class AnisotropicEmbedder(HashEmbedder):
+    """Like real sentence models, every vector shares one direction, and an empty text is that
+    direction alone: close to every query."""
+
+    name = "fake-anisotropic"
+
+    def _vector(self, text: str) -> np.ndarray:
+        vector = super()._vector(text)
+        vector[0] += 1.0
+        return vector / np.linalg.norm(vector)
+
+
+@pytest.mark.parametrize("body", ["", "   \n\n"])
+def test_an_empty_memory_matches_no_query(vault: Path, body: str) -> None:
+    mem = Memory(vault=vault, embedder=AnisotropicEmbedder())
+    mem.add("likes green tea", infer=False)
+    (vault / "memories" / "blank-m-0000000001.md").write_text(f"---\nid: m-0000000001\n---\n{body}")
+    for query in ("tea", "quantum physics"):
+        assert "m-0000000001" not in [r["id"] for r in mem.search(query)["results"]]
+    assert [r["memory"] for r in mem.search("tea")["results"]] == ["likes green tea"]
