@@ -16,11 +16,14 @@ import pytest
 from mcp.client.session import ClientSession
 from mcp.client.stdio import StdioServerParameters, stdio_client
 from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
+from typer.testing import CliRunner
 
-from memcli import InvalidInputError, Memory, VaultError
+from memcli import GitError, InvalidInputError, Memory, VaultError
+from memcli.cli.commands import app
 from memcli.mcp_server import create_server
 from memcli.memory import reading
 from memcli.testing import HashEmbedder
+from memcli.vault import git as gitrepo
 from memcli.vault.files import entity_file, temp_name
 
 
@@ -216,3 +219,63 @@ def test_an_empty_memory_matches_no_query(vault: Path, body: str) -> None:
     for query in ("tea", "quantum physics"):
         assert "m-0000000001" not in [r["id"] for r in mem.search(query)["results"]]
     assert [r["memory"] for r in mem.search("tea")["results"]] == ["likes green tea"]
+
+
+def _two_clones(tmp_path: Path) -> tuple[Path, Path]:
+    origin = tmp_path / "origin.git"
+    _git(tmp_path, "init", "-q", "--bare", str(origin))
+    laptop = tmp_path / "laptop"
+    Memory(vault=laptop).init(git=True)
+    _git(laptop, "remote", "add", "origin", str(origin))
+    _git(laptop, "push", "-q", "-u", "origin", "HEAD")
+    desktop = tmp_path / "desktop"
+    _git(tmp_path, "clone", "-q", str(origin), str(desktop))
+    return laptop, desktop
+
+
+def _racing(monkeypatch: pytest.MonkeyPatch, other: Path, races: int) -> None:
+    """Just before each of the next `races` pushes, the other machine adds a memory and pushes."""
+    real_run, left = gitrepo._run, [races]
+
+    def run(root: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        if args[0] == "push" and root != other and left[0] > 0:
+            left[0] -= 1
+            Memory(vault=other).add(f"added on the desktop, race {left[0]}", infer=False)
+            real_run(other, "push", "-q")
+        return real_run(root, *args, check=check)
+
+    monkeypatch.setattr(gitrepo, "_run", run)
+
+
+def test_a_push_that_loses_a_race_is_pulled_and_pushed_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    laptop, desktop = _two_clones(tmp_path)
+    Memory(vault=laptop).add("added on the laptop", infer=False)
+    _racing(monkeypatch, desktop, races=1)
+    result = Memory(vault=laptop).sync()
+    assert result["pushed"] and len(result["pulled_files"]) == 1  # the desktop's memory came in
+    assert _git(laptop, "rev-parse", "HEAD") == _git(laptop, "rev-parse", "@{u}")  # nothing left to push
+    texts = {r["memory"] for r in Memory(vault=laptop).get_all()["results"]}
+    assert texts == {"added on the laptop", "added on the desktop, race 0"}
+
+
+def test_a_push_that_loses_the_race_twice_is_one_clear_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    laptop, desktop = _two_clones(tmp_path)
+    Memory(vault=laptop).add("added on the laptop", infer=False)
+    _racing(monkeypatch, desktop, races=2)
+    result = CliRunner().invoke(app, ["--vault", str(laptop), "sync"])
+    assert result.exit_code == 1
+    assert result.stderr == (
+        "error: git push was rejected twice: another machine keeps pushing to the remote; "
+        "your commits are safe here, run `mem sync` again\n"
+    )
+
+
+def test_a_push_the_remote_refuses_says_why_not_a_hint(tmp_path: Path) -> None:
+    laptop, _ = _two_clones(tmp_path)
+    hook = tmp_path / "origin.git" / "hooks" / "pre-receive"
+    hook.write_text("#!/bin/sh\necho 'pushes are closed today' >&2\nexit 1\n")
+    hook.chmod(0o755)
+    Memory(vault=laptop).add("added on the laptop", infer=False)
+    with pytest.raises(GitError) as caught:
+        Memory(vault=laptop).sync()
+    assert str(caught.value) == "git push was refused by the remote: [remote rejected] (pre-receive hook declined)"
