@@ -96,13 +96,13 @@ def test_export_to_dash_streams_to_stdout(with_memory: Path, tmp_path: Path, mon
     assert not (tmp_path / "-").exists()
 
 
-def test_context_write_to_dash_says_what_to_do(
+def test_context_write_to_dash_prints_the_digest(
     with_memory: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)
     result = _invoke("--vault", str(with_memory), "context", "--write", "-")
-    assert result.exit_code == 1 and "without --write the digest goes to stdout" in result.stderr
-    assert not (tmp_path / "-").exists()
+    assert result.exit_code == 0 and result.stdout == _invoke("--vault", str(with_memory), "context").stdout
+    assert "Always use pnpm" in result.stdout and not (tmp_path / "-").exists()
 
 
 def test_context_write_keeps_crlf_line_endings(with_memory: Path, tmp_path: Path) -> None:

@@ -369,6 +369,11 @@ def watch(
         console.print("Stopped.")
 
 
+def _is_stdout(path: Path) -> bool:
+    """`-` as an output file (`--write -`, `-o -`) means stdout, as it does for most tools."""
+    return str(path) == "-"
+
+
 @app.command()
 @friendly
 def context(
@@ -379,15 +384,15 @@ def context(
     query: str | None = typer.Option(None, "--query", "-q", help="Put what this finds first."),
     budget: int = typer.Option(1500, "--budget", help="Token budget of the digest."),
     write: Path | None = typer.Option(
-        None, "--write", help="Keep the digest in a marked block of this file (AGENTS.md, CLAUDE.md)."
+        None, "--write", help="Keep the digest in a marked block of this file (AGENTS.md, CLAUDE.md); '-': stdout."
     ),
     as_json: bool = JsonOpt,
 ) -> None:
     """A compact markdown digest of what matters, for an agent to read at session start."""
     result = state_of(ctx).memory().context(user_id=user, agent_id=agent, run_id=run, query=query, budget=budget)
+    if write is not None and _is_stdout(write):
+        write = None  # `--write -`: the digest itself, as without --write
     if write is not None:
-        if str(write) == "-":
-            raise InvalidInputError("--write keeps a block inside a file; without --write the digest goes to stdout")
         real = output_path(write)  # before reading: reading a FIFO would hang
         try:
             # bytes, so CRLF line endings survive (read_text would turn them into LF)
@@ -476,7 +481,7 @@ def export_(
 ) -> None:
     """Export every memory (jsonl/json keep status and history; mem0 and markdown: current ones)."""
     text = state_of(ctx).memory().export(fmt)
-    if output is None or str(output) == "-":
+    if output is None or _is_stdout(output):
         say(text, nl=False)
     else:
         write_output(output, text)
