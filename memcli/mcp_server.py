@@ -16,6 +16,8 @@ import base64
 import contextlib
 import inspect
 import json
+import logging
+import os
 import re
 import threading
 from collections.abc import Callable
@@ -32,6 +34,8 @@ from memcli.guard.outputs import looks_like_injection
 from memcli.guard.secrets import redact_all
 from memcli.memory import Memory
 from memcli.text.normalize import cut_to_tokens, estimate_tokens
+
+log = logging.getLogger(__name__)
 
 MAX_LIMIT = 50
 DEFAULT_BUDGET_TOKENS = 4000
@@ -203,6 +207,11 @@ def create_server(  # noqa: C901 -- the complexity is the tools defined inside, 
                 return call()
         except MemError as err:  # bad input, unknown id, conflicts: the model reads the message
             raise ToolError(for_an_agent(str(err))) from None
+        except Exception as err:  # noqa: BLE001 - as the CLI's `friendly`: a bug is one line, not a traceback
+            if os.environ.get("MEM_DEBUG"):
+                raise  # the SDK logs it with its traceback
+            log.warning("mem mcp: unexpected %s in a tool; run with MEM_DEBUG=1 to see where", type(err).__name__)
+            raise ToolError(f"unexpected {type(err).__name__} inside mem (a bug); the call did not finish") from None
 
     def bounded(payload: dict[str, Any], key: str = "results") -> dict[str, Any]:
         items, truncated = _budget(flagged(redact_all(list(payload.get(key, [])))), max_tokens)

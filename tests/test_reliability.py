@@ -15,6 +15,7 @@ import pytest
 
 from memcli import MemError, Memory, VaultError
 from memcli.guard.secrets import SecretFoundError
+from memcli.vault.files import temp_name
 
 SECRETS = {
     "AWS Access Key": "my key AKIAIOSFODNN7EXAMPLE for the bucket",
@@ -89,14 +90,14 @@ def test_prose_about_passwords_is_not_a_secret(vault: Path) -> None:
 def test_leftover_temp_files_are_swept_at_next_start(vault: Path) -> None:
     mem = Memory(vault=vault)
     mem.add("something", infer=False)
-    stale = vault / "memories" / ".something-m-1.md.abcd1234.tmp"
-    fresh = vault / "memories" / ".other-m-2.md.efgh5678.tmp"
+    stale = vault / "memories" / temp_name("something-m-1.md")  # what a killed writer leaves
+    fresh = vault / "memories" / temp_name("other-m-2.md")
     stale.write_text("half a file")
     fresh.write_text("a write in progress")
     old = time.time() - 3600
     os.utime(stale, (old, old))
     report = Memory(vault=vault).doctor()
-    assert report["swept_temp_files"] == ["memories/.something-m-1.md.abcd1234.tmp"]
+    assert report["swept_temp_files"] == [f"memories/{stale.name}"]
     assert not stale.exists() and fresh.exists()
 
 

@@ -31,7 +31,7 @@ from memcli.errors import InvalidInputError
 from memcli.interop.digest import replace_block
 from memcli.memory import Memory, load_messages
 from memcli.memory.writing import UNCHANGED
-from memcli.vault.files import write_atomically
+from memcli.vault.files import output_path, write_output
 
 app = typer.Typer(
     name="mem",
@@ -389,6 +389,11 @@ def watch(
         console.print("Stopped.")
 
 
+def _is_stdout(path: Path) -> bool:
+    """`-` as an output file (`--write -`, `-o -`) means stdout, as it does for most tools."""
+    return str(path) == "-"
+
+
 @app.command()
 @friendly
 def context(
@@ -399,21 +404,25 @@ def context(
     query: str | None = typer.Option(None, "--query", "-q", help="Put what this finds first."),
     budget: int = typer.Option(1500, "--budget", help="Token budget of the digest."),
     write: Path | None = typer.Option(
-        None, "--write", help="Keep the digest in a marked block of this file (AGENTS.md, CLAUDE.md)."
+        None, "--write", help="Keep the digest in a marked block of this file (AGENTS.md, CLAUDE.md); '-': stdout."
     ),
     as_json: bool = JsonOpt,
 ) -> None:
     """A compact markdown digest of what matters, for an agent to read at session start."""
     result = state_of(ctx).memory().context(user_id=user, agent_id=agent, run_id=run, query=query, budget=budget)
+    if write is not None and _is_stdout(write):
+        write = None  # `--write -`: the digest itself, as without --write
     if write is not None:
+        real = output_path(write)  # before reading: reading a FIFO would hang
         try:
-            existing = write.read_text(encoding="utf-8") if write.exists() else None
+            # bytes, so CRLF line endings survive (read_text would turn them into LF)
+            existing = real.read_bytes().decode("utf-8") if real.exists() else None
         except (OSError, UnicodeDecodeError) as err:
             raise InvalidInputError(f"cannot read {write}: {getattr(err, 'strerror', None) or err}") from None
         updated = replace_block(existing, result["markdown"])
         changed = updated != existing
         if changed:
-            write_atomically(write, updated)
+            write_output(write, updated)
         result = {**result, "written": str(write), "changed": changed}
     if as_json:
         print_json(result)
@@ -486,14 +495,16 @@ def entities(ctx: typer.Context, as_json: bool = JsonOpt) -> None:
 def export_(
     ctx: typer.Context,
     fmt: str = typer.Option("jsonl", "--format", "-f", help="jsonl | json | mem0 | markdown"),
-    output: Path | None = typer.Option(None, "--output", "-o", help="Write to this file instead of stdout."),
+    output: Path | None = typer.Option(
+        None, "--output", "-o", help="Write to this file instead of stdout ('-': stdout)."
+    ),
 ) -> None:
     """Export every memory (jsonl/json keep status and history; mem0 and markdown: current ones)."""
     text = state_of(ctx).memory().export(fmt)
-    if output is None:
+    if output is None or _is_stdout(output):
         say(text, nl=False)
     else:
-        write_atomically(output, text)
+        write_output(output, text)
         say(f"Wrote {output}", err=True)
 
 

@@ -11,6 +11,10 @@ from memcli.errors import InvalidInputError
 _MAX_SCOPE_LEN = 200
 _MAX_TEXT_CHARS = 100_000
 _CONFLICT_MARKER = re.compile(r"^(?:<{7}|>{7})(?: |$)", re.MULTILINE)
+_MAX_NAME_LEN = 200
+# Line breaks (\n \r, U+0085, U+2028/9), other controls (ESC...), zero-width and bidi-format
+# characters (RLO...): none belongs in a name that becomes a file name and a [[link]].
+_NOT_IN_NAME = re.compile(r"[\x00-\x1f\x7f-\x9f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2064\u2066-\u2069\ufeff]")
 
 
 def check_text(text: object, what: str = "text") -> str:
@@ -37,6 +41,22 @@ def check_scope(name: str, value: object) -> str | None:
         raise InvalidInputError(f"{name} must be a non-empty string")
     if len(value) > _MAX_SCOPE_LEN or any(ch in value for ch in "\x00\r\n"):
         raise InvalidInputError(f"{name} must be one line of at most {_MAX_SCOPE_LEN} characters")
+    return value.strip()
+
+
+def check_name(value: object, what: str) -> str:
+    """An entity or relation name: it becomes a file name under entities/ and a [[link]], so one
+    line of visible text (no line break, control or bidi character), at most 200 characters."""
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidInputError(f"{what} must be a non-empty string")
+    bad = _NOT_IN_NAME.search(value)
+    if bad:
+        raise InvalidInputError(
+            f"{what} {value[:80]!r} holds U+{ord(bad.group(0)):04X} (a line break, control or bidi "
+            "character); a name must be one line of visible text"
+        )
+    if len(value) > _MAX_NAME_LEN:
+        raise InvalidInputError(f"{what} is {len(value):,} characters; the limit is {_MAX_NAME_LEN}")
     return value.strip()
 
 

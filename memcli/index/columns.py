@@ -30,6 +30,7 @@ class Columns:
     is_memory: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
     past: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))  # says "former"/"old"/"ex-"
     expires: np.ndarray = field(default_factory=lambda: np.zeros(0))  # Unix time it expires, 0: never
+    blank: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))  # a memory with no text
     scope_codes: dict[str, dict[str, int]] = field(default_factory=lambda: {k: {} for k in SCOPE_KEYS})
     scope_arrays: dict[str, np.ndarray] = field(default_factory=lambda: {k: _ints() for k in SCOPE_KEYS})
     chunk_starts: np.ndarray = field(default_factory=_ints)
@@ -61,6 +62,10 @@ class Columns:
         self.past = np.concatenate([self.past, np.fromiter((speaks_of_past(r.text) for r in new), bool, len(new))])
         self.expires = np.concatenate(
             [self.expires, np.fromiter((expiry(r.expires) for r in new), np.float64, len(new))]
+        )
+        # A note's chunks carry its title; a memory's only chunk is its text, which may be empty.
+        self.blank = np.concatenate(
+            [self.blank, np.fromiter((r.kind == "memory" and not r.text.strip() for r in new), bool, len(new))]
         )
         self.has_links = self.has_links or any(r.links or r.aliases or r.entity_type for r in new)
         for key in SCOPE_KEYS:

@@ -95,7 +95,11 @@ def _cosine(columns: Columns, query_vector: np.ndarray) -> np.ndarray:
     sims = columns.vectors @ query_vector if len(columns.vectors) else np.zeros(0, dtype=np.float32)
     rows = columns.chunk_rows
     chunk_sims = np.where(rows >= 0, sims[np.clip(rows, 0, None)] if sims.size else 0.0, -1.0)
-    return columns.per_record(chunk_sims.astype(np.float64), -1.0)
+    cosine = columns.per_record(chunk_sims.astype(np.float64), -1.0)
+    # An empty memory's vector is the model's idea of "nothing", which sits close to every
+    # query: above the dense floor it matched them all. No text, no evidence.
+    cosine[columns.blank] = -1.0
+    return cosine
 
 
 def related(
@@ -122,6 +126,8 @@ def related(
             found.update(int(pool[i]) for i in order if lexical[i] > 0)
         if vectors is not None and number < len(vectors) and len(columns.vectors) and columns.chunk_rows.size:
             rows = columns.chunk_rows[columns.chunk_starts[pool]]
-            sims = np.where(rows >= 0, columns.vectors[np.clip(rows, 0, None)] @ vectors[number], -1.0)
+            sims = np.where(
+                (rows >= 0) & ~columns.blank[pool], columns.vectors[np.clip(rows, 0, None)] @ vectors[number], -1.0
+            )
             found.update(int(i) for i in pool[np.argsort(-sims)[:k]])
     return found

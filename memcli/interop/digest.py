@@ -72,20 +72,27 @@ def digest(
 def replace_block(existing: str | None, block: str) -> str:
     """`existing` with its marked block replaced by `block` (appended when there is none).
 
-    Everything outside the markers keeps its bytes.
+    Everything outside the markers keeps its bytes. The block keeps the line endings it had; a
+    new block takes the file's (a Windows user's CRLF AGENTS.md gets no LF-only lines).
     """
     if START in block or END in block:  # the digest escapes them; anything else is a bug to stop at
         raise InvalidInputError("the block to write holds a mem marker itself; nothing was written")
-    marked = f"{START}\n{block.rstrip()}\n{END}"
-    if existing is None or existing == "":
-        return marked + "\n"
-    start, end = existing.find(START), existing.find(END)
+    text = existing or ""
+    start, end = text.find(START), text.find(END)
+    if start != -1:
+        nl = "\r\n" if text.startswith("\r\n", start + len(START)) else "\n"
+    else:
+        nl = "\r\n" if 2 * text.count("\r\n") > text.count("\n") else "\n"  # as most lines end
+    body = block.replace("\r\n", "\n").rstrip()
+    marked = f"{START}\n{body}\n{END}".replace("\n", nl)
+    if not text:
+        return marked + nl
     if start == -1 and end == -1:
-        separator = "" if existing.endswith("\n\n") else ("\n" if existing.endswith("\n") else "\n\n")
-        return f"{existing}{separator}{marked}\n"
-    if start == -1 or end == -1 or end < start or existing.count(START) > 1 or existing.count(END) > 1:
+        separator = "" if text.endswith(nl * 2) else (nl if text.endswith(nl) else nl * 2)
+        return f"{text}{separator}{marked}{nl}"
+    if start == -1 or end == -1 or end < start or text.count(START) > 1 or text.count(END) > 1:
         raise InvalidInputError(
             f"the file has a broken mem block (one start marker {START} before one end marker {END} "
             "is needed); fix it by hand, nothing was written"
         )
-    return existing[:start] + marked + existing[end + len(END) :]
+    return text[:start] + marked + text[end + len(END) :]

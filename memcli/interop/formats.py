@@ -14,6 +14,7 @@ from memcli.interop.digest import digest
 from memcli.models import MemoryRecord
 
 FORMATS = ("jsonl", "json", "mem0", "markdown")
+MAX_DEPTH = 32  # of nested lists and maps in a file to import: a memory item needs 3 or 4
 
 
 def _own(record: MemoryRecord) -> dict[str, Any]:
@@ -79,13 +80,35 @@ def _stable_id(*parts: str) -> str:
     return "m-" + hashlib.sha1("\x1f".join(parts).encode("utf-8")).hexdigest()[:10]
 
 
+def _loads(text: str) -> Any:
+    """json.loads, refusing data nested deeper than MAX_DEPTH: deeper, json.loads itself (or
+    writing the YAML later) stops with a RecursionError."""
+    too_deep = InvalidInputError(
+        f"the JSON is nested more than {MAX_DEPTH} levels deep; mem imports at most {MAX_DEPTH}"
+    )
+    try:
+        data = json.loads(text)
+    except RecursionError:
+        raise too_deep from None
+    pending = [(data, 1)]
+    while pending:  # a loop, not recursion: the check must not hit the limit it guards
+        value, depth = pending.pop()
+        children = value.values() if isinstance(value, dict) else value if isinstance(value, list) else None
+        if children is None:
+            continue
+        if depth > MAX_DEPTH:
+            raise too_deep
+        pending.extend((child, depth + 1) for child in children)
+    return data
+
+
 def json_lines(text: str) -> list[Any]:
     """One JSON value a line (JSONL); a bad line is named by its number."""
     items = []
     for number, line in enumerate(text.splitlines(), 1):
         if line.strip():
             try:
-                items.append(json.loads(line))
+                items.append(_loads(line))
             except json.JSONDecodeError as err:
                 raise InvalidInputError(f"line {number} is not JSON ({err.msg})") from None
     return items
@@ -96,7 +119,7 @@ def json_list_or_lines(stripped: str, what: str = "not valid JSON") -> Any:
     if not stripped.startswith("["):
         return json_lines(stripped)
     try:
-        return json.loads(stripped)
+        return _loads(stripped)
     except json.JSONDecodeError as err:
         raise InvalidInputError(f"{what} (line {err.lineno}: {err.msg})") from None
 
@@ -108,7 +131,7 @@ def parse(text: str) -> Incoming:
         raise InvalidInputError("the import file is empty")
     if stripped.startswith("{"):
         try:
-            data = json.loads(stripped)
+            data = _loads(stripped)
         except json.JSONDecodeError as err:
             if "\n" not in stripped:
                 raise InvalidInputError(f"not valid JSON (line {err.lineno}: {err.msg})") from None

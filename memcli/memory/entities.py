@@ -9,6 +9,7 @@ from typing import Any
 from memcli.config import ENTITIES_DIR
 from memcli.errors import InvalidInputError, NotFoundError
 from memcli.graph.rewrite import rename_links as graph_rename_links
+from memcli.guard.inputs import check_name
 from memcli.guard.secrets import refuse
 from memcli.memory.core import Core
 from memcli.vault import markdown
@@ -90,8 +91,8 @@ class Entities:
         """Point every link to entity `old` (any spelling or alias) at `new`, and rename its note.
         Without `apply`, only the plan: {"changes": [{"path", "links"}], "note": (from, to)|None}.
         Each file is rewritten atomically, under the writer lock, if unchanged since it was read."""
-        new = new.strip()
-        if not new or any(ch in new for ch in "[]|#^\n/\\"):
+        new = check_name(new, "the new name")
+        if any(ch in new for ch in "[]|#^/\\"):
             raise InvalidInputError("the new name must be plain text without [ ] | # ^ / or line breaks")
         refuse({"entity name": new})  # it becomes a file name and every [[link]]
         index = self.core.fresh()

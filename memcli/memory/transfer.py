@@ -6,8 +6,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from memcli.config import ENTITIES_DIR, MEMORIES_DIR
-from memcli.errors import InvalidInputError
-from memcli.guard.inputs import check_plain, check_scopes, check_text
+from memcli.errors import InvalidInputError, MemError, VaultError
+from memcli.guard.inputs import check_name, check_plain, check_scopes, check_text
 from memcli.guard.secrets import guard as guard_secrets
 from memcli.guard.secrets import guard_mapping, guard_value, refuse
 from memcli.interop import formats
@@ -37,39 +37,75 @@ class Transfer:
         incoming = formats.parse(text)
         hide = self.core.settings.redact_secrets if redact is None else redact
         for entity in incoming.entities:  # names become file names and [[links]]: refused, never redacted
+            check_name(entity["name"], "entity name")
+            if entity.get("type") is not None:
+                check_name(entity["type"], "entity type")
             refuse({"entity name": entity["name"], "entity type": entity.get("type")})
         for source, relation, target in incoming.relations:
+            for value, what in ((source, "relation source"), (relation, "relation type"), (target, "relation target")):
+                check_name(value, what)
             refuse({"relation source": source, "relation type": relation, "relation target": target})
         index = self.core.fresh()
         known = {record.id for record in index.records()}
-        written: list[str] = []
         summary: dict[str, Any] = {"format": incoming.format, "added": 0, "skipped": 0, "entities": 0, "relations": 0}
-        with self.core.vault.lock():
-            for done, item in enumerate(incoming.memories, 1):
+        # All or nothing for what the file holds: every item is checked and rendered before the
+        # first is written, so a bad item midway leaves the vault as it was (the items before it
+        # were written, then neither committed nor indexed).
+        planned: list[tuple[str, str]] = []
+        for number, item in enumerate(incoming.memories, 1):
+            try:
                 memory_id = check_id(str(item["id"]))
                 if memory_id in known:
                     summary["skipped"] += 1
-                else:
-                    written.append(self._write_imported(memory_id, item, hide))
-                    known.add(memory_id)
-                    summary["added"] += 1
-                if progress:
-                    progress("import", done, len(incoming.memories))
-            for entity in incoming.entities:
-                path = self._entity_note(entity["name"], entity.get("type"))
-                if path:
-                    written.append(path)
-                    summary["entities"] += 1
-            for source, relation, target in incoming.relations:
-                path = self._relate(source, relation, target)
-                if path:
-                    written.append(path)
-                    summary["relations"] += 1
+                    continue
+                planned.append(self._render_imported(memory_id, item, hide))
+            except MemError as err:  # the class is kept (SecretFoundError, say), the item named
+                raise type(err)(f"item {number} of the file: {err}; nothing was imported") from None
+            known.add(memory_id)
+        written: list[str] = []
+        failure: Exception | None = None
+        with self.core.vault.lock():
+            try:
+                self._write_all(incoming, planned, written, summary, progress)
+            except (MemError, OSError) as err:  # a full disk, a file changed under us: keep what is written
+                failure = err
             self.core.autocommit(written, f"mem: import {summary['added']} memories ({incoming.format})")
         self.core.reindex(paths=written)
+        if failure is not None:
+            raise VaultError(
+                f"import stopped after saving {summary['added']} of {len(planned)} new memories: {failure}; "
+                "import the file again once fixed (what is already here is skipped)"
+            ) from None
         return summary
 
-    def _write_imported(self, memory_id: str, item: dict[str, Any], hide: bool) -> str:
+    def _write_all(
+        self,
+        incoming: formats.Incoming,
+        planned: list[tuple[str, str]],
+        written: list[str],
+        summary: dict[str, Any],
+        progress: Progress | None,
+    ) -> None:
+        """Write the checked memories, then entity notes and relations, noting each path in `written`."""
+        for done, (relpath, text) in enumerate(planned, 1):
+            self.core.vault.create(relpath, text)
+            written.append(relpath)
+            summary["added"] += 1
+            if progress:
+                progress("import", done, len(planned))
+        for entity in incoming.entities:
+            path = self._entity_note(entity["name"], entity.get("type"))
+            if path:
+                written.append(path)
+                summary["entities"] += 1
+        for source, relation, target in incoming.relations:
+            path = self._relate(source, relation, target)
+            if path:
+                written.append(path)
+                summary["relations"] += 1
+
+    def _render_imported(self, memory_id: str, item: dict[str, Any], hide: bool) -> tuple[str, str]:
+        """(relpath, file text) of an imported memory, checked as a write would check it."""
         text = guard_secrets(check_text(item.get("memory")), redact_secrets=hide)
         scope = check_scopes(item.get("user_id"), item.get("agent_id"), item.get("run_id"), item.get("app_id"))
         metadata = guard_mapping(item.get("metadata") or None, redact_secrets=hide)
@@ -105,8 +141,9 @@ class Transfer:
             }
         )
         relpath = f"{MEMORIES_DIR}/{slug(text)}-{memory_id}.md"
-        self.core.vault.create(relpath, markdown.render(meta, text + "\n"))
-        return relpath
+        rendered = markdown.render(meta, text + "\n")
+        self.core.vault.check_size(self.core.vault.path(relpath), rendered)
+        return relpath, rendered
 
     def _entity_note(self, name: str, kind: str | None) -> str | None:
         """entities/<name>.md for an imported entity, unless it exists. Returns the path written."""

@@ -9,7 +9,6 @@ import os
 import re
 import secrets
 import stat
-import tempfile
 import time
 import unicodedata
 from collections.abc import Iterable, Iterator
@@ -27,7 +26,8 @@ from memcli.errors import (
 )
 
 _SLUG_WORD = re.compile(r"[a-z0-9]+")
-_TEMP_NAME = re.compile(r"^\..+\.md\.[^.]+\.tmp$")
+# What _write_temp names its files, exactly: a user's own `.notes.md.old.tmp` is not mem's to sweep.
+_TEMP_NAME = re.compile(r"^\..+\.md\.mem-[0-9a-f]{12}\.tmp$")
 STRAY_TEMP_AGE_S = 60.0  # a writer finishes in well under a minute; an older temp file is a leftover
 MARKER_TEXT = """\
 # This file marks the folder as a mem vault: every .md file in it is a memory or a note.
@@ -62,8 +62,12 @@ def slug(text: str, max_len: int = 48) -> str:
 
 @functools.lru_cache(maxsize=1)
 def entity_file(name: str) -> str:
-    """A file name for an entity note: its name, without characters that would leave the folder."""
-    safe = "".join(ch for ch in name if ch not in '/\\:*?"<>|\x00').strip(" .")[:120]
+    """A file name for an entity note: its name, without characters that would leave the folder
+    nor ones that hide or reorder it on screen (callers refuse such names; this is the backstop)."""
+    safe = "".join(
+        ch for ch in name if ch not in '/\\:*?"<>|' and unicodedata.category(ch) not in ("Cc", "Cf", "Zl", "Zp")
+    )
+    safe = safe.strip(" .")[:120]
     return f"{safe or 'entity'}.md"
 
 
@@ -77,12 +81,29 @@ def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def temp_name(target_name: str) -> str:
+    """A name for a temp file beside `target_name` that only mem makes (see _TEMP_NAME), so the
+    sweep of killed writers' leftovers can tell them from a person's files."""
+    return f".{target_name}.mem-{secrets.token_hex(6)}.tmp"
+
+
+def _new_temp(target: Path) -> tuple[int, str]:
+    """An open, new, private (0600) temp file beside `target`: (fd, path)."""
+    for _ in range(100):
+        tmp = str(target.parent / temp_name(target.name))
+        try:
+            return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o600), tmp
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"no free temp file name beside {target}")
+
+
 def _write_temp(target: Path, text: str) -> Path:
     """A fsync'ed temp file beside `target` holding `text`, with the mode `target` has (or would get)."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    fd, tmp = _new_temp(target)
     try:
-        # mkstemp makes 0600 files; a vault file should get the mode of the file it replaces,
+        # the temp file is made 0600; a vault file should get the mode of the file it replaces,
         # or what the user's umask gives a new file.
         try:
             mode = target.stat().st_mode & 0o777
@@ -118,6 +139,37 @@ def write_atomically(target: Path, text: str) -> None:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
     _sync_dir(target.parent)
+
+
+def output_path(target: Path) -> Path:
+    """The real file that writing `target` (an output the user named, outside any vault) should
+    replace: a symlink is followed to the file it names, so `CLAUDE.md -> AGENTS.md` stays one
+    file. Anything that exists but is not a regular file is refused: renaming over a FIFO or a
+    device replaces it (as root, /dev/null), and reading one to keep its text would hang."""
+    try:
+        real = target.resolve()
+        info = real.stat()
+    except FileNotFoundError:
+        return real  # a new file, or a symlink to one not made yet
+    except (OSError, RuntimeError) as err:  # a symlink loop, a folder mem cannot enter
+        reason = getattr(err, "strerror", None) or "a symlink loop"
+        raise InvalidInputError(f"cannot write {target}: {reason}; nothing was written") from None
+    if not stat.S_ISREG(info.st_mode):
+        kind = "a folder" if stat.S_ISDIR(info.st_mode) else "not a regular file (a FIFO, socket or device)"
+        raise InvalidInputError(f"refusing to write {target}: it is {kind}; name a regular file, or - for stdout")
+    return real
+
+
+def write_output(target: Path, text: str) -> Path:
+    """Write an output file the user named (`mem context --write`, `mem export -o`) atomically,
+    through symlinks to the real file, refusing anything that is not a regular file (see
+    output_path). Returns the real path written."""
+    real = output_path(target)
+    try:
+        write_atomically(real, text)
+    except OSError as err:
+        raise InvalidInputError(f"cannot write {target}: {err.strerror or err}; nothing was written") from None
+    return real
 
 
 class Vault:

@@ -29,8 +29,12 @@ def _run(root: Path, *args: str, check: bool = True) -> subprocess.CompletedProc
 
 
 def _last_line(done: subprocess.CompletedProcess[str]) -> str:
-    lines = (done.stderr or done.stdout or "").strip().splitlines()
-    return lines[-1][:300] if lines else "(no output)"
+    """The line that says what went wrong: git's last `error:`/`fatal:` line, else its last line
+    that is not a `hint:` (the advice after an error is git's, not ours to print)."""
+    lines = [line for line in (done.stderr or done.stdout or "").strip().splitlines() if line.strip()]
+    errors = [line for line in lines if line.startswith(("error:", "fatal:"))]
+    told = errors or [line for line in lines if not line.startswith("hint:")] or lines
+    return told[-1][:300] if told else "(no output)"
 
 
 def _configured(root: Path) -> bool:
@@ -87,13 +91,35 @@ def log(root: Path, relpath: str) -> list[dict[str, str]]:
 
 def sync(root: Path) -> dict[str, object]:
     """Pull with rebase, then push. Stops with a clear error on a conflict, leaving git's state
-    for the person to settle (conflicted files are skipped by search and listed by doctor)."""
+    for the person to settle (conflicted files are skipped by search and listed by doctor). A push
+    rejected because another machine pushed in between is pulled and pushed once more."""
     if not is_repo(root):
         raise GitError("this vault is not a git repository; create one with `mem init PATH --git`")
     remotes = _run(root, "remote").stdout.split()
     if not remotes:
         raise GitError("the vault's repository has no remote; add one with `git remote add origin URL`")
     before = _run(root, "rev-parse", "HEAD").stdout.strip()
+    for _attempt in range(2):
+        _pull(root)
+        pushed = _run(root, "push", "--porcelain", "-q", check=False)
+        if pushed.returncode == 0:
+            break
+        refused = _refused(pushed)
+        if refused is None:
+            raise GitError(f"git push failed: {_last_line(pushed)}")
+        if refused != "rejected":  # a hook, a protected branch: the remote said no, not "pull first"
+            raise GitError(f"git push was refused by the remote: {refused}")
+    else:
+        raise GitError(
+            "git push was rejected twice: another machine keeps pushing to the remote; "
+            "your commits are safe here, run `mem sync` again"
+        )
+    after = _run(root, "rev-parse", "HEAD").stdout.strip()
+    changed = _run(root, "diff", "--name-only", before, after).stdout.split() if before != after else []
+    return {"pulled_files": changed, "pushed": True}
+
+
+def _pull(root: Path) -> None:
     pulled = _run(root, "pull", "--rebase", "-q", check=False)
     if pulled.returncode != 0:
         conflicted = _run(root, "diff", "--name-only", "--diff-filter=U", check=False).stdout.split()
@@ -103,9 +129,14 @@ def sync(root: Path) -> dict[str, object]:
                 "text, then `git add` them, `git rebase --continue`, and `mem sync` again"
             )
         raise GitError(f"git pull failed: {_last_line(pulled)}")
-    after = _run(root, "rev-parse", "HEAD").stdout.strip()
-    changed = _run(root, "diff", "--name-only", before, after).stdout.split() if before != after else []
-    pushed = _run(root, "push", "-q", check=False)
-    if pushed.returncode != 0:
-        raise GitError(f"git push failed: {_last_line(pushed)}")
-    return {"pulled_files": changed, "pushed": True}
+
+
+def _refused(pushed: subprocess.CompletedProcess[str]) -> str | None:
+    """Why `git push --porcelain` left a ref unpushed: "rejected" when the remote moved on (pull
+    first), git's reason otherwise ("[remote rejected] (pre-receive hook declined)"); None when no
+    ref was refused (the push failed before: no network, no access)."""
+    for line in pushed.stdout.splitlines():
+        fields = line.split("\t")
+        if fields[0] == "!" and len(fields) >= 3:
+            return "rejected" if fields[2].startswith("[rejected]") else fields[2][:300]
+    return None
