@@ -283,3 +283,12 @@ def test_a_push_the_remote_refuses_says_why_not_a_hint(tmp_path: Path) -> None:
     with pytest.raises(GitError) as caught:
         Memory(vault=laptop).sync()
     assert str(caught.value) == "git push was refused by the remote: [remote rejected] (pre-receive hook declined)"
+
+
+def test_deeply_nested_metadata_given_to_add_is_refused_not_a_recursion_error(mem: Memory) -> None:
+    nested: object = "leaf"
+    for _ in range(5000):
+        nested = {"k": nested}
+    with pytest.raises(InvalidInputError, match="nested more than 32 levels"):
+        mem.add("likes tea", infer=False, metadata={"deep": nested})
+    assert mem.get_all()["results"] == []

@@ -9,6 +9,7 @@ from typing import Any
 from memcli.errors import InvalidInputError
 
 _MAX_SCOPE_LEN = 200
+MAX_NESTING = 32  # levels of lists and maps in metadata (and in an import's JSON)
 _MAX_TEXT_CHARS = 100_000
 _CONFLICT_MARKER = re.compile(r"^(?:<{7}|>{7})(?: |$)", re.MULTILINE)
 _MAX_NAME_LEN = 200
@@ -60,19 +61,22 @@ def check_name(value: object, what: str) -> str:
     return value.strip()
 
 
-def check_plain(value: Any, where: str) -> None:
-    """Metadata must survive YAML and JSON unchanged: str/int/float/bool/None, lists, str-keyed maps."""
+def check_plain(value: Any, where: str, depth: int = 0) -> None:
+    """Metadata must survive YAML and JSON unchanged: str/int/float/bool/None, lists, str-keyed
+    maps, nested at most MAX_NESTING deep (deeper is refused, not a RecursionError)."""
+    if depth > MAX_NESTING:
+        raise InvalidInputError(f"{where} is nested more than {MAX_NESTING} levels deep")
     if value is None or isinstance(value, (str, bool, int, float)):
         return
     if isinstance(value, list):
         for item in value:
-            check_plain(item, where)
+            check_plain(item, where, depth + 1)
         return
     if isinstance(value, dict):
         for key, item in value.items():
             if not isinstance(key, str):
                 raise InvalidInputError(f"{where} keys must be strings, got {key!r}")
-            check_plain(item, where)
+            check_plain(item, where, depth + 1)
         return
     raise InvalidInputError(
         f"{where} values must be strings, numbers, booleans, lists or maps, got {type(value).__name__}"

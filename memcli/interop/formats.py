@@ -9,12 +9,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from memcli.errors import InvalidInputError
+from memcli.guard.inputs import MAX_NESTING
 from memcli.guard.outputs import escape_invisible
 from memcli.interop.digest import digest
 from memcli.models import MemoryRecord
 
 FORMATS = ("jsonl", "json", "mem0", "markdown")
-MAX_DEPTH = 32  # of nested lists and maps in a file to import: a memory item needs 3 or 4
+MAX_DEPTH = MAX_NESTING  # of nested lists and maps in a file to import: a memory item needs 3 or 4
 
 
 def _own(record: MemoryRecord) -> dict[str, Any]:
