@@ -10,11 +10,12 @@ import os
 import time
 from collections.abc import Iterable
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from memcli.clock import Clock, iso, moment, utc_now
 from memcli.config import Settings, load_settings
-from memcli.errors import ConflictError, InvalidInputError, NotFoundError, ParseError, VaultError
+from memcli.errors import ConflictError, IndexUnavailable, InvalidInputError, NotFoundError, ParseError, VaultError
 from memcli.graph.model import Graph
 from memcli.graph.model import build as build_graph
 from memcli.models import FileProblem, MemoryRecord, check_id
@@ -46,6 +47,7 @@ class Core:
         self.clock = clock or utc_now
         self._embedder_choice = embedder
         self._index: SearchIndex | None = None
+        self._index_trouble: str | None = None  # why the index under .mem/ could not be used
         self._checked_at = float("-inf")  # time.monotonic() of the last full check of the files
         self._graph_cache: tuple[list[MemoryRecord], Graph] | None = None
         self.swept: list[str] = []  # leftover temp files of killed writers, removed by this Memory
@@ -73,25 +75,50 @@ class Core:
         """The index, opened on first use: under .mem/ when the folder is a vault (it has mem.toml)
         and is writable, else in memory (reading never creates a vault, nor .mem/ in a folder)."""
         if self._index is None:
-            from memcli.index.core import SearchIndex, no_lock  # numpy on first use
-            from memcli.index.store import IndexStore
-
-            embedder = self._make_embedder()
-            model_key = f"{embedder.name}:{embedder.sha256}:{embedder.dim}" if embedder else None
             folder = None
-            if self.vault.is_vault():  # a folder without mem.toml gets no .mem/ (`mem --vault / list`)
+            if self.vault.is_vault() and self._index_trouble is None:  # no .mem/ for `mem --vault / list`
                 try:
                     self.vault.ensure_state()
                     folder = self.vault.state_dir
                 except OSError:
                     folder = None
-            store = IndexStore(folder, model_key)
-            self._index = SearchIndex(store, embedder, self.vault.index_lock if folder else no_lock)
+            try:
+                self._index = self._open_index(folder)
+            except IndexUnavailable as err:
+                self._index = self._in_memory(err)
         return self._index
+
+    def _open_index(self, folder: Path | None) -> SearchIndex:
+        from memcli.index.core import SearchIndex, no_lock  # numpy on first use
+        from memcli.index.store import IndexStore
+
+        before = self._index
+        embedder = before.embedder if before is not None else self._make_embedder()
+        model_key = f"{embedder.name}:{embedder.sha256}:{embedder.dim}" if embedder else None
+        lock = self.vault.index_lock if folder else no_lock
+        index = SearchIndex(
+            IndexStore(folder, model_key), embedder, lock, files=(self.vault.listing, self.load_for_index)
+        )
+        index.embed_error = before.embed_error if before is not None else None
+        return index
+
+    def _in_memory(self, err: IndexUnavailable) -> SearchIndex:
+        """The index under .mem/ cannot be used now: say why once, and go on with an index in
+        memory for the rest of this process (the files are the truth; the next run catches up)."""
+        if self._index_trouble is None:
+            log.warning("mem: %s; using an in-memory index for now (the memory files are fine)", err)
+        self._index_trouble = str(err)
+        self._checked_at = float("-inf")  # the new index has read nothing yet
+        return self._open_index(None)
 
     def settle(self) -> None:
         """After a write: a vault that exists now keeps its index on disk from here on."""
-        if self._index is not None and not self._index.on_disk and self.vault.is_vault():
+        if (
+            self._index is not None
+            and not self._index.on_disk
+            and self._index_trouble is None
+            and self.vault.is_vault()
+        ):
             self._index = None
 
     def load_for_index(self, relpath: str) -> tuple[str, MemoryRecord | str]:
