@@ -5,13 +5,16 @@ deleted index (items 14, 15 and 17 of the fault catalogue)."""
 from __future__ import annotations
 
 import logging
+import os
 import sqlite3
+import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from memcli import Memory
+from memcli import EmbeddingUnavailable, Memory
 from memcli.cli.commands import app
 from memcli.index import store as store_module
 from memcli.testing import HashEmbedder
@@ -21,9 +24,15 @@ QUERIES = ["tea", "Miso", "Oslo", "peanuts"]
 
 
 def _made(vault: Path) -> tuple[Path, list[dict]]:
+    """A vault of TEXTS, indexed, whose files were written an hour ago (a refresh now re-reads
+    none of them: what a later process finds is only what the index holds)."""
     mem = Memory(vault=vault, embedder=HashEmbedder())
     for text in TEXTS:
         mem.add(text, infer=False)
+    an_hour_ago = time.time() - 3600
+    for path in (vault / "memories").rglob("*.md"):
+        os.utime(path, (an_hour_ago, an_hour_ago))
+    mem.reindex()
     return vault / ".mem" / store_module.DB_NAME, [mem.search(q) for q in QUERIES]
 
 
@@ -123,3 +132,71 @@ def test_a_folder_of_someones_files_where_the_index_should_be_is_left_alone(
     assert (db / "keep.txt").read_text() == "not mem's"
     for args in (["doctor"], ["list"], ["add", "--no-infer", "and another"]):
         assert cli(vault, *args).exit_code == 0, args
+
+
+# -- 15: vectors a killed embedding never stored are filled --------------------------------------
+
+
+class _Interrupted(HashEmbedder):
+    """Ctrl-C (or a kill) in the middle of embedding: the rows are stored, their vectors are not."""
+
+    def embed_passages(self, texts: list[str]) -> np.ndarray:
+        raise KeyboardInterrupt
+
+
+class _Broken(HashEmbedder):
+    """A model that loads but cannot embed any more (a broken install)."""
+
+    def embed_passages(self, texts: list[str]) -> np.ndarray:
+        raise EmbeddingUnavailable("the model file is broken")
+
+
+def _killed_embedding(vault: Path) -> list[dict]:
+    """A vault whose rows were stored by a `mem index --rebuild` interrupted before any vector."""
+    _, clean = _made(vault)
+    with pytest.raises(KeyboardInterrupt):
+        Memory(vault=vault, embedder=_Interrupted()).reindex(rebuild=True)
+    db = vault / ".mem" / store_module.DB_NAME
+    with sqlite3.connect(db) as connection:
+        assert connection.execute("SELECT COUNT(*) FROM vectors").fetchone() == (0,)
+    connection.close()
+    return clean
+
+
+def test_a_killed_embedding_is_filled_by_the_next_search(vault: Path) -> None:
+    clean = _killed_embedding(vault)
+    embedder = HashEmbedder()
+    fresh = Memory(vault=vault, embedder=embedder)
+    assert [fresh.search(q) for q in QUERIES] == clean
+    assert sorted(embedder.calls) == sorted(TEXTS)
+    assert fresh.search("Miso", explain=True)["results"][0]["explain"]["cosine"] > 0
+    assert fresh.doctor()["index"] == {"on_disk": True, "search_mode": "hybrid", "unembedded": 0, "problem": None}
+
+
+def test_mem_index_after_a_killed_embedding_fills_the_vectors(vault: Path) -> None:
+    _killed_embedding(vault)
+    stats = Memory(vault=vault, embedder=HashEmbedder()).reindex()
+    assert stats.embedded == len(TEXTS)
+
+
+def test_vectors_deleted_behind_the_index_are_filled_on_load(vault: Path) -> None:
+    db, clean = _made(vault)
+    mem = Memory(vault=vault, embedder=HashEmbedder())
+    assert mem.search("tea") == clean[0]  # loaded, every vector there
+    _sql(db, "DELETE FROM vectors WHERE rowid IN (1, 3)")  # another process's embedding, cut short
+    _sql(db, "UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'generation'")
+    assert [mem.search(q) for q in QUERIES] == clean
+    assert not mem.core.index()._columns.missing_vectors()
+
+
+def test_without_a_working_model_the_mode_says_bm25_everywhere(vault: Path) -> None:
+    _killed_embedding(vault)
+    mem = Memory(vault=vault, embedder=_Broken())
+    assert mem.search("Miso")["mode"] == "bm25"
+    assert mem.search_mode() == "bm25"
+    assert Memory(vault=vault, embedder=_Broken()).reindex().embedded == 0
+    report = Memory(vault=vault, embedder=_Broken()).doctor()["index"]
+    assert report["search_mode"] == "bm25" and report["unembedded"] == len(TEXTS)
+    fresh = Memory(vault=vault, embedder=_Broken())
+    fresh.reindex()
+    assert fresh.search_mode() == "bm25"  # what `mem index` prints after its stats

@@ -136,7 +136,13 @@ class SearchIndex:
         files_now = listing()
         stale, removed = stale_files(files_now, known, partial)
         stats = RefreshStats(files=len(files_now))
-        wants_vectors = self.embedder is not None and self._columns.missing_vectors()
+        wants_vectors = self.embedder is not None and (
+            self._columns.missing_vectors()
+            if self._generation >= 0
+            # Nothing loaded yet: ask the store, or rows whose embedding was killed stay without
+            # vectors for good while the mode says hybrid (one query; ~10 ms at 10k memories).
+            else partial is None and self.store.count_unembedded() > 0
+        )
         if stale or removed or wants_vectors:
             with self._lock():
                 before = self.store.generation()
@@ -168,7 +174,9 @@ class SearchIndex:
         if generation != self._generation:
             self._columns, damaged = load_columns(self.store, self._dim())
             self._generation = generation
-            if damaged:  # re-embed now, so this search already has every vector
+            # A damaged vector file, or rows whose embedding was cut short (a kill, Ctrl-C):
+            # embedded now, so this search already has every vector.
+            if damaged or (self.embedder is not None and self._columns.missing_vectors()):
                 with self._lock():
                     self._embed_missing(None)
                 self._columns, _ = load_columns(self.store, self._dim())
@@ -286,6 +294,12 @@ class SearchIndex:
         if newest_first:
             chosen.sort(key=lambda r: (-r.time, r.id))
         return chosen
+
+    def unembedded(self) -> int:
+        """Chunks the model has not embedded (yet, or at all since it failed); 0 when embeddings
+        are off by choice (every chunk is then BM25's alone)."""
+        off_by_choice = self.embedder is None and self.embed_error is None
+        return 0 if off_by_choice else self.store.count_unembedded()
 
     def mode(self, requested: str) -> str:
         """The mode a search will really run in: without vectors, it is BM25."""

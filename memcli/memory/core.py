@@ -88,6 +88,11 @@ class Core:
                 self._index = self._in_memory(err)
         return self._index
 
+    @property
+    def index_trouble(self) -> str | None:
+        """Why the index under .mem/ could not be used by this process (it runs in memory), or None."""
+        return self._index_trouble
+
     def _open_index(self, folder: Path | None) -> SearchIndex:
         from memcli.index.core import SearchIndex, no_lock  # numpy on first use
         from memcli.index.store import IndexStore

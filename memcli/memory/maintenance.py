@@ -87,6 +87,7 @@ class Maintenance:
         """Where the vault is, what it holds, and the files that could not be read and why."""
         drift = self.core.reindex()  # what the index had missed: files changed or removed behind its back
         records, problems = self.core.scan()
+        index = self.core.index()
         counts = {"memories": 0, "superseded": 0, "deleted": 0, "notes": 0}
         for record in records:
             if record.kind == "note":
@@ -117,6 +118,12 @@ class Maintenance:
             "possible_prompt_injection": suspicious,
             "stored_secrets": stored_secrets,
             "index_drift": {"changed": drift.changed, "removed": drift.removed},
+            "index": {
+                "on_disk": index.on_disk,
+                "search_mode": index.mode(self.core.settings.search_mode),
+                "unembedded": index.unembedded(),
+                "problem": self.core.index_trouble,
+            },
             "entities_without_note": sorted(
                 e.name for e in self.core.graph(self.core.index()).entities.values() if e.note is None
             ),
