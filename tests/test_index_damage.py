@@ -9,6 +9,7 @@ import os
 import sqlite3
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -200,3 +201,135 @@ def test_without_a_working_model_the_mode_says_bm25_everywhere(vault: Path) -> N
     fresh = Memory(vault=vault, embedder=_Broken())
     fresh.reindex()
     assert fresh.search_mode() == "bm25"  # what `mem index` prints after its stats
+
+
+# -- 17: the disk in the way: one line with the cause, no lost write, no deleted index -----------
+
+
+def _full_disk(monkeypatch: pytest.MonkeyPatch) -> None:
+    """SQLite's SQLITE_FULL on the next row written to the index under .mem/."""
+    put_file = store_module.IndexStore.put_file
+
+    def full(self: store_module.IndexStore, *args: Any) -> None:
+        if self.folder is None:  # the in-memory index mem goes on with
+            return put_file(self, *args)
+        err = sqlite3.OperationalError("database or disk is full")
+        err.sqlite_errorcode = sqlite3.SQLITE_FULL  # type: ignore[attr-defined]
+        raise err
+
+    monkeypatch.setattr(store_module.IndexStore, "put_file", full)
+
+
+def _read_only_index(monkeypatch: pytest.MonkeyPatch) -> None:
+    """SQLite's own SQLITE_READONLY (tests run as root, so a chmod would not bite)."""
+
+    connect = store_module.IndexStore._connect
+
+    def read_only(self: store_module.IndexStore) -> sqlite3.Connection:
+        if self.folder is None:
+            return connect(self)
+        target = f"file:{self.folder / store_module.DB_NAME}?mode=ro"
+        return sqlite3.connect(target, uri=True, isolation_level=None, check_same_thread=False)
+
+    monkeypatch.setattr(store_module.IndexStore, "_connect", read_only)
+
+
+def _memory_files(vault: Path) -> list[Path]:
+    return sorted((vault / "memories").rglob("*.md"))
+
+
+@pytest.mark.parametrize("infer", [False, True])
+@pytest.mark.parametrize(("trouble", "cause"), [(_full_disk, "the disk is full"), (_read_only_index, "read-only")])
+def test_a_saved_memory_is_success_whatever_happens_to_the_index(
+    vault: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, trouble, cause: str, infer: bool
+) -> None:
+    db, _ = _made(vault)
+    before = _memory_files(vault)
+    with monkeypatch.context() as patch, caplog.at_level(logging.WARNING, logger="memcli"):
+        trouble(patch)
+        result = cli(vault, "add", *([] if infer else ["--no-infer"]), "works as a nurse in Rexburg")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("Added m-") and "nurse" in result.stdout
+    (warning,) = [r.getMessage() for r in caplog.records if "embeddings are off" not in r.getMessage()]
+    assert cause in warning and "then run `mem index`" in warning and "\n" not in warning
+    assert "the memory files are fine" in warning
+    assert len(_memory_files(vault)) == len(before) + 1  # saved once: nothing to retry
+    assert db.is_file()
+    assert [r["memory"] for r in Memory(vault=vault).search("nurse")["results"]] == ["works as a nurse in Rexburg"]
+
+
+@pytest.mark.parametrize(("trouble", "cause"), [(_full_disk, "the disk is full"), (_read_only_index, "read-only")])
+def test_reads_go_on_and_mem_index_says_the_cause_in_one_line(
+    vault: Path, monkeypatch: pytest.MonkeyPatch, trouble, cause: str
+) -> None:
+    _made(vault)
+    (vault / "memories" / "by-hand.md").write_text("a note written by hand about Rex\n")
+    trouble(monkeypatch)
+    found = cli(vault, "search", "Rex", "--json")
+    assert found.exit_code == 0 and "by-hand.md" in found.stdout
+    assert cli(vault, "doctor").exit_code == 0
+    report = Memory(vault=vault).doctor()["index"]
+    assert report["on_disk"] is False and cause in report["problem"]
+    indexed = cli(vault, "index")
+    assert indexed.exit_code == 1
+    (line,) = indexed.output.splitlines()
+    assert line.startswith(f"error: cannot use the search index in {vault / '.mem'}: ") and cause in line
+    assert "unexpected" not in line and line.endswith("then run `mem index`")
+
+
+@pytest.mark.parametrize(
+    ("code", "message"),
+    [
+        (sqlite3.SQLITE_IOERR, "disk I/O error"),
+        (sqlite3.SQLITE_BUSY, "database is locked"),
+        (sqlite3.SQLITE_FULL, "database or disk is full"),
+    ],
+)
+@pytest.mark.parametrize("where", ["_check", "generation"])
+def test_a_transient_error_never_deletes_the_index(
+    vault: Path, monkeypatch: pytest.MonkeyPatch, code: int, message: str, where: str
+) -> None:
+    db, clean = _made(vault)
+    with sqlite3.connect(db) as connection:
+        connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    connection.close()
+    inode, content = db.stat().st_ino, db.read_bytes()
+
+    real = getattr(store_module.IndexStore, where)
+
+    def transient(self: store_module.IndexStore, *args: object) -> object:
+        if self.folder is None:  # the in-memory index mem goes on with
+            return real(self, *args)
+        err = sqlite3.OperationalError(message)
+        err.sqlite_errorcode = code  # type: ignore[attr-defined]
+        raise err
+
+    monkeypatch.setattr(store_module.IndexStore, where, transient)
+    assert [Memory(vault=vault, embedder=HashEmbedder()).search(q) for q in QUERIES] == clean
+    result = cli(vault, "list")
+    assert result.exit_code == 0 and "has a cat called Miso" in result.stdout
+    assert (db.stat().st_ino, db.read_bytes()) == (inode, content)
+
+
+def test_a_read_only_state_folder_refuses_a_write_in_one_line_and_writes_nothing(
+    vault: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import filelock
+
+    _made(vault)
+    before = _memory_files(vault)
+
+    def denied(self: object, *args: object, **kwargs: object) -> None:
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(filelock.FileLock, "acquire", denied)
+    added = cli(vault, "add", "--no-infer", "has a dog called Rex")
+    assert added.exit_code == 1
+    assert added.output == (
+        f"error: cannot take the vault's write lock in {vault / '.mem'}: Permission denied; "
+        "make that folder writable (nothing was written)\n"
+    )
+    assert _memory_files(vault) == before
+    (vault / "memories" / "by-hand.md").write_text("a note written by hand about Rex\n")  # the index lock too
+    found = cli(vault, "search", "Rex", "--json")
+    assert found.exit_code == 0 and "by-hand.md" in found.stdout

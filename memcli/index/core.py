@@ -19,7 +19,7 @@ from memcli.index.columns import Columns
 from memcli.index.embed import Embedder, EmbeddingUnavailable
 from memcli.index.options import SearchOptions
 from memcli.index.search import Expand
-from memcli.index.store import FileRow, IndexStore, is_damage
+from memcli.index.store import FileRow, IndexStore, is_damage, unavailable
 from memcli.index.sync import (
     EMBED_BATCH_COMMIT,
     Listing,
@@ -65,12 +65,14 @@ def _self_repairing(method: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def _decoded(method: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+def _decoded(method: Callable[..., Any], self: SearchIndex, *args: Any, **kwargs: Any) -> Any:
     try:
-        return method(*args, **kwargs)
+        return method(self, *args, **kwargs)
     except sqlite3.DatabaseError as err:
         if is_damage(err):
             raise IndexDamaged(str(err)) from err
+        if isinstance(err, sqlite3.OperationalError):  # full, read-only, I/O, locked: kept as it is
+            raise unavailable(self.store.folder, err) from err
         raise
 
 

@@ -9,19 +9,23 @@ damage is detected (sqlite3.DatabaseError) rather than silently misread. No pick
 from __future__ import annotations
 
 import contextlib
+import errno
+import functools
 import logging
 import os
 import sqlite3
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypeVar
 
 import numpy as np
 
 from memcli.errors import IndexDamaged, IndexUnavailable
 
 log = logging.getLogger("memcli")
+F = TypeVar("F", bound=Callable[..., Any])
 
 # 2: a crc32 per vector row; 3: records carry links; 4: supersede chains; 5: possible conflicts;
 # 6: a crc32 per record (a flipped bit in a record's text would otherwise be served as the memory)
@@ -71,6 +75,37 @@ def is_damage(err: sqlite3.Error) -> bool:
     return code is not None and (code & 0xFF in _DAMAGE_CODES or code in _DAMAGE_EXTENDED_CODES)
 
 
+# Not damage, so never a reason to delete: what is in the way, and what to do about it.
+_CAUSES = {
+    sqlite3.SQLITE_FULL: ("the disk is full", "free some disk space"),
+    sqlite3.SQLITE_READONLY: ("it is read-only", "make the folder and its files writable"),
+    sqlite3.SQLITE_PERM: ("permission denied", "make the folder and its files writable"),
+    sqlite3.SQLITE_IOERR: ("a disk I/O error", "check the disk"),
+    sqlite3.SQLITE_BUSY: ("another process holds it locked", "try again"),
+    sqlite3.SQLITE_LOCKED: ("another process holds it locked", "try again"),
+    sqlite3.SQLITE_CANTOPEN: ("it cannot be opened", "check that the folder exists and is writable"),
+}
+_OS_CAUSES = {
+    errno.ENOSPC: sqlite3.SQLITE_FULL,
+    errno.EDQUOT: sqlite3.SQLITE_FULL,
+    errno.EROFS: sqlite3.SQLITE_READONLY,
+    errno.EACCES: sqlite3.SQLITE_PERM,
+    errno.EPERM: sqlite3.SQLITE_PERM,
+    errno.EIO: sqlite3.SQLITE_IOERR,
+}
+
+
+def unavailable(folder: Path | None, err: sqlite3.Error | OSError) -> IndexUnavailable:
+    """The one line for an index the disk will not let mem use: where, the cause, the way out."""
+    if isinstance(err, OSError):
+        code, detail = _OS_CAUSES.get(err.errno or 0), err.strerror or str(err)
+    else:
+        code, detail = getattr(err, "sqlite_errorcode", None), str(err)
+    cause, fix = _CAUSES.get(code & 0xFF if code is not None else -1, (detail, "fix that"))
+    said = cause if cause == detail else f"{cause} ({detail})"
+    return IndexUnavailable(f"cannot use the search index in {folder}: {said}; {fix}, then run `mem index`")
+
+
 def record_crc(record_json: str) -> int:
     return zlib.crc32(record_json.encode("utf-8"))
 
@@ -79,6 +114,19 @@ def _tokens(blob: object) -> np.ndarray:
     if not isinstance(blob, bytes) or len(blob) % 4:
         raise IndexDamaged("a chunk's term ids are not a whole number of int32")
     return np.frombuffer(blob, dtype=np.int32)
+
+
+def _disk(method: F) -> F:
+    """A method that touches the index's own files: an OSError there is the disk in the way."""
+
+    @functools.wraps(method)
+    def wrapper(self: IndexStore, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        except OSError as err:
+            raise unavailable(self.folder, err) from err
+
+    return wrapper  # type: ignore[return-value]
 
 
 @dataclass(frozen=True)
@@ -125,18 +173,24 @@ class IndexStore:
             db.executescript(_TABLES)
             self._check(db)
             return db
+        except OSError as err:
+            raise unavailable(self.folder, err) from err
         except (sqlite3.DatabaseError, IndexDamaged) as err:
             if isinstance(err, sqlite3.DatabaseError) and not is_damage(err):
-                raise  # the disk or another process is in the way: the index is kept
+                # the disk or another process is in the way: the index is kept
+                raise unavailable(self.folder, err) from err
             if isinstance(err, sqlite3.DatabaseError):  # (an older schema is no damage: rebuilt quietly)
                 log.warning("mem: the search index is damaged (%s); rebuilding it from the files", err)
             if db is not None:
                 with contextlib.suppress(sqlite3.Error):
                     db.close()
-            self.delete_files()
-            db = self._connect()
-            db.executescript(_TABLES)
-            self._check(db)
+            try:
+                self.delete_files()
+                db = self._connect()
+                db.executescript(_TABLES)
+                self._check(db)
+            except (OSError, sqlite3.Error) as again:
+                raise unavailable(self.folder, again) from again
             return db
 
     def _clear_the_way(self) -> None:
@@ -174,6 +228,7 @@ class IndexStore:
                 self._bump(db)
             self._truncate_vectors()
 
+    @_disk
     def delete_files(self) -> None:
         """Remove the stored index entirely (it is derived; the next refresh rebuilds it)."""
         if self.folder is None:
@@ -367,6 +422,7 @@ class IndexStore:
             self._bump(self.db)
         self._truncate_vectors()
 
+    @_disk
     def _truncate_vectors(self) -> None:
         path = self._vectors_path
         if path is None:
@@ -374,6 +430,7 @@ class IndexStore:
         elif path.exists():
             path.unlink()
 
+    @_disk
     def add_vectors(self, text_hashes: list[str], vectors: np.ndarray) -> None:
         """Append rows to the vector file, then record where they are (caller holds the index lock)."""
         if not text_hashes:
@@ -401,6 +458,7 @@ class IndexStore:
             [(h, start + i, zlib.crc32(data[i].tobytes())) for i, h in enumerate(text_hashes)],
         )
 
+    @_disk
     def load_vectors_from(self, first_row: int, dim: int) -> np.ndarray:
         """The vector rows from `first_row` on (what was appended since a load)."""
         path = self._vectors_path
@@ -412,6 +470,7 @@ class IndexStore:
         rows = data.size // dim
         return data[: rows * dim].reshape(rows, dim)
 
+    @_disk
     def load_vectors(self, dim: int) -> np.ndarray:
         """All stored vector rows as one float32 matrix (rows not referenced any more included)."""
         path = self._vectors_path

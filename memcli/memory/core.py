@@ -8,10 +8,10 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from memcli.clock import Clock, iso, moment, utc_now
 from memcli.config import Settings, load_settings
@@ -29,6 +29,7 @@ if TYPE_CHECKING:  # the index brings numpy and the model: loaded on first use, 
     from memcli.index.embed import Embedder
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 class Core:
@@ -149,25 +150,60 @@ class Core:
     ) -> RefreshStats:
         """Bring the index under .mem/ up to date (or start it over with rebuild=True). With
         `paths` (vault-relative), only those files are looked at: how mem indexes its own writes
-        without a walk over the vault."""
-        index = self.index()
+        without a walk over the vault.
+        A disk that will not let the index be written (full, read-only) is IndexUnavailable, one
+        line with the way out; with `paths` (files already saved) it is a warning instead and this
+        process goes on in memory: a write that happened never fails afterwards (a retry would
+        write it twice), and the index catches up with the files on a later run."""
         if paths is None:
-            checked = time.monotonic()
-            stats = index.refresh(self.vault.listing, self.load_for_index, progress, rebuild)
-            self._checked_at = checked
-            if self.vault.stray_temps:
-                self.swept += self.vault.sweep_temps(self.vault.stray_temps)
-            return stats
+            return self._refresh_all(self.index(), rebuild, progress)
         wanted = set(paths)
-        return index.refresh(lambda: self.vault.stat_paths(wanted), self.load_for_index, progress, partial=wanted)
+        return self._despite_the_disk(
+            lambda index: index.refresh(
+                lambda: self.vault.stat_paths(wanted), self.load_for_index, progress, partial=wanted
+            )
+        )
+
+    def catch_up(self) -> RefreshStats:
+        """A full check of the files and a load, as a read needs, or a write's own bookkeeping:
+        trouble with the disk under .mem/ is a warning and an in-memory index, never a failure."""
+
+        def check(index: SearchIndex) -> RefreshStats:
+            stats = self._refresh_all(index)
+            index.load_current()
+            return stats
+
+        return self._despite_the_disk(check)
+
+    def _refresh_all(self, index: SearchIndex, rebuild: bool = False, progress: Progress | None = None) -> RefreshStats:
+        checked = time.monotonic()
+        stats = index.refresh(self.vault.listing, self.load_for_index, progress, rebuild)
+        self._checked_at = checked
+        if self.vault.stray_temps:
+            self.swept += self.vault.sweep_temps(self.vault.stray_temps)
+        return stats
+
+    def _despite_the_disk(self, work: Callable[[SearchIndex], T]) -> T:
+        """`work` on the index; when the disk will not let it use .mem/, once more in memory."""
+        index = self.index()
+        try:
+            return work(index)
+        except IndexUnavailable as err:
+            if not index.on_disk:
+                raise
+            self._index = self._in_memory(err)
+            return work(self._index)
 
     def fresh(self) -> SearchIndex:
         """The index, checked against the files unless that was done within `freshness_ms`."""
-        if (time.monotonic() - self._checked_at) * 1000 >= self.settings.freshness_ms:
-            self.reindex()
-        index = self.index()
-        index.load_current()
-        return index
+
+        def current(index: SearchIndex) -> SearchIndex:
+            if (time.monotonic() - self._checked_at) * 1000 >= self.settings.freshness_ms:
+                self._refresh_all(index)
+            index.load_current()
+            return index
+
+        return self._despite_the_disk(current)
 
     def scan(self) -> tuple[list[MemoryRecord], list[FileProblem]]:
         """Every readable file as a record, and the files that could not be read and why."""

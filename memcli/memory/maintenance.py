@@ -48,7 +48,7 @@ class Maintenance:
         """Pull (rebase) from the remote, index what came in, push. Stops on a conflict with a clear error."""
         with self.core.vault.lock():
             result = gitrepo.sync(self.core.vault.root)
-        stats = self.core.reindex()
+        stats = self.core.catch_up()  # what was pulled is in; an index the disk refuses is no failure
         return {**result, "indexed": {"changed": stats.changed, "removed": stats.removed}}
 
     def file_log(self, memory_id: str) -> list[dict[str, str]]:
@@ -85,7 +85,7 @@ class Maintenance:
 
     def doctor(self) -> dict[str, Any]:
         """Where the vault is, what it holds, and the files that could not be read and why."""
-        drift = self.core.reindex()  # what the index had missed: files changed or removed behind its back
+        drift = self.core.catch_up()  # what the index had missed: files changed or removed behind its back
         records, problems = self.core.scan()
         index = self.core.index()
         counts = {"memories": 0, "superseded": 0, "deleted": 0, "notes": 0}

@@ -3,6 +3,7 @@ supersedes the old one, DELETE a tombstone, NONE nothing), update in place, forg
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import replace
@@ -10,7 +11,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from memcli.config import MEMORIES_DIR
-from memcli.errors import ConflictError, InvalidInputError
+from memcli.errors import ConflictError, IndexUnavailable, InvalidInputError
 from memcli.graph.rewrite import autolink as graph_autolink
 from memcli.guard.inputs import check_messages, check_plain, check_scopes, check_text
 from memcli.guard.secrets import guard, guard_mapping, refuse
@@ -160,9 +161,10 @@ class Writing:
             core.autocommit(written, f"mem: {summary(results)}")
             core.settle()
             if written and known_vectors and not tag_list:  # the model text of a tagless memory is its text
-                core.index().seed_vectors(
-                    {r["memory"]: known_vectors[r["memory"]] for r in results if r["memory"] in known_vectors}
-                )
+                with contextlib.suppress(IndexUnavailable):  # a saving only: the reindex below says why
+                    core.index().seed_vectors(
+                        {r["memory"]: known_vectors[r["memory"]] for r in results if r["memory"] in known_vectors}
+                    )
             if written:  # indexed (and embedded) before the lock goes: the next writer decides on it
                 core.reindex(paths=written)
         return {"results": results, "explain": {"sentences": explained}} if explain else {"results": results}
@@ -348,8 +350,7 @@ class Writing:
         was read), or None when it is gone; the caller holds the writer lock."""
         record = self.core.loaded(memory_id)
         if record is None:
-            self.core.reindex()  # another writer's new file, not yet in this process's index
-            self.core.index().load_current()
+            self.core.catch_up()  # another writer's new file, not yet in this process's index
             record = self.core.loaded(memory_id)
         return None if record is None else self.core.current(record)
 
