@@ -149,20 +149,24 @@ class Core:
         self, *, rebuild: bool = False, progress: Progress | None = None, paths: Iterable[str] | None = None
     ) -> RefreshStats:
         """Bring the index under .mem/ up to date (or start it over with rebuild=True). With
-        `paths` (vault-relative), only those files are looked at: how mem indexes its own writes
-        without a walk over the vault.
-        A disk that will not let the index be written (full, read-only) is IndexUnavailable, one
-        line with the way out; with `paths` (files already saved) it is a warning instead and this
-        process goes on in memory: a write that happened never fails afterwards (a retry would
-        write it twice), and the index catches up with the files on a later run."""
+        `paths` (vault-relative), only those files are looked at (what `mem watch` does per burst).
+        A disk that will not let the index be written (full, read-only) is IndexUnavailable: one
+        line that names the cause and the way out; the index is kept as it is."""
+        index = self.index()
         if paths is None:
-            return self._refresh_all(self.index(), rebuild, progress)
+            return self._refresh_all(index, rebuild, progress)
+        return self._refresh_paths(index, set(paths), progress)
+
+    def index_written(self, paths: Iterable[str]) -> RefreshStats:
+        """Index the files a write of this process just saved. The write has happened: trouble
+        with the disk under .mem/ is a warning and an in-memory index from here on, never an
+        error (a caller that retried would write the memory twice); the index under .mem/
+        catches up with the files on a later run."""
         wanted = set(paths)
-        return self._despite_the_disk(
-            lambda index: index.refresh(
-                lambda: self.vault.stat_paths(wanted), self.load_for_index, progress, partial=wanted
-            )
-        )
+        return self._despite_the_disk(lambda index: self._refresh_paths(index, wanted))
+
+    def _refresh_paths(self, index: SearchIndex, wanted: set[str], progress: Progress | None = None) -> RefreshStats:
+        return index.refresh(lambda: self.vault.stat_paths(wanted), self.load_for_index, progress, partial=wanted)
 
     def catch_up(self) -> RefreshStats:
         """A full check of the files and a load, as a read needs, or a write's own bookkeeping:

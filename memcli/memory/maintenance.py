@@ -71,7 +71,7 @@ class Maintenance:
                 changed.append({"path": problem.path, "old_id": str(old_id), "new_id": new})
             self.core.autocommit([c["path"] for c in changed], "mem: give copied files ids of their own")
         if changed:
-            self.core.reindex(paths=[c["path"] for c in changed])
+            self.core.index_written([c["path"] for c in changed])
         return changed
 
     def warm_up(self) -> None:

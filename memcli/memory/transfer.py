@@ -66,7 +66,7 @@ class Transfer:
                     written.append(path)
                     summary["relations"] += 1
             self.core.autocommit(written, f"mem: import {summary['added']} memories ({incoming.format})")
-        self.core.reindex(paths=written)
+        self.core.index_written(written)
         return summary
 
     def _write_imported(self, memory_id: str, item: dict[str, Any], hide: bool) -> str:

@@ -166,7 +166,7 @@ class Writing:
                         {r["memory"]: known_vectors[r["memory"]] for r in results if r["memory"] in known_vectors}
                     )
             if written:  # indexed (and embedded) before the lock goes: the next writer decides on it
-                core.reindex(paths=written)
+                core.index_written(written)
         return {"results": results, "explain": {"sentences": explained}} if explain else {"results": results}
 
     # -- deciding --------------------------------------------------------------------------------
@@ -465,7 +465,7 @@ class Writing:
             written: list[str] = []
             self._supersede(old, new.path, core.now(), written)
             core.autocommit(written, f"mem: {new_id} supersedes {old_id}")
-        core.reindex(paths=written)
+        core.index_written(written)
         return {"id": new_id, "memory": new.text, "event": UPDATE, "previous_id": old.id, "previous_memory": old.text}
 
     def keep_both(self, new_id: str, old_id: str) -> dict[str, Any]:
@@ -482,7 +482,7 @@ class Writing:
                 {"may_conflict": may or markdown.REMOVE, "not_conflicting": [*fresh.not_conflicting, old_id]},
             )
             core.autocommit([new.path], f"mem: {new_id} and {old_id} are both true")
-        core.reindex(paths=[new.path])
+        core.index_written([new.path])
         return {"id": new_id, "kept": old_id}
 
     # -- edits -----------------------------------------------------------------------------------
@@ -508,7 +508,7 @@ class Writing:
                 changes = self._move_past_out(record, now, text + "\n", written)
             self._rewrite(record, changes, body=text + "\n")
             core.autocommit(written, f"mem: update {memory_id}")
-        core.reindex(paths=written)
+        core.index_written(written)
         return {"message": "Memory updated successfully!", "id": memory_id}
 
     def _rendered(self, record: MemoryRecord, changes: dict[str, Any], body: str) -> str:
@@ -553,7 +553,7 @@ class Writing:
             record = core.find_editable(memory_id)
             message = self.forget_file(record, purge)
             core.autocommit([record.path], f"mem: {'purge' if purge else 'forget'} {memory_id}")
-        core.reindex(paths=[record.path])
+        core.index_written([record.path])
         return {"message": message, "id": memory_id}
 
     def delete_all(
@@ -582,5 +582,5 @@ class Writing:
             scope_text = " ".join(f"{key}={value}" for key, value in scope.items())
             verb = "purge" if purge else "forget"
             core.autocommit([r.path for r in targets], f"mem: {verb} {len(targets)} memories of {scope_text}")
-        core.reindex(paths=[record.path for record in targets])
+        core.index_written([record.path for record in targets])
         return {"message": "Memories deleted successfully!", "count": len(targets)}
