@@ -270,6 +270,7 @@ def test_reads_go_on_and_mem_index_says_the_cause_in_one_line(
     assert cli(vault, "doctor").exit_code == 0
     report = Memory(vault=vault).doctor()["index"]
     assert report["on_disk"] is False and cause in report["problem"]
+    assert Memory(vault=vault).doctor()["index_drift"] is None  # not "now up to date"
     indexed = cli(vault, "index")
     assert indexed.exit_code == 1
     (line,) = indexed.output.splitlines()

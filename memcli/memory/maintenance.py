@@ -117,7 +117,8 @@ class Maintenance:
             "swept_temp_files": list(self.core.swept),
             "possible_prompt_injection": suspicious,
             "stored_secrets": stored_secrets,
-            "index_drift": {"changed": drift.changed, "removed": drift.removed},
+            # None when the index under .mem/ could not be used: what an in-memory one read says nothing
+            "index_drift": None if self.core.index_trouble else {"changed": drift.changed, "removed": drift.removed},
             "index": {
                 "on_disk": index.on_disk,
                 "search_mode": index.mode(self.core.settings.search_mode),
