@@ -13,7 +13,9 @@ a message text: where a caller must tell cases apart, the error carries a field.
     ├── GitError                         git is missing or a git command failed
     ├── EmbeddingUnavailable             no embedding model: search runs BM25 only
     ├── LLMError                         the optional LLM gave no usable answer (add falls back to the rules)
-    └── IndexDamaged                     the stored index cannot be trusted (mem rebuilds it; never shown)
+    ├── IndexDamaged                     the stored index cannot be trusted (mem rebuilds it; never shown)
+    └── IndexUnavailable                 the index under .mem/ cannot be used now (disk full, read-only,
+                                         an I/O error, a folder in its place): the files are fine
 """
 
 from __future__ import annotations
@@ -65,3 +67,9 @@ class LLMError(MemError):
 
 class IndexDamaged(MemError):
     """The stored index cannot be trusted; the caller deletes it and rebuilds."""
+
+
+class IndexUnavailable(MemError):
+    """The index under .mem/ cannot be read or written now (the disk is full, it is read-only, an
+    I/O error, a folder where its file belongs). Not damage: it is kept, never deleted. Reads and
+    a write's own indexing go on with an in-memory index; `mem index` reports it."""

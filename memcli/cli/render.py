@@ -235,6 +235,15 @@ def doctor(console: Console, report: dict[str, Any]) -> None:
                 f"index:         was behind by {drift['changed']} changed and {drift['removed']} removed file(s); now up to date"
             )
         )
+    index = report.get("index") or {}
+    if index.get("problem"):
+        console.print(Text(f"index:         in memory only: {one_line(index['problem'])}"))
+    if index.get("unembedded"):
+        console.print(
+            Text(
+                f"vectors:       {index['unembedded']} chunk(s) have no vector yet; search mode: {index['search_mode']}"
+            )
+        )
     if report.get("entities_without_note"):
         names = [one_line(name) for name in report["entities_without_note"]]
         shown = ", ".join(names[:8]) + (f" and {len(names) - 8} more" if len(names) > 8 else "")

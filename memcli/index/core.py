@@ -4,19 +4,22 @@ with the files (sync.py), its loaded columns in step with the rows, and answerin
 from __future__ import annotations
 
 import contextlib
+import functools
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
+from typing import Any, TypeVar
 
 import numpy as np
 
+from memcli.errors import IndexDamaged
 from memcli.index import search
 from memcli.index.columns import Columns
 from memcli.index.embed import Embedder, EmbeddingUnavailable
 from memcli.index.options import SearchOptions
 from memcli.index.search import Expand
-from memcli.index.store import FileRow, IndexDamaged, IndexStore
+from memcli.index.store import FileRow, IndexStore, is_damage, unavailable
 from memcli.index.sync import (
     EMBED_BATCH_COMMIT,
     Listing,
@@ -36,6 +39,7 @@ from memcli.text.normalize import tokenize
 __all__ = ["Candidates", "Progress", "RefreshStats", "SearchIndex", "SearchOptions", "no_lock"]
 
 Candidates = np.ndarray  # indices of loaded records, from visible() / exact_scope(); opaque to callers
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 @contextlib.contextmanager
@@ -43,16 +47,52 @@ def no_lock() -> Iterator[None]:
     yield
 
 
+def _self_repairing(method: F) -> F:
+    """Any stored row that cannot be decoded, or SQLite saying the file is damaged, is damage of
+    derived state: the index is rebuilt from the files (one warning line) and the call made once
+    more. Only damage does that; the disk being in the way never deletes the index."""
+
+    @functools.wraps(method)
+    def wrapper(self: SearchIndex, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return _decoded(method, self, *args, **kwargs)
+        except IndexDamaged as err:
+            if self._repairing:
+                raise
+            self.repair(err)
+            return _decoded(method, self, *args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _decoded(method: Callable[..., Any], self: SearchIndex, *args: Any, **kwargs: Any) -> Any:
+    try:
+        return method(self, *args, **kwargs)
+    except sqlite3.DatabaseError as err:
+        if is_damage(err):
+            raise IndexDamaged(str(err)) from err
+        if isinstance(err, sqlite3.OperationalError):  # full, read-only, I/O, locked: kept as it is
+            raise unavailable(self.store.folder, err) from err
+        raise
+
+
 class SearchIndex:
     """Records, BM25 and vectors of a vault, loaded from an IndexStore and kept fresh."""
 
     def __init__(
-        self, store: IndexStore, embedder: Embedder | None, lock: Callable[[], AbstractContextManager[None]]
+        self,
+        store: IndexStore,
+        embedder: Embedder | None,
+        lock: Callable[[], AbstractContextManager[None]],
+        files: tuple[Listing, Loader] | None = None,
     ) -> None:
+        """`files`: every file of the vault and how to read one, to rebuild a damaged index from."""
         self.store = store
         self.embedder = embedder
         self.embed_error: str | None = None
         self._lock = lock
+        self._source = files
+        self._repairing = False
         self._generation = -1  # of what is loaded in memory
         self._files_generation = -1  # of the cached file rows
         self._files: dict[str, FileRow] = {}
@@ -72,6 +112,7 @@ class SearchIndex:
     def _dim(self) -> int | None:
         return self.embedder.dim if self.embedder is not None else None
 
+    @_self_repairing
     def refresh(
         self,
         listing: Listing,
@@ -87,12 +128,7 @@ class SearchIndex:
         if rebuild:
             with self._lock():
                 self._recreate()
-        try:
-            generation = self.store.generation()
-        except (sqlite3.DatabaseError, IndexDamaged):
-            with self._lock():
-                self._recreate()
-            generation = self.store.generation()
+        generation = self.store.generation()
         if partial is not None:
             known = self.store.files(partial)  # a writer's own files: no need for all the rows
         else:
@@ -102,7 +138,13 @@ class SearchIndex:
         files_now = listing()
         stale, removed = stale_files(files_now, known, partial)
         stats = RefreshStats(files=len(files_now))
-        wants_vectors = self.embedder is not None and self._columns.missing_vectors()
+        wants_vectors = self.embedder is not None and (
+            self._columns.missing_vectors()
+            if self._generation >= 0
+            # Nothing loaded yet: ask the store, or rows whose embedding was killed stay without
+            # vectors for good while the mode says hybrid (one query; ~10 ms at 10k memories).
+            else partial is None and self.store.count_unembedded() > 0
+        )
         if stale or removed or wants_vectors:
             with self._lock():
                 before = self.store.generation()
@@ -127,20 +169,33 @@ class SearchIndex:
         stats.seconds = time.perf_counter() - started
         return stats
 
+    @_self_repairing
     def load_current(self) -> None:
         """Make the loaded columns match the stored index (cheap when they do)."""
-        try:
-            generation = self.store.generation()
-        except (sqlite3.DatabaseError, IndexDamaged):
-            return  # the next refresh rebuilds it
+        generation = self.store.generation()
         if generation != self._generation:
             self._columns, damaged = load_columns(self.store, self._dim())
             self._generation = generation
-            if damaged:  # re-embed now, so this search already has every vector
+            # A damaged vector file, or rows whose embedding was cut short (a kill, Ctrl-C):
+            # embedded now, so this search already has every vector.
+            if damaged or (self.embedder is not None and self._columns.missing_vectors()):
                 with self._lock():
                     self._embed_missing(None)
                 self._columns, _ = load_columns(self.store, self._dim())
                 self._generation = self.store.generation()
+
+    def repair(self, err: IndexDamaged) -> None:
+        """Start the stored index over and read every file again (it is derived: nothing is lost)."""
+        log.warning("mem: the search index is damaged (%s); rebuilding it from the files", err)
+        self._repairing = True
+        try:
+            with self._lock():
+                self._recreate()
+            self._columns = Columns()
+            if self._source is not None:
+                self.refresh(*self._source)
+        finally:
+            self._repairing = False
 
     def _recreate(self) -> None:
         self.store.close()
@@ -244,6 +299,12 @@ class SearchIndex:
             chosen.sort(key=lambda r: (-r.time, r.id))
         return chosen
 
+    def unembedded(self) -> int:
+        """Chunks the model has not embedded (yet, or at all since it failed); 0 when embeddings
+        are off by choice (every chunk is then BM25's alone)."""
+        off_by_choice = self.embedder is None and self.embed_error is None
+        return 0 if off_by_choice else self.store.count_unembedded()
+
     def mode(self, requested: str) -> str:
         """The mode a search will really run in: without vectors, it is BM25."""
         if requested in ("hybrid", "dense") and self.embedder is None:
@@ -256,6 +317,7 @@ class SearchIndex:
         terms = list(dict.fromkeys(tokenize(text)))
         return list(self.store.term_ids(terms).values()) if terms else []
 
+    @_self_repairing
     def rank(
         self,
         query: str,
@@ -291,6 +353,7 @@ class SearchIndex:
         )
         return hits, mode
 
+    @_self_repairing
     def related(self, texts: list[str], vectors: np.ndarray | None, pool: Candidates, k: int) -> list[MemoryRecord]:
         """The memories of `pool` closest to each text by words and by meaning (a vector per text
         for the first len(vectors) texts), plus the `k` newest, oldest first."""
@@ -314,6 +377,7 @@ class SearchIndex:
             self.disable_embeddings(str(err))
             return None
 
+    @_self_repairing
     def seed_vectors(self, vectors: dict[str, np.ndarray]) -> None:
         """Store vectors already computed for texts about to be indexed (a new memory's fact was
         embedded to compare it), so indexing it does not run the model a second time."""

@@ -9,18 +9,27 @@ damage is detected (sqlite3.DatabaseError) rather than silently misread. No pick
 from __future__ import annotations
 
 import contextlib
+import errno
+import functools
+import logging
 import os
 import sqlite3
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypeVar
 
 import numpy as np
 
-from memcli.errors import IndexDamaged
+from memcli.errors import IndexDamaged, IndexUnavailable
 
-SCHEMA_VERSION = "5"  # 2: a crc32 per vector row; 3: records carry links; 4: supersede chains; 5: possible conflicts
+log = logging.getLogger("memcli")
+F = TypeVar("F", bound=Callable[..., Any])
+
+# 2: a crc32 per vector row; 3: records carry links; 4: supersede chains; 5: possible conflicts;
+# 6: a crc32 per record (a flipped bit in a record's text would otherwise be served as the memory)
+SCHEMA_VERSION = "6"
 DB_NAME = "index.sqlite"
 VECTORS_NAME = "vectors.f32"
 
@@ -34,7 +43,8 @@ CREATE TABLE IF NOT EXISTS files (
     indexed_ns INTEGER NOT NULL,
     id TEXT,
     record TEXT,
-    problem TEXT
+    problem TEXT,
+    crc INTEGER
 );
 CREATE TABLE IF NOT EXISTS chunks (
     path TEXT NOT NULL,
@@ -47,6 +57,76 @@ CREATE TABLE IF NOT EXISTS chunks (
 CREATE TABLE IF NOT EXISTS terms (term TEXT PRIMARY KEY, id INTEGER NOT NULL UNIQUE);
 CREATE TABLE IF NOT EXISTS vectors (text_hash TEXT PRIMARY KEY, row INTEGER NOT NULL, crc INTEGER NOT NULL);
 """
+
+
+# What SQLite says when the file itself is bad, as opposed to the disk or another process being in
+# the way (full, read-only, an I/O error, locked): only these mean "delete it and rebuild". A
+# broken constraint of mem's own schema is damage too: no writer of mem leaves one. A short read
+# is a file cut shorter than its own header says (an I/O error by name, damage in fact).
+_DAMAGE_CODES = {sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB, sqlite3.SQLITE_CONSTRAINT}
+_DAMAGE_EXTENDED_CODES = {sqlite3.SQLITE_IOERR_SHORT_READ}
+
+
+def is_damage(err: sqlite3.Error) -> bool:
+    """Whether a SQLite error says the stored index is damaged (not that the disk is in the way)."""
+    code = getattr(err, "sqlite_errorcode", None)
+    if isinstance(err, sqlite3.IntegrityError):
+        return True
+    return code is not None and (code & 0xFF in _DAMAGE_CODES or code in _DAMAGE_EXTENDED_CODES)
+
+
+# Not damage, so never a reason to delete: what is in the way, and what to do about it.
+_CAUSES = {
+    sqlite3.SQLITE_FULL: ("the disk is full", "free some disk space"),
+    sqlite3.SQLITE_READONLY: ("it is read-only", "make the folder and its files writable"),
+    sqlite3.SQLITE_PERM: ("permission denied", "make the folder and its files writable"),
+    sqlite3.SQLITE_IOERR: ("a disk I/O error", "check the disk"),
+    sqlite3.SQLITE_BUSY: ("another process holds it locked", "try again"),
+    sqlite3.SQLITE_LOCKED: ("another process holds it locked", "try again"),
+    sqlite3.SQLITE_CANTOPEN: ("it cannot be opened", "check that the folder exists and is writable"),
+}
+_OS_CAUSES = {
+    errno.ENOSPC: sqlite3.SQLITE_FULL,
+    errno.EDQUOT: sqlite3.SQLITE_FULL,
+    errno.EROFS: sqlite3.SQLITE_READONLY,
+    errno.EACCES: sqlite3.SQLITE_PERM,
+    errno.EPERM: sqlite3.SQLITE_PERM,
+    errno.EIO: sqlite3.SQLITE_IOERR,
+}
+
+
+def unavailable(folder: Path | None, err: sqlite3.Error | OSError) -> IndexUnavailable:
+    """The one line for an index the disk will not let mem use: where, the cause, the way out."""
+    if isinstance(err, OSError):
+        code, detail = _OS_CAUSES.get(err.errno or 0), err.strerror or str(err)
+    else:
+        code, detail = getattr(err, "sqlite_errorcode", None), str(err)
+    cause, fix = _CAUSES.get(code & 0xFF if code is not None else -1, (detail, "fix that"))
+    said = cause if cause == detail else f"{cause} ({detail})"
+    return IndexUnavailable(f"cannot use the search index in {folder}: {said}; {fix}, then run `mem index`")
+
+
+def record_crc(record_json: str) -> int:
+    return zlib.crc32(record_json.encode("utf-8"))
+
+
+def _tokens(blob: object) -> np.ndarray:
+    if not isinstance(blob, bytes) or len(blob) % 4:
+        raise IndexDamaged("a chunk's term ids are not a whole number of int32")
+    return np.frombuffer(blob, dtype=np.int32)
+
+
+def _disk(method: F) -> F:
+    """A method that touches the index's own files: an OSError there is the disk in the way."""
+
+    @functools.wraps(method)
+    def wrapper(self: IndexStore, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        except OSError as err:
+            raise unavailable(self.folder, err) from err
+
+    return wrapper  # type: ignore[return-value]
 
 
 @dataclass(frozen=True)
@@ -86,19 +166,48 @@ class IndexStore:
         return db
 
     def _open(self) -> sqlite3.Connection:
+        self._clear_the_way()
+        db: sqlite3.Connection | None = None
         try:
             db = self._connect()
             db.executescript(_TABLES)
             self._check(db)
             return db
-        except (sqlite3.DatabaseError, IndexDamaged):
-            with contextlib.suppress(Exception):
-                db.close()
-            self.delete_files()
-            db = self._connect()
-            db.executescript(_TABLES)
-            self._check(db)
+        except OSError as err:
+            raise unavailable(self.folder, err) from err
+        except (sqlite3.DatabaseError, IndexDamaged) as err:
+            if isinstance(err, sqlite3.DatabaseError) and not is_damage(err):
+                # the disk or another process is in the way: the index is kept
+                raise unavailable(self.folder, err) from err
+            if isinstance(err, sqlite3.DatabaseError):  # (an older schema is no damage: rebuilt quietly)
+                log.warning("mem: the search index is damaged (%s); rebuilding it from the files", err)
+            if db is not None:
+                with contextlib.suppress(sqlite3.Error):
+                    db.close()
+            try:
+                self.delete_files()
+                db = self._connect()
+                db.executescript(_TABLES)
+                self._check(db)
+            except (OSError, sqlite3.Error) as again:
+                raise unavailable(self.folder, again) from again
             return db
+
+    def _clear_the_way(self) -> None:
+        """A folder where the index's file belongs: an empty one is removed (nothing is lost);
+        one holding anything is not mem's to delete, so the index cannot live here (IndexUnavailable:
+        the caller keeps an in-memory index)."""
+        if self.folder is None:
+            return
+        for name in (DB_NAME, f"{DB_NAME}-wal", f"{DB_NAME}-shm", VECTORS_NAME):
+            path = self.folder / name
+            if path.is_dir() and not path.is_symlink():
+                try:
+                    path.rmdir()
+                except OSError:
+                    raise IndexUnavailable(
+                        f"{path} is a folder, not mem's index; move it away to keep the index on disk"
+                    ) from None
 
     def _check(self, db: sqlite3.Connection) -> None:
         meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
@@ -119,6 +228,7 @@ class IndexStore:
                 self._bump(db)
             self._truncate_vectors()
 
+    @_disk
     def delete_files(self) -> None:
         """Remove the stored index entirely (it is derived; the next refresh rebuilds it)."""
         if self.folder is None:
@@ -160,7 +270,10 @@ class IndexStore:
         row = self.db.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()
         if row is None:
             raise IndexDamaged("index metadata is missing")
-        return int(row[0])
+        try:
+            return int(row[0])
+        except (TypeError, ValueError):
+            raise IndexDamaged("the index generation is not a number") from None
 
     # -- files ------------------------------------------------------------------------------
 
@@ -192,9 +305,10 @@ class IndexStore:
         chunks: list[tuple[str, str, list[str]]],
     ) -> None:
         """Replace everything known about one file: its stat, record (or problem) and chunks."""
+        crc = record_crc(record_json) if record_json is not None else None
         self.db.execute(
-            "INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (path, row.size, row.mtime_ns, row.sha256, row.indexed_ns, memory_id, record_json, problem),
+            "INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (path, row.size, row.mtime_ns, row.sha256, row.indexed_ns, memory_id, record_json, problem, crc),
         )
         self.db.execute("DELETE FROM chunks WHERE path = ?", (path,))
         self.db.executemany(
@@ -212,17 +326,17 @@ class IndexStore:
     def bump(self) -> None:
         self._bump(self.db)
 
-    def records(self) -> list[tuple[str, str | None, str | None]]:
-        """(path, record JSON, problem) for every file, sorted by path."""
-        return self.db.execute("SELECT path, record, problem FROM files ORDER BY path").fetchall()
+    def records(self) -> list[tuple[str, str | None, str | None, int | None]]:
+        """(path, record JSON, problem, crc32 of the JSON) for every file, sorted by path."""
+        return self.db.execute("SELECT path, record, problem, crc FROM files ORDER BY path").fetchall()
 
-    def records_for(self, paths: Iterable[str]) -> dict[str, tuple[str | None, str | None]]:
-        """path -> (record JSON, problem) for the given paths (absent paths are left out)."""
+    def records_for(self, paths: Iterable[str]) -> dict[str, tuple[str | None, str | None, int | None]]:
+        """path -> (record JSON, problem, crc32 of the JSON) for the given paths (absent ones left out)."""
         wanted, out = list(paths), {}
         for start in range(0, len(wanted), 500):
             part = wanted[start : start + 500]
-            query = f"SELECT path, record, problem FROM files WHERE path IN ({','.join('?' * len(part))})"
-            out.update({path: (record, problem) for path, record, problem in self.db.execute(query, part)})
+            query = f"SELECT path, record, problem, crc FROM files WHERE path IN ({','.join('?' * len(part))})"
+            out.update({path: (record, problem, crc) for path, record, problem, crc in self.db.execute(query, part)})
         return out
 
     # -- chunks and terms -------------------------------------------------------------------
@@ -256,10 +370,7 @@ class IndexStore:
                 f"SELECT path, ord, text_hash, tokens FROM chunks WHERE path IN ({','.join('?' * len(part))}) ORDER BY path, ord",
                 part,
             )
-            out += [
-                ChunkRow(path, number, text_hash, np.frombuffer(blob, dtype=np.int32))
-                for path, number, text_hash, blob in rows
-            ]
+            out += [ChunkRow(path, number, text_hash, _tokens(blob)) for path, number, text_hash, blob in rows]
         return out
 
     def vector_rows_for(self, text_hashes: Iterable[str]) -> dict[str, tuple[int, int]]:
@@ -272,10 +383,12 @@ class IndexStore:
 
     def chunks(self) -> list[ChunkRow]:
         rows = self.db.execute("SELECT path, ord, text_hash, tokens FROM chunks ORDER BY path, ord")
-        return [
-            ChunkRow(path, number, text_hash, np.frombuffer(blob, dtype=np.int32))
-            for path, number, text_hash, blob in rows
-        ]
+        return [ChunkRow(path, number, text_hash, _tokens(blob)) for path, number, text_hash, blob in rows]
+
+    def term_count(self) -> int:
+        """One more than the highest term id: every stored chunk's ids are below it."""
+        (count,) = self.db.execute("SELECT COALESCE(MAX(id), -1) + 1 FROM terms").fetchone()
+        return int(count)
 
     # -- vectors ------------------------------------------------------------------------------
 
@@ -309,6 +422,7 @@ class IndexStore:
             self._bump(self.db)
         self._truncate_vectors()
 
+    @_disk
     def _truncate_vectors(self) -> None:
         path = self._vectors_path
         if path is None:
@@ -316,6 +430,7 @@ class IndexStore:
         elif path.exists():
             path.unlink()
 
+    @_disk
     def add_vectors(self, text_hashes: list[str], vectors: np.ndarray) -> None:
         """Append rows to the vector file, then record where they are (caller holds the index lock)."""
         if not text_hashes:
@@ -343,6 +458,7 @@ class IndexStore:
             [(h, start + i, zlib.crc32(data[i].tobytes())) for i, h in enumerate(text_hashes)],
         )
 
+    @_disk
     def load_vectors_from(self, first_row: int, dim: int) -> np.ndarray:
         """The vector rows from `first_row` on (what was appended since a load)."""
         path = self._vectors_path
@@ -354,6 +470,7 @@ class IndexStore:
         rows = data.size // dim
         return data[: rows * dim].reshape(rows, dim)
 
+    @_disk
     def load_vectors(self, dim: int) -> np.ndarray:
         """All stored vector rows as one float32 matrix (rows not referenced any more included)."""
         path = self._vectors_path

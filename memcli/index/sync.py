@@ -12,9 +12,12 @@ import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
+
+from memcli.errors import IndexDamaged
 from memcli.index.chunk import chunk_note
 from memcli.index.columns import Columns
-from memcli.index.store import ChunkRow, FileRow, IndexStore
+from memcli.index.store import ChunkRow, FileRow, IndexStore, record_crc
 from memcli.models import FileProblem, MemoryRecord
 from memcli.text.normalize import tokenize
 
@@ -119,19 +122,38 @@ def store_files(
             store.bump()
 
 
+def _record(record_json: object, crc: object) -> MemoryRecord:
+    """A stored record as it was written, or IndexDamaged: any decode error of a row is damage."""
+    if not isinstance(record_json, str) or record_crc(record_json) != crc:
+        raise IndexDamaged("a stored record does not match its checksum")
+    try:
+        return MemoryRecord(**json.loads(record_json))
+    except (ValueError, TypeError) as err:  # JSONDecodeError is a ValueError
+        raise IndexDamaged(f"a stored record cannot be read ({type(err).__name__})") from None
+
+
+def _check_terms(store: IndexStore, chunks: list[ChunkRow]) -> None:
+    """Term ids outside the stored terms (a flipped bit) would size BM25's arrays by them."""
+    if chunks:
+        ids = np.concatenate([c.tokens for c in chunks])
+        if ids.size and (int(ids.min()) < 0 or int(ids.max()) >= store.term_count()):
+            raise IndexDamaged("a chunk names a term the index does not have")
+
+
 def load_columns(store: IndexStore, dim: int | None) -> tuple[Columns, bool]:
     """Every stored record as Columns, with vectors when `dim` is given; True when the vector file
     turned out damaged (it was reset: the caller re-embeds)."""
     columns = Columns()
     with store.snapshot():
         rows, chunk_rows = store.records(), store.chunks()
+        _check_terms(store, chunk_rows)
     entries: list[tuple[str, MemoryRecord, list[ChunkRow]]] = []
     seen: dict[str, str] = {}
-    for path, record_json, problem in rows:
+    for path, record_json, problem, crc in rows:
         if record_json is None:
             columns.problems.append(FileProblem(path, problem or "unreadable"))
             continue
-        record = MemoryRecord(**json.loads(record_json))
+        record = _record(record_json, crc)
         if record.id in seen:
             columns.problems.append(
                 FileProblem(
@@ -172,16 +194,18 @@ def patch_columns(columns: Columns, store: IndexStore, paths: set[str], dim: int
     if not paths:
         return True
     rows = store.records_for(paths)
+    chunk_rows = store.chunks_for(paths)
+    _check_terms(store, chunk_rows)
     by_path: dict[str, list[ChunkRow]] = {}
-    for chunk in store.chunks_for(paths):
+    for chunk in chunk_rows:
         by_path.setdefault(chunk.path, []).append(chunk)
     swaps: list[tuple[int, MemoryRecord]] = []
     new: list[tuple[str, MemoryRecord, list[ChunkRow]]] = []
     for path in sorted(paths):
-        record_json = rows.get(path, (None, None))[0]
+        record_json, _, crc = rows.get(path, (None, None, None))
         if record_json is None or path not in by_path:
             return False
-        record = MemoryRecord(**json.loads(record_json))
+        record = _record(record_json, crc)
         position = columns.by_path.get(path)
         if position is None:
             if record.id in columns.by_id or any(r.id == record.id for _, r, _ in new):

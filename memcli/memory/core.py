@@ -8,13 +8,14 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar
 
 from memcli.clock import Clock, iso, moment, utc_now
 from memcli.config import Settings, load_settings
-from memcli.errors import ConflictError, InvalidInputError, NotFoundError, ParseError, VaultError
+from memcli.errors import ConflictError, IndexUnavailable, InvalidInputError, NotFoundError, ParseError, VaultError
 from memcli.graph.model import Graph
 from memcli.graph.model import build as build_graph
 from memcli.models import FileProblem, MemoryRecord, check_id
@@ -28,6 +29,7 @@ if TYPE_CHECKING:  # the index brings numpy and the model: loaded on first use, 
     from memcli.index.embed import Embedder
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 class Core:
@@ -46,6 +48,7 @@ class Core:
         self.clock = clock or utc_now
         self._embedder_choice = embedder
         self._index: SearchIndex | None = None
+        self._index_trouble: str | None = None  # why the index under .mem/ could not be used
         self._checked_at = float("-inf")  # time.monotonic() of the last full check of the files
         self._graph_cache: tuple[list[MemoryRecord], Graph] | None = None
         self.swept: list[str] = []  # leftover temp files of killed writers, removed by this Memory
@@ -73,25 +76,55 @@ class Core:
         """The index, opened on first use: under .mem/ when the folder is a vault (it has mem.toml)
         and is writable, else in memory (reading never creates a vault, nor .mem/ in a folder)."""
         if self._index is None:
-            from memcli.index.core import SearchIndex, no_lock  # numpy on first use
-            from memcli.index.store import IndexStore
-
-            embedder = self._make_embedder()
-            model_key = f"{embedder.name}:{embedder.sha256}:{embedder.dim}" if embedder else None
             folder = None
-            if self.vault.is_vault():  # a folder without mem.toml gets no .mem/ (`mem --vault / list`)
+            if self.vault.is_vault() and self._index_trouble is None:  # no .mem/ for `mem --vault / list`
                 try:
                     self.vault.ensure_state()
                     folder = self.vault.state_dir
                 except OSError:
                     folder = None
-            store = IndexStore(folder, model_key)
-            self._index = SearchIndex(store, embedder, self.vault.index_lock if folder else no_lock)
+            try:
+                self._index = self._open_index(folder)
+            except IndexUnavailable as err:
+                self._index = self._in_memory(err)
         return self._index
+
+    @property
+    def index_trouble(self) -> str | None:
+        """Why the index under .mem/ could not be used by this process (it runs in memory), or None."""
+        return self._index_trouble
+
+    def _open_index(self, folder: Path | None) -> SearchIndex:
+        from memcli.index.core import SearchIndex, no_lock  # numpy on first use
+        from memcli.index.store import IndexStore
+
+        before = self._index
+        embedder = before.embedder if before is not None else self._make_embedder()
+        model_key = f"{embedder.name}:{embedder.sha256}:{embedder.dim}" if embedder else None
+        lock = self.vault.index_lock if folder else no_lock
+        index = SearchIndex(
+            IndexStore(folder, model_key), embedder, lock, files=(self.vault.listing, self.load_for_index)
+        )
+        index.embed_error = before.embed_error if before is not None else None
+        return index
+
+    def _in_memory(self, err: IndexUnavailable) -> SearchIndex:
+        """The index under .mem/ cannot be used now: say why once, and go on with an index in
+        memory for the rest of this process (the files are the truth; the next run catches up)."""
+        if self._index_trouble is None:
+            log.warning("mem: %s; using an in-memory index for now (the memory files are fine)", err)
+        self._index_trouble = str(err)
+        self._checked_at = float("-inf")  # the new index has read nothing yet
+        return self._open_index(None)
 
     def settle(self) -> None:
         """After a write: a vault that exists now keeps its index on disk from here on."""
-        if self._index is not None and not self._index.on_disk and self.vault.is_vault():
+        if (
+            self._index is not None
+            and not self._index.on_disk
+            and self._index_trouble is None
+            and self.vault.is_vault()
+        ):
             self._index = None
 
     def load_for_index(self, relpath: str) -> tuple[str, MemoryRecord | str]:
@@ -116,26 +149,65 @@ class Core:
         self, *, rebuild: bool = False, progress: Progress | None = None, paths: Iterable[str] | None = None
     ) -> RefreshStats:
         """Bring the index under .mem/ up to date (or start it over with rebuild=True). With
-        `paths` (vault-relative), only those files are looked at: how mem indexes its own writes
-        without a walk over the vault."""
+        `paths` (vault-relative), only those files are looked at (what `mem watch` does per burst).
+        A disk that will not let the index be written (full, read-only) is IndexUnavailable: one
+        line that names the cause and the way out; the index is kept as it is."""
         index = self.index()
         if paths is None:
-            checked = time.monotonic()
-            stats = index.refresh(self.vault.listing, self.load_for_index, progress, rebuild)
-            self._checked_at = checked
-            if self.vault.stray_temps:
-                self.swept += self.vault.sweep_temps(self.vault.stray_temps)
-            return stats
+            return self._refresh_all(index, rebuild, progress)
+        return self._refresh_paths(index, set(paths), progress)
+
+    def index_written(self, paths: Iterable[str]) -> RefreshStats:
+        """Index the files a write of this process just saved. The write has happened: trouble
+        with the disk under .mem/ is a warning and an in-memory index from here on, never an
+        error (a caller that retried would write the memory twice); the index under .mem/
+        catches up with the files on a later run."""
         wanted = set(paths)
+        return self._despite_the_disk(lambda index: self._refresh_paths(index, wanted))
+
+    def _refresh_paths(self, index: SearchIndex, wanted: set[str], progress: Progress | None = None) -> RefreshStats:
         return index.refresh(lambda: self.vault.stat_paths(wanted), self.load_for_index, progress, partial=wanted)
+
+    def catch_up(self) -> RefreshStats:
+        """A full check of the files and a load, as a read needs, or a write's own bookkeeping:
+        trouble with the disk under .mem/ is a warning and an in-memory index, never a failure."""
+
+        def check(index: SearchIndex) -> RefreshStats:
+            stats = self._refresh_all(index)
+            index.load_current()
+            return stats
+
+        return self._despite_the_disk(check)
+
+    def _refresh_all(self, index: SearchIndex, rebuild: bool = False, progress: Progress | None = None) -> RefreshStats:
+        checked = time.monotonic()
+        stats = index.refresh(self.vault.listing, self.load_for_index, progress, rebuild)
+        self._checked_at = checked
+        if self.vault.stray_temps:
+            self.swept += self.vault.sweep_temps(self.vault.stray_temps)
+        return stats
+
+    def _despite_the_disk(self, work: Callable[[SearchIndex], T]) -> T:
+        """`work` on the index; when the disk will not let it use .mem/, once more in memory."""
+        index = self.index()
+        try:
+            return work(index)
+        except IndexUnavailable as err:
+            if not index.on_disk:
+                raise
+            self._index = self._in_memory(err)
+            return work(self._index)
 
     def fresh(self) -> SearchIndex:
         """The index, checked against the files unless that was done within `freshness_ms`."""
-        if (time.monotonic() - self._checked_at) * 1000 >= self.settings.freshness_ms:
-            self.reindex()
-        index = self.index()
-        index.load_current()
-        return index
+
+        def current(index: SearchIndex) -> SearchIndex:
+            if (time.monotonic() - self._checked_at) * 1000 >= self.settings.freshness_ms:
+                self._refresh_all(index)
+            index.load_current()
+            return index
+
+        return self._despite_the_disk(current)
 
     def scan(self) -> tuple[list[MemoryRecord], list[FileProblem]]:
         """Every readable file as a record, and the files that could not be read and why."""

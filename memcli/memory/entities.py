@@ -136,5 +136,5 @@ class Entities:
                 os.replace(note_path, self.core.vault.path(note[1]))
                 written += [note[0], note[1]]
             self.core.autocommit(written, f"mem: rename entity {entity.name} -> {new}")
-        self.core.reindex(paths=written)
+        self.core.index_written(written)
         return {**result, "applied": True}

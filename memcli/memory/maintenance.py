@@ -48,7 +48,7 @@ class Maintenance:
         """Pull (rebase) from the remote, index what came in, push. Stops on a conflict with a clear error."""
         with self.core.vault.lock():
             result = gitrepo.sync(self.core.vault.root)
-        stats = self.core.reindex()
+        stats = self.core.catch_up()  # what was pulled is in; an index the disk refuses is no failure
         return {**result, "indexed": {"changed": stats.changed, "removed": stats.removed}}
 
     def file_log(self, memory_id: str) -> list[dict[str, str]]:
@@ -71,7 +71,7 @@ class Maintenance:
                 changed.append({"path": problem.path, "old_id": str(old_id), "new_id": new})
             self.core.autocommit([c["path"] for c in changed], "mem: give copied files ids of their own")
         if changed:
-            self.core.reindex(paths=[c["path"] for c in changed])
+            self.core.index_written([c["path"] for c in changed])
         return changed
 
     def warm_up(self) -> None:
@@ -85,8 +85,9 @@ class Maintenance:
 
     def doctor(self) -> dict[str, Any]:
         """Where the vault is, what it holds, and the files that could not be read and why."""
-        drift = self.core.reindex()  # what the index had missed: files changed or removed behind its back
+        drift = self.core.catch_up()  # what the index had missed: files changed or removed behind its back
         records, problems = self.core.scan()
+        index = self.core.index()
         counts = {"memories": 0, "expired": 0, "superseded": 0, "deleted": 0, "notes": 0}
         now = self.core.clock().timestamp()
         for record in records:
@@ -119,7 +120,14 @@ class Maintenance:
             "swept_temp_files": list(self.core.swept),
             "possible_prompt_injection": suspicious,
             "stored_secrets": stored_secrets,
-            "index_drift": {"changed": drift.changed, "removed": drift.removed},
+            # None when the index under .mem/ could not be used: what an in-memory one read says nothing
+            "index_drift": None if self.core.index_trouble else {"changed": drift.changed, "removed": drift.removed},
+            "index": {
+                "on_disk": index.on_disk,
+                "search_mode": index.mode(self.core.settings.search_mode),
+                "unembedded": index.unembedded(),
+                "problem": self.core.index_trouble,
+            },
             "entities_without_note": sorted(
                 e.name for e in self.core.graph(self.core.index()).entities.values() if e.note is None
             ),

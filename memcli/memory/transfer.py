@@ -70,7 +70,7 @@ class Transfer:
             except (MemError, OSError) as err:  # a full disk, a file changed under us: keep what is written
                 failure = err
             self.core.autocommit(written, f"mem: import {summary['added']} memories ({incoming.format})")
-        self.core.reindex(paths=written)
+        self.core.index_written(written)
         if failure is not None:
             raise VaultError(
                 f"import stopped after saving {summary['added']} of {len(planned)} new memories: {failure}; "

@@ -3,6 +3,7 @@ supersedes the old one, DELETE a tombstone, NONE nothing), update in place, forg
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import replace
@@ -10,7 +11,7 @@ from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
 from memcli.config import MEMORIES_DIR
-from memcli.errors import ConflictError, InvalidInputError
+from memcli.errors import ConflictError, IndexUnavailable, InvalidInputError
 from memcli.graph.rewrite import autolink as graph_autolink
 from memcli.guard.inputs import check_expiry, check_messages, check_plain, check_scopes, check_text
 from memcli.guard.secrets import guard, guard_mapping, refuse
@@ -167,11 +168,12 @@ class Writing:
             core.autocommit(written, f"mem: {summary(results)}")
             core.settle()
             if written and known_vectors and not tag_list:  # the model text of a tagless memory is its text
-                core.index().seed_vectors(
-                    {r["memory"]: known_vectors[r["memory"]] for r in results if r["memory"] in known_vectors}
-                )
+                with contextlib.suppress(IndexUnavailable):  # a saving only: the reindex below says why
+                    core.index().seed_vectors(
+                        {r["memory"]: known_vectors[r["memory"]] for r in results if r["memory"] in known_vectors}
+                    )
             if written:  # indexed (and embedded) before the lock goes: the next writer decides on it
-                core.reindex(paths=written)
+                core.index_written(written)
         return {"results": results, "explain": {"sentences": explained}} if explain else {"results": results}
 
     # -- deciding --------------------------------------------------------------------------------
@@ -355,8 +357,7 @@ class Writing:
         was read), or None when it is gone; the caller holds the writer lock."""
         record = self.core.loaded(memory_id)
         if record is None:
-            self.core.reindex()  # another writer's new file, not yet in this process's index
-            self.core.index().load_current()
+            self.core.catch_up()  # another writer's new file, not yet in this process's index
             record = self.core.loaded(memory_id)
         return None if record is None else self.core.current(record)
 
@@ -471,7 +472,7 @@ class Writing:
             written: list[str] = []
             self._supersede(old, new.path, core.now(), written)
             core.autocommit(written, f"mem: {new_id} supersedes {old_id}")
-        core.reindex(paths=written)
+        core.index_written(written)
         return {"id": new_id, "memory": new.text, "event": UPDATE, "previous_id": old.id, "previous_memory": old.text}
 
     def keep_both(self, new_id: str, old_id: str) -> dict[str, Any]:
@@ -488,7 +489,7 @@ class Writing:
                 {"may_conflict": may or markdown.REMOVE, "not_conflicting": [*fresh.not_conflicting, old_id]},
             )
             core.autocommit([new.path], f"mem: {new_id} and {old_id} are both true")
-        core.reindex(paths=[new.path])
+        core.index_written([new.path])
         return {"id": new_id, "kept": old_id}
 
     # -- edits -----------------------------------------------------------------------------------
@@ -535,7 +536,7 @@ class Writing:
                 changes = {**changes, **self._move_past_out(record, now, body, written)}
             self._rewrite(record, changes, body=body)
             core.autocommit(written, f"mem: update {memory_id}")
-        core.reindex(paths=written)
+        core.index_written(written)
         return {"message": "Memory updated successfully!", "id": memory_id}
 
     def _rendered(self, record: MemoryRecord, changes: dict[str, Any], body: str | None) -> str:
@@ -580,7 +581,7 @@ class Writing:
             record = core.find_editable(memory_id)
             message = self.forget_file(record, purge)
             core.autocommit([record.path], f"mem: {'purge' if purge else 'forget'} {memory_id}")
-        core.reindex(paths=[record.path])
+        core.index_written([record.path])
         return {"message": message, "id": memory_id}
 
     def delete_all(
@@ -616,7 +617,7 @@ class Writing:
             scope_text = " ".join(f"{key}={value}" for key, value in scope.items())
             verb = "purge" if purge else "forget"
             core.autocommit([r.path for r in targets], f"mem: {verb} {len(targets)} memories of {scope_text}")
-        core.reindex(paths=[record.path for record in targets])
+        core.index_written([record.path for record in targets])
         return {"message": "Memories deleted successfully!", "count": len(targets)}
 
     def delete_users(
@@ -639,7 +640,7 @@ class Writing:
 
     def reset(self) -> dict[str, Any]:
         """Forget every memory mem wrote (Mem0's reset): their files under memories/ are removed
-        and the index starts over. Hand-written notes and entity notes stay. Asks nothing (the
+        and leave the index. Hand-written notes and entity notes stay. Asks nothing (the
         CLI's `mem reset` does); in a git vault it is one commit, which git can bring back."""
         core = self.core
         with core.vault.lock():
@@ -647,5 +648,5 @@ class Writing:
             for record in records:
                 self.forget_file(core.current(record), purge=True)
             core.autocommit([r.path for r in records], f"mem: reset, {len(records)} memories removed")
-        core.reindex(rebuild=True)
+        core.index_written([r.path for r in records])
         return {"message": "Memory reset successfully!", "count": len(records)}

@@ -19,6 +19,7 @@ import filelock
 from memcli.config import MARKER, MEMORIES_DIR, STATE_DIR, Settings
 from memcli.errors import (
     ConflictError,
+    IndexUnavailable,
     InvalidInputError,
     LockTimeoutError,
     ParseError,
@@ -232,12 +233,20 @@ class Vault:
             # code that locks again (a search inside `update` sweeping temp files).
             self._writer_lock = filelock.FileLock(str(self.state_dir / "lock"), timeout=self.lock_timeout)
         try:
-            with self._writer_lock:
-                yield
+            self._writer_lock.acquire()
         except filelock.Timeout:
             raise LockTimeoutError(
                 f"another mem process held the vault lock for {self.lock_timeout:.0f}s; try again"
             ) from None
+        except OSError as err:  # a read-only .mem/: nothing is written without the lock
+            raise VaultError(
+                f"cannot take the vault's write lock in {self.state_dir}: {err.strerror or err}; "
+                "make that folder writable (nothing was written)"
+            ) from None
+        try:
+            yield
+        finally:
+            self._writer_lock.release()
 
     def _refuse_mid_git(self) -> None:
         git_dir = self.root / ".git"
@@ -279,10 +288,17 @@ class Vault:
         """Serialise writers of the index under .mem/ (separate from the files' lock)."""
         lock = filelock.FileLock(str(self.state_dir / "index.lock"), timeout=max(self.lock_timeout, 600))
         try:
-            with lock:
-                yield
+            lock.acquire()
         except filelock.Timeout:
             raise LockTimeoutError("another mem process is still updating the index; try again") from None
+        except OSError as err:
+            raise IndexUnavailable(
+                f"cannot lock the search index in {self.state_dir}: {err.strerror or err}; make that folder writable"
+            ) from None
+        try:
+            yield
+        finally:
+            lock.release()
 
     @contextlib.contextmanager
     def watch_lock(self) -> Iterator[None]:
