@@ -60,7 +60,10 @@ FILTERS_HELP = (
 
 # What the library says for a person at a terminal, said for a model that can only call tools.
 _FOR_AN_AGENT = [
-    (re.compile(r"; see `mem list` or `mem search` for ids"), "; call search_memories or get_memories to find ids"),
+    (
+        re.compile(r"; see `mem list`(?: or `mem search`)? for ids"),
+        "; call search_memories or get_memories to find ids",
+    ),
     (re.compile(r"; see `mem entities`"), "; call list_graph_entities for the names"),
     (re.compile(r"; see `mem review`"), "; possible conflicts are listed in add_memory's results"),
     (
