@@ -144,18 +144,25 @@ def count_tokens(text: str) -> int:
     return round(len(text.split()) * 4 / 3)
 
 
-def recall_at_k(ranked: Sequence[str | None], relevant: Collection[str], k: int) -> float:
+Ranked = Sequence[str | frozenset[str] | None]  # per result: its turn, the turns it stands for, or none
+
+
+def _turns(item: str | frozenset[str] | None) -> frozenset[str]:
+    return frozenset() if item is None else frozenset([item]) if isinstance(item, str) else item
+
+
+def recall_at_k(ranked: Ranked, relevant: Collection[str], k: int) -> float:
     """Share of the relevant ids found in the first k of `ranked`."""
     if not relevant:
         raise ValueError("recall needs at least one relevant id")
-    found = {item for item in ranked[:k] if item is not None} & set(relevant)
+    found = {turn for item in ranked[:k] for turn in _turns(item)} & set(relevant)
     return len(found) / len(set(relevant))
 
 
-def reciprocal_rank(ranked: Sequence[str | None], relevant: Collection[str], depth: int = SEARCH_LIMIT) -> float:
+def reciprocal_rank(ranked: Ranked, relevant: Collection[str], depth: int = SEARCH_LIMIT) -> float:
     """1 / rank of the first relevant id within the first `depth` of `ranked`; 0 when there is none."""
     for rank, item in enumerate(ranked[:depth], 1):
-        if item is not None and item in relevant:
+        if _turns(item) & set(relevant):
             return 1.0 / rank
     return 0.0
 
@@ -184,7 +191,7 @@ class QuestionScore:
 
 def score_question(
     category: int,
-    ranked: Sequence[str | None],
+    ranked: Ranked,
     texts: Sequence[str],
     relevant: Collection[str],
     conversation_tokens: int,
@@ -265,7 +272,9 @@ def run_conversation(
         raise SystemExit(f"error: {vault} is not empty; give --keep a fresh folder")
     turns = conversation_turns(sample["conversation"])
     memory = Memory(vault=vault)
-    id_to_dia: dict[str, str] = {}
+    # the turns each memory stands for: the one it came from, and each later turn that restated it
+    # (NONE: inference keeps one memory where verbatim keeps two)
+    stands_for: dict[str, set[str]] = {}
     started = time.perf_counter()
     for dia_id, text in turns:
         if infer:  # the turn as its speaker said it (their facts in their own scope), without "[date] Name:"
@@ -275,7 +284,7 @@ def run_conversation(
         else:
             result = memory.add(text, user_id=None, infer=False, metadata={"dia_id": dia_id})
         for item in result["results"]:
-            id_to_dia[item["id"]] = dia_id
+            stands_for.setdefault(item["id"], set()).add(dia_id)
     add_seconds = time.perf_counter() - started
     known = {canonical_dia_id(dia_id) or dia_id for dia_id, _ in turns}
     conversation_tokens = sum(count_tokens(text) for _, text in turns)
@@ -305,14 +314,17 @@ def run_conversation(
         results = found["results"]
         if len(results) < SEARCH_LIMIT:
             stats.short_result_lists += 1
-        ranked: list[str | None] = []
+        ranked: list[str | frozenset[str] | None] = []
         for hit in results:
-            dia_id = (hit.get("metadata") or {}).get("dia_id") or id_to_dia.get(hit["id"])
-            dia_id = canonical_dia_id(str(dia_id)) if dia_id is not None else None
-            if dia_id not in known:
+            source = (hit.get("metadata") or {}).get("dia_id")
+            turns = {
+                canonical_dia_id(str(t)) or str(t)
+                for t in stands_for.get(hit["id"], set()) | ({source} if source else set())
+            }
+            turns &= known
+            if not turns:
                 stats.unmapped_results += 1
-                dia_id = None
-            ranked.append(dia_id)
+            ranked.append(frozenset(turns) if turns else None)
         texts = [str(hit.get("memory", "")) for hit in results]
         scores.append(score_question(int(qa["category"]), ranked, texts, relevant, conversation_tokens))
         searched += 1
