@@ -35,9 +35,11 @@ class StubJudge:
         return self.table.get((fact.text, memory.id), {"update": 0.0, "restatement": 0.0, "unrelated": 1.0})
 
 
-def _decide(fact_text: str, memories: list[Existing], table: dict[tuple[str, str], dict[str, float]]):  # noqa: ANN202
+def _decide(  # noqa: ANN202
+    fact_text: str, memories: list[Existing], table: dict[tuple[str, str], dict[str, float]], cosine: float = 0.5
+):
     extraction = Extraction(facts=[Fact(text=fact_text, sentence=fact_text, subject=frozenset({"@user"}))])
-    (decision,) = reconcile(extraction, memories, lambda text, memory_id: 0.5, StubJudge(table))
+    (decision,) = reconcile(extraction, memories, lambda text, memory_id: cosine, StubJudge(table))
     return decision
 
 
@@ -66,6 +68,37 @@ def test_the_relation_head_gates_the_rules(
     assert decision.event == event
     assert [m.id for m, _ in decision.conflicts] == (["m-home"] if conflict else [])
     assert decision.trace["rules"] in (UPDATE, ADD, NONE)  # --explain names what the rules proposed
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        ("Has a cat called Miso", "Is now on call for Falcon"),  # "called" and "on call" share a stem, not a slot
+        ("Dog is named Rex", "Named the project Apollo now"),
+    ],
+)
+def test_a_naming_verb_is_no_shared_attribute(old: str, new: str) -> None:
+    """The issue's first example: "I'm now on call for Falcon" replaced "Has a cat called Miso"
+    with "Has a cat called Falcon". Even a head sure of an update cannot act without the rules."""
+    sure = {"update": 0.99, "restatement": 0.0, "unrelated": 0.01}
+    decision = _decide(new, [Existing("m-pet", old)], {(new, "m-pet"): sure}, cosine=0.25)  # MiniLM: 0.1-0.3
+    assert decision.event == ADD and decision.text == new
+
+
+@pytest.mark.parametrize(
+    ("old", "fact", "text"),
+    [
+        ("Is based in Edinburgh", "Moved to Bristol", "Is based in Bristol"),  # one attribute (home): swapped
+        ("Has a cat called Miso", "Has a cat called Falcon now", "Has a cat called Falcon"),  # the frame said again
+        ("Has a cat called Miso", "Now looks after Falcon", "Now looks after Falcon"),  # the frame unsaid: as said
+    ],
+)
+def test_a_value_is_swapped_into_the_old_wording_only_when_the_fact_says_that_frame(
+    old: str, fact: str, text: str
+) -> None:
+    from memcli.infer.reconcile import _restated
+
+    assert _restated(old, Fact(text=fact, sentence=fact, subject=frozenset({"@user"}))) == text
 
 
 def test_the_head_never_crosses_people() -> None:

@@ -88,6 +88,15 @@ def _restated_one(old: str, fact: Fact) -> str:
     )
     extra = {w for w in extra if not CHANGE.search(w) and w not in _CHANGE_STEMS}
     shared = _values(fact.text, fact.subject) & _values(old, subject)
+    # the words of the old frame the fact does not say ("cat" of "Has a cat called Miso" against "on
+    # call for Falcon"): swapping the value in would be a sentence nobody said, unless the two name
+    # the same kind of attribute ("relocated to" / "is based in": home)
+    unsaid = (
+        content_words(old) - content_words(fact.text) - set().union(*(content_words(v) for v in old_only), frozenset())
+    )
+    unsaid -= _VERB_STEMS
+    if unsaid and not attributes(old) & attributes(fact.text):
+        return _with_relation(old, fact.text)
     if len(old_only) != 1 or len(new_only) != 1 or extra or shared:  # "from Neovim to Helix" names the old one too
         return _with_relation(old, fact.text)
     (old_value,), (new_value,) = old_only, new_only
