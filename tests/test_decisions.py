@@ -101,6 +101,44 @@ def test_a_value_is_swapped_into_the_old_wording_only_when_the_fact_says_that_fr
     assert _restated(old, Fact(text=fact, sentence=fact, subject=frozenset({"@user"}))) == text
 
 
+@pytest.mark.parametrize(
+    ("old", "new", "why"),
+    [
+        # a thing as the subject is not the user: the office's machine is not the user's coffee
+        (
+            "the jaarbeurs office is getting a proper espresso machine next week",
+            "Just drinks black filter coffee now",
+            "thing",
+        ),
+        # a one-word capitalised subject is who, not what: Marcus's football is not his parkrun
+        ("Marcus plays five-a-side football on Thursdays", "marcus has started coming to parkrun on saturdays", "who"),
+        # "started <activity> at <place>" and "joined <a group>" are no job
+        ("mum's joined a walking group", "started pilates at the leisure centre on thursdays", "job cue"),
+    ],
+)
+def test_words_that_say_who_or_what_thing_are_no_shared_slot(old: str, new: str, why: str) -> None:
+    """From the lived-in benchmark: each pair was an UPDATE that lost a memory nobody targeted."""
+    sure = {"update": 0.99, "restatement": 0.0, "unrelated": 0.01}
+    decision = _decide(new, [Existing("m-old", old)], {(new, "m-old"): sure}, cosine=0.4)
+    assert decision.event == ADD, why
+
+
+@pytest.mark.parametrize(
+    ("text", "job"),
+    [
+        ("Joined Acme as a backend engineer", True),
+        ("Started at Google last week", True),
+        ("Started a new job at Stripe", True),
+        ("Joined a walking group", False),
+        ("Started pilates at the leisure centre", False),
+    ],
+)
+def test_the_job_cue_needs_a_job(text: str, job: bool) -> None:
+    from memcli.infer.attributes import attributes
+
+    assert ("job" in attributes(text)) == job
+
+
 def test_the_head_never_crosses_people() -> None:
     """A fact about the user's sister is never flagged against the user's own fact, however sure the head."""
     sister = Fact(
@@ -243,3 +281,33 @@ def test_add_explain_names_the_sentences_and_the_numbers(mem: Memory) -> None:
     assert all("why" in s for s in sentences if not s["kept"])
     (added,) = result["results"]
     assert added["event"] == ADD and "rule" in added["explain"]
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        ("Use Yarn to manage packages in this repo", "This repo has migrated to Bun now"),
+        ("Dentist appointment is on 4 June", "The dentist called, they moved it to the 19th now"),
+    ],
+)
+def test_a_thing_both_sides_mention_is_the_same_thing(old: str, new: str) -> None:
+    from memcli.infer.reconcile import _other_thing
+
+    assert not _other_thing(new, old)
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "same_slot", "new_value"),
+    [
+        ("Favourite tea is Earl Grey", "Favourite tea is rooibos lately", True, True),  # a lowercase value
+        ("Car is a Honda", "Car is red", True, True),  # a change to propose; the head doubts it (kept both)
+        ("Favourite colour is green", "Favourite colour is also blue", False, False),  # one more: a new fact
+    ],
+)
+def test_one_frame_with_another_value_is_a_change(old: str, new: str, same_slot: bool, new_value: bool) -> None:
+    from memcli.infer.reconcile import compare
+
+    result = compare(Fact(text=new, sentence=new, subject=frozenset({"@user"})), Existing("m-1", old), 0.6)
+    assert (result.same_slot, result.new_value) == (same_slot, new_value)
+    if not same_slot:
+        assert result.why != "same frame, another value"

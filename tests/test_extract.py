@@ -240,3 +240,21 @@ def test_small_talk_also_when_stretched_or_after_a_salutation(said: str, small_t
     from memcli.infer.extract import sentence_dropped
 
     assert (sentence_dropped(said) == "small talk") is small_talk
+
+
+@pytest.mark.parametrize(
+    ("text", "kept"),
+    [
+        ("I went to a LGBTQ support group yesterday and it was so powerful.", True),  # an event the speaker had
+        ("I painted a lake sunrise last week", True),
+        ("We visited the Rijksmuseum with the kids yesterday", True),
+        ("Thanks again for yesterday, the demo went okay-ish", False),  # thanks and an opinion, no event of theirs
+        ("it rained all day yesterday", False),  # weather
+        ("ugh so tired today", False),  # the moment
+        ("I saw it yesterday", False),  # an event, but of nothing named
+    ],
+)
+def test_a_past_event_the_speaker_took_part_in_is_kept_the_moment_is_not(text: str, kept: bool) -> None:
+    """LoCoMo's conversations are made of such events; 'of the moment' dropped them all, and
+    recall after inference with them."""
+    assert bool(extract([("user", text)]).facts) == kept

@@ -56,7 +56,8 @@ ATTRIBUTES: dict[str, tuple[re.Pattern[str], re.Pattern[str] | None]] = {
         ),
         (
             "job",
-            r"\b(works? (?:as|at|for)|working (?:as|at|for)|worked (?:as|at|for)|job|employ\w*|hired|joined|started (?:\w+ ){0,3}(?:as|at)|"
+            r"\b(works? (?:as|at|for)|working (?:as|at|for)|worked (?:as|at|for)|job|employ\w*|hired|joined (?:\w+ ){0,3}as|"
+            r"started (?:\w+ ){0,3}as|started (?:(?:work|working|a (?:new )?job|a (?:new )?role) )?at|"
             r"new role|position as|careers?|profession|retrain\w*|(?:training|studying) to be|training as|studying|student|graduated|enrolled|becoming an?|(?:is|am|'m) an? [\w -]{2,30}? (?:at|for) (?=\w)|"
             r"(?:is|am|'m|as) an? (?:qualified |trainee |junior |senior |freelance |certified )?(?:\w+(?:ician|ist|ant|eer|ner|ter|ker|per|ger|yer|or)|"
             r"nurse|chef|doctor|lawyer|surgeon|barista|paramedic|firefighter|pilot|vet|midwife|carpenter|plumber|teacher|developer|designer))\b",

@@ -23,7 +23,6 @@ from memcli.text.english import (
     CORRECTION,
     DISCOURSE,
     DURABLE,
-    EPHEMERAL,
     GREETING,
     HYPOTHETICAL,
     IS_OVER,
@@ -47,6 +46,7 @@ from memcli.text.english import (
     front_phrase_last,
     has_verb,
     normalise,
+    of_the_moment,
     proper_nouns,
     relations_named,
     sentences,
@@ -171,7 +171,7 @@ def why_dropped(sentence: str, note: bool = False) -> str | None:
         return "an aside"
     if REQUEST.search(text) and not STANDING.search(text):
         return "a request, not a fact"
-    if EPHEMERAL.search(text) and not (DURABLE.search(text) and (values(text) or len(content_words(text)) >= 3)):
+    if of_the_moment(text) and not (DURABLE.search(text) and (values(text) or len(content_words(text)) >= 3)):
         return "of the moment"
     words = content_words(text)
     if not words:

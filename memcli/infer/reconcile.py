@@ -21,7 +21,7 @@ from memcli.infer.attributes import answers, attributes
 from memcli.infer.extract import retraction as retraction_of
 from memcli.infer.types import ADD, DELETE, NONE, UPDATE, Decision, Existing, Extraction, Fact, Judging, Similarity
 from memcli.text import lexicon
-from memcli.text.english import RELATIONS, content_words, normalise, proper_nouns, subject_of, values
+from memcli.text.english import RELATIONS, content_words, normalise, proper_nouns, subject_of, subject_span, values
 from memcli.text.normalize import fold
 
 CHANGE = re.compile(
@@ -138,10 +138,67 @@ class Comparison:
     why: str
 
 
+_THING = frozenset({"the", "this", "that", "these", "those", "a", "an"})  # not "our": "our datastore" is theirs
+
+
+def _thing(text: str) -> frozenset[str]:
+    """The words of the thing a statement is about when its subject is one ("the Jaarbeurs office
+    is getting…"), not the user nor a person of theirs: a determiner and a noun before the verb."""
+    span = subject_span(text).split()
+    return content_words(" ".join(span[1:])) if len(span) >= 2 and fold(span[0]) in _THING else frozenset()
+
+
+def _other_thing(fact: str, memory: str) -> bool:
+    """One is about a thing and the two share no word: the office's new espresso machine is not
+    the user's coffee ("this repo", "the dentist", "the grant report" said on both sides may be)."""
+    if (content_words(fact) & content_words(memory)) - _VERB_STEMS:
+        return False
+    return bool(_thing(fact) or _thing(memory))
+
+
+def _who(text: str) -> frozenset[str]:
+    """A one-word capitalised subject ("Marcus plays…") is who, not what: no evidence of a slot."""
+    span = subject_span(text).split()
+    return content_words(span[0]) if len(span) == 1 and span[0][:1].isupper() else frozenset()
+
+
+_COPULA = re.compile(r"^(?P<frame>.+?)\s+(?:is|are)\s+(?:now\s+)?(?P<value>.+?)[.!]?$", re.IGNORECASE)
+_FILLER = frozenset(content_words("lately these days nowadays now currently actually really"))
+
+
+def _copula(text: str) -> tuple[frozenset[str], frozenset[str]] | None:
+    """ "Favourite tea is rooibos lately": (the frame's words, the value's words), or None. A value
+    need not be a name: "rooibos" is one because the frame says so."""
+    match = _COPULA.match(text.strip())
+    if not match:
+        return None
+    frame, value = content_words(match["frame"]) - _FILLER, content_words(match["value"]) - _FILLER
+    return (frame, value) if frame and value else None
+
+
+def _by_frame(fact: str, memory: str, score: float) -> Comparison | None:
+    """Two "<frame> is <value>" statements with one frame ("Favourite tea is …"): another value is
+    a change (the relation head still has the last word), one more ("also blue") a new fact; the
+    same value is left to the other rules. None when the frames differ."""
+    left, right = _copula(fact), _copula(memory)
+    if not (left and right and left[0] == right[0]) or left[1] & right[1]:
+        return None
+    if ALSO.search(fact):
+        return Comparison(False, False, False, score, "")
+    return Comparison(True, True, False, 1.5 + score, "same frame, another value")
+
+
+def _elsewhere(fact: Fact, memory: Existing) -> str:
+    """Why the two cannot be one slot: about someone else, or about something else ("" if neither)."""
+    if not compatible(fact.subject, memory.about()):
+        return "about someone else"
+    return "about something else" if _other_thing(fact.text, memory.text) else ""
+
+
 def compare(fact: Fact, memory: Existing, similarity: float | None) -> Comparison:
     subject = memory.about()
-    if not compatible(fact.subject, subject):
-        return Comparison(False, False, False, 0.0, "about someone else")
+    if elsewhere := _elsewhere(fact, memory):
+        return Comparison(False, False, False, 0.0, elsewhere)
     fact_values, memory_values = _values(fact.text, fact.subject), _values(memory.text, subject)
     clash = bool(fact_values - memory_values) and bool(memory_values - fact_values)
     # a topic word is not a name: "Ana" in two statements does not make them one attribute
@@ -150,6 +207,8 @@ def compare(fact: Fact, memory: Existing, similarity: float | None) -> Compariso
         (content_words(fact.text) & content_words(memory.text))
         - _name_stems(fact.text)
         - _name_stems(memory.text)
+        - _who(fact.text)
+        - _who(memory.text)
         - _VERB_STEMS
     )
     all_fact = content_words(fact.text)
@@ -157,6 +216,9 @@ def compare(fact: Fact, memory: Existing, similarity: float | None) -> Compariso
     cosine = similarity if similarity is not None else 0.0
     # a value the memory says in other words ("O-negative" / "O negative") is no new value
     covered = all(content_words(v) <= content_words(memory.text) for v in fact_values - memory_values)
+    framed = _by_frame(fact.text, memory.text, cosine + coverage)
+    if framed is not None:
+        return framed
     kinds = attributes(fact.text) & attributes(memory.text)
     if kinds and (fact.subject or subject or clash):
         answers_clash = any(

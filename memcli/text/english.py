@@ -86,6 +86,32 @@ EPHEMERAL = re.compile(
     re.IGNORECASE,
 )
 
+# When a past event happened, not how the moment feels: with an event the speaker took part in,
+# a memory worth keeping ("I went to a support group yesterday"), dated by the message.
+PAST_TIME = re.compile(r"^(?:yesterday|last (?:week|night)|the other day)$", re.IGNORECASE)
+EPISODE = re.compile(
+    r"\b(?:i|we)(?: \w+)? (?:went|visited|attended|saw|met|watched|finished|ran|painted|took|tried|made|"
+    r"celebrated|gave|hosted|organi[sz]ed|volunteered|travell?ed|flew|drove|hiked|camped|cooked|baked|won|"
+    r"performed|presented|completed|launched|published|shipped|built|planted|climbed|swam|played|wrote|read)\b"
+    r"(?: \w+){2,}",
+    re.IGNORECASE,
+)
+
+
+_TIME_WORDS = frozenset(stem(w) for w in ("yesterday", "last", "week", "night", "other", "day"))
+
+
+def of_the_moment(text: str) -> bool:
+    """Does the text speak of the moment (weather, mood, today) rather than of something lasting?
+    A past event the speaker took part in, with a past time as its only cue, is not of the moment."""
+    cues = [m.group(0) for m in EPHEMERAL.finditer(text)]
+    if not cues:
+        return False
+    if not (all(PAST_TIME.match(cue) for cue in cues) and EPISODE.search(text)):
+        return True
+    return len(content_words(text) - _TIME_WORDS) < 3  # "I saw it yesterday": an event, but of what?
+
+
 # Words that make a one-off event a lasting fact anyway ("started", "moved", "new").
 DURABLE = re.compile(
     r"\b(started|start|joined|moved|moving|relocat\w*|switched|migrated|rewrote|rewritten|new|now|since|"
