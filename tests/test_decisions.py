@@ -117,9 +117,15 @@ def test_a_value_is_swapped_into_the_old_wording_only_when_the_fact_says_that_fr
     ],
 )
 def test_words_that_say_who_or_what_thing_are_no_shared_slot(old: str, new: str, why: str) -> None:
-    """From the lived-in benchmark: each pair was an UPDATE that lost a memory nobody targeted."""
+    """From the lived-in benchmark: each pair was an UPDATE that lost a memory nobody targeted.
+    The subjects are what the pipeline reads with the vault's known names ("Husband Marcus …")."""
+    from memcli.text.english import refine_subject, subject_of
+
+    names = frozenset({"marcus"})
     sure = {"update": 0.99, "restatement": 0.0, "unrelated": 0.01}
-    decision = _decide(new, [Existing("m-old", old)], {(new, "m-old"): sure}, cosine=0.4)
+    memory = Existing("m-old", old, refine_subject(old, subject_of(old), names))
+    fact = Fact(text=new, sentence=new, subject=refine_subject(new, frozenset({"@user"}), names))
+    (decision,) = reconcile(Extraction(facts=[fact]), [memory], lambda t, m: 0.4, StubJudge({(new, "m-old"): sure}))
     assert decision.event == ADD, why
 
 

@@ -258,3 +258,20 @@ def test_a_past_event_the_speaker_took_part_in_is_kept_the_moment_is_not(text: s
     """LoCoMo's conversations are made of such events; 'of the moment' dropped them all, and
     recall after inference with them."""
     assert bool(extract([("user", text)]).facts) == kept
+
+
+def _rule_examples() -> list:  # noqa: ANN202
+    from memcli.infer.extract import CLAUSE_RULES, SENTENCE_RULES
+
+    cases = []
+    for rule in (*SENTENCE_RULES, *CLAUSE_RULES):
+        cases += [pytest.param(rule, text, True, id=f"{rule.name}: drops {text!r}") for text in rule.drops]
+        cases += [pytest.param(rule, text, False, id=f"{rule.name}: leaves {text!r}") for text in rule.keeps]
+    return cases
+
+
+@pytest.mark.parametrize(("rule", "text", "drops"), _rule_examples())
+def test_every_drop_rule_acts_on_its_examples_and_leaves_its_near_misses(rule, text: str, drops: bool) -> None:
+    """Each rule's examples sit beside it in memcli/infer/extract.py; a rule that grows for one
+    sentence shows here as one more example, not as a branch elsewhere."""
+    assert rule.applies(text, False) == drops

@@ -13,6 +13,8 @@ Pure text in, data out; reconcile.py decides what each fact does to the vault.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from memcli.infer.types import Correction, Extraction, Fact, Retraction
@@ -140,20 +142,101 @@ def _small_talk(text: str) -> bool:
     return any(bool(GREETING.match(t) or GREETING.match(_SALUTATION.sub("", t, count=1))) for t in plain)
 
 
+@dataclass(frozen=True)
+class DropRule:
+    """One reason a sentence (or clause) holds no fact worth keeping: its name (what --explain
+    shows), its test, and its examples beside it: what it must drop, and near misses it must leave
+    alone (tests/test_extract.py runs every rule's examples, one pytest id per rule)."""
+
+    name: str
+    applies: Callable[[str, bool], bool]  # (text, note: typed on its own) -> drop?
+    drops: tuple[str, ...]
+    keeps: tuple[str, ...]
+
+
+def _fragment(text: str, note: bool) -> bool:
+    # "three, and a menace" is an answer, not a fact: number words are not values here
+    hard_values = {v for v in values(text) if not v.isdigit() or re.search(rf"(?<!\w){v}(?!\w)", text)}
+    words = content_words(text)
+    return not note and not has_verb(text) and not (hard_values and len(words) >= 2) and not STANDING.search(text)
+
+
+# Whole sentences, checked before they are cut into clauses.
+SENTENCE_RULES = (
+    DropRule("empty", lambda t, n: not t or not re.search(r"\w", t), ("", "🙏 !!"), ("ok, I use vim",)),
+    DropRule(
+        "small talk",
+        lambda t, n: _small_talk(t),
+        ("hiii good morning!!", "thanks so much", "hi, good morning!"),
+        ("thanks to the new job I moved to Oslo", "I use vim"),
+    ),
+    DropRule(
+        "a question",
+        lambda t, n: is_question(t) and not _statement_before_question(t),
+        ("what time is it?", "do you remember my cat's name?"),
+        ("I moved to Oslo, any tips?", "I live in Porto"),
+    ),
+    DropRule(
+        "hypothetical",
+        lambda t, n: bool(HYPOTHETICAL.search(t)),
+        ("if I ever move to Tokyo I'd learn Japanese",),
+        ("I moved to Tokyo",),
+    ),
+    DropRule("sarcasm", lambda t, n: bool(SARCASM.search(t)), ("oh great, another meeting 🙃",), ("I have a meeting",)),
+)
+
+# Clauses, after a sentence is cut up (a sentence's rules run on them too).
+CLAUSE_RULES = (
+    DropRule(
+        "someone else's opinion",
+        lambda t, n: bool(OTHERS_OPINION.search(t)) and not re.match(r"^(i|we|i'm|we're)\b", t, re.IGNORECASE),
+        ("my mum thinks I should learn the piano",),
+        ("I think I should learn the piano",),
+    ),
+    DropRule(
+        "confirms what is known",
+        lambda t, n: bool(CONFIRM.search(t)),
+        ("that's still right",),
+        ("I still live in Porto",),
+    ),
+    DropRule(
+        "an aside", lambda t, n: bool(SELF_TALK.search(t)) and not values(t), ("my bad, ignore that",), ("I use Vim",)
+    ),
+    DropRule(
+        "a request, not a fact",
+        lambda t, n: bool(REQUEST.search(t)) and not STANDING.search(t),
+        ("can you write me a haiku",),
+        ("always answer in British English",),
+    ),
+    DropRule(
+        "of the moment",
+        lambda t, n: of_the_moment(t) and not (DURABLE.search(t) and (values(t) or len(content_words(t)) >= 3)),
+        ("ugh so tired today", "it rained all day yesterday"),
+        ("I went to a support group yesterday", "I started a new job today at Acme"),
+    ),
+    DropRule(
+        "nothing specific", lambda t, n: not content_words(t), ("and then it was",), ("and then I moved to Oslo",)
+    ),
+    DropRule("a fragment", _fragment, ("the blue one",), ("Lives in Porto", "Allergic to penicillin, Ana")),
+    DropRule(
+        "a one-off instruction",
+        lambda t, n: _is_one_off_order(t),
+        ("yes please do it", "switch them"),
+        ("I switched to Helix",),
+    ),
+    DropRule(
+        "about the assistant",
+        lambda t, n: bool(re.match(r"^(?:you|you're|you've|you'd|u)\b", t, re.IGNORECASE)) and not STANDING.search(t),
+        ("you're so helpful",),
+        ("you should always answer in Dutch",),
+    ),
+)
+
+
 def sentence_dropped(sentence: str) -> str | None:
     """Why a whole sentence holds no fact (checked before it is split into clauses)."""
     text = re.sub(r"^[^\w\[`'\"]+", "", sentence.strip())  # "🙏 have a good one"
-    if not text or not re.search(r"\w", text):
-        return "empty"
-    if _small_talk(text):
-        return "small talk"
-    if is_question(text) and not _statement_before_question(text):
-        return "a question"
-    if HYPOTHETICAL.search(text):
-        return "hypothetical"
-    if SARCASM.search(text):
-        return "sarcasm"
-    return None
+    return next((rule.name for rule in SENTENCE_RULES if rule.applies(text, False)), None)
 
 
 def why_dropped(sentence: str, note: bool = False) -> str | None:
@@ -163,28 +246,7 @@ def why_dropped(sentence: str, note: bool = False) -> str | None:
     reason = sentence_dropped(text)
     if reason:
         return reason
-    if OTHERS_OPINION.search(text) and not re.match(r"^(i|we|i'm|we're)\b", text, re.IGNORECASE):
-        return "someone else's opinion"
-    if CONFIRM.search(text):
-        return "confirms what is known"
-    if SELF_TALK.search(text) and not values(text):
-        return "an aside"
-    if REQUEST.search(text) and not STANDING.search(text):
-        return "a request, not a fact"
-    if of_the_moment(text) and not (DURABLE.search(text) and (values(text) or len(content_words(text)) >= 3)):
-        return "of the moment"
-    words = content_words(text)
-    if not words:
-        return "nothing specific"
-    # "three, and a menace" is an answer, not a fact: number words are not values here
-    hard_values = {v for v in values(text) if not v.isdigit() or re.search(rf"(?<!\w){v}(?!\w)", text)}
-    if not note and not has_verb(text) and not (hard_values and len(words) >= 2) and not STANDING.search(text):
-        return "a fragment"
-    if _is_one_off_order(text):
-        return "a one-off instruction"
-    if re.match(r"^(?:you|you're|you've|you'd|u)\b", text, re.IGNORECASE) and not STANDING.search(text):
-        return "about the assistant"
-    return None
+    return next((rule.name for rule in CLAUSE_RULES if rule.applies(text, note)), None)
 
 
 def _is_one_off_order(text: str) -> bool:

@@ -156,10 +156,10 @@ def _other_thing(fact: str, memory: str) -> bool:
     return bool(_thing(fact) or _thing(memory))
 
 
-def _who(text: str) -> frozenset[str]:
-    """A one-word capitalised subject ("Marcus plays…") is who, not what: no evidence of a slot."""
-    span = subject_span(text).split()
-    return content_words(span[0]) if len(span) == 1 and span[0][:1].isupper() else frozenset()
+def _who(fact: Fact, subject: frozenset[str]) -> frozenset[str]:
+    """The words naming who the two are about (the vault's known names, read in any case:
+    "Marcus plays…" / "marcus has started…"): who, not what, so no evidence of one slot."""
+    return content_words(" ".join(n for n in fact.subject | subject if not n.startswith("@")))
 
 
 _COPULA = re.compile(r"^(?P<frame>.+?)\s+(?:is|are)\s+(?:now\s+)?(?P<value>.+?)[.!]?$", re.IGNORECASE)
@@ -207,8 +207,7 @@ def compare(fact: Fact, memory: Existing, similarity: float | None) -> Compariso
         (content_words(fact.text) & content_words(memory.text))
         - _name_stems(fact.text)
         - _name_stems(memory.text)
-        - _who(fact.text)
-        - _who(memory.text)
+        - _who(fact, subject)
         - _VERB_STEMS
     )
     all_fact = content_words(fact.text)

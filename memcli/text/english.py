@@ -22,7 +22,7 @@ GREETING = re.compile(
     r"i'?ll take a look|maybe|idk|i don'?t know|never ?mind|no worries|no problem|noted|right|true|exactly|"
     r"hope (you|your|all|everything|the (?:week|day|weekend))\b.*|how are you.*|how'?s it going.*|have a (good|nice|great|lovely) \w+|"
     r"happy (?:\w+day|holidays|new year|weekend|birthday)\b.*|talk soon|speak soon|catch you later|"
-    r"(?:thanks?|thank you|thx|ty|cheers)\b[^.!?]{0,40}|(?:that|this|it) (?:was|is|'s) (?:so |super |really |very )?"
+    r"(?:thanks?|thank you|thx|ty|cheers)\b(?!\s+to\b)[^.!?]{0,40}|(?:that|this|it) (?:was|is|'s) (?:so |super |really |very )?"
     r"(?:helpful|great|useful|perfect|amazing|brilliant|lovely))"
     r"([ ,!.]+(thanks|there|again|then|so much|lol|haha|fair|idk|maybe|please|pls))*[ !.,:)(]*$",
     re.IGNORECASE,
