@@ -169,6 +169,34 @@ def test_context_reranks_matches_but_never_makes_one(tmp_path) -> None:  # noqa:
     assert [h["id"] for h in mem.search("Kyoto")["results"]] == [kyoto]  # context alone is no match
 
 
+@pytest.mark.parametrize("gone", ["forgotten", "superseded"])
+def test_a_memory_out_of_search_lends_no_conversation_context(tmp_path, gone: str) -> None:  # noqa: ANN001
+    from datetime import datetime, timedelta
+
+    from memcli import Memory
+
+    now = [datetime(2026, 1, 1, tzinfo=UTC)]
+    mem = Memory(vault=tmp_path / "v", embedder=None, clock=lambda: now[0])
+
+    def add(text: str) -> str:
+        now[0] += timedelta(seconds=30)
+        return mem.add(text, user_id="ray", infer=False)["results"][0]["id"]
+
+    kyoto, booked = add("planning the trip to Kyoto"), add("I booked the ryokan yesterday")
+    now[0] += timedelta(hours=3)  # another conversation
+    prices = add("ryokan prices are high everywhere")
+    correction = add("no trip to Japan after all")
+    before = {h["id"]: h for h in mem.search("Kyoto ryokan", explain=True)["results"]}
+    assert before[booked]["explain"]["context"] > 0  # while the Kyoto memory is current, it lends
+    if gone == "forgotten":
+        mem.delete(kyoto)
+    else:
+        mem.supersede(correction, kyoto)
+    hits = {h["id"]: h for h in mem.search("Kyoto ryokan", explain=True)["results"]}
+    assert kyoto not in hits
+    assert hits[booked]["explain"]["context"] == hits[prices]["explain"]["context"] == 0  # nor after
+
+
 def test_a_former_one_ranks_below_the_current_one(tmp_path) -> None:  # noqa: ANN001
     from memcli import Memory
 

@@ -38,7 +38,11 @@ def rank(
     columns.ready()
     raw_lexical = columns.per_record(columns.bm25.scores(term_ids), 0.0)
     lexical = fusion.normalise_max(raw_lexical, among=candidates)
-    lexical_context = options.context_lexical * signals.context(columns.neighbours, lexical)
+    # Only what this search can see lends context: the neighbours were found over every record
+    # loaded, forgotten and superseded ones too, and those must not speak through the living.
+    seen = np.zeros(len(columns.records), dtype=bool)
+    seen[candidates] = True
+    lexical_context = options.context_lexical * signals.context(columns.neighbours, lexical, seen)
     trace: dict[str, np.ndarray] = {"bm25": raw_lexical}
     if query_vector is None:
         fused = fusion.normalise_max((lexical + lexical_context)[candidates])
@@ -47,7 +51,7 @@ def rank(
     else:
         cosine = _cosine(columns, query_vector)
         dense = fusion.normalise_dense(cosine, options.dense_floor, among=candidates)
-        dense_context = options.context_dense * signals.context(columns.neighbours, dense)
+        dense_context = options.context_dense * signals.context(columns.neighbours, dense, seen)
         trace.update(cosine=cosine, context=lexical_context + dense_context)
         if options.mode == "dense":
             fused = fusion.normalise_max((dense + dense_context)[candidates])

@@ -57,9 +57,12 @@ def conversation_neighbours(records: list[MemoryRecord]) -> np.ndarray:
     return table
 
 
-def context(neighbours: np.ndarray, scores: np.ndarray) -> np.ndarray:
-    """For each record, the best (decayed) score among its conversation neighbours."""
+def context(neighbours: np.ndarray, scores: np.ndarray, lenders: np.ndarray | None = None) -> np.ndarray:
+    """For each record, the best (decayed) score among its conversation neighbours; with
+    `lenders` (a mask over records), only those neighbours lend."""
     best = np.zeros_like(scores)
+    if lenders is not None:
+        scores = np.where(lenders, scores, 0.0)
     for row, offset in zip(neighbours, OFFSETS, strict=True):
         lent = np.where(row >= 0, scores[np.clip(row, 0, None)], 0.0) * CONTEXT_DECAY ** (abs(offset) - 1)
         np.maximum(best, lent, out=best)
