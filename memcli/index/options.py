@@ -21,3 +21,8 @@ class SearchOptions:
     # A match that speaks of a former one ("my former mentor") for a query about the current
     # one ("my mentor's company") counts this much (signals.former_factor).
     former_factor: float = 0.6
+    # Graph spreading lends only from a keyword match or a cosine at least this high: MiniLM
+    # puts unrelated short texts at 0.1-0.3 and a real paraphrase at 0.45-0.65.
+    graph_min_cosine: float = 0.4
+    # A record with its own match and evidence along links gets this share of the weaker of the two.
+    graph_bonus: float = 0.5

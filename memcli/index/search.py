@@ -1,7 +1,8 @@
 """Ranking: BM25 and cosine per record, conversation context, fusion, recency, the "former"
 qualifier and graph spreading, with every factor of the final score in the explain trace:
 
-    final = fused * recency * former + graph
+    own = fused * recency * former
+    final = max(own, graph) + graph_bonus * min(own, graph)
 
 Pure over a Columns view: the caller hands in the query's term ids and vector."""
 
@@ -74,11 +75,19 @@ def rank(
     final = fused * boost * former
     per_candidate = {"fused": fused, "recency": boost, "former": former}
     if expand is not None:  # evidence along [[links]]: it can bring in a record on its own
+        # Only a real match lends: a keyword, or a meaning above the noise of weak cosines (when
+        # nothing matches, max-normalising makes the best of the noise look like a hit).
+        direct = lexical[candidates] > 0
+        if query_vector is not None:
+            direct |= trace["cosine"][candidates] >= options.graph_min_cosine
         everywhere = np.zeros(len(columns.records), dtype=np.float64)
-        everywhere[candidates] = final * keep
+        everywhere[candidates] = final * (keep & direct)
         linked = expand(everywhere)[candidates]
         per_candidate["graph"] = linked
-        final = final + linked
+        # A record scores by the stronger of its own match and what reaches it along links, plus
+        # a share of the weaker when it has both: links bring in what words miss (never above
+        # the match that lent) and lift a record that also matches itself.
+        final = np.maximum(final, linked) + options.graph_bonus * np.minimum(final, linked)
         keep = keep | (linked > 0)
     keep &= final >= (threshold if threshold is not None else -np.inf)
     kept = np.flatnonzero(keep)
