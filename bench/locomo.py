@@ -22,6 +22,14 @@ Run (from the repository root; the data is read from ../shared/bench/, never cop
     python bench/locomo.py --mode hybrid
     python bench/locomo.py --mode bm25 --conversations 1          # quick smoke
     python bench/locomo.py --mode bm25 --json /tmp/locomo-bm25.json
+    python bench/locomo.py --only 1,2,3                           # the part tuned on
+    python bench/locomo.py --skip 1,2,3                           # the rest: held out
+    python bench/locomo.py --keep /tmp/locomo --reuse             # build once, search again later
+
+Conversations are numbered from 1 in the file's order; --only and --skip pick by those numbers
+(after --conversations N, when given). With --reuse, a conversation whose vault already exists
+under --keep is searched as it is (no adds, so no add timing for it): what the search changed
+is measured without embedding every turn again.
 
 The search mode is passed to the library through MEM_SEARCH_MODE (set before each Memory is
 built); the table header shows the `mode` the searches actually reported.
@@ -256,6 +264,26 @@ def _vault_root(keep: Path | None) -> Path:
     return keep
 
 
+def pick_conversations(
+    samples: Sequence[Any], first: int | None = None, only: Collection[int] = (), skip: Collection[int] = ()
+) -> list[tuple[int, Any]]:
+    """(number, sample) of the conversations to run, numbered from 1 in the file's order: the
+    first `first` (all when None), then only the numbers in `only` (when given), minus `skip`."""
+    numbered = list(enumerate(samples, 1))[:first]
+    return [(n, s) for n, s in numbered if (not only or n in only) and n not in skip]
+
+
+def parse_numbers(raw: str) -> set[int]:
+    """ "1,2,3" or "1-3,5" -> {1, 2, 3} / {1, 2, 3, 5}."""
+    numbers: set[int] = set()
+    for piece in filter(None, (p.strip() for p in raw.split(","))):
+        low, _, high = piece.partition("-")
+        if not low.isdigit() or (high and not high.isdigit()):
+            raise ValueError(f"not a conversation number or range: {piece!r}")
+        numbers.update(range(int(low), int(high or low) + 1))
+    return numbers
+
+
 def run_conversation(
     sample: Mapping[str, Any],
     vault: Path,
@@ -263,20 +291,23 @@ def run_conversation(
     scores: list[QuestionScore],
     limit_questions: int | None,
     infer: bool = False,
+    reuse: bool = False,
 ) -> None:
     """Build one conversation's vault through the API, then search every question in it. With
     `infer`, each turn goes through extraction and reconciliation (the speaker as the user, the
-    turn id in the metadata of every fact it yields): does recall survive memory management?"""
+    turn id in the metadata of every fact it yields): does recall survive memory management?
+    With `reuse`, a vault already there is searched as it is."""
     name = str(sample.get("sample_id") or vault.name)
-    if vault.exists() and any(vault.iterdir()):
-        raise SystemExit(f"error: {vault} is not empty; give --keep a fresh folder")
+    reusing = reuse and vault.exists() and any(vault.iterdir())
+    if vault.exists() and any(vault.iterdir()) and not reusing:
+        raise SystemExit(f"error: {vault} is not empty; give --keep a fresh folder (or --reuse it)")
     turns = conversation_turns(sample["conversation"])
     memory = Memory(vault=vault)
     # the turns each memory stands for: the one it came from, and each later turn that restated it
     # (NONE: inference keeps one memory where verbatim keeps two)
     stands_for: dict[str, set[str]] = {}
     started = time.perf_counter()
-    for dia_id, text in turns:
+    for dia_id, text in [] if reusing else turns:
         if infer:  # the turn as its speaker said it (their facts in their own scope), without "[date] Name:"
             head, _, said = text.partition(": ")
             speaker = head.split("] ", 1)[-1] if said else None
@@ -328,10 +359,8 @@ def run_conversation(
         texts = [str(hit.get("memory", "")) for hit in results]
         scores.append(score_question(int(qa["category"]), ranked, texts, relevant, conversation_tokens))
         searched += 1
-    print(
-        f"  {name}: {len(turns)} turns added in {add_seconds:.1f} s, {searched} questions searched",
-        file=sys.stderr,
-    )
+    added = "reused" if reusing else f"added in {add_seconds:.1f} s"
+    print(f"  {name}: {len(turns)} turns {added}, {searched} questions searched", file=sys.stderr)
 
 
 def _fmt(value: float | None, digits: int = 3) -> str:
@@ -365,6 +394,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--mode", choices=MODES, default="hybrid", help="search mode, passed as MEM_SEARCH_MODE (default hybrid)"
     )
     parser.add_argument("--conversations", type=int, metavar="N", help="use only the first N conversations")
+    parser.add_argument("--only", type=parse_numbers, default=set(), metavar="1,2,3", help="only these conversations")
+    parser.add_argument(
+        "--skip", type=parse_numbers, default=set(), metavar="4,5", help="leave these conversations out"
+    )
     parser.add_argument(
         "--limit-questions", type=int, metavar="N", help="use only the first N questions of each conversation"
     )
@@ -373,7 +406,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--json", type=Path, metavar="FILE", help="also write the numbers to FILE")
     parser.add_argument("--keep", type=Path, metavar="DIR", help="build the vaults in DIR and keep them")
+    parser.add_argument("--reuse", action="store_true", help="with --keep: search vaults already in DIR as they are")
     args = parser.parse_args(argv)
+    if args.reuse and args.keep is None:
+        parser.error("--reuse needs --keep DIR")
     for name in ("conversations", "limit_questions"):
         value = getattr(args, name)
         if value is not None and value < 1:
@@ -387,9 +423,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not data_path.is_file():
         print(f"LoCoMo data not found at {data_path}; skipping the benchmark (pass --data FILE).")
         return 0
-    samples = json.loads(data_path.read_text(encoding="utf-8"))
-    if args.conversations is not None:
-        samples = samples[: args.conversations]
+    samples = pick_conversations(
+        json.loads(data_path.read_text(encoding="utf-8")), args.conversations, args.only, args.skip
+    )
 
     os.environ["MEM_SEARCH_MODE"] = args.mode  # read by Memory at construction
     stats = RunStats()
@@ -397,9 +433,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     root = _vault_root(args.keep)
     print(f"LoCoMo: {len(samples)} conversation(s) from {data_path}, vaults in {root}", file=sys.stderr)
     try:
-        for number, sample in enumerate(samples, 1):
+        for number, sample in samples:
             name = str(sample.get("sample_id") or f"conv-{number}")
-            run_conversation(sample, root / name, stats, scores, args.limit_questions, args.infer)
+            run_conversation(sample, root / name, stats, scores, args.limit_questions, args.infer, args.reuse)
     finally:
         if args.keep is None:
             shutil.rmtree(root, ignore_errors=True)
@@ -446,6 +482,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "mode_requested": args.mode,
             "modes_returned": dict(stats.modes),
             "conversations": stats.conversations,
+            "conversation_numbers": [number for number, _ in samples],
             "limit_questions": args.limit_questions,
             "turns": stats.turns,
             "conversation_tokens": stats.conversation_tokens,

@@ -208,3 +208,40 @@ def test_missing_data_file_exits_cleanly(tmp_path: Path, capsys: pytest.CaptureF
 def test_default_data_path_points_outside_the_repo() -> None:
     repo = BENCH.parents[1]
     assert locomo.DEFAULT_DATA.resolve() == (repo.parent / "shared" / "bench" / "locomo_dev.json").resolve()
+
+
+@pytest.mark.parametrize(
+    ("raw", "numbers"),
+    [("1,2,3", {1, 2, 3}), ("4-5", {4, 5}), ("1-3, 5", {1, 2, 3, 5}), ("2", {2}), ("", set())],
+)
+def test_parse_numbers(raw: str, numbers: set[int]) -> None:
+    assert locomo.parse_numbers(raw) == numbers
+
+
+@pytest.mark.parametrize("raw", ["a", "1-b", "-2"])
+def test_parse_numbers_refuses_what_is_no_number(raw: str) -> None:
+    with pytest.raises(ValueError):
+        locomo.parse_numbers(raw)
+
+
+@pytest.mark.parametrize(
+    ("first", "only", "skip", "picked"),
+    [
+        (None, set(), set(), [1, 2, 3, 4, 5]),
+        (None, {1, 2, 3}, set(), [1, 2, 3]),
+        (None, set(), {1, 2, 3}, [4, 5]),
+        (2, set(), set(), [1, 2]),
+        (3, {2, 5}, set(), [2]),
+        (None, {1, 2}, {2}, [1]),
+    ],
+)
+def test_pick_conversations(first: int | None, only: set[int], skip: set[int], picked: list[int]) -> None:
+    samples = [f"s{n}" for n in range(1, 6)]
+    chosen = locomo.pick_conversations(samples, first, only, skip)
+    assert [n for n, _ in chosen] == picked
+    assert [s for _, s in chosen] == [f"s{n}" for n in picked]
+
+
+def test_reuse_needs_keep() -> None:
+    with pytest.raises(SystemExit):
+        locomo.parse_args(["--reuse"])

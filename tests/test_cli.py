@@ -237,7 +237,7 @@ def test_index_command_reports_and_rebuilds(vault: Path) -> None:
 def test_search_explain_in_json_and_table(vault: Path) -> None:
     Memory(vault=vault).add("prefers pnpm over npm", infer=False)
     payload = json.loads(mem_cli(vault, "search", "pnpm", "--explain", "--json").stdout)
-    assert set(payload["results"][0]["explain"]) == {"bm25", "context", "fused", "recency", "former"}
+    assert set(payload["results"][0]["explain"]) == {"bm25", "context", "fused", "recency", "former", "asks"}
     table = mem_cli(vault, "search", "pnpm", "--explain")
     assert "bm25=" in table.stdout and "rec=1.00" in table.stdout
 

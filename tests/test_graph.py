@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
@@ -112,6 +114,36 @@ def test_search_follows_links_to_answer_a_two_hop_question(vault: Path, monkeypa
         ]
     ]
     assert not any("CockroachDB" in t for t in without)  # words alone do not get there
+
+
+def test_links_do_not_lift_a_weak_match_over_a_direct_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A real client's report: "package manager" on the sample vault put the Project Falcon note
+    and the memories linked to it above the pnpm memories. Nothing matches those words and every
+    cosine is weak (MiniLM: 0.27 at best), so nothing should spread along the Falcon links."""
+    monkeypatch.setenv("MEM_EMBED_MODEL", "bundled")
+    monkeypatch.setenv("MEM_EMBED_THREADS", "1")
+    sample = tmp_path / "sample_vault"
+    shutil.copytree(Path(__file__).resolve().parents[1] / "sample_vault", sample, ignore=shutil.ignore_patterns(".mem"))
+    hits = Memory(vault=sample).search("package manager", user_id="ray", explain=True)["results"]
+    pnpm = next(i for i, h in enumerate(hits) if h["memory"].startswith("Prefers pnpm"))
+    assert all(h["explain"].get("graph", 0) == 0 for h in hits)  # weak matches lend nothing
+    # what ranks above the pnpm memory got there by its own match, not along links
+    assert all(h["explain"]["fused"] > hits[pnpm]["explain"]["fused"] for h in hits[:pnpm])
+
+
+def test_graph_evidence_never_returns_to_its_lender() -> None:
+    from memcli.graph.spread import spread
+    from memcli.models import MemoryRecord
+
+    def linked(i: str) -> MemoryRecord:
+        return MemoryRecord(
+            id=i, text=f"[[Falcon]] {i}", path=f"{i}.md", links=[{"target": "Falcon", "relation": None}]
+        )
+
+    records = [MemoryRecord(id="n", text="# Falcon", path="entities/Falcon.md", kind="note"), linked("a"), linked("b")]
+    extra = spread(build(records), np.array([0.0, 1.0, 0.0]))
+    assert extra[1] == 0  # a's evidence reaches b and the note, and does not come back to a through b
+    assert extra[0] == extra[2] == pytest.approx(0.7)
 
 
 def test_results_carry_relations_and_a_graph_signal(vault: Path) -> None:

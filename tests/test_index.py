@@ -13,6 +13,7 @@ from conftest import FakeEmbedder
 
 from memcli import Memory
 from memcli.index import store as store_module
+from memcli.index.options import SearchOptions
 from memcli.vault.files import Vault
 
 
@@ -180,7 +181,7 @@ def test_explain_shows_each_signal(vault: Path, fake_embedder: FakeEmbedder) -> 
     mem = Memory(vault=vault, embedder=fake_embedder)
     _add_many(mem, TEXTS)
     (hit,) = mem.search("Miso", explain=True, limit=1)["results"]
-    assert set(hit["explain"]) == {"bm25", "cosine", "context", "fused", "recency", "former"}
+    assert set(hit["explain"]) == {"bm25", "cosine", "context", "fused", "recency", "former", "asks"}
     assert hit["explain"]["bm25"] > 0 and 0 < hit["explain"]["cosine"] <= 1
     assert "explain" not in mem.search("Miso", limit=1)["results"][0]
 
@@ -252,7 +253,8 @@ def test_a_file_saved_while_it_is_being_indexed_is_indexed_again(vault: Path, mo
 
 
 def test_explain_accounts_for_the_whole_score(vault: Path, fake_embedder: FakeEmbedder) -> None:
-    """final = fused * recency * former + graph: no factor of a score is missing from --explain."""
+    """final = max(own, graph) + bonus * min(own, graph) with own = fused * recency * former *
+    asks: no factor of a score is missing from --explain."""
     mem = Memory(vault=vault, embedder=fake_embedder)
     mem.add("my mentor runs a bakery", infer=False)
     mem.add("my former mentor runs a bakery in Ghent", infer=False)
@@ -261,9 +263,9 @@ def test_explain_accounts_for_the_whole_score(vault: Path, fake_embedder: FakeEm
     for query in ("mentor bakery", "who runs the bakery", "Ana"):
         for hit in mem.search(query, explain=True)["results"]:
             e = hit["explain"]
-            assert hit["score"] == pytest.approx(
-                e["fused"] * e["recency"] * e["former"] + e.get("graph", 0.0), abs=2e-4
-            )
+            own, graph = e["fused"] * e["recency"] * e["former"] * e["asks"], e.get("graph", 0.0)
+            bonus = SearchOptions().graph_bonus
+            assert hit["score"] == pytest.approx(max(own, graph) + bonus * min(own, graph), abs=2e-4)
     former = {h["memory"]: h["explain"]["former"] for h in mem.search("mentor bakery", explain=True)["results"]}
     assert former["my former mentor runs a bakery in Ghent"] == 0.6 and former["my mentor runs a bakery"] == 1.0
 

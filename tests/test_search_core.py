@@ -169,6 +169,65 @@ def test_context_reranks_matches_but_never_makes_one(tmp_path) -> None:  # noqa:
     assert [h["id"] for h in mem.search("Kyoto")["results"]] == [kyoto]  # context alone is no match
 
 
+@pytest.mark.parametrize("gone", ["forgotten", "superseded"])
+def test_a_memory_out_of_search_lends_no_conversation_context(tmp_path, gone: str) -> None:  # noqa: ANN001
+    from datetime import datetime, timedelta
+
+    from memcli import Memory
+
+    now = [datetime(2026, 1, 1, tzinfo=UTC)]
+    mem = Memory(vault=tmp_path / "v", embedder=None, clock=lambda: now[0])
+
+    def add(text: str) -> str:
+        now[0] += timedelta(seconds=30)
+        return mem.add(text, user_id="ray", infer=False)["results"][0]["id"]
+
+    kyoto, booked = add("planning the trip to Kyoto"), add("I booked the ryokan yesterday")
+    now[0] += timedelta(hours=3)  # another conversation
+    add("ryokan prices are high everywhere")
+    correction = add("no trip to Japan after all")
+    before = {h["id"]: h for h in mem.search("Kyoto ryokan", explain=True)["results"]}
+    assert before[booked]["explain"]["context"] > 0  # while the Kyoto memory is current, it lends
+    if gone == "forgotten":
+        mem.delete(kyoto)
+    else:
+        mem.supersede(correction, kyoto)
+    hits = {h["id"]: h for h in mem.search("Kyoto ryokan", explain=True)["results"]}
+    assert kyoto not in hits
+    assert hits[booked]["explain"]["context"] == 0  # the only neighbour that matched is gone
+
+
+@pytest.mark.parametrize(
+    ("text", "asks"),
+    [
+        ("Where did you go?", True),
+        ("Where did you go? [shares a photo of a beach]", True),
+        ("Where did you go?  ", True),
+        ("I went to Rome.", False),
+        ("Did I? I went to Rome.", False),
+        ("I went to Rome [shares a photo of the Colosseum?]", False),
+        ("", False),
+    ],
+)
+def test_asks(text: str, asks: bool) -> None:
+    from memcli.index.signals import asks as asks_signal
+
+    assert asks_signal(text) is asks
+
+
+def test_word_context_takes_each_word_from_the_record_or_its_neighbour() -> None:
+    from memcli.index.signals import OFFSETS, word_context
+
+    neighbours = np.full((len(OFFSETS), 3), -1)  # records 0 and 1 are one turn apart; 2 is alone
+    neighbours[OFFSETS.index(1), 0], neighbours[OFFSETS.index(-1), 1] = 1, 0
+    paint = np.array([0.0, 2.0, 2.0])  # "painted" in the reply and in an unrelated memory
+    center = np.array([3.0, 0.0, 0.0])  # "center" in the turn before the reply
+    every = np.ones(3, dtype=bool)
+    assert word_context(neighbours, [paint, center], every, 0.5).tolist() == [4.0, 3.5, 2.0]
+    hidden = np.array([False, True, True])  # a record search does not see lends no word
+    assert word_context(neighbours, [paint, center], hidden, 0.5).tolist() == [4.0, 2.0, 2.0]
+
+
 def test_a_former_one_ranks_below_the_current_one(tmp_path) -> None:  # noqa: ANN001
     from memcli import Memory
 

@@ -8,6 +8,6 @@ listing of files and a loader, and reads it only through the methods of SearchIn
     sync.py     files -> rows -> vectors; rows -> the loaded columns
     columns.py  the loaded columnar view search reads
     search.py   ranking with a complete explain trace; candidates for a new fact
-    signals.py  conversation context and the "former" qualifier; fusion.py, bm25.py: the maths
+    signals.py  conversation context, a memory that asks, the "former" qualifier; fusion.py, bm25.py: the maths
     chunk.py    notes cut into chunks; embed.py: the embedding model (fastembed, on first use)
 """

@@ -15,7 +15,10 @@ import numpy as np
 from rank_bm25 import BM25Okapi
 
 K1 = 1.2
-B = 0.75
+# Length normalisation, lighter than the textbook 0.75: memories are short, and the longer one
+# usually says more about its topic rather than padding it (LoCoMo dev, tuned on conversations
+# 1-3: R@10 flat for b in 0.15-0.5, MRR +0.01 over 0.75).
+B = 0.3
 
 
 def lucene_idf(corpus_size: int, doc_freq: np.ndarray) -> np.ndarray:

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from memcli.index.bm25 import SparseBM25
-from memcli.index.signals import CONTEXT_SPAN, conversation_neighbours, speaks_of_past
+from memcli.index.signals import CONTEXT_SPAN, asks, conversation_neighbours, speaks_of_past
 from memcli.index.store import ChunkRow
 from memcli.models import SCOPE_KEYS, FileProblem, MemoryRecord, expiry
 
@@ -29,6 +29,7 @@ class Columns:
     current: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
     is_memory: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
     past: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))  # says "former"/"old"/"ex-"
+    asks: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))  # ends with a question
     expires: np.ndarray = field(default_factory=lambda: np.zeros(0))  # Unix time it expires, 0: never
     blank: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))  # a memory with no text
     scope_codes: dict[str, dict[str, int]] = field(default_factory=lambda: {k: {} for k in SCOPE_KEYS})
@@ -60,6 +61,7 @@ class Columns:
             [self.is_memory, np.fromiter((r.kind == "memory" for r in new), bool, len(new))]
         )
         self.past = np.concatenate([self.past, np.fromiter((speaks_of_past(r.text) for r in new), bool, len(new))])
+        self.asks = np.concatenate([self.asks, np.fromiter((asks(r.text) for r in new), bool, len(new))])
         self.expires = np.concatenate(
             [self.expires, np.fromiter((expiry(r.expires) for r in new), np.float64, len(new))]
         )

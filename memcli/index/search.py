@@ -1,7 +1,9 @@
-"""Ranking: BM25 and cosine per record, conversation context, fusion, recency, the "former"
-qualifier and graph spreading, with every factor of the final score in the explain trace:
+"""Ranking: BM25 and cosine per record, conversation context, fusion, recency, a memory that
+asks, the "former" qualifier and graph spreading, with every factor of the final score in the
+explain trace:
 
-    final = fused * recency * former + graph
+    own = fused * recency * former * asks
+    final = max(own, graph) + graph_bonus * min(own, graph)
 
 Pure over a Columns view: the caller hands in the query's term ids and vector."""
 
@@ -36,18 +38,28 @@ def rank(
     if not candidates.size:
         return []
     columns.ready()
-    raw_lexical = columns.per_record(columns.bm25.scores(term_ids), 0.0)
-    lexical = fusion.normalise_max(raw_lexical, among=candidates)
-    lexical_context = options.context_lexical * signals.context(columns.neighbours, lexical)
+    # Only what this search can see lends context: the neighbours were found over every record
+    # loaded, forgotten and superseded ones too, and those must not speak through the living.
+    seen = np.zeros(len(columns.records), dtype=bool)
+    seen[candidates] = True
+    per_word = [columns.per_record(columns.bm25.scores([term]), 0.0) for term in dict.fromkeys(term_ids)]
+    raw_lexical = np.sum(per_word, axis=0) if per_word else np.zeros(len(columns.records))
+    words = raw_lexical[candidates] > 0  # a match is what matches the query itself
+    if len(per_word) > 1:  # each word from the record or its neighbours: a turn and its reply match together
+        lexical = signals.word_context(columns.neighbours, per_word, seen, options.context_words)
+    else:
+        lexical = raw_lexical
+    lexical = fusion.normalise_max(lexical, among=candidates)
+    lexical_context = options.context_lexical * signals.context(columns.neighbours, lexical, seen)
     trace: dict[str, np.ndarray] = {"bm25": raw_lexical}
     if query_vector is None:
         fused = fusion.normalise_max((lexical + lexical_context)[candidates])
-        keep = lexical[candidates] > 0  # context re-ranks matches; it never makes one
+        keep = words  # context re-ranks matches; it never makes one
         trace["context"] = lexical_context
     else:
         cosine = _cosine(columns, query_vector)
         dense = fusion.normalise_dense(cosine, options.dense_floor, among=candidates)
-        dense_context = options.context_dense * signals.context(columns.neighbours, dense)
+        dense_context = options.context_dense * signals.context(columns.neighbours, dense, seen)
         trace.update(cosine=cosine, context=lexical_context + dense_context)
         if options.mode == "dense":
             fused = fusion.normalise_max((dense + dense_context)[candidates])
@@ -57,7 +69,7 @@ def rank(
                 fusion.normalise_max((dense + dense_context)[candidates]),
                 options.dense_weight,
             )
-        keep = (lexical[candidates] > 0) | (dense[candidates] > 0)
+        keep = words | (dense[candidates] > 0)
     ages = (now - columns.times[candidates]) / 86400.0
     boost = fusion.recency(ages, options.half_life_days, options.recency_weight)
     flagged = np.flatnonzero(keep & columns.past[candidates])  # few: flagged at load
@@ -67,14 +79,23 @@ def rank(
         len(candidates),
         options.former_factor,
     )
-    final = fused * boost * former
-    per_candidate = {"fused": fused, "recency": boost, "former": former}
+    asking = np.where(columns.asks[candidates], options.asks_factor, 1.0)
+    final = fused * boost * former * asking
+    per_candidate = {"fused": fused, "recency": boost, "former": former, "asks": asking}
     if expand is not None:  # evidence along [[links]]: it can bring in a record on its own
+        # Only a real match lends: a keyword, or a meaning above the noise of weak cosines (when
+        # nothing matches, max-normalising makes the best of the noise look like a hit).
+        direct = words.copy()
+        if query_vector is not None:
+            direct |= trace["cosine"][candidates] >= options.graph_min_cosine
         everywhere = np.zeros(len(columns.records), dtype=np.float64)
-        everywhere[candidates] = final * keep
+        everywhere[candidates] = final * (keep & direct)
         linked = expand(everywhere)[candidates]
         per_candidate["graph"] = linked
-        final = final + linked
+        # A record scores by the stronger of its own match and what reaches it along links, plus
+        # a share of the weaker when it has both: links bring in what words miss (never above
+        # the match that lent) and lift a record that also matches itself.
+        final = np.maximum(final, linked) + options.graph_bonus * np.minimum(final, linked)
         keep = keep | (linked > 0)
     keep &= final >= (threshold if threshold is not None else -np.inf)
     kept = np.flatnonzero(keep)

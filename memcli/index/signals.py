@@ -1,6 +1,6 @@
 """Ranking signals beyond the words and the meaning of a match, each a pure function with its
-weight in SearchOptions (search.py): conversation context, recency (fusion.recency) and the
-"former" qualifier."""
+weight in SearchOptions (search.py): conversation context (of a match, and of each query word),
+recency (fusion.recency), a memory that asks, and the "former" qualifier."""
 
 from __future__ import annotations
 
@@ -57,13 +57,36 @@ def conversation_neighbours(records: list[MemoryRecord]) -> np.ndarray:
     return table
 
 
-def context(neighbours: np.ndarray, scores: np.ndarray) -> np.ndarray:
-    """For each record, the best (decayed) score among its conversation neighbours."""
+def context(neighbours: np.ndarray, scores: np.ndarray, lenders: np.ndarray | None = None) -> np.ndarray:
+    """For each record, the best (decayed) score among its conversation neighbours; with
+    `lenders` (a mask over records), only those neighbours lend."""
     best = np.zeros_like(scores)
+    if lenders is not None:
+        scores = np.where(lenders, scores, 0.0)
     for row, offset in zip(neighbours, OFFSETS, strict=True):
         lent = np.where(row >= 0, scores[np.clip(row, 0, None)], 0.0) * CONTEXT_DECAY ** (abs(offset) - 1)
         np.maximum(best, lent, out=best)
     return best
+
+
+def word_context(neighbours: np.ndarray, per_word: list[np.ndarray], lenders: np.ndarray, share: float) -> np.ndarray:
+    """Each query word's evidence (one score array per word) taken from the record itself or,
+    at `share`, from its best conversation neighbour, whichever is more, summed over the words.
+    So a turn and the one that answers it match a question together: "what did Caroline paint
+    after the LGBTQ center?" finds "I painted this after my visit" next to "the center was great"."""
+    total = np.zeros(neighbours.shape[1], dtype=np.float64)
+    for scores in per_word:
+        np.add(total, np.maximum(scores, share * context(neighbours, scores, lenders)), out=total)
+    return total
+
+
+ASKS = re.compile(r"\?\s*(?:\[[^\]]*\])?\s*$")  # ends with a question mark (a trailing [shares …] aside)
+
+
+def asks(text: str) -> bool:
+    """Whether a memory ends with a question: a turn that asks rarely holds the answer (its
+    reply does, and context lends the reply the question's words)."""
+    return bool(ASKS.search(text))
 
 
 def former_factor(query: str, texts: dict[int, str], count: int, factor: float) -> np.ndarray:
