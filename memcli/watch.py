@@ -24,6 +24,7 @@ from watchdog.observers.api import BaseObserver
 
 from memcli.errors import MemError
 from memcli.memory import Memory
+from memcli.serve import Server
 from memcli.vault.files import is_note_path
 
 log = logging.getLogger("memcli")
@@ -113,8 +114,15 @@ class Watcher:
         rescan_every: float = 300.0,
         on_batch: Callable[[BatchReport], None] | None = None,
         on_start: Callable[[], None] | None = None,
+        serve: bool = False,
     ) -> None:
+        """`serve`: also answer CLI queries over `.mem/serve.sock` (memcli.serve) while watching."""
         self.memory = memory
+        self.serve = serve
+        self.server: Server | None = None
+        self.not_serving: str | None = None  # why serve=True could not serve
+        # The batches and the served requests share one Memory: one at a time.
+        self.lock = threading.Lock()
         self.quiet, self.longest, self.rescan_every = quiet, longest, rescan_every
         self.on_batch = on_batch or (lambda report: None)
         self.on_start = on_start or (lambda: None)
@@ -128,7 +136,8 @@ class Watcher:
         full = RESCAN in batch
         paths = sorted(p for p in batch if p != RESCAN)
         try:
-            stats = self.memory.reindex() if full else self.memory.reindex(paths=paths)
+            with self.lock:
+                stats = self.memory.reindex() if full else self.memory.reindex(paths=paths)
         except MemError as err:  # a lock held too long, an unwritable .mem/: try again next batch
             self.changes.put(RESCAN)
             return BatchReport(len(paths), full, 0, 0, time.perf_counter() - started, error=str(err))
@@ -152,6 +161,8 @@ class Watcher:
             logging.getLogger("watchdog.observers").addHandler(lost)
             observer = self._start_observer()
             self.memory.warm_up()  # the first edit should not wait for the model to load
+            if self.serve:
+                self._start_server()
             self.on_start()
             try:
                 self.changes.put(RESCAN)  # catch up with whatever changed while nobody watched
@@ -172,8 +183,22 @@ class Watcher:
                     self.on_batch(self.process(batch))
             finally:
                 logging.getLogger("watchdog.observers").removeHandler(lost)
+                if self.server is not None:
+                    self.server.stop()
+                    self.server = None
                 observer.stop()
                 observer.join(timeout=5)
+
+    def _start_server(self) -> None:
+        """Serve CLI queries; when this vault cannot be served, watch anyway and say why."""
+        server = Server(self.memory, self.lock)
+        try:
+            server.start()
+        except (OSError, ValueError) as err:
+            self.not_serving = getattr(err, "strerror", None) or str(err)
+            log.warning("mem watch: not serving CLI queries (%s); they run in-process", self.not_serving)
+            return
+        self.server = server
 
     def stop(self) -> None:
         self.stop_event.set()

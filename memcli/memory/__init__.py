@@ -108,6 +108,7 @@ class Memory:
     keep_both = _to("writing", Writing.keep_both)
     # mem's own
     context = _to("reading", Reading.context)
+    reset_notices = _to("reading", Reading.reset_notices)
     scan = _to("core", Core.scan)
     reindex = _to("core", Core.reindex)
     entities = _to("entities_view", Entities.entities)
