@@ -144,7 +144,7 @@ class LineReader:
         deadline = time.monotonic() + seconds
         while b"\n" not in self.buffer:
             if limit is not None and len(self.buffer) > limit:
-                raise TooLarge(f"a request longer than {limit} bytes")
+                raise TooLarge(f"a request larger than {limit} bytes")
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise TimeoutError("no whole message in time")
@@ -155,7 +155,7 @@ class LineReader:
             self.buffer += chunk
         end = self.buffer.index(b"\n")
         if limit is not None and end > limit:
-            raise TooLarge(f"a request longer than {limit} bytes")
+            raise TooLarge(f"a request larger than {limit} bytes")
         line, self.buffer = bytes(self.buffer[:end]), self.buffer[end + 1 :]
         message = json.loads(line.decode("utf-8"))
         if not isinstance(message, dict):
@@ -329,6 +329,7 @@ class Server:
             self.memory.reset_notices()  # a CLI process says its one-time notices every time
             result = getattr(self.memory, op)(*args, **kwargs)
         except MemError as err:
+            self.served += 1
             return self._reply(request_id, error={"type": type(err).__name__, "message": str(err)}, log=captured.lines)
         except Exception as err:  # noqa: BLE001 - a bug must not end the daemon
             log.exception("mem watch: unexpected %s while serving %s", type(err).__name__, op)

@@ -96,12 +96,20 @@ def _exchange(settings: Settings, request: dict[str, Any], limits: Limits) -> An
             if request["op"] in WRITES and reply.get("ready") is True:
                 sock.sendall(encode({"v": PROTOCOL, "id": request_id, "go": True}))
         except (OSError, ValueError) as err:  # the daemon has written nothing: it never got "go"
+            if isinstance(err, ConnectionError):  # it may have died: then its socket goes too
+                _remove_stale(path)
             raise Declined(f"mem watch did not answer ({type(err).__name__})") from None
         if request["op"] in WRITES and reply.get("ready") is True:
             # "go" is sent: from here the daemon may have written, so this process never writes too.
             try:
-                return _result(_reply(reader, request_id, limits.write_s))
-            except (OSError, ValueError, Declined):
+                reply = _reply(reader, request_id, limits.write_s)
+            except (OSError, ValueError) as err:
+                if isinstance(err, ConnectionError):
+                    _remove_stale(path)
+                raise MemError(MAYBE_SAVED) from None
+            try:
+                return _result(reply)  # the library's own error (a refused secret) is raised as it is
+            except Declined:
                 raise MemError(MAYBE_SAVED) from None
     return _result(reply)
 
@@ -125,7 +133,8 @@ def _remove_stale(path: Path) -> None:
     starting and will listen in a moment, or replace the file itself)."""
     import filelock  # only on this rare path
 
-    lock = filelock.FileLock(str(path.parent / "watch.lock"), timeout=0)
+    # A daemon killed this instant closes its sockets a moment before the kernel frees its lock.
+    lock = filelock.FileLock(str(path.parent / "watch.lock"), timeout=0.2)
     with contextlib.suppress(filelock.Timeout, OSError), lock:
         path.unlink(missing_ok=True)
 
