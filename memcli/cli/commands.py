@@ -30,11 +30,11 @@ from memcli.cli.options import (
 from memcli.cli.render import new_console, one_line
 from memcli.config import Settings, load_settings
 from memcli.errors import InvalidInputError
-from memcli.vault.files import output_path, write_output
 
-# The library (memcli.memory and what it brings) is not imported here: `search`, `get`, `list`,
-# `context` and `add` may be answered by a running `mem watch`, and then this process never
-# loads it (tests/test_layout.py). Commands reach it through state_of(ctx).memory() or served().
+# The library (memcli.memory, memcli.vault and what they bring) is not imported here: `search`,
+# `get`, `list`, `context` and `add` may be answered by a running `mem watch`, and then this
+# process never loads it (tests/test_layout.py). Commands reach it through state_of(ctx).memory()
+# or served(), and import the few helpers they need where they use them.
 
 app = typer.Typer(
     name="mem",
@@ -455,14 +455,15 @@ def context(
     if write is not None and _is_stdout(write):
         write = None  # `--write -`: the digest itself, as without --write
     if write is not None:
+        from memcli.interop.digest import replace_block
+        from memcli.vault.files import output_path, write_output
+
         real = output_path(write)  # before reading: reading a FIFO would hang
         try:
             # bytes, so CRLF line endings survive (read_text would turn them into LF)
             existing = real.read_bytes().decode("utf-8") if real.exists() else None
         except (OSError, UnicodeDecodeError) as err:
             raise InvalidInputError(f"cannot read {write}: {getattr(err, 'strerror', None) or err}") from None
-        from memcli.interop.digest import replace_block
-
         updated = replace_block(existing, result["markdown"])
         changed = updated != existing
         if changed:
@@ -548,6 +549,8 @@ def export_(
     if output is None or _is_stdout(output):
         say(text, nl=False)
     else:
+        from memcli.vault.files import write_output
+
         write_output(output, text)
         say(f"Wrote {output}", err=True)
 
