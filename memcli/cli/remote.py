@@ -7,7 +7,6 @@ answers never loads the library, numpy or the model in this process.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import socket
@@ -131,12 +130,12 @@ def _connect(sock: socket.socket, path: Path, limits: Limits) -> None:
 def _remove_stale(path: Path) -> None:
     """Nobody listens on the socket: remove it, unless a `mem watch` holds the watch lock (it is
     starting and will listen in a moment, or replace the file itself)."""
-    import filelock  # only on this rare path
+    from memcli.vault.files import no_watcher  # filelock: only on this rare path
 
     # A daemon killed this instant closes its sockets a moment before the kernel frees its lock.
-    lock = filelock.FileLock(str(path.parent / "watch.lock"), timeout=0.2)
-    with contextlib.suppress(filelock.Timeout, OSError), lock:
-        path.unlink(missing_ok=True)
+    with no_watcher(path.parent, wait=0.2) as nobody:
+        if nobody:
+            path.unlink(missing_ok=True)
 
 
 def _reply(reader: LineReader, request_id: str, seconds: float) -> dict[str, Any]:
