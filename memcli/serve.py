@@ -33,7 +33,7 @@ import socket
 import struct
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -186,9 +186,18 @@ class Server:
     one daemon per vault). Every call on the Memory, the watcher's batches included, is made under
     `lock`: Memory is not shared between threads otherwise."""
 
-    def __init__(self, memory: Memory, lock: threading.Lock, limits: Limits = LIMITS) -> None:
+    def __init__(
+        self,
+        memory: Memory,
+        lock: threading.RLock,
+        limits: Limits = LIMITS,
+        before: Callable[[], None] | None = None,
+    ) -> None:
+        """`before`: run ahead of each call, with `lock` held (the watcher indexes what it was told
+        of and has not indexed yet)."""
         self.memory = memory
         self.lock = lock
+        self.before = before or (lambda: None)
         self.limits = limits
         self.root = memory.vault.root
         self.path = socket_path(memory.vault.state_dir)
@@ -326,6 +335,7 @@ class Server:
         logger = logging.getLogger("memcli")
         logger.addHandler(captured)
         try:
+            self.before()
             self.memory.reset_notices()  # a CLI process says its one-time notices every time
             result = getattr(self.memory, op)(*args, **kwargs)
         except MemError as err:

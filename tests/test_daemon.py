@@ -467,3 +467,17 @@ def _first_word(process: subprocess.Popen[str]) -> str:
         line = said.get(timeout=120)
         if line and not line[0].isdigit():  # skip a batch's log line
             return line
+
+
+def test_a_served_read_sees_a_change_the_watcher_was_told_of_but_has_not_indexed(vault: Path) -> None:
+    """The daemon skips the stat of every file a new process makes: what the observer reported is
+    indexed before the read instead, without waiting for the burst's quiet time."""
+    Memory(vault=vault).init()
+    with running_watch(vault) as watcher:
+        watcher.quiet, watcher.longest = 600.0, 600.0  # a burst that would not end during this test
+        (vault / "notes").mkdir()
+        (vault / "notes" / "Tea.md").write_text("We drink oolong tea on Mondays.\n", encoding="utf-8")
+        watcher.changes.put("notes/Tea.md")  # what the observer does for that write
+        found = json.loads(mem_cli(vault, "search", "oolong", "--json").stdout)["results"]
+        assert [r["path"] for r in found] == ["notes/Tea.md"]
+        assert watcher.server is not None and watcher.server.served == 1
