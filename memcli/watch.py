@@ -9,6 +9,7 @@ rescan catches anything else, as Syncthing does.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import queue
@@ -24,7 +25,7 @@ from watchdog.observers.api import BaseObserver
 
 from memcli.errors import MemError
 from memcli.memory import Memory
-from memcli.serve import Server
+from memcli.serve import Server, socket_path
 from memcli.vault.files import is_note_path
 
 log = logging.getLogger("memcli")
@@ -166,7 +167,12 @@ class Watcher:
             logging.getLogger("watchdog.observers").addHandler(lost)
             self._observer = self._start_observer()
             self.memory.warm_up()  # the first edit should not wait for the model to load
-            if self.serve:
+            if not self.serve:
+                # A socket an earlier serving mem watch left: stale (this one holds the watch
+                # lock), and while it is there every CLI call would try it.
+                with contextlib.suppress(OSError):
+                    socket_path(vault.state_dir).unlink()
+            else:
                 # Every change the observer reports is indexed before a served read (catch_up),
                 # so those reads need not stat every file as a new process does.
                 self.memory.rely_on_watcher(self._observing)

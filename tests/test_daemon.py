@@ -481,3 +481,21 @@ def test_a_served_read_sees_a_change_the_watcher_was_told_of_but_has_not_indexed
         found = json.loads(mem_cli(vault, "search", "oolong", "--json").stdout)["results"]
         assert [r["path"] for r in found] == ["notes/Tea.md"]
         assert watcher.server is not None and watcher.server.served == 1
+
+
+def test_a_watcher_that_does_not_serve_removes_a_socket_an_earlier_one_left(vault: Path) -> None:
+    """Else every CLI call would find it, be refused, and wait on the watch lock this one holds."""
+    Memory(vault=vault).init()
+    path = socket_path(vault / ".mem")
+    with socket.socket(socket.AF_UNIX) as dead, short_address(path) as address:
+        dead.bind(address)
+    started = threading.Event()
+    watcher = Watcher(Memory(vault=vault), on_start=started.set, serve=False)
+    thread = threading.Thread(target=watcher.run, daemon=True)
+    thread.start()
+    try:
+        assert started.wait(30)
+        assert not path.exists()
+    finally:
+        watcher.stop()
+        thread.join(30)
