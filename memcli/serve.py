@@ -283,13 +283,14 @@ class Server:
             request_id = request.get("id") if isinstance(request.get("id"), str) else None
             op, args, kwargs = self._check(request)
             if op == STATUS:
-                conn.sendall(encode(self._reply(request_id, ok=self.status())))
+                self._send(conn, self._reply(request_id, ok=self.status()))
                 return
             if not self.lock.acquire(timeout=self.limits.busy_s):
                 raise _Unserved("busy indexing")
             try:
+                self._catch_up()
                 if op in WRITES:
-                    conn.sendall(encode(self._reply(request_id, ready=True)))
+                    self._send(conn, self._reply(request_id, ready=True))
                     go = reader.message(self.limits.go_s)
                     if go.get("id") != request_id or go.get("go") is not True:
                         return  # no "go": nothing is written, the client answers for itself
@@ -302,7 +303,19 @@ class Server:
             reply = self._reply(request_id, unserved=str(err))
         except (TimeoutError, ConnectionError, ValueError):
             return  # a client that sent no whole request (or no "go") gets no answer
-        conn.sendall(encode(reply))
+        self._send(conn, reply)
+
+    def _send(self, conn: socket.socket, message: dict[str, Any]) -> None:
+        conn.settimeout(self.limits.answer_s)  # not what the last read left: a big answer takes a while
+        conn.sendall(encode(message))
+
+    def _catch_up(self) -> None:
+        """The watcher's changes, indexed before the call; nothing is written yet if it fails."""
+        try:
+            self.before()
+        except Exception as err:  # noqa: BLE001 - a bug must not end the daemon
+            log.exception("mem watch: unexpected %s while catching up", type(err).__name__)
+            raise _Unserved(f"unexpected {type(err).__name__}") from None
 
     def _reply(self, request_id: str | None, **body: Any) -> dict[str, Any]:
         return {"v": PROTOCOL, "id": request_id, **body}
@@ -335,7 +348,6 @@ class Server:
         logger = logging.getLogger("memcli")
         logger.addHandler(captured)
         try:
-            self.before()
             self.memory.reset_notices()  # a CLI process says its one-time notices every time
             result = getattr(self.memory, op)(*args, **kwargs)
         except MemError as err:
