@@ -4,6 +4,9 @@ For each size, in a fresh process (so memory figures do not mix):
   build     index build from scratch (`Memory.reindex()` over files already on disk), seconds
   warm      search latency in a warm process, p50 / p95 over 200 queries (freshness check included)
   cold      `mem search` wall time in a new process, median of 5
+  daemon    the same `mem search` while a `mem watch` of the vault runs and answers it over
+            .mem/serve.sock, median of 5; ratio = daemon / cold (same run, same queries), next to
+            `import memcli.cli` (Python + typer + rich: paid by any `mem` call) in the same run
   add       `Memory.add` latency in a warm process: verbatim (infer=False) median, and with
             extraction + reconciliation (infer=True, no LLM) p50 / p95, over `--adds` statements
   rss       peak resident memory of the process that built and searched, MB
@@ -214,7 +217,7 @@ def worker(size: int, folder: Path, queries: int, adds: int) -> dict:
     }
 
 
-def cold_search(folder: Path, runs: int) -> list[float]:
+def cold_search(folder: Path, runs: int, env: dict[str, str] | None = None) -> list[float]:
     times = []
     for i in range(runs):
         t0 = time.perf_counter()
@@ -233,11 +236,52 @@ def cold_search(folder: Path, runs: int) -> list[float]:
             ],
             capture_output=True,
             text=True,
+            env={**os.environ, **(env or {})},
         )
         times.append(time.perf_counter() - t0)
         if done.returncode != 0:
             raise SystemExit(f"cold search failed: {done.stderr.strip()}")
     return times
+
+
+def cli_startup(runs: int) -> list[float]:
+    """`import memcli.cli` in new processes: Python, typer and rich, what any `mem` call pays before
+    it parses its arguments (same run; `mem --help` is no floor: rich lays out every command)."""
+    times = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        subprocess.run([sys.executable, "-c", "import memcli.cli"], capture_output=True, check=True)
+        times.append(time.perf_counter() - t0)
+    return times
+
+
+def served_search(folder: Path, runs: int) -> tuple[list[float], int]:
+    """`mem search` in new processes while a `mem watch` runs (started for this measurement), and
+    how many of them it answered (from `mem watch --status`)."""
+    watcher = subprocess.Popen(
+        [sys.executable, "-m", "memcli", "--vault", str(folder), "watch"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    try:
+        assert watcher.stdout is not None
+        ready = watcher.stdout.readline()  # "Watching … serving CLI queries": the socket listens
+        if "serving" not in ready:
+            raise SystemExit(f"mem watch does not serve: {ready.strip()}")
+        watcher.stdout.readline()  # its start-up rescan is done: the daemon is idle
+        times = cold_search(folder, runs)
+        status = subprocess.run(
+            [sys.executable, "-m", "memcli", "--vault", str(folder), "watch", "--status", "--json"],
+            capture_output=True,
+            text=True,
+        )
+        served = json.loads(status.stdout)["served"] if status.returncode == 0 else 0
+    finally:
+        watcher.terminate()
+        watcher.wait(timeout=30)
+    return times, served
 
 
 def main() -> None:
@@ -281,13 +325,17 @@ def main() -> None:
             if done.returncode != 0:
                 raise SystemExit(f"worker for {size} failed:\n{done.stderr}")
             row = json.loads(done.stdout.strip().splitlines()[-1])
-            cold = cold_search(folder, args.cold_runs)
+            cold = cold_search(folder, args.cold_runs, env={"MEM_DAEMON": "off"})
             row["cold_p50_s"] = statistics.median(cold)
+            daemon, served = served_search(folder, args.cold_runs)
+            row["daemon_p50_s"], row["daemon_served"] = statistics.median(daemon), served
+            row["startup_p50_s"] = statistics.median(cli_startup(args.cold_runs))
             rows.append(row)
             print(f"done {size}", file=sys.stderr, flush=True)
 
     header = (
-        f"{'size':>7} {'mode':>6} {'build s':>8} {'warm p50':>9} {'warm p95':>9} {'cold p50':>9} {'add p50':>8} "
+        f"{'size':>7} {'mode':>6} {'build s':>8} {'warm p50':>9} {'warm p95':>9} {'cold p50':>9} {'daemon':>7} "
+        f"{'ratio':>5} {'import':>6} {'add p50':>8} "
         f"{'infer p50':>9} {'infer p95':>9} "
         f"{'RSS MB':>7} {'stat p95':>9} | {'base p50':>9} {'base p95':>9} {'p95 ratio':>9}"
     )
@@ -297,7 +345,9 @@ def main() -> None:
         ratio = r["warm_p95_ms"] / r["baseline_p95_ms"] if r["baseline_p95_ms"] else float("nan")
         print(
             f"{r['size']:>7} {r['mode']:>6} {r['build_s']:>8.1f} {r['warm_p50_ms']:>7.1f}ms {r['warm_p95_ms']:>7.1f}ms "
-            f"{r['cold_p50_s']:>8.2f}s {r['add_p50_ms']:>6.0f}ms {r['infer_p50_ms']:>7.1f}ms {r['infer_p95_ms']:>7.1f}ms "
+            f"{r['cold_p50_s']:>8.2f}s {r['daemon_p50_s']:>6.2f}s {r['daemon_p50_s'] / r['cold_p50_s']:>5.2f} "
+            f"{r['startup_p50_s']:>5.2f}s "
+            f"{r['add_p50_ms']:>6.0f}ms {r['infer_p50_ms']:>7.1f}ms {r['infer_p95_ms']:>7.1f}ms "
             f"{r['rss_mb']:>7.0f} {r['checked_p95_ms']:>7.1f}ms | "
             f"{r['baseline_p50_ms']:>7.1f}ms "
             f"{r['baseline_p95_ms']:>7.1f}ms {ratio:>9.2f}"
@@ -307,8 +357,13 @@ def main() -> None:
         " stat p95 = the same with every file stat'ed before every search (MEM_FRESHNESS_MS=0);"
         " base = rank-bm25 get_scores + numpy cosine over all vectors (no scope filter, no file check),"
         " same process and data; p95 ratio = warm p95 / base p95; infer = Memory.add with extraction and"
-        " reconciliation (no LLM), warm."
+        " reconciliation (no LLM), warm; cold = `mem search` in a new process, in-process (MEM_DAEMON=off);"
+        " daemon = the same while `mem watch` runs and answers it; ratio = daemon / cold;"
+        " import = `python -c 'import memcli.cli'`, what any `mem` call pays first, same run."
     )
+    for r in rows:
+        if r["daemon_served"] < args.cold_runs:
+            print(f"warning: mem watch answered {r['daemon_served']} of {args.cold_runs} daemon runs at {r['size']}")
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2))
 

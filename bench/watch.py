@@ -4,6 +4,8 @@ A real `mem watch` runs as a subprocess on a temp vault. Another process reads t
 watcher writes (its own file check is switched off, so it never indexes anything itself):
   latency  median / p95 over N in-place edits of the time from the write to the edited text
            being searchable, debounce included
+  cli      the same through the CLI: from the write until a `mem search` in a new process (which
+           the running `mem watch` answers over .mem/serve.sock) first finds the edited text
   burst    10,000 files created at once (like a git checkout): time until the index holds
            exactly the files on disk, next to `mem index` (Memory.reindex) on a copy of them
   idle     CPU seconds the watcher used during 5 idle seconds
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import os
 import shutil
 import statistics
@@ -53,10 +56,19 @@ def wait_until(condition, timeout: float, step: float = 0.005) -> float | None: 
     return None
 
 
+def cli(folder: Path, *args: str) -> str:
+    """stdout of one `mem` process (a new process each time, as a person or an agent runs it)."""
+    done = subprocess.run(
+        [sys.executable, "-m", "memcli", "--vault", str(folder), *args], capture_output=True, text=True
+    )
+    return done.stdout
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--edits", type=int, default=20)
     parser.add_argument("--burst", type=int, default=10_000)
+    parser.add_argument("--cli-edits", type=int, default=5, help="edits timed through `mem search` processes")
     parser.add_argument("--seed-size", type=int, default=1000, help="memories in the vault before the edits")
     args = parser.parse_args()
 
@@ -88,6 +100,20 @@ def main() -> None:
                     lambda word=word: any(word in r["memory"] for r in mem.search(word, limit=1)["results"]), 10
                 )
                 latencies.append(float("inf") if took is None else took)
+
+            cli_latencies, cli_calls = [], 0
+            for i in range(args.cli_edits):
+                word = f"yak{i}zed"
+                text = target.read_text()
+                body_start = text.index("---\n", 4) + 4
+                started = time.perf_counter()
+                target.write_text(text[:body_start] + f"edited {word}\n")
+                found = False
+                while not found and time.perf_counter() - started < 10:
+                    cli_calls += 1
+                    found = word in cli(folder, "search", word, "-k", "1", "--json")
+                cli_latencies.append(time.perf_counter() - started if found else float("inf"))
+            served = json.loads(cli(folder, "watch", "--status", "--json"))["served"]
 
             idle_before = cpu_seconds(watcher.pid)
             time.sleep(5)
@@ -126,6 +152,12 @@ def main() -> None:
     print(
         f"burst of {args.burst} new files: watcher {burst:.1f} s to an index matching the disk "
         f"({'exactly' if exact else 'NOT exactly'}); mem index on the same files {index_time:.1f} s; ratio {burst / index_time:.2f}"
+    )
+    cli_ordered = sorted(cli_latencies)
+    print(
+        f"save -> searchable through the CLI ({args.cli_edits} edits, `mem search` processes answered by mem watch): "
+        f"median {statistics.median(cli_latencies) * 1000:.0f} ms, worst {cli_ordered[-1] * 1000:.0f} ms; "
+        f"{served} of {cli_calls} calls answered by the daemon"
     )
     print(f"idle watcher: {idle_cpu:.3f} CPU seconds in 5 s")
 

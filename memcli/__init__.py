@@ -5,6 +5,8 @@
 >>> m.add("prefers pnpm over npm", user_id="ray")
 """
 
+from typing import TYPE_CHECKING, Any
+
 from memcli.errors import (
     ConflictError,
     EmbeddingUnavailable,
@@ -20,10 +22,27 @@ from memcli.errors import (
     SecretFoundError,
     VaultError,
 )
-from memcli.memory import Memory
-from memcli.memory.aio import AsyncMemory
+
+if TYPE_CHECKING:
+    from memcli.memory import Memory
+    from memcli.memory.aio import AsyncMemory
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> Any:
+    # Memory is loaded on first use, not by `import memcli`: a `mem` call that a running
+    # `mem watch` answers never loads the library (memcli.serve, memcli.cli.remote).
+    if name == "Memory":
+        from memcli.memory import Memory
+
+        return Memory
+    if name == "AsyncMemory":
+        from memcli.memory.aio import AsyncMemory
+
+        return AsyncMemory
+    raise AttributeError(f"module 'memcli' has no attribute {name!r}")
+
 
 __all__ = [
     "AsyncMemory",

@@ -57,6 +57,8 @@ class Settings:
     llm_model: str | None = None
     llm_api_key: str | None = None  # from MEM_LLM_API_KEY only: a vault's mem.toml is committed
     llm_timeout: float = 30.0
+    # The CLI asks a running `mem watch` first (MEM_DAEMON=off: always answer in-process).
+    use_daemon: bool = True
 
 
 def default_vault_path(env: Mapping[str, str] | None = None) -> Path:
@@ -245,6 +247,7 @@ def load_settings(
                 "freshness_ms", env.get("MEM_FRESHNESS_MS") or search.get("freshness_ms", 1000), 0, 3_600_000
             )
         ),
+        use_daemon=str(env.get("MEM_DAEMON") or "on").lower() not in ("0", "false", "no", "off"),
     )
 
 

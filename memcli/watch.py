@@ -9,12 +9,13 @@ rescan catches anything else, as Syncthing does.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,6 +25,7 @@ from watchdog.observers.api import BaseObserver
 
 from memcli.errors import MemError
 from memcli.memory import Memory
+from memcli.serve import Server, socket_path
 from memcli.vault.files import is_note_path
 
 log = logging.getLogger("memcli")
@@ -70,23 +72,24 @@ class _LostEvents(logging.Handler):
         self.changes.put(RESCAN)
 
 
-def next_batch(changes: queue.Queue[str], quiet: float, longest: float, wait: float | None) -> set[str] | None:
-    """Block up to `wait` seconds for a change, then gather until `quiet` seconds pass without one
-    (or `longest` seconds in all). None when nothing came."""
+def burst(changes: queue.Queue[str], quiet: float, longest: float, wait: float | None) -> Iterator[str]:
+    """The changes of one burst, as they come: block up to `wait` seconds for the first, then
+    go on until `quiet` seconds pass without one (or `longest` seconds in all)."""
     try:
-        first = changes.get(timeout=wait)
+        yield changes.get(timeout=wait)
     except queue.Empty:
-        return None
-    batch = {first}
+        return
     deadline = time.monotonic() + longest
-    while True:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            return batch
+    while (remaining := deadline - time.monotonic()) > 0:
         try:
-            batch.add(changes.get(timeout=min(quiet, remaining)))
+            yield changes.get(timeout=min(quiet, remaining))
         except queue.Empty:
-            return batch
+            return
+
+
+def next_batch(changes: queue.Queue[str], quiet: float, longest: float, wait: float | None) -> set[str] | None:
+    """One burst as a set; None when nothing came within `wait` seconds."""
+    return set(burst(changes, quiet, longest, wait)) or None
 
 
 @dataclass
@@ -113,8 +116,19 @@ class Watcher:
         rescan_every: float = 300.0,
         on_batch: Callable[[BatchReport], None] | None = None,
         on_start: Callable[[], None] | None = None,
+        serve: bool = False,
     ) -> None:
+        """`serve`: also answer CLI queries over `.mem/serve.sock` (memcli.serve) while watching."""
         self.memory = memory
+        self.serve = serve
+        self.server: Server | None = None
+        self.not_serving: str | None = None  # why serve=True could not serve
+        # The batches and the served requests share one Memory: one at a time (re-entered by
+        # catch_up, which a served request runs with the lock held).
+        self.lock = threading.RLock()
+        self._pending: set[str] = set()  # the burst being gathered
+        self._pending_lock = threading.Lock()
+        self._observer: BaseObserver | None = None
         self.quiet, self.longest, self.rescan_every = quiet, longest, rescan_every
         self.on_batch = on_batch or (lambda report: None)
         self.on_start = on_start or (lambda: None)
@@ -128,7 +142,8 @@ class Watcher:
         full = RESCAN in batch
         paths = sorted(p for p in batch if p != RESCAN)
         try:
-            stats = self.memory.reindex() if full else self.memory.reindex(paths=paths)
+            with self.lock:
+                stats = self.memory.reindex() if full else self.memory.reindex(paths=paths)
         except MemError as err:  # a lock held too long, an unwritable .mem/: try again next batch
             self.changes.put(RESCAN)
             return BatchReport(len(paths), full, 0, 0, time.perf_counter() - started, error=str(err))
@@ -150,30 +165,84 @@ class Watcher:
         with vault.watch_lock():
             lost = _LostEvents(self.changes)
             logging.getLogger("watchdog.observers").addHandler(lost)
-            observer = self._start_observer()
+            self._observer = self._start_observer()
             self.memory.warm_up()  # the first edit should not wait for the model to load
+            if not self.serve:
+                # A socket an earlier serving mem watch left: stale (this one holds the watch
+                # lock), and while it is there every CLI call would try it.
+                with contextlib.suppress(OSError):
+                    socket_path(vault.state_dir).unlink()
+            else:
+                # Every change the observer reports is indexed before a served read (catch_up),
+                # so those reads need not stat every file as a new process does.
+                self.memory.rely_on_watcher(self._observing)
+                self._start_server()
             self.on_start()
             try:
                 self.changes.put(RESCAN)  # catch up with whatever changed while nobody watched
                 next_rescan = time.monotonic() + self.rescan_every
                 while not self.stop_event.is_set():
-                    if not observer.is_alive():  # the observer thread died: events were lost
-                        observer = self._start_observer()
+                    if not self._observing():  # the observer thread died: events were lost
+                        self._observer = self._start_observer()
                         self.changes.put(RESCAN)
                     wait = max(0.0, min(next_rescan - time.monotonic(), 1.0))
-                    batch = next_batch(self.changes, self.quiet, self.longest, wait)
-                    if batch is None:
+                    came = False
+                    for relpath in burst(self.changes, self.quiet, self.longest, wait):
+                        came = True
+                        with self._pending_lock:  # where catch_up() can take it before the burst ends
+                            self._pending.add(relpath)
+                    if not came:
                         if time.monotonic() >= next_rescan:
                             self.changes.put(RESCAN)
                             next_rescan = time.monotonic() + self.rescan_every
                         continue
-                    if RESCAN in batch:
-                        next_rescan = time.monotonic() + self.rescan_every
-                    self.on_batch(self.process(batch))
+                    with self.lock:
+                        batch = self._take()
+                        if RESCAN in batch:
+                            next_rescan = time.monotonic() + self.rescan_every
+                        if batch:
+                            self.on_batch(self.process(batch))
             finally:
                 logging.getLogger("watchdog.observers").removeHandler(lost)
-                observer.stop()
-                observer.join(timeout=5)
+                if self.server is not None:
+                    self.server.stop()
+                    self.server = None
+                self.memory.rely_on_watcher(None)
+                if self._observer is not None:
+                    self._observer.stop()
+                    self._observer.join(timeout=5)
+
+    def _observing(self) -> bool:
+        return self._observer is not None and self._observer.is_alive()
+
+    def _take(self) -> set[str]:
+        """Everything reported and not yet indexed: the burst being gathered and the queue."""
+        with self._pending_lock:
+            batch, self._pending = self._pending, set()
+        while True:
+            try:
+                batch.add(self.changes.get_nowait())
+            except queue.Empty:
+                return batch
+
+    def catch_up(self) -> None:
+        """Index now, without waiting for the burst to end, every change reported so far: a
+        served request sees what a new process would. The lock is re-entered: a request holds it."""
+        with self.lock:
+            batch = self._take()
+            if batch:
+                self.on_batch(self.process(batch))
+
+    def _start_server(self) -> None:
+        """Serve CLI queries; when this vault cannot be served, watch anyway and say why."""
+        server = Server(self.memory, self.lock, before=self.catch_up)
+        try:
+            server.start()
+        except (OSError, ValueError) as err:
+            self.not_serving = getattr(err, "strerror", None) or str(err)
+            log.warning("mem watch: not serving CLI queries (%s); they run in-process", self.not_serving)
+            return
+        self.server = server
 
     def stop(self) -> None:
         self.stop_event.set()

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
+import threading
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from memcli import Memory
 from memcli.testing import HashEmbedder
+
+if TYPE_CHECKING:
+    from memcli.watch import Watcher
 
 
 @pytest.fixture(autouse=True)
@@ -27,6 +34,7 @@ def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         "MEM_LLM_MODEL",
         "MEM_LLM_API_KEY",
         "MEM_LLM_TIMEOUT",
+        "MEM_DAEMON",
         "XDG_CONFIG_HOME",
     ):
         monkeypatch.delenv(name, raising=False)
@@ -56,3 +64,27 @@ FakeEmbedder = HashEmbedder  # the tests' old name for it
 @pytest.fixture
 def fake_embedder() -> FakeEmbedder:
     return FakeEmbedder()
+
+
+@contextlib.contextmanager
+def running_watch(vault: Path) -> Iterator[Watcher]:
+    """A `mem watch` of `vault` serving CLI queries, in a thread of this process."""
+    from memcli.watch import Watcher
+
+    Memory(vault=vault).init()
+    started = threading.Event()
+    watcher = Watcher(Memory(vault=vault), on_start=started.set, serve=True)
+    thread = threading.Thread(target=watcher.run, daemon=True)
+    thread.start()
+    assert started.wait(30) and watcher.server is not None, watcher.not_serving
+    try:
+        yield watcher
+    finally:
+        watcher.stop()
+        thread.join(30)
+
+
+@pytest.fixture
+def serving(vault: Path) -> Iterator[Watcher]:
+    with running_watch(vault) as watcher:
+        yield watcher

@@ -9,20 +9,48 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from typer.main import get_command
 
+from memcli import Memory
 from memcli.cli import app
+from memcli.watch import Watcher
 
 ROOT = Path(__file__).resolve().parents[1]
 HEAVY = ["numpy", "fastembed", "onnxruntime", "watchdog", "mcp", "rank_bm25", "detect_secrets"]
 
 
 def test_importing_the_cli_loads_no_heavy_dependency() -> None:
-    """`mem --help` and a daemon-served query must not pay for the model, numpy, watchdog or MCP:
-    they are imported by the commands that need them, on first use."""
+    """`mem --help` must not pay for the model, numpy, watchdog or MCP: they are imported by the
+    commands that need them, on first use."""
     probe = f"import sys, json, memcli.cli; print(json.dumps([m for m in {HEAVY!r} if m in sys.modules]))"
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert json.loads(done.stdout) == []
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["search", "pnpm", "--json"], ["list"], ["get", "{id}"], ["context"], ["add", "likes tea", "--no-infer"]],
+    ids=lambda args: args[0],
+)
+def test_a_call_the_daemon_answers_loads_neither_the_library_nor_the_model(
+    vault: Path, serving: Watcher, args: list[str]
+) -> None:
+    """The point of the warm path: the CLI process pays for Python, typer and rich, no more."""
+    memory_id = Memory(vault=vault).add("prefers pnpm over npm", infer=False)["results"][0]["id"]
+    argv = ["mem", "--vault", str(vault), *(a.format(id=memory_id) for a in args)]
+    unwanted = [*HEAVY, "memcli.memory", "memcli.index", "memcli.infer", "frontmatter", "yaml"]
+    probe = (
+        "import atexit, json, sys\n"
+        f"atexit.register(lambda: print('LOADED', json.dumps([m for m in {unwanted!r} if m in sys.modules])))\n"
+        f"sys.argv = {argv!r}\n"
+        "from memcli.cli import main\n"
+        "main()\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-1] == "LOADED []"
+    assert serving.server is not None and serving.server.served == 1
 
 
 def test_the_readme_mentions_every_command() -> None:

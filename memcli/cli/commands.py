@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -11,7 +12,7 @@ from typing import Any
 import typer
 from rich.text import Text
 
-from memcli.cli import render
+from memcli.cli import remote, render
 from memcli.cli.options import (
     AgentOpt,
     CleanFormatter,
@@ -23,15 +24,17 @@ from memcli.cli.options import (
     friendly,
     print_json,
     say,
+    served,
     state_of,
 )
 from memcli.cli.render import new_console, one_line
-from memcli.config import load_settings
+from memcli.config import Settings, load_settings
 from memcli.errors import InvalidInputError
-from memcli.interop.digest import replace_block
-from memcli.memory import Memory, load_messages
-from memcli.memory.writing import UNCHANGED
-from memcli.vault.files import output_path, write_output
+
+# The library (memcli.memory, memcli.vault and what they bring) is not imported here: `search`,
+# `get`, `list`, `context` and `add` may be answered by a running `mem watch`, and then this
+# process never loads it (tests/test_layout.py). Commands reach it through state_of(ctx).memory()
+# or served(), and import the few helpers they need where they use them.
 
 app = typer.Typer(
     name="mem",
@@ -67,7 +70,7 @@ def init(
     as_json: bool = JsonOpt,
 ) -> None:
     """Create a vault: memories/, mem.toml (its marker) and .mem/ for derived state."""
-    result = Memory(vault=path if path is not None else state_of(ctx).vault).init(git=git)
+    result = State(vault=path if path is not None else state_of(ctx).vault).memory().init(git=git)
     if as_json:
         print_json(result)
     else:
@@ -123,28 +126,28 @@ def add(
     if messages is not None and text is not None:
         raise InvalidInputError("give either TEXT or --messages, not both")
     if messages is not None:
+        from memcli.interop.formats import load_messages
+
         payload: Any = load_messages(_read_source(messages))
     elif text is None:
         raise InvalidInputError('nothing to remember: give the text, e.g. mem add "prefers pnpm over npm"')
     else:
         payload = sys.stdin.read() if text == "-" else text
-    result = (
-        state_of(ctx)
-        .memory()
-        .add(
-            payload,
-            user_id=user,
-            agent_id=agent,
-            run_id=run,
-            metadata=_parse_meta(meta) or None,
-            infer=not no_infer,
-            tags=tag,
-            source="cli",
-            redact=True if redact else None,
-            timestamp=at,
-            replaces=replaces or None,
-            explain=explain,
-        )
+    result = served(
+        ctx,
+        "add",
+        payload,
+        user_id=user,
+        agent_id=agent,
+        run_id=run,
+        metadata=_parse_meta(meta) or None,
+        infer=not no_infer,
+        tags=tag,
+        source="cli",
+        redact=True if redact else None,
+        timestamp=at,
+        replaces=replaces or None,
+        explain=explain,
     )
     print_json(result) if as_json else render.added(new_console(), result, inferred=not no_infer)
 
@@ -216,19 +219,17 @@ def search(
     as_json: bool = JsonOpt,
 ) -> None:
     """Find memories by meaning and words: `mem search "package manager" -u ray`."""
-    result = (
-        state_of(ctx)
-        .memory()
-        .search(
-            query,
-            user_id=user,
-            agent_id=agent,
-            run_id=run,
-            limit=limit,
-            include_all=include_all,
-            explain=explain,
-            as_of=as_of,
-        )
+    result = served(
+        ctx,
+        "search",
+        query,
+        user_id=user,
+        agent_id=agent,
+        run_id=run,
+        limit=limit,
+        include_all=include_all,
+        explain=explain,
+        as_of=as_of,
     )
     print_json(result) if as_json else render.search(new_console(), result, query)
 
@@ -237,7 +238,7 @@ def search(
 @friendly
 def get(ctx: typer.Context, memory_id: str = typer.Argument(..., metavar="ID"), as_json: bool = JsonOpt) -> None:
     """Show one memory by id."""
-    result = state_of(ctx).memory().get(memory_id, include_deleted=True)
+    result = served(ctx, "get", memory_id, include_deleted=True)
     if result is None:
         raise fail(f"no memory with id {memory_id}; see `mem list` or `mem search` for ids")
     print_json(result) if as_json else render.record(new_console(), result)
@@ -256,10 +257,8 @@ def list_(
     as_json: bool = JsonOpt,
 ) -> None:
     """List current memories, newest first."""
-    result = (
-        state_of(ctx)
-        .memory()
-        .get_all(user_id=user, agent_id=agent, run_id=run, limit=limit, include_all=include_all, as_of=as_of)
+    result = served(
+        ctx, "get_all", user_id=user, agent_id=agent, run_id=run, limit=limit, include_all=include_all, as_of=as_of
     )
     print_json(result) if as_json else render.listing(new_console(), result)
 
@@ -279,6 +278,8 @@ def update(
         .memory()
         .update(memory_id, sys.stdin.read() if text == "-" else text, redact=True if redact else None)
     )
+    from memcli.memory.writing import UNCHANGED
+
     print_json(result) if as_json else say(
         f"{memory_id} already says that." if result["message"] == UNCHANGED else f"Updated {memory_id}."
     )
@@ -363,8 +364,19 @@ def watch(
     rescan: float = typer.Option(
         300.0, "--rescan", help="Full rescan every this many seconds, in case events were lost."
     ),
+    serve: bool = typer.Option(
+        True, "--serve/--no-serve", help="Answer CLI search, get, list, context and add from this warm process."
+    ),
+    status: bool = typer.Option(False, "--status", help="Say whether a mem watch serves this vault (exit 1: none)."),
+    as_json: bool = typer.Option(False, "--json", help="With --status: print it as JSON."),
 ) -> None:
-    """Keep the index fresh while files change (editors, agents, git pull). Ctrl-C stops it."""
+    """Keep the index fresh while files change (editors, agents, git pull). Ctrl-C stops it.
+
+    While it runs, `mem search`, `get`, `list`, `context` and `add` in other terminals are answered
+    by it over .mem/serve.sock (same output, no model to load); without it they run in-process."""
+    if status:
+        _watch_status(state_of(ctx).settings(), as_json)
+        return
     from memcli.watch import Watcher  # watchdog is only needed by this command
 
     memory = state_of(ctx).memory()
@@ -375,18 +387,48 @@ def watch(
         return
     if debounce_ms < 0 or rescan <= 0:
         raise InvalidInputError("--debounce must be >= 0 and --rescan > 0")
+
+    def started() -> None:
+        serving = "; serving CLI queries" if watcher.server is not None else ""
+        console.print(Text(f"Watching {memory.vault.root}{serving} (Ctrl-C to stop)"), soft_wrap=True)
+
     watcher = Watcher(
         memory,
         quiet=debounce_ms / 1000,
         rescan_every=rescan,
         on_batch=lambda report: render.batch(console, report),
-        on_start=lambda: console.print(Text(f"Watching {memory.vault.root} (Ctrl-C to stop)"), soft_wrap=True),
+        on_start=started,
+        serve=serve,
     )
+    # `kill` and service managers stop it with SIGTERM: leave as Ctrl-C does (the socket removed).
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         watcher.run()
     except KeyboardInterrupt:
         watcher.stop()
         console.print("Stopped.")
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _watch_status(settings: Settings, as_json: bool) -> None:
+    try:
+        result: dict[str, Any] = {"serving": True, **remote.status(settings)}
+    except remote.Declined as why:
+        result = {"serving": False, "vault": str(settings.vault), "why": str(why)}
+    if as_json:
+        print_json(result)
+    elif result["serving"]:
+        say(
+            f"mem watch (pid {result['pid']}) serves {result['vault']} since {result['since'][:19]}Z: "
+            f"CLI search, get, list, context and add go through it ({result['served']} served)."
+        )
+    else:
+        say(f"No mem watch serves {result['vault']} ({result['why']}); CLI commands run in-process.")
+    if not result["serving"]:
+        raise typer.Exit(1)
 
 
 def _is_stdout(path: Path) -> bool:
@@ -409,10 +451,13 @@ def context(
     as_json: bool = JsonOpt,
 ) -> None:
     """A compact markdown digest of what matters, for an agent to read at session start."""
-    result = state_of(ctx).memory().context(user_id=user, agent_id=agent, run_id=run, query=query, budget=budget)
+    result = served(ctx, "context", user_id=user, agent_id=agent, run_id=run, query=query, budget=budget)
     if write is not None and _is_stdout(write):
         write = None  # `--write -`: the digest itself, as without --write
     if write is not None:
+        from memcli.interop.digest import replace_block
+        from memcli.vault.files import output_path, write_output
+
         real = output_path(write)  # before reading: reading a FIFO would hang
         try:
             # bytes, so CRLF line endings survive (read_text would turn them into LF)
@@ -504,6 +549,8 @@ def export_(
     if output is None or _is_stdout(output):
         say(text, nl=False)
     else:
+        from memcli.vault.files import write_output
+
         write_output(output, text)
         say(f"Wrote {output}", err=True)
 

@@ -8,14 +8,18 @@ import json
 import logging
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any, TypeVar
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
 
+from memcli.cli import remote
+from memcli.config import Settings, load_settings
 from memcli.errors import MemError
 from memcli.guard.outputs import clean, escape_invisible
-from memcli.memory import Memory
+
+if TYPE_CHECKING:
+    from memcli.memory import Memory
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -28,9 +32,29 @@ JsonOpt = typer.Option(False, "--json", help="Print the library's result as JSON
 @dataclass
 class State:
     vault: str | None = None
+    _settings: Settings | None = field(default=None, repr=False)
+
+    def settings(self) -> Settings:
+        """The settings of the vault this call works on, resolved once."""
+        if self._settings is None:
+            self._settings = load_settings(self.vault)
+        return self._settings
 
     def memory(self) -> Memory:
-        return Memory(vault=self.vault)
+        # The library is loaded on first use: a call that `mem watch` answers never loads it.
+        from memcli.memory import Memory
+
+        return Memory(settings=self.settings())
+
+
+def served(ctx: typer.Context, op: str, *args: Any, **kwargs: Any) -> Any:
+    """What Memory.<op>(*args, **kwargs) returns, from the `mem watch` serving this vault when one
+    answers in time (memcli.cli.remote), else from this process: the same result either way."""
+    state = state_of(ctx)
+    answer = remote.ask(state.settings(), op, list(args), kwargs)
+    if answer is remote.UNSERVED:
+        return getattr(state.memory(), op)(*args, **kwargs)
+    return answer
 
 
 def say(text: str, *, nl: bool = True, err: bool = False) -> None:

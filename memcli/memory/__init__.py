@@ -108,8 +108,10 @@ class Memory:
     keep_both = _to("writing", Writing.keep_both)
     # mem's own
     context = _to("reading", Reading.context)
+    reset_notices = _to("reading", Reading.reset_notices)
     scan = _to("core", Core.scan)
     reindex = _to("core", Core.reindex)
+    rely_on_watcher = _to("core", Core.rely_on_watcher)
     entities = _to("entities_view", Entities.entities)
     graph = _to("entities_view", Entities.graph)
     rename_entity = _to("entities_view", Entities.rename_entity)

@@ -72,6 +72,11 @@ class Reading:
         self.core = core
         self._told_bm25 = False
 
+    def reset_notices(self) -> None:
+        """Say the one-time notices ("searching with BM25 only") again from the next call, as a
+        new process would: `mem watch` serves each CLI call as if it were its own process."""
+        self._told_bm25 = False
+
     def _now(self) -> float:
         return self.core.clock().timestamp()
 

@@ -29,6 +29,7 @@ from memcli.errors import (
 _SLUG_WORD = re.compile(r"[a-z0-9]+")
 # What _write_temp names its files, exactly: a user's own `.notes.md.old.tmp` is not mem's to sweep.
 _TEMP_NAME = re.compile(r"^\..+\.md\.mem-[0-9a-f]{12}\.tmp$")
+WATCH_LOCK = "watch.lock"  # held by the one `mem watch` of a vault
 STRAY_TEMP_AGE_S = 60.0  # a writer finishes in well under a minute; an older temp file is a leftover
 MARKER_TEXT = """\
 # This file marks the folder as a mem vault: every .md file in it is a memory or a note.
@@ -173,6 +174,22 @@ def write_output(target: Path, text: str) -> Path:
     return real
 
 
+@contextlib.contextmanager
+def no_watcher(state_dir: Path, wait: float = 0.0) -> Iterator[bool]:
+    """True when no `mem watch` runs for the vault of this state folder (its watch lock was free
+    within `wait` seconds), and then none can start until the block ends."""
+    lock = filelock.FileLock(str(state_dir / WATCH_LOCK), timeout=wait)
+    try:
+        lock.acquire()
+    except (filelock.Timeout, OSError):
+        yield False
+        return
+    try:
+        yield True
+    finally:
+        lock.release()
+
+
 class Vault:
     """A folder of markdown files. Paths given to and returned by it are inside the root."""
 
@@ -304,7 +321,7 @@ class Vault:
     def watch_lock(self) -> Iterator[None]:
         """Held by the one `mem watch` of this vault; a second one is refused at once."""
         self.ensure_state()
-        lock = filelock.FileLock(str(self.state_dir / "watch.lock"), timeout=0)
+        lock = filelock.FileLock(str(self.state_dir / WATCH_LOCK), timeout=0)
         try:
             lock.acquire()
         except filelock.Timeout:
