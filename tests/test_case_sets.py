@@ -59,7 +59,10 @@ KNOWN_FAILURES = {
     "v5-dedupe-05",
     "v5-dedupe-06",
     "v5-extract-07",
-    "v5-graph-04",
+    # graph evidence now needs a direct match to lend (a link must not outrank a keyword or meaning
+    # match, issue 16): v5-graph-04 passes since, and this two-hop one (person -> programme ->
+    # region, with no word of the question on the middle note) fails
+    "ho-graph-01",
 }
 
 
