@@ -473,6 +473,33 @@ def test_a_success_resets_the_breaker(llm_mem: Memory, stub: StubChatServer) -> 
     assert len(stub.requests) == 6  # never three in a row: never paused
 
 
+def test_doctor_reports_the_llm(llm_mem: Memory, stub: StubChatServer) -> None:
+    stub.refuse = {"json_schema"}
+    stub.answer = lambda request: {"ok": True}
+    report = llm_mem.doctor()["llm"]
+    assert report["base_url"] == stub.url and report["model"] == "tiny-test-model"
+    assert report["reachable"] is True and report["response_format"] == "json_object" and report["error"] is None
+    assert isinstance(report["round_trip_ms"], int) and report["paused"] is False
+    assert "sk-test" not in json.dumps(report)
+    assert stub.requests[-1]["max_tokens"] <= 16  # a tiny round trip
+
+
+def test_doctor_reports_a_down_llm_and_none_when_unconfigured(
+    vault: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert Memory(vault=vault).doctor()["llm"] is None
+    _configure(monkeypatch, _closed_port())
+    report = Memory(vault=vault).doctor()["llm"]
+    assert report["reachable"] is False and "Connection refused" in report["error"]
+
+    from typer.testing import CliRunner
+
+    from memcli.cli.commands import app
+
+    out = CliRunner().invoke(app, ["--vault", str(vault), "doctor"], catch_exceptions=False).output
+    assert "llm:" in out and "not reachable" in out and "tiny-test-model" in out
+
+
 def test_no_llm_configured_sends_nothing(vault: Path, stub: StubChatServer) -> None:
     Memory(vault=vault).add("I live in Porto", user_id="ray")
     assert stub.requests == []
