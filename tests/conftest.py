@@ -48,6 +48,14 @@ def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return home
 
 
+@pytest.fixture(autouse=True)
+def unknown_llm_servers() -> None:
+    """What a process learned of LLM servers (formats, context, the breaker) does not leak between tests."""
+    from memcli.infer import llm
+
+    llm.forget_servers()
+
+
 @pytest.fixture
 def vault(tmp_path: Path) -> Path:
     return tmp_path / "vault"

@@ -248,6 +248,15 @@ def doctor(console: Console, report: dict[str, Any]) -> None:
         names = [one_line(name) for name in report["entities_without_note"]]
         shown = ", ".join(names[:8]) + (f" and {len(names) - 8} more" if len(names) > 8 else "")
         console.print(Text(f"entities:      {len(names)} linked but with no note (fine): {shown}"))
+    if report.get("llm"):
+        llm = report["llm"]
+        where = f"{one_line(llm['model'])} at {one_line(llm['base_url'])}"
+        if llm["reachable"] and not llm["error"]:
+            state = f"answers in {llm['round_trip_ms']} ms, response_format {llm['response_format']}"
+        else:
+            state = f"{'not reachable' if not llm['reachable'] else 'no usable answer'}: {one_line(llm['error'] or '')}"
+        paused = "; paused after repeated failures (the rules decide)" if llm.get("paused") else ""
+        console.print(Text(f"llm:           {where}: {state}{paused}"))
     if report.get("swept_temp_files"):
         console.print(Text(f"swept:         {len(report['swept_temp_files'])} temp file(s) left by a killed writer"))
     for item in report.get("possible_prompt_injection", []):

@@ -292,7 +292,8 @@ def _reconcile_corrections(extraction: Extraction, live: list[Existing], decisio
             continue
         start = target.text.casefold().find(fix.old.casefold())
         text = target.text[:start] + fix.new + target.text[start + len(fix.old) :]
-        decisions.append(Decision(UPDATE, text=text, target=target, why=f"corrected {fix.old!r} to {fix.new!r}"))
+        why = f"corrected {fix.old!r} to {fix.new!r}"
+        decisions.append(Decision(UPDATE, text=text, target=target, why=why, trace={"from": "correction"}))
         _drop(live, target)
 
 
@@ -306,12 +307,17 @@ def _reconcile_retractions(
         for memory in hits:
             why = f"asked to forget {retraction.target[:60]!r}"
             rest = _without(memory.text, retraction.target, retraction.keep) if retraction.keep else None
+            said: dict[str, object] = {"from": "retraction"}  # the user's own words (the LLM's vetting reads it)
             if rest:  # "forget the birthday, keep the orchids": only that part goes
-                decisions.append(Decision(UPDATE, text=rest, target=memory, why=why + " (the rest kept)"))
+                decisions.append(
+                    Decision(UPDATE, text=rest, target=memory, why=why + " (the rest kept)", trace=dict(said))
+                )
             elif retraction.fallback:  # "I quit smoking" replaces "smokes ten a day": the change is a fact
-                decisions.append(Decision(UPDATE, text=retraction.fallback, target=memory, why="no longer true"))
+                decisions.append(
+                    Decision(UPDATE, text=retraction.fallback, target=memory, why="no longer true", trace=dict(said))
+                )
             else:
-                decisions.append(Decision(DELETE, target=memory, why=why))
+                decisions.append(Decision(DELETE, target=memory, why=why, trace=dict(said)))
             _drop(live, memory)
         if not hits and retraction.fallback:  # "I quit alcohol" with nothing stored about alcohol: a new fact
             facts.append(Fact(text=retraction.fallback, sentence=retraction.sentence, subject=frozenset({"@user"})))

@@ -9,6 +9,7 @@ from typing import Any
 from memcli.config import MARKER, default_vault_path
 from memcli.guard.outputs import looks_like_injection
 from memcli.guard.secrets import findings_in
+from memcli.infer.llm import ChatClient
 from memcli.memory.core import Core
 from memcli.vault import git as gitrepo
 from memcli.vault import markdown
@@ -83,6 +84,17 @@ class Maintenance:
         """The mode searches run in now: the configured one, or "bm25" when no model is available."""
         return self.core.index().mode(self.core.settings.search_mode)
 
+    def llm_report(self) -> dict[str, Any] | None:
+        """The optional LLM, when one is configured: where, which model, and one tiny round trip
+        (reachable, the response format it takes, how long it took, the error if any), plus
+        whether the breaker has paused it in this process. None without one."""
+        s = self.core.settings
+        if not (s.llm_base_url and s.llm_model):
+            return None
+        client = ChatClient(s.llm_base_url, s.llm_model, s.llm_api_key, s.llm_timeout)
+        paused = client.paused()
+        return {"base_url": s.llm_base_url, "model": s.llm_model, **client.probe(), "paused": paused}
+
     def doctor(self) -> dict[str, Any]:
         """Where the vault is, what it holds, and the files that could not be read and why."""
         drift = self.core.catch_up()  # what the index had missed: files changed or removed behind its back
@@ -131,6 +143,7 @@ class Maintenance:
             "entities_without_note": sorted(
                 e.name for e in self.core.graph(self.core.index()).entities.values() if e.note is None
             ),
+            "llm": self.llm_report(),
             "vault_exists": self.core.vault.exists(),
             "default_vault": str(default_vault_path()),
             "counts": counts,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Callable, Iterable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -19,18 +19,18 @@ from memcli.infer.attributes import attributes
 from memcli.infer.extract import extract
 from memcli.infer.llm import ChatClient, LLMError
 from memcli.infer.reconcile import reconcile
-from memcli.infer.types import ADD, DELETE, NONE, UPDATE, Decision, Existing, Fact, Similarity
+from memcli.infer.types import ADD, DELETE, NONE, UPDATE, Decision, Existing, Extraction, Fact, Similarity
 from memcli.memory.core import Core
 from memcli.memory.filters import scoped
 from memcli.models import CURRENT, DELETED, SUPERSEDED, MemoryRecord
-from memcli.text.english import known_names, refine_subject, subject_of
+from memcli.text.english import content_words, known_names, refine_subject, subject_of
 from memcli.vault import markdown
 from memcli.vault.files import new_id, slug
 
 if TYPE_CHECKING:
     import numpy as np
 
-    from memcli.index.core import SearchIndex
+    from memcli.index.core import Candidates, SearchIndex
     from memcli.infer.decider import Judge
 
 log = logging.getLogger(__name__)
@@ -40,7 +40,38 @@ UNCHANGED = "Memory unchanged."  # update's message (Mem0's wording) when the te
 LONG_TEXT = 4000  # characters: a text this long is a document to keep whole, not a message to mine
 MAX_COMPARED = 300  # a scope this small is compared whole; a bigger one through search
 CANDIDATES_PER_TEXT = 15  # in a big scope: the closest memories by words, and by meaning, per fact
-LLM_CANDIDATES = 50  # memories shown to the LLM: the newest of the scope
+LLM_CANDIDATES = (
+    30  # a scope this small is shown to the LLM whole (as the prompt budget allows); a bigger one through search
+)
+
+
+@dataclass
+class _Ruled:
+    """What the rules made of one add: the extraction, the texts embedded (and their vectors),
+    the search queries, the memories compared, the decisions and --explain's sentences."""
+
+    extraction: Extraction
+    texts: list[str]
+    vectors: np.ndarray | None
+    queries: list[str]
+    records: list[MemoryRecord]
+    existing: list[Existing]
+    decisions: list[Decision]
+    sentences: list[dict[str, Any]]
+
+    def known_vectors(self) -> dict[str, np.ndarray]:
+        return {} if self.vectors is None else dict(zip(self.texts, self.vectors, strict=True))
+
+
+def _dated(when: str | None) -> str | None:
+    """ "2026-01-03 (Saturday)": the message's date as the LLM gets it."""
+    if not when:
+        return None
+    try:
+        moment = datetime.fromisoformat(when.replace("Z", "+00:00"))
+    except ValueError:
+        return when
+    return f"{moment.date().isoformat()} ({moment.strftime('%A')})"
 
 
 def _given(scope: dict[str, str | None]) -> dict[str, str]:
@@ -141,7 +172,7 @@ class Writing:
             decisions = [Decision(ADD, text=text) for role, text in turns]
         else:
             decided_on = index.generation
-            decisions, known_vectors, explained = self.decide(index, turns, scope)
+            decisions, known_vectors, explained = self.decide(index, turns, scope, when)
         link = self._linker(index) if index is not None and core.settings.autolink else None
         meta = {
             "created": when,
@@ -158,7 +189,7 @@ class Writing:
             if index is not None and decided_on is not None:
                 index.load_current()  # every mem writer indexes its files before it lets go of the lock
                 if index.generation != decided_on:  # another writer changed memory meanwhile: decide again
-                    decisions, known_vectors, explained = self.decide(index, turns, scope)
+                    decisions, known_vectors, explained = self.decide(index, turns, scope, when)
             if replaced is not None:  # checked again as the files say now, before anything is written
                 replaced = self._replaceable([r.id for r in replaced], scope)
             for decision in decisions:
@@ -185,33 +216,32 @@ class Writing:
         return (lambda text: graph_autolink(text, graph)) if graph.entities else None
 
     def decide(
-        self, index: SearchIndex, turns: list[tuple[str, str]], scope: dict[str, str]
+        self, index: SearchIndex, turns: list[tuple[str, str]], scope: dict[str, str], when: str | None = None
     ) -> tuple[list[Decision], dict[str, np.ndarray], list[dict[str, Any]]]:
-        """Extract facts (the LLM when configured, else the rules) and reconcile them with the
-        current memories of exactly this scope (scopes never supersede each other)."""
+        """Extract facts and reconcile them with the current memories of exactly this scope
+        (scopes never supersede each other): by the rules, and when an LLM is configured by the
+        LLM too, whose decisions the rules then vet (never trusted further than the rules).
+        `when` (ISO time) is the message's date, for the LLM to read relative dates by."""
         exact = index.exact_scope(scope)
+        rules = self._by_rules(index, exact, turns)
         llm = self._llm_client()
-        if llm is not None:
-            newest = index.select(exact, newest_first=True)[:LLM_CANDIDATES][::-1]
-            shown = [Existing(r.id, r.text) for r in newest]
-            try:
-                decided = llm.decide(turns, shown)
-            except LLMError as err:
-                log.warning(f"mem: the LLM failed ({err}); using the built-in extraction")
-            else:
-                from memcli.infer.decider import vetted  # numpy, as the heads: only on this path
+        if llm is not None and not llm.paused():  # paused: it failed too often lately (one warning said so)
+            decided = self._by_llm(llm, index, exact, turns, rules, when)
+            if decided is not None:
+                return decided
+        return rules.decisions, rules.known_vectors(), rules.sentences
 
-                return vetted(decided, shown), {}, []
+    def _by_rules(self, index: SearchIndex, exact: Candidates, turns: list[tuple[str, str]]) -> _Ruled:
         extraction = extract(turns)
         texts = [f.text for f in extraction.facts] + [r.target for r in extraction.retractions]
         texts += [r.fallback for r in extraction.retractions if r.fallback]
         vectors = index.embed(texts) if texts else None
+        queries = texts + [c.old for c in extraction.corrections]
+        # the attribute queries ("home job") have no vector: a zero one would pick k records at random
+        queries += [" ".join(sorted(attributes(f.text))) for f in extraction.facts if attributes(f.text)]
         if exact.size <= MAX_COMPARED:
             records = sorted(index.select(exact), key=lambda r: r.time)
         else:  # a big scope: only what is close by words or meaning (or names the same attribute)
-            queries = texts + [c.old for c in extraction.corrections]
-            queries += [" ".join(sorted(attributes(f.text))) for f in extraction.facts if attributes(f.text)]
-            # the attribute queries ("home job") have no vector: a zero one would pick k records at random
             records = index.related(queries, vectors, exact, CANDIDATES_PER_TEXT)
         names = known_names([r.text for r in records])
         existing = [Existing(r.id, r.text, refine_subject(r.text, subject_of(r.text), names)) for r in records]
@@ -223,7 +253,95 @@ class Writing:
             extraction.facts = self._kept(extraction.facts, judge, sentences)
         sentences += [{"text": f.sentence, "kept": True, "fact": f.text} for f in extraction.facts]
         decisions = reconcile(extraction, existing, self._similarity(index, records, texts, vectors), judge)
-        return decisions, ({} if vectors is None else dict(zip(texts, vectors, strict=True))), sentences
+        return _Ruled(extraction, texts, vectors, queries, records, existing, decisions, sentences)
+
+    def _by_llm(
+        self,
+        llm: ChatClient,
+        index: SearchIndex,
+        exact: Candidates,
+        turns: list[tuple[str, str]],
+        rules: _Ruled,
+        when: str | None,
+    ) -> tuple[list[Decision], dict[str, np.ndarray], list[dict[str, Any]]] | None:
+        """The LLM's decisions, vetted by the rules; None when it gave no usable answer."""
+        import numpy as np  # as the index and the heads: only on this path
+
+        from memcli.infer.decider import statements, vetted
+
+        records = self._llm_candidates(index, exact, turns, rules)
+        names = known_names([r.text for r in records])
+        candidates = [Existing(r.id, r.text, refine_subject(r.text, subject_of(r.text), names)) for r in records]
+        try:
+            answer = llm.decide(turns, candidates, _dated(when))
+        except LLMError as err:
+            log.warning(f"mem: the LLM failed ({err}); using the built-in extraction")
+            return None
+        decisions, unstated = statements(answer.decisions)
+        said = [d.text for d in decisions if d.text and d.text not in rules.texts]
+        said = list(dict.fromkeys(said))
+        more = index.embed(said) if said else None
+        texts, vectors = rules.texts, rules.vectors
+        if more is not None:
+            texts, vectors = texts + said, more if vectors is None else np.concatenate([vectors, more])
+        seen = {r.id for r in rules.records}
+        pool = rules.records + [r for r in records if r.id not in seen]
+        judge = self._judge(index, pool, texts, vectors)
+        shown_ids = {m.id for m in answer.shown}
+        memories = rules.existing + [m for m in candidates if m.id in shown_ids and m.id not in seen]
+        result = vetted(
+            decisions,
+            rules.decisions,
+            rules.extraction,
+            memories,
+            self._similarity(index, pool, texts, vectors),
+            judge,
+        )
+        dropped = answer.dropped + unstated + result.dropped
+        if dropped:
+            log.warning(f"mem: {len(dropped)} of the LLM's decisions dropped, the rest kept: {'; '.join(dropped)}")
+        sentences = rules.sentences + [
+            {"text": why, "kept": False, "why": "an LLM decision dropped"} for why in dropped
+        ]
+        known = {} if vectors is None else dict(zip(texts, vectors, strict=True))
+        return result.decisions, known, sentences
+
+    @staticmethod
+    def _llm_candidates(
+        index: SearchIndex, exact: Candidates, turns: list[tuple[str, str]], rules: _Ruled
+    ) -> list[MemoryRecord]:
+        """The memories to show the LLM, most relevant first (the prompt budget cuts from the
+        end): those the rules' decisions name, then what the same retrieval as the rules' (words
+        and meaning) finds for the facts and for the user's own words."""
+        import numpy as np  # as the index: loaded already
+
+        said = " ".join(text for role, text in turns if role == "user") or " ".join(text for _, text in turns)
+        if exact.size <= LLM_CANDIDATES:
+            records = index.select(exact)
+            query_vectors = rules.vectors
+        else:
+            said_vector = index.embed([said])
+            texts = rules.texts + [said]
+            if rules.vectors is not None and said_vector is not None:
+                query_vectors = np.concatenate([rules.vectors, said_vector])
+            else:  # without vectors for every text, meaning is looked up for none (they are positional)
+                query_vectors = None
+            queries = texts + rules.queries[len(rules.texts) :]
+            records = index.related(queries, query_vectors, exact, CANDIDATES_PER_TEXT)
+        named = [d.target.id for d in rules.decisions if d.target is not None]
+        named += [m.id for d in rules.decisions for m, _ in d.conflicts]
+        first = {memory_id: number for number, memory_id in enumerate(dict.fromkeys(named))}
+        said_words = content_words(said)
+
+        def closeness(record: MemoryRecord) -> tuple[int, float, int, float]:
+            cosine = 0.0
+            vector = index.vector_of(record.id) if query_vectors is not None else None
+            if vector is not None and query_vectors is not None:
+                cosine = float(np.max(query_vectors @ vector))
+            overlap = len(said_words & content_words(record.text))
+            return (-first.get(record.id, len(first)), cosine, overlap, record.time)
+
+        return sorted(records, key=closeness, reverse=True)
 
     @staticmethod
     def _judge(
