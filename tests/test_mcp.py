@@ -12,21 +12,7 @@ import anyio
 import pytest
 from mcp.client.session import ClientSession
 from mcp.client.stdio import StdioServerParameters, stdio_client
-
-TOOLS = {
-    "add_memory",
-    "search_memories",
-    "get_memories",
-    "get_memory",
-    "update_memory",
-    "delete_memory",
-    "delete_all_memories",
-    "list_entities",
-    "delete_entities",
-    "list_graph_entities",
-    "memory_history",
-    "related",
-}
+from test_mcp_tools import TOOLS  # the one list of the server's tools
 
 
 def _payload(result: Any) -> dict[str, Any]:

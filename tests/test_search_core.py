@@ -148,7 +148,8 @@ def test_conversation_neighbours_stay_within_one_scope_and_one_sitting() -> None
     assert table.shape == (len(_OFFSETS), len(records))
 
 
-def test_context_reranks_matches_but_never_makes_one(tmp_path) -> None:  # noqa: ANN001
+def _two_conversations(tmp_path):  # noqa: ANN001, ANN202
+    """A Kyoto conversation (two turns 30 s apart), then, 3 hours later, an `add` for the next one."""
     from datetime import datetime, timedelta
 
     from memcli import Memory
@@ -162,6 +163,11 @@ def test_context_reranks_matches_but_never_makes_one(tmp_path) -> None:  # noqa:
 
     kyoto, booked = add("planning the trip to Kyoto"), add("I booked the ryokan yesterday")
     now[0] += timedelta(hours=3)  # another conversation
+    return mem, add, kyoto, booked
+
+
+def test_context_reranks_matches_but_never_makes_one(tmp_path) -> None:  # noqa: ANN001
+    mem, add, kyoto, booked = _two_conversations(tmp_path)
     prices = add("ryokan prices are high everywhere")
     hits = {h["id"]: h for h in mem.search("Kyoto ryokan", explain=True)["results"]}
     assert list(hits)[1:] == [booked, prices]  # same own match; the Kyoto conversation lifts `booked`
@@ -171,19 +177,7 @@ def test_context_reranks_matches_but_never_makes_one(tmp_path) -> None:  # noqa:
 
 @pytest.mark.parametrize("gone", ["forgotten", "superseded"])
 def test_a_memory_out_of_search_lends_no_conversation_context(tmp_path, gone: str) -> None:  # noqa: ANN001
-    from datetime import datetime, timedelta
-
-    from memcli import Memory
-
-    now = [datetime(2026, 1, 1, tzinfo=UTC)]
-    mem = Memory(vault=tmp_path / "v", embedder=None, clock=lambda: now[0])
-
-    def add(text: str) -> str:
-        now[0] += timedelta(seconds=30)
-        return mem.add(text, user_id="ray", infer=False)["results"][0]["id"]
-
-    kyoto, booked = add("planning the trip to Kyoto"), add("I booked the ryokan yesterday")
-    now[0] += timedelta(hours=3)  # another conversation
+    mem, add, kyoto, booked = _two_conversations(tmp_path)
     add("ryokan prices are high everywhere")
     correction = add("no trip to Japan after all")
     before = {h["id"]: h for h in mem.search("Kyoto ryokan", explain=True)["results"]}
