@@ -317,3 +317,26 @@ def test_one_frame_with_another_value_is_a_change(old: str, new: str, same_slot:
     assert (result.same_slot, result.new_value) == (same_slot, new_value)
     if not same_slot:
         assert result.why != "same frame, another value"
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        # each kind of provider is its own slot (they were one, "provider")
+        ("Family doctor is Dra. Fernandes at the health centre", "started seeing a physio for my back"),
+        ("Dentist is Dr Okafor on Mill Lane", "the vet is now Dr Smith"),
+        # how often is not what
+        ("Does stock inventory every Monday morning", "swims every other friday at lunch"),
+    ],
+)
+def test_kinds_of_provider_and_frequency_words_are_no_shared_slot(old: str, new: str) -> None:
+    from memcli.infer.reconcile import compare
+
+    result = compare(Fact(text=new, sentence=new, subject=frozenset({"@user"})), Existing("m-1", old), 0.3)
+    assert not result.same_slot, result.why
+
+
+def test_the_same_kind_of_provider_is_one_slot() -> None:
+    from memcli.infer.attributes import attributes
+
+    assert attributes("My new GP is dr henriques") & attributes("Family doctor is Dra. Fernandes") == {"doctor"}

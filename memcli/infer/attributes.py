@@ -43,12 +43,16 @@ ATTRIBUTES: dict[str, tuple[re.Pattern[str], re.Pattern[str] | None]] = {
             r"\b(aws|amazon web services|gcp|google cloud|azure|hetzner|digitalocean|linode|ovh|on-prem\w*)\b",
         ),
         ("airline", r"\b(airline|fly with|flies with|flying with|flew with|air ?miles|frequent flyer)\b", None),
-        (
-            "provider",
-            r"\b(vets?|veterinar\w+|gp|doctor|dentist|physio\w*|therapist|clinic|surgery|hairdresser|barber|mechanic|accountant|"
-            r"landlord|landlady|letting agent)\b",
-            None,
-        ),
+        # each kind of provider is its own slot: a new physio does not replace the family doctor
+        ("doctor", r"\b(gp|doctor|physician|surgery|health cent(?:re|er)|clinic)\b", None),
+        ("dentist", r"\b(dentists?|orthodontist|dental)\b", None),
+        ("physio", r"\b(physio\w*|chiropractor|osteopath)\b", None),
+        ("vet", r"\b(vets?|veterinar\w+)\b", None),
+        ("therapist", r"\b(therapist|counsell?or|psycholog\w+|psychiatrist)\b", None),
+        ("hairdresser", r"\b(hairdresser|barber)\b", None),
+        ("mechanic", r"\b(mechanic)\b", None),
+        ("accountant", r"\b(accountant|bookkeeper)\b", None),
+        ("landlord", r"\b(landlord|landlady|letting agent)\b", None),
         (
             "project",
             r"\b(working on|works on|on the [\w -]{1,30}? (?:project|redesign|migration|rewrite)|projects?)\b",
