@@ -311,8 +311,10 @@ def reset(
     as_json: bool = JsonOpt,
 ) -> None:
     """Forget every memory mem wrote (their files under memories/ go); hand-written notes stay."""
+    from memcli.memory.writing import written_by_mem
+
     memory = state_of(ctx).memory()
-    count = sum(1 for r in memory.scan()[0] if r.kind == "memory" and r.path.startswith("memories/"))
+    count = sum(1 for r in memory.scan()[0] if written_by_mem(r))
     if not yes and not typer.confirm(
         f"Remove all {count} memories mem wrote in {memory.vault.root}? Hand-written notes stay.", default=False
     ):

@@ -18,6 +18,7 @@ from memcli.infer.heads import Heads, keep_input, relation_input
 from memcli.infer.reconcile import Comparison, compare, compatible, pair_features, reconcile
 from memcli.infer.types import ADD, DELETE, NONE, UPDATE, Decision, Existing, Extraction, Fact, Similarity
 from memcli.text.english import content_words, subject_of
+from memcli.text.normalize import squashed
 
 
 @dataclass(frozen=True)
@@ -105,10 +106,6 @@ def _fact(text: str) -> Fact:
     return Fact(text=text, sentence=text, subject=subject_of(text))
 
 
-def _folded(text: str) -> str:
-    return " ".join(text.casefold().split()).strip(" .")
-
-
 def _about_the_same(text: str, other: str) -> bool:
     """Do two statements say something about the same thing (the same slot, or most words)?"""
     words = content_words(text)
@@ -176,7 +173,7 @@ def _llm_side(
     for decision in llm:
         text, target = decision.text or "", decision.target
         if decision.event == ADD:
-            if any(d.event == ADD and _folded(d.text or "") == _folded(text) for d in out):
+            if any(d.event == ADD and squashed(d.text or "") == squashed(text) for d in out):
                 dropped.append(f"ADD {text[:60]!r}: the same text twice in one answer")
             elif (checked := _read_by_rules(text, memories, similarity, judge)) is None:
                 dropped.append(f"ADD {text[:60]!r}: the keep head takes it for noise")
@@ -262,7 +259,7 @@ def _read_by_rules(text: str, memories: list[Existing], similarity: Similarity, 
     """An LLM's ADD as the rules read it: NONE for a restatement, an ADD with a possible conflict
     where they see a change, None for noise."""
     for memory in memories:
-        if _folded(memory.text) == _folded(text):
+        if squashed(memory.text) == squashed(text):
             return Decision(NONE, target=memory, why="LLM add of a memory already stored")
     fact = _fact(text)
     if judge is not None and (kind := judge.kind(fact)) is not None and kind["noise"] >= judge.thresholds.noise:

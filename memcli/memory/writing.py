@@ -24,6 +24,7 @@ from memcli.memory.core import Core
 from memcli.memory.filters import scoped
 from memcli.models import CURRENT, DELETED, SUPERSEDED, MemoryRecord
 from memcli.text.english import content_words, known_names, refine_subject, subject_of
+from memcli.text.normalize import squashed
 from memcli.vault import markdown
 from memcli.vault.files import new_id, slug
 
@@ -83,8 +84,10 @@ def _scope_text(scope: dict[str, str | None]) -> str:
     return " ".join(f"{k}={v}" for k, v in scope.items() if v is not None) or "shared"
 
 
-def _same_text(left: str, right: str) -> bool:
-    return " ".join(left.casefold().split()).strip(" .") == " ".join(right.casefold().split()).strip(" .")
+def written_by_mem(record: MemoryRecord) -> bool:
+    """A memory file mem wrote (what `reset` removes): under memories/, with an id. Hand-written
+    notes and entity notes are not."""
+    return record.kind == "memory" and record.path.startswith(f"{MEMORIES_DIR}/")
 
 
 def summary(results: list[dict[str, Any]]) -> str:
@@ -491,7 +494,7 @@ class Writing:
         if head is None or not head.is_current or _given(head.scope()) != _given(old.scope()):
             return decision, old
         why = f"{decision.why}; {old.id} was replaced meanwhile by {head.id}"
-        if _same_text(head.text, decision.text or ""):
+        if squashed(head.text) == squashed(decision.text or ""):
             return replace(
                 decision, event=NONE, target=Existing(head.id, head.text), why=f"already known ({why})"
             ), head
@@ -762,7 +765,7 @@ class Writing:
         CLI's `mem reset` does); in a git vault it is one commit, which git can bring back."""
         core = self.core
         with core.vault.lock():
-            records = [r for r in core.scan()[0] if r.kind == "memory" and r.path.startswith(f"{MEMORIES_DIR}/")]
+            records = [r for r in core.scan()[0] if written_by_mem(r)]
             for record in records:
                 self.forget_file(core.current(record), purge=True)
             core.autocommit([r.path for r in records], f"mem: reset, {len(records)} memories removed")

@@ -24,6 +24,11 @@ def fold(text: str) -> str:
 
 
 @lru_cache(maxsize=100_000)
+def squashed(text: str) -> str:
+    """The text as compared for "word for word the same": case, runs of space and a final dot aside."""
+    return " ".join(text.casefold().split()).strip(" .")
+
+
 def stem(word: str) -> str:
     return _STEMMER.stem_word(word)
 
