@@ -33,6 +33,7 @@ from memcli.errors import MemError
 from memcli.guard.outputs import looks_like_injection
 from memcli.guard.secrets import redact_all
 from memcli.memory import Memory
+from memcli.memory.filters import names_scope
 from memcli.text.normalize import cut_to_tokens, estimate_tokens
 
 log = logging.getLogger(__name__)
@@ -200,7 +201,7 @@ def create_server(  # noqa: C901 -- the complexity is the tools defined inside, 
 
     def scope(user_id: str | None, agent_id: str | None, filters: Any = None) -> tuple[str | None, str | None]:
         """The server's defaults fill in only when the call names no scope at all (filters included)."""
-        if user_id or agent_id or (isinstance(filters, dict) and _names_scope(filters)):
+        if user_id or agent_id or names_scope(filters):
             return user_id, agent_id
         return default_user, default_agent
 
@@ -382,7 +383,7 @@ def create_server(  # noqa: C901 -- the complexity is the tools defined inside, 
     ) -> dict[str, Any]:
         """Forget every memory of a scope you name here: user_id, agent_id or run_id (or a plain
         scope value in filters). The server's default user does not count: name it."""
-        if not (user_id or agent_id or run_id or (isinstance(filters, dict) and _names_scope(filters))):
+        if not (user_id or agent_id or run_id or names_scope(filters)):
             raise ToolError("name the scope to forget: pass user_id, agent_id or run_id")
         return guarded(lambda: memory.delete_all(user_id=user_id, agent_id=agent_id, run_id=run_id, filters=filters))
 
@@ -446,9 +447,3 @@ def create_server(  # noqa: C901 -- the complexity is the tools defined inside, 
         return answer
 
     return server
-
-
-def _names_scope(filters: dict[str, Any]) -> bool:
-    """Does the filter name a scope anywhere (then the server's defaults do not apply)?"""
-    text = json.dumps(filters, default=str)
-    return any(f'"{key}"' in text for key in ("user_id", "agent_id", "run_id"))

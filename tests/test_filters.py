@@ -129,3 +129,21 @@ def test_delete_all_forgets_what_the_filter_selects_within_an_exact_scope(tmp_pa
     assert mem.get(drop, include_deleted=True)["status"] == "deleted"
     with pytest.raises(InvalidInputError, match="needs a user_id"):
         mem.delete_all(filters={"tags": "work"})  # no scope: never everything
+
+
+@pytest.mark.parametrize(
+    ("filters", "named"),
+    [
+        ({"user_id": "ana"}, True),
+        ({"AND": [{"tags": "x"}, {"OR": [{"agent_id": {"in": ["hr"]}}]}]}, True),
+        ({"NOT": {"app_id": "*"}}, True),
+        ({"memory": {"contains": "user_id"}}, False),  # the word in a value names no scope
+        ({"metadata": {"run_id": 3}}, False),  # a metadata key of that name is metadata
+        (None, False),
+    ],
+)
+def test_names_scope_reads_keys_not_text(filters: object, named: bool) -> None:
+    """Whether MCP's default user applies: only when the filter names no scope field."""
+    from memcli.memory.filters import names_scope
+
+    assert names_scope(filters) == named

@@ -60,6 +60,15 @@ class Compiled:
         return self.where is None or self.where(record)
 
 
+def names_scope(filters: object) -> bool:
+    """Does the filter name a scope field anywhere, as a key (at any depth, under AND/OR/NOT)?"""
+    if isinstance(filters, list):
+        return any(names_scope(item) for item in filters)
+    if not isinstance(filters, dict):
+        return False
+    return any(key in SCOPE_FIELDS or (key in LOGIC and names_scope(value)) for key, value in filters.items())
+
+
 def scoped(scope: dict[str, str], filters: object) -> tuple[dict[str, str], Compiled]:
     """The scope arguments (as check_scopes returns them) joined with the scope `filters` names,
     and the compiled filter. The same key with two values is an error, not an empty result."""
