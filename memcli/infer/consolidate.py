@@ -1,0 +1,480 @@
+"""What consolidation may change, judged from plain data: which memories restate one fact (merge),
+which pairs give one slot two values (a possible conflict), which plans' dates have passed
+(stale), and which text of a group to keep. Pure: texts, unit vectors and times in; verdicts
+with the rule that made them out. memory/consolidation.py reads the vault and writes the plan.
+
+Precision first, as for add: a merge supersedes memories, so it needs the rules to find each
+text saying all the other says (both ways), and the model, when loaded, to find them close and
+not a change of value. Anything less stays two memories.
+"""
+
+from __future__ import annotations
+
+import calendar
+import difflib
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+
+from memcli.infer.attributes import attributes
+from memcli.infer.reconcile import compare, compatible
+from memcli.infer.types import Existing, Fact
+from memcli.text import lexicon
+from memcli.text.english import ALIASES, GENERIC, NUMBER_WORDS, RELATIONS, content_words, subject_of, values
+from memcli.text.normalize import STOPWORDS, fold, squashed, stem
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Every threshold consolidation uses, in one place."""
+
+    neighbours: int = 8  # closest memories by meaning looked at per memory
+    near: float = 0.5  # cosine below which two memories are not compared at all
+    near_words: float = 0.3  # without a model: the share of content words two must have in common
+    merge_cosine: float = 0.8  # a merge needs the two this close in meaning (with a model)
+    merge_restated: float = 0.5  # ... and the relation head, when loaded, P(restatement) at least this
+    merge_update: float = 0.3  # ... and P(update) below this
+    conflict: float = 0.6  # P(update) a rules' "same slot, new value" needs from the head to be shown
+    stale_grace_days: int = 1  # a plan's date is past once this many days have gone by after it
+
+
+LIMITS = Limits()
+
+
+@dataclass
+class Verdict:
+    """One judgement about a pair of memories: the rule that made it, and its numbers."""
+
+    yes: bool
+    rule: str
+    features: dict[str, float] = field(default_factory=dict)
+
+
+def fact_of(text: str) -> Fact:
+    return Fact(text=text, sentence=text, subject=subject_of(text))
+
+
+# -- one statement or two: the words of each, and what tells them apart -----------------------
+
+
+def _phrases(name: str) -> re.Pattern[str]:
+    words = sorted(lexicon.word_list(name), key=len, reverse=True)
+    return re.compile(r"(?<![\w'])(?:" + "|".join(re.escape(w) for w in words) + r")(?![\w'])", re.IGNORECASE)
+
+
+_NEGATORS = lexicon.words("negators")
+_CONTRAST = lexicon.words("contrast_words")
+_NEGATION_ENDS = lexicon.words("negation_ends")
+_FILLERS = frozenset(stem(w) for w in lexicon.word_list("fillers"))
+_VERBS = frozenset(stem(w) for w in lexicon.word_list("verb_stems"))
+_PAST, _FUTURE = _phrases("past_aspect"), _phrases("future_aspect")
+_RELATION_WORDS = frozenset(RELATIONS.split("|"))
+_SAME_MEANING = {
+    form: f"~{group}"
+    for group, row in lexicon.mapping("same_meaning").items()
+    for word in row.split()
+    for form in (fold(word), stem(fold(word)))
+}
+_IRREGULAR_PAST = lexicon.words("irregular_past")
+_PAST_AUX, _PRESENT_AUX = (
+    frozenset({"was", "were", "had", "did"}),
+    frozenset({"is", "are", "am", "has", "have", "does", "do"}),
+)
+_CLAUSE = re.compile(r"[,;:.!?()]|\bbut\b", re.IGNORECASE)
+_WORD = re.compile(r"[^\W_]+")
+_CAMEL = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+")
+
+
+@dataclass(frozen=True)
+class _Token:
+    word: str  # folded, as written
+    raw: str  # as written, for the pieces of CamelCase ("JavaScript": Java, Script)
+    key: str  # what it means for matching: number words as digits, aliases, stems, same-meaning groups
+    negated: bool  # said not to hold, or passed over ("never npm", "over npm")
+    value: bool  # a name, number or relation: what a swap would change
+
+
+_OPPOSITE = lexicon.mapping("opposite_of")
+_ORDINALS = lexicon.mapping("ordinals")
+_TENS = {"twenty": 20, "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70, "eighty": 80, "ninety": 90}
+_PIECES = re.compile(r"[a-z]\d+[a-z](?!\w)|\d+|[^\W\d_]+", re.IGNORECASE)  # "11pm": 11, pm; "k8s" stays
+
+
+def _key(word: str) -> str:
+    word = _ORDINALS.get(word) or NUMBER_WORDS.get(word, word)
+    stemmed = ALIASES.get(word) or stem(word)
+    return _SAME_MEANING.get(word) or _SAME_MEANING.get(stemmed) or stemmed
+
+
+def _numbers_as_digits(text: str) -> str:
+    """ "twenty-seven" -> "27", "1st" -> "1": numbers compared as numbers."""
+
+    def tens(match: re.Match[str]) -> str:
+        unit = NUMBER_WORDS.get(match.group(2).lower(), "0") if match.group(2) else "0"
+        return str(_TENS[match.group(1).lower()] + (int(unit) if unit.isdigit() and int(unit) < 10 else 0))
+
+    text = re.sub(rf"\b({'|'.join(_TENS)})(?:[- ](\w+))?\b", tens, text, flags=re.IGNORECASE)
+    return re.sub(r"\b(\d+)(?:st|nd|rd|th)\b", r"\1", text)
+
+
+def _tokens(text: str) -> list[_Token]:
+    """The words of a statement that carry its meaning, each with whether it is negated."""
+    text = re.sub(
+        r"\bcan't\b", "can not", re.sub(r"\bwon't\b", "will not", text, flags=re.IGNORECASE), flags=re.IGNORECASE
+    )
+    text = _numbers_as_digits(re.sub(r"n't\b", " not", text, flags=re.IGNORECASE))
+    # "prefers X to Y", "X instead of Y": what follows is passed over, as after "over"
+    text = re.sub(r"\b(prefer(?:s|red|ring)?\b[^,;.]*?)\bto\b", r"\1over", text, flags=re.IGNORECASE)
+    text = re.sub(r"\binstead of\b", "over", text, flags=re.IGNORECASE)
+    named = {word for value in values(text) for word in _WORD.findall(value)}
+    found: list[_Token] = []
+    for clause in _CLAUSE.split(text):
+        negated = False
+        for raw in (piece for word in _WORD.findall(clause) for piece in _PIECES.findall(word)):
+            word = fold(raw)
+            if word in _NEGATION_ENDS:
+                negated = False
+            # "over" passes over what follows; "VS Code" is a name
+            if word in _NEGATORS or (word in _CONTRAST and raw.islower()):
+                negated = True
+                continue
+            digit = any(ch.isdigit() for ch in _ORDINALS.get(word) or NUMBER_WORDS.get(word, word))
+            is_value = digit or word in _RELATION_WORDS or (word in named and word not in STOPWORDS)
+            if (word in STOPWORDS or stem(word) in GENERIC) and not is_value:
+                continue
+            if word in _OPPOSITE:  # "dislikes X" is "does not like X": the rest of the clause too
+                negated = not negated
+                found.append(_Token(word, raw, _key(_OPPOSITE[word]), negated, False))
+                continue
+            found.append(_Token(word, raw, _key(word), negated, is_value))
+    return found
+
+
+def _close_spelling(x: _Token, y: _Token) -> bool:
+    """A typo: long enough words, nearly the same letters (names need more letters and likeness)."""
+    shortest, needed = (6, 0.83) if x.value or y.value else (5, 0.8)
+    if x.word[0] != y.word[0] or min(len(x.word), len(y.word)) < 4:
+        return False
+    if sorted(x.word) == sorted(y.word) and not (x.value or y.value):  # letters swapped: "drak"
+        return True
+    if min(len(x.word), len(y.word)) < shortest:
+        return False
+    return difflib.SequenceMatcher(None, x.word, y.word).ratio() >= needed
+
+
+def _short_for(short: str, words: list[tuple[str, int]]) -> set[int] | None:
+    """The tokens a run of `words` ((piece, token) in order) stands for when `short` abbreviates
+    it: its initials ("nyc": New York City; "ts": Type Script, split from TypeScript), a numeronym
+    ("k8s"), or a long prefix ("postgres")."""
+    for start in range(len(words)):
+        initials, run = "", set()
+        for piece, owner in words[start:]:
+            initials += piece[0]
+            run.add(owner)
+            if initials == short and len(initials) > 1:
+                return run
+            if not short.startswith(initials):
+                break
+    for piece, owner in words:
+        long_prefix = len(short) >= 4 and piece.startswith(short) and len(short) >= 0.7 * len(piece) and piece != short
+        numeronym = re.fullmatch(r"[a-z](\d+)[a-z]", short)
+        if long_prefix or (
+            numeronym and len(piece) == int(numeronym.group(1)) + 2 and piece[0] == short[0] and piece[-1] == short[-1]
+        ):
+            return {owner}
+    return None
+
+
+def _pieces(tokens: list[_Token]) -> list[tuple[str, int]]:
+    return [(fold(piece), n) for n, t in enumerate(tokens) for piece in (_CAMEL.findall(t.raw) or [t.raw])]
+
+
+def _matched(mine: list[_Token], theirs: list[_Token]) -> tuple[set[int], list[tuple[int, int]]]:
+    """Which of my tokens the other statement says too (by meaning, spelling or abbreviation),
+    and the (mine, theirs) pairs matched word to word."""
+    hits: set[int] = set()
+    pairs: list[tuple[int, int]] = []
+    spelled = _pieces(theirs)
+    for i, token in enumerate(mine):
+        for j, other in enumerate(theirs):
+            if token.key == other.key or _close_spelling(token, other):
+                hits.add(i)
+                pairs.append((i, j))
+                break
+        else:
+            if 2 <= len(token.word) <= 5 and _short_for(token.word, spelled) is not None:
+                hits.add(i)
+    return hits, pairs
+
+
+def _abbreviated_by(tokens: list[_Token], other: list[_Token]) -> set[int]:
+    """My tokens that a short form in the other statement stands for ("New York City" for "NYC")."""
+    covered: set[int] = set()
+    mine = _pieces(tokens)
+    for token in other:
+        if 2 <= len(token.word) <= 5:
+            covered |= _short_for(token.word, mine) or set()
+    return covered
+
+
+def _past(word: str) -> bool:
+    return word in _IRREGULAR_PAST or word in _PAST_AUX or (word.endswith("ed") and len(word) > 4)
+
+
+def _tense_differs(a: str, b: str, left: list[_Token], right: list[_Token], pairs: list[tuple[int, int]]) -> bool:
+    """ "Lived in Nairobi" / "Lives in Nairobi", "Was a smoker" / "Is a smoker": one verb in the
+    past, its match (or the statement's auxiliary) in the present."""
+    if any(left[i].word != right[j].word and _past(left[i].word) != _past(right[j].word) for i, j in pairs):
+        return True
+    aux_a = {fold(w) for w in _WORD.findall(a)} & (_PAST_AUX | _PRESENT_AUX)
+    aux_b = {fold(w) for w in _WORD.findall(b)} & (_PAST_AUX | _PRESENT_AUX)
+    return bool(aux_a & _PAST_AUX and aux_b & _PRESENT_AUX and not aux_a & _PRESENT_AUX) or bool(
+        aux_b & _PAST_AUX and aux_a & _PRESENT_AUX and not aux_b & _PRESENT_AUX
+    )
+
+
+def same_statement(a: str, b: str) -> Verdict:
+    """Do two memories say the same thing, word by word? What tells them apart, by rule: one
+    negates what the other says; one is past or planned and the other not; a name, number or
+    relation only one says; words only one says (more detail); or a word in place of another.
+    Verbs ("uses" / "prefers") may differ when both talk about the same kind of attribute."""
+    if not compatible(subject_of(a), subject_of(b)):
+        return Verdict(False, "about someone else")
+    past, future = bool(_PAST.search(a)) != bool(_PAST.search(b)), bool(_FUTURE.search(a)) != bool(_FUTURE.search(b))
+    if past or future:
+        return Verdict(False, "one says what was" if past else "one says what is planned")
+    left, right = _tokens(a), _tokens(b)
+    hit_left, pairs = _matched(left, right)
+    hit_right, _ = _matched(right, left)
+    hit_left |= _abbreviated_by(left, right)
+    hit_right |= _abbreviated_by(right, left)
+    if any(left[i].negated != right[j].negated for i, j in pairs):
+        return Verdict(False, "one says not, or passes over, what the other says")
+    if _tense_differs(a, b, left, right, pairs):
+        return Verdict(False, "one says what was")
+    same_kind = bool(attributes(a)) and attributes(a) == attributes(b)
+    soft = _FILLERS | (_VERBS if same_kind else frozenset())
+    only_left = [t for i, t in enumerate(left) if i not in hit_left and stem(t.word) not in soft]
+    only_right = [t for i, t in enumerate(right) if i not in hit_right and stem(t.word) not in soft]
+    # verbs told apart ("uses" / "prefers"): the same words only if the model agrees it reads so
+    verbs = [t for n, t in enumerate(left) if n not in hit_left and stem(t.word) in _VERBS - _FILLERS]
+    verbs += [t for n, t in enumerate(right) if n not in hit_right and stem(t.word) in _VERBS - _FILLERS]
+    features = {"only_a": float(len(only_left)), "only_b": float(len(only_right)), "other_verbs": float(len(verbs))}
+    if named := [t.word for t in only_left + only_right if t.value]:
+        return Verdict(False, f"a name, number or relation only one says ({', '.join(named)})", features)
+    if not only_left and not only_right:
+        return Verdict(True, "the same thing in other words" if verbs else "the same words", features)
+    if not only_left or not only_right:
+        more = only_right or only_left
+        return Verdict(False, f"one says more ({', '.join(t.word for t in more)})", features)
+    if len(only_left) == 1 and len(only_right) == 1:
+        return Verdict(False, f"one word in place of another ({only_left[0].word} / {only_right[0].word})", features)
+    return Verdict(True, "the same thing in other words", features)
+
+
+# -- which pairs to look at -------------------------------------------------------------------
+
+
+def close_pairs(
+    vectors: np.ndarray, k: int = LIMITS.neighbours, floor: float = LIMITS.near
+) -> list[tuple[int, int, float]]:
+    """(i, j, cosine) with i < j for each row's k closest rows at or above `floor`; rows are unit
+    vectors (a zero row, a memory without one, finds nothing). Blockwise, so 10k rows stay small."""
+    found: dict[tuple[int, int], float] = {}
+    count = len(vectors)
+    if count < 2:
+        return []
+    take = min(k, count - 1)
+    for start in range(0, count, 1024):
+        block = vectors[start : start + 1024] @ vectors.T  # (b, n)
+        for row in range(block.shape[0]):
+            block[row, start + row] = -1.0  # not oneself
+        best = np.argpartition(-block, take - 1, axis=1)[:, :take]
+        for row, columns in enumerate(best):
+            i = start + row
+            for j in columns:
+                cosine = float(block[row, j])
+                if cosine >= floor:
+                    found[(min(i, int(j)), max(i, int(j)))] = cosine
+    return sorted((i, j, c) for (i, j), c in found.items())
+
+
+def word_pairs(
+    texts: Sequence[str], k: int = LIMITS.neighbours, floor: float = LIMITS.near_words
+) -> list[tuple[int, int, float]]:
+    """Without a model: (i, j, overlap) for texts sharing content words (Jaccard >= floor),
+    each text's k best, found through the words they share (no all-pairs loop)."""
+    words = [content_words(t) for t in texts]
+    holders: dict[str, list[int]] = {}
+    for position, these in enumerate(words):
+        for word in these:
+            holders.setdefault(word, []).append(position)
+    found: dict[tuple[int, int], float] = {}
+    for i, these in enumerate(words):
+        shared: dict[int, int] = {}
+        for word in these:
+            row = holders[word]
+            if len(row) > 200:  # a word this common says nothing about which two are alike
+                continue
+            for j in row:
+                if j != i:
+                    shared[j] = shared.get(j, 0) + 1
+        scored = sorted(((n / len(these | words[j]), j) for j, n in shared.items()), reverse=True)[:k]
+        for overlap, j in scored:
+            if overlap >= floor:
+                found[(min(i, j), max(i, j))] = overlap
+    return sorted((i, j, o) for (i, j), o in found.items())
+
+
+# -- restatements and conflicts ---------------------------------------------------------------
+
+Relation = Callable[[str, str], "dict[str, float] | None"]  # the head's {class: p} for (new, stored)
+
+
+def restatement(a: str, b: str, cosine: float | None, relation: Relation | None = None) -> Verdict:
+    """Do two memories state the same fact (so one can go)? Word for word (case, spacing and a
+    final dot aside) always; otherwise `same_statement` must find nothing that tells them apart,
+    and with a model loaded, a rewording ("the same thing in other words") must be close in meaning
+    (>= LIMITS.merge_cosine) and the relation head must take it for a restatement both ways."""
+    if squashed(a) == squashed(b):
+        return Verdict(True, "word for word the same")
+    lexical = same_statement(a, b)
+    features = {**lexical.features, "cosine": round(cosine, 4) if cosine is not None else -1.0}
+    if not lexical.yes:
+        return Verdict(False, lexical.rule, features)
+    reworded = lexical.rule != "the same words"
+    if reworded and (cosine is None or cosine < LIMITS.merge_cosine):
+        return Verdict(False, f"other words, not close enough in meaning (< {LIMITS.merge_cosine})", features)
+    for name, (left, right) in (("ab", (a, b)), ("ba", (b, a))):
+        probabilities = relation(left, right) if relation is not None else None
+        if probabilities is None:
+            continue
+        features[f"p_restatement_{name}"] = round(probabilities["restatement"], 4)
+        features[f"p_update_{name}"] = round(probabilities["update"], 4)
+        # the same words (a typo aside) need the head's doubt to be stronger to stop them
+        doubt = LIMITS.merge_update if reworded else 0.5
+        if probabilities["update"] >= doubt or (reworded and probabilities["restatement"] < LIMITS.merge_restated):
+            return Verdict(False, "the relation head takes it for a change", features)
+    return Verdict(True, lexical.rule, features)
+
+
+def conflict(newer: str, older: str, cosine: float | None, relation: Relation | None = None) -> Verdict:
+    """Do two current memories give one slot two values (so the newer may replace the older)?
+    The rules must say so; with the head loaded, it must agree (P(update) >= LIMITS.conflict)."""
+    ruled = compare(fact_of(newer), Existing("", older), cosine)
+    features = {"cosine": round(cosine, 4) if cosine is not None else -1.0, "rules_score": round(ruled.score, 4)}
+    if not (ruled.same_slot and ruled.new_value):
+        return Verdict(False, ruled.why or "not one slot", features)
+    probabilities = relation(newer, older) if relation is not None else None
+    if probabilities is not None:
+        features["p_update"] = round(probabilities["update"], 4)
+        if probabilities["update"] < LIMITS.conflict:
+            return Verdict(False, "the relation head doubts it is a change", features)
+    return Verdict(True, f"one slot, two values ({ruled.why})", features)
+
+
+def keeper(texts: Sequence[str], links: Sequence[int], times: Sequence[float]) -> int:
+    """Which text of a group of restatements to keep: the one that says most of what the group
+    says, then the one with more [[links]], then one written with capitals (as a person writes,
+    not "always use pnpm."), then the shorter, then the newer."""
+    said_by = [content_words(t) - _FILLERS for t in texts]  # "Basically, …" says nothing more
+    union = frozenset().union(*said_by)
+
+    def clarity(position: int) -> tuple[float, int, bool, int, float]:
+        text = texts[position]
+        said = len(said_by[position] & union) / max(len(union), 1)
+        cased = text != text.casefold()
+        return (said, links[position], cased, -len(text), times[position])
+
+    return max(range(len(texts)), key=clarity)
+
+
+# -- plans whose date has passed --------------------------------------------------------------
+
+_PLAN = re.compile(
+    r"\b(plan(?:s|ned|ning)?|going to|gonna|will|intend(?:s|ing)?|hop(?:e|es|ing) to|trip|visit(?:s|ing)?|"
+    r"fly(?:ing)?|heading|travel(?:l?ing)?|booked|scheduled|appointment|interview|deadline|due|launch(?:es|ing)?|"
+    r"conference|wedding|exam|surgery|holiday|vacation|moving|starts?|until|till|leaving)\b",
+    re.IGNORECASE,
+)
+_RECURRING = re.compile(r"\b(every|each|annual(?:ly)?|yearly|monthly|weekly|usually|always|birthday)\b", re.IGNORECASE)
+_MONTHS = {name.lower(): number for number, name in enumerate(calendar.month_name) if name}
+_MONTHS |= {name.lower(): number for number, name in enumerate(calendar.month_abbr) if name}
+_MONTH = r"(jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)"
+_ISO_DAY = re.compile(r"\b(20\d\d)-(\d\d)-(\d\d)\b")
+_MONTH_DAY = re.compile(rf"\b{_MONTH}\.?\s+(\d{{1,2}})(?:st|nd|rd|th)?\b(?:,?\s+(20\d\d))?", re.IGNORECASE)
+_DAY_MONTH = re.compile(rf"\b(\d{{1,2}})(?:st|nd|rd|th)?\s+(?:of\s+)?{_MONTH}\b(?:\s+(20\d\d))?", re.IGNORECASE)
+_IN_MONTH = re.compile(
+    rf"\b(?:in|this|next|by|until|till|during|for)\s+(?:early\s+|mid-?\s*|late\s+)?{_MONTH}\b(?:\s+(20\d\d))?",
+    re.IGNORECASE,
+)
+_RELATIVE = re.compile(
+    r"\b(tomorrow|tonight|this weekend|next week|next month|in (\d{1,2}) (days?|weeks?|months?))\b", re.IGNORECASE
+)
+
+
+def _end_of_day(year: int, month: int, day: int) -> datetime | None:
+    try:
+        return datetime(year, month, day, tzinfo=UTC) + timedelta(days=1)
+    except ValueError:
+        return None
+
+
+def _end_of_month(year: int, month: int) -> datetime:
+    return datetime(year, month, calendar.monthrange(year, month)[1], tzinfo=UTC) + timedelta(days=1)
+
+
+def _next(year: int | None, month: int, day: int, said: datetime) -> int:
+    """The year of a date given without one: the first such date on or after it was said."""
+    if year is not None:
+        return year
+    return said.year if (month, day) >= (said.month, said.day) else said.year + 1
+
+
+def plan_ends(text: str, said: datetime) -> tuple[datetime, str] | None:
+    """When a dated plan is over ("Planning a trip to Kyoto in April", said in March: the end of
+    April), with the words that dated it; None for anything else (no plan word, no date, or a
+    date that recurs: "every April"). A date without a year is the first one after it was said."""
+    if not _PLAN.search(text) or _RECURRING.search(text):
+        return None
+    if match := _ISO_DAY.search(text):
+        ends = _end_of_day(int(match.group(1)), int(match.group(2)), int(match.group(3)))
+        return (ends, match.group(0)) if ends else None
+    for pattern, month_group, day_group in ((_MONTH_DAY, 1, 2), (_DAY_MONTH, 2, 1)):
+        if match := pattern.search(text):
+            month = _MONTHS.get(match.group(month_group).lower().rstrip("."))
+            day = int(match.group(day_group))
+            if month:
+                year = _next(int(match.group(3)) if match.group(3) else None, month, day, said)
+                ends = _end_of_day(year, month, day)
+                return (ends, match.group(0)) if ends else None
+    if match := _IN_MONTH.search(text):
+        month = _MONTHS.get(match.group(1).lower())
+        if month:
+            year = int(match.group(2)) if match.group(2) else (said.year if month >= said.month else said.year + 1)
+            return _end_of_month(year, month), match.group(0)
+    if match := _RELATIVE.search(text):
+        words = match.group(1).lower()
+        start = datetime(said.year, said.month, said.day, tzinfo=UTC)
+        if words in ("tomorrow", "tonight"):
+            return start + timedelta(days=2 if words == "tomorrow" else 1), match.group(0)
+        if words in ("this weekend", "next week"):
+            return start + timedelta(days=7 if words == "this weekend" else 14), match.group(0)
+        if words == "next month":
+            year, month = (said.year + 1, 1) if said.month == 12 else (said.year, said.month + 1)
+            return _end_of_month(year, month), match.group(0)
+        count, unit = int(match.group(2)), match.group(3).lower()
+        days = count * (1 if unit.startswith("day") else 7 if unit.startswith("week") else 31)
+        return start + timedelta(days=days + 1), match.group(0)
+    return None
+
+
+def stale_plan(text: str, said: datetime, now: datetime) -> tuple[datetime, str] | None:
+    """A plan whose date has passed by `now` (with LIMITS.stale_grace_days to spare)."""
+    found = plan_ends(text, said)
+    if found is None or found[0] <= said:
+        return None
+    return found if now >= found[0] + timedelta(days=LIMITS.stale_grace_days) else None
