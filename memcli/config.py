@@ -26,6 +26,7 @@ ENTITIES_DIR = "entities"
 log = logging.getLogger(__name__)
 
 DEFAULT_MAX_FILE_BYTES = 1_000_000
+CONSOLIDATION_KINDS = ("merge", "expire", "conflicts", "fold", "promote")
 DEFAULT_LOCK_TIMEOUT = 30.0
 
 
@@ -59,6 +60,10 @@ class Settings:
     llm_timeout: float = 30.0
     # The CLI asks a running `mem watch` first (MEM_DAEMON=off: always answer in-process).
     use_daemon: bool = True
+    # What a scheduled consolidation (`mem watch --consolidate-every`) may apply by itself;
+    # everything else is only planned, into .mem/consolidation.md. mem.toml: [consolidate] apply.
+    consolidate_apply: tuple[str, ...] = ()
+    consolidate_min_links: int = 3
 
 
 def default_vault_path(env: Mapping[str, str] | None = None) -> Path:
@@ -206,6 +211,7 @@ def load_settings(
     privacy = config.get("privacy", {}) if isinstance(config.get("privacy"), dict) else {}
     graph = config.get("graph", {}) if isinstance(config.get("graph"), dict) else {}
     llm = config.get("llm", {}) if isinstance(config.get("llm"), dict) else {}
+    consolidate = config.get("consolidate", {}) if isinstance(config.get("consolidate"), dict) else {}
     user_llm = read_user_config(env).get("llm", {})
     user_llm = user_llm if isinstance(user_llm, dict) else {}
     max_bytes = env.get("MEM_MAX_FILE_BYTES") or limits.get("max_file_bytes") or DEFAULT_MAX_FILE_BYTES
@@ -248,7 +254,21 @@ def load_settings(
             )
         ),
         use_daemon=str(env.get("MEM_DAEMON") or "on").lower() not in ("0", "false", "no", "off"),
+        consolidate_apply=_kinds(consolidate.get("apply", [])),
+        consolidate_min_links=_int_setting("consolidate min_links", consolidate.get("min_links", 3)),
     )
+
+
+def _kinds(value: object) -> tuple[str, ...]:
+    """mem.toml's `[consolidate] apply`: a list of consolidation kinds."""
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise InvalidInputError(f"mem.toml [consolidate] apply must be a list of: {', '.join(CONSOLIDATION_KINDS)}")
+    unknown = [v for v in value if v not in CONSOLIDATION_KINDS]
+    if unknown:
+        raise InvalidInputError(
+            f"mem.toml [consolidate] apply: {', '.join(unknown)} is no kind; the kinds are {', '.join(CONSOLIDATION_KINDS)}"
+        )
+    return tuple(dict.fromkeys(value))
 
 
 # Mem0's config dict, as `Memory.from_config` takes it: the keys that apply to mem, each mapped;

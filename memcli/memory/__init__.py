@@ -7,6 +7,7 @@ call it). Every method is one line of delegation to a part, each with its own fi
     entities.py     entities, graph, rename_entity
     transfer.py     export, import_text
     maintenance.py  init, commit, sync, file_log, doctor, relink_duplicates, warm_up, search_mode
+    consolidation.py  consolidate (merge, expire, conflicts, fold, promote)
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
 from memcli.config import Settings, settings_from_mem0
 from memcli.interop.formats import load_messages
+from memcli.memory.consolidation import Consolidation
 from memcli.memory.core import Core
 from memcli.memory.entities import Entities
 from memcli.memory.maintenance import Maintenance
@@ -72,6 +74,7 @@ class Memory:
         self.entities_view = Entities(self.core)
         self.transfer = Transfer(self.core)
         self.maintenance = Maintenance(self.core)
+        self.consolidation = Consolidation(self.core)
 
     @property
     def vault(self) -> Vault:
@@ -115,6 +118,7 @@ class Memory:
     entities = _to("entities_view", Entities.entities)
     graph = _to("entities_view", Entities.graph)
     rename_entity = _to("entities_view", Entities.rename_entity)
+    consolidate = _to("consolidation", Consolidation.consolidate)
     export = _to("transfer", Transfer.export)
     import_text = _to("transfer", Transfer.import_text)
     init = _to("maintenance", Maintenance.init)

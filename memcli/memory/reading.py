@@ -206,17 +206,23 @@ class Reading:
 
     def history(self, memory_id: str) -> list[dict[str, Any]]:
         """The memory's story, oldest first, across its supersede chain: ADD, then UPDATE (an edit
-        in place, or a newer memory that superseded it: `memory_id` names that one) and DELETE."""
+        in place, or a newer memory that superseded it: `memory_id` names that one), MERGE (mem
+        consolidate folded a restatement into it: old_memory is the restatement), EXPIRE, DELETE."""
         record = self.core.find(memory_id)
         events: list[tuple[str, str, str | None, str | None, str | None]] = []  # (id, event, old, new, at)
         previous: str | None = None
+        previous_id: str | None = None
         for link in self.chain(record):
             updates = [h for h in link.history if h.get("event") == "UPDATE"]
             # an entry without "old" follows a past moved out to its own file (an often-updated memory)
             texts = [str(h["old"]) if "old" in h else (previous or "") for h in updates] + [link.text]
             current = texts[0]
+            # consolidation merged the previous link into this one (its entry names it)
+            merged_in = {str(h.get("from")): h for h in link.history if h.get("event") == "MERGE"}
             if previous is None:
                 events.append((link.id, "ADD", None, current, link.created))
+            elif previous_id in merged_in:
+                events.append((link.id, "MERGE", previous, link.text, as_str(merged_in[previous_id].get("at"))))
             elif current != previous:
                 events.append((link.id, "UPDATE", previous, current, link.created))
             step = 0
@@ -226,9 +232,11 @@ class Reading:
                     step += 1
                     events.append((link.id, "UPDATE", current, texts[step], at))
                     current = texts[step]
-                elif event == "DELETE":
-                    events.append((link.id, "DELETE", current, None, at))
-            previous = current
+                elif event in ("DELETE", "EXPIRE"):
+                    events.append((link.id, str(event), current, None, at))
+                elif event == "MERGE" and str(entry.get("from")) != previous_id:
+                    events.append((link.id, "MERGE", as_str(entry.get("old")), current, at))
+            previous, previous_id = current, link.id
         return [
             {
                 "id": f"{link_id}-h{number}",
