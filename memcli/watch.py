@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
@@ -25,12 +26,23 @@ from watchdog.observers.api import BaseObserver
 
 from memcli.errors import MemError
 from memcli.memory import Memory
+from memcli.memory.consolidation import plan_markdown
 from memcli.serve import Server, socket_path
-from memcli.vault.files import is_note_path
+from memcli.vault.files import is_note_path, write_atomically
 
 log = logging.getLogger("memcli")
 
 RESCAN = "\x00rescan"  # a queue item meaning: look at every file
+PLAN_FILE = "consolidation.md"  # where a scheduled consolidation writes its plan, under .mem/
+
+
+def consolidation_due(plan: Path, every: float, now: float) -> bool:
+    """Is a scheduled consolidation due? When its last plan is missing or older than `every`
+    seconds: restarting `mem watch` each morning does not put it off for ever."""
+    try:
+        return now - plan.stat().st_mtime >= every
+    except OSError:
+        return True
 
 
 class QueueingHandler(FileSystemEventHandler):
@@ -117,9 +129,14 @@ class Watcher:
         on_batch: Callable[[BatchReport], None] | None = None,
         on_start: Callable[[], None] | None = None,
         serve: bool = False,
+        consolidate_every: float | None = None,
+        on_consolidated: Callable[[dict[str, Any]], None] | None = None,
     ) -> None:
-        """`serve`: also answer CLI queries over `.mem/serve.sock` (memcli.serve) while watching."""
+        """`serve`: also answer CLI queries over `.mem/serve.sock` (memcli.serve) while watching.
+        `consolidate_every` (seconds): plan a consolidation that often (see consolidate_now)."""
         self.memory = memory
+        self.consolidate_every = consolidate_every
+        self.on_consolidated = on_consolidated or (lambda plan: None)
         self.serve = serve
         self.server: Server | None = None
         self.not_serving: str | None = None  # why serve=True could not serve
@@ -192,6 +209,10 @@ class Watcher:
                         with self._pending_lock:  # where catch_up() can take it before the burst ends
                             self._pending.add(relpath)
                     if not came:
+                        if self.consolidate_every and consolidation_due(
+                            self.plan_path, self.consolidate_every, time.time()
+                        ):
+                            self.on_consolidated(self.consolidate_now())
                         if time.monotonic() >= next_rescan:
                             self.changes.put(RESCAN)
                             next_rescan = time.monotonic() + self.rescan_every
@@ -211,6 +232,29 @@ class Watcher:
                 if self._observer is not None:
                     self._observer.stop()
                     self._observer.join(timeout=5)
+
+    @property
+    def plan_path(self) -> Path:
+        return self.memory.vault.state_dir / PLAN_FILE
+
+    def consolidate_now(self) -> dict[str, Any]:
+        """One scheduled consolidation: apply the kinds mem.toml's `[consolidate] apply` names
+        (none unless a person asked), then write the dry-run plan of everything else to
+        .mem/consolidation.md. Returns that plan (with "applied_now": what was applied)."""
+        kinds = self.memory.settings.consolidate_apply
+        try:
+            with self.lock:
+                applied = self.memory.consolidate(apply=True, kinds=kinds) if kinds else None
+                plan = self.memory.consolidate()
+        except MemError as err:  # a lock held too long: the next round tries again
+            log.warning("mem watch: consolidation skipped (%s)", err)
+            return {"error": str(err)}
+        text = plan_markdown(plan)
+        if applied is not None:
+            text = plan_markdown(applied) + "\n" + text
+        self.memory.vault.ensure_state()
+        write_atomically(self.plan_path, text)
+        return {**plan, "applied_now": applied}
 
     def _observing(self) -> bool:
         return self._observer is not None and self._observer.is_alive()

@@ -214,6 +214,7 @@ def test_every_command_has_help() -> None:
         "entities",
         "supersede",
         "review",
+        "consolidate",
     ]
     assert {c.name or c.callback.__name__ for c in app.registered_commands} == set(commands)  # none missing
     for name in commands:

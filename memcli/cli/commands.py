@@ -20,6 +20,7 @@ from memcli.cli.options import (
     RunOpt,
     State,
     UserOpt,
+    duration,
     fail,
     friendly,
     print_json,
@@ -206,6 +207,51 @@ def review(
 
 @app.command()
 @friendly
+def consolidate(
+    ctx: typer.Context,
+    user: str | None = UserOpt,
+    agent: str | None = AgentOpt,
+    run: str | None = RunOpt,
+    apply: bool = typer.Option(False, "--apply", help="Carry the plan out (default: only show it)."),
+    only: list[str] | None = typer.Option(
+        None, "--only", help="Only these kinds (repeatable): merge, expire, conflicts, fold, promote."
+    ),
+    plan_file: Path | None = typer.Option(
+        None, "--plan", help="Apply a plan saved with --json (each memory must be unchanged since)."
+    ),
+    min_links: int | None = typer.Option(None, "--min-links", help="Links that earn an entity a note (default 3)."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Refine the vault: merge restatements, expire passed dates and plans, queue possible
+    conflicts for `mem review`, fold replaced memories into memories/archive/, write entity notes.
+
+    Shows the plan and changes nothing unless --apply. Nothing is ever deleted: each change is in
+    the memory's history (and one git commit with autocommit on)."""
+    import json
+
+    from memcli.memory.consolidation import plan_markdown, public_plan
+
+    if min_links is not None and min_links < 1:
+        raise InvalidInputError("--min-links must be at least 1")
+    saved = None
+    if plan_file is not None:
+        try:
+            saved = json.loads(plan_file.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+            raise InvalidInputError(f"cannot read the plan {plan_file}: {err}") from None
+    result = (
+        state_of(ctx)
+        .memory()
+        .consolidate(user_id=user, agent_id=agent, run_id=run, apply=apply, kinds=only, plan=saved, min_links=min_links)
+    )
+    if as_json:
+        print_json(public_plan(result))
+        return
+    render.plan(new_console(), plan_markdown(result))
+
+
+@app.command()
+@friendly
 def search(
     ctx: typer.Context,
     query: str = typer.Argument(..., help="What to look for, in words."),
@@ -371,6 +417,12 @@ def watch(
     ),
     status: bool = typer.Option(False, "--status", help="Say whether a mem watch serves this vault (exit 1: none)."),
     as_json: bool = typer.Option(False, "--json", help="With --status: print it as JSON."),
+    consolidate_every: str | None = typer.Option(
+        None,
+        "--consolidate-every",
+        help="Plan a consolidation this often (24h, 30m, 7d) into .mem/consolidation.md; "
+        "applies only the kinds mem.toml's [consolidate] apply names.",
+    ),
 ) -> None:
     """Keep the index fresh while files change (editors, agents, git pull). Ctrl-C stops it.
 
@@ -389,6 +441,7 @@ def watch(
         return
     if debounce_ms < 0 or rescan <= 0:
         raise InvalidInputError("--debounce must be >= 0 and --rescan > 0")
+    every = duration(consolidate_every, "--consolidate-every") if consolidate_every is not None else None
 
     def started() -> None:
         serving = "; serving CLI queries" if watcher.server is not None else ""
@@ -401,6 +454,8 @@ def watch(
         on_batch=lambda report: render.batch(console, report),
         on_start=started,
         serve=serve,
+        consolidate_every=every,
+        on_consolidated=lambda plan: render.consolidated(console, plan),
     )
     # `kill` and service managers stop it with SIGTERM: leave as Ctrl-C does (the socket removed).
     signal.signal(signal.SIGTERM, _interrupt)

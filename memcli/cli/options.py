@@ -15,7 +15,7 @@ import typer
 
 from memcli.cli import remote
 from memcli.config import Settings, load_settings
-from memcli.errors import MemError
+from memcli.errors import InvalidInputError, MemError
 from memcli.guard.outputs import clean, escape_invisible
 
 if TYPE_CHECKING:
@@ -103,3 +103,20 @@ def friendly(command: F) -> F:
 
 def state_of(ctx: typer.Context) -> State:
     return ctx.ensure_object(State)
+
+
+_DURATION = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def duration(text: str, option: str) -> float:
+    """ "24h", "30m", "7d", "90s" (or plain seconds) as seconds; a clear error otherwise."""
+    value = text.strip().lower()
+    unit = _DURATION.get(value[-1:]) if value else None
+    number = value[:-1] if unit else value
+    try:
+        seconds = float(number) * (unit or 1)
+    except ValueError:
+        raise InvalidInputError(f"{option} takes a duration like 24h, 30m, 7d or 90s; not {text!r}") from None
+    if not 60 <= seconds <= 366 * 86400:
+        raise InvalidInputError(f"{option} must be between 1 minute and a year; not {text!r}")
+    return seconds

@@ -124,6 +124,12 @@ def conflict(console: Console, pair: dict[str, Any]) -> None:
     console.print(Text(f"  may replace {old['id']} ({_date(old.get('created_at'))}): {old['memory']}", style="dim"))
 
 
+def plan(console: Console, text: str) -> None:
+    """Consolidation's plan, a line at a time (no markup: memory texts are shown as written)."""
+    for line in text.splitlines():
+        console.print(Text(line), soft_wrap=True)
+
+
 def conflicts(console: Console, result: dict[str, Any]) -> None:
     if not result["results"]:
         console.print(Text("No possible conflicts to review."))
@@ -323,6 +329,18 @@ def indexed(console: Console, stats: object, mode: str) -> None:
             f"{stats.embedded} embedded in {stats.seconds:.1f}s (search mode: {mode})"  # type: ignore[attr-defined]
         )
     )
+
+
+def consolidated(console: Console, plan: dict[str, Any]) -> None:
+    """One line per scheduled consolidation of `mem watch`."""
+    stamp = time.strftime("%H:%M:%S")
+    if plan.get("error"):
+        console.print(Text(f"{stamp} consolidation skipped: {one_line(plan['error'])}"), soft_wrap=True)
+        return
+    counts = ", ".join(f"{kind} {n}" for kind, n in (plan.get("counts") or {}).items() if n) or "nothing"
+    applied = plan.get("applied_now")
+    done = f"; applied {len(applied.get('done') or [])} change(s)" if applied else ""
+    console.print(Text(f"{stamp} consolidation planned: {counts}{done} (.mem/consolidation.md)"), soft_wrap=True)
 
 
 def batch(console: Console, report: object) -> None:
