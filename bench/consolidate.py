@@ -46,6 +46,7 @@ from memcli import Memory  # noqa: E402
 PAIRS = Path(__file__).resolve().parent / "consolidate"
 FILLERS = ("Basically, {}", "Really, {}", "{} indeed")
 SAMPLE_SHARE = 0.1
+FULL = 10_000_000  # a context budget nothing reaches: the whole digest, to count what merging saves
 
 
 # -- 1. the pair sets ---------------------------------------------------------------------------
@@ -129,6 +130,35 @@ def _speakers(memory: Memory) -> list[str]:
     return sorted(u["name"] for u in memory.users()["results"] if u["type"] == "user")
 
 
+def _grow(memory: Memory, sample: dict[str, Any]) -> dict[str, set[str]]:
+    """The conversation added turn by turn with inference; the turns each memory stands for."""
+    stands_for: dict[str, set[str]] = {}
+    for dia_id, text in locomo.conversation_turns(sample["conversation"]):
+        head, _, said = text.partition(": ")
+        speaker = head.split("] ", 1)[-1] if said else None
+        result = memory.add(said or text, user_id=speaker, infer=True, metadata={"dia_id": dia_id})
+        for item in result["results"]:
+            stands_for.setdefault(item["id"], set()).add(dia_id)
+    return stands_for
+
+
+def _inject(memory: Memory, rng: random.Random, stands_for: dict[str, set[str]]) -> tuple[list[str], list[str]]:
+    """Restatements of a sample of each speaker's memories (to merge) and near misses (not to)."""
+    restated: list[str] = []
+    near: list[str] = []
+    for speaker in _speakers(memory):
+        current = memory.get_all(user_id=speaker, limit=100_000)["results"]
+        for item in rng.sample(current, max(1, int(len(current) * SAMPLE_SHARE))):
+            copy = memory.add(_restated(item["memory"], rng), user_id=speaker, infer=False, metadata=item["metadata"])
+            restated.append(copy["results"][0]["id"])
+            stands_for.setdefault(restated[-1], set()).update(stands_for.get(item["id"], set()))
+        for item in current:
+            if len(near) < len(restated) and (changed := _near_miss(item["memory"])):
+                miss = memory.add(changed, user_id=speaker, infer=False, metadata=item["metadata"])
+                near.append(miss["results"][0]["id"])
+    return restated, near
+
+
 def grown(conversations: int | None, data: Path, folder: Path, seed: int) -> dict[str, Any]:
     samples = json.loads(data.read_text(encoding="utf-8"))[: conversations or None]
     rng = random.Random(seed)
@@ -142,35 +172,18 @@ def grown(conversations: int | None, data: Path, folder: Path, seed: int) -> dic
     for number, sample in enumerate(samples, 1):
         vault = folder / f"c{number}"
         memory = Memory(vault=vault)
-        stands_for: dict[str, set[str]] = {}
-        for dia_id, text in locomo.conversation_turns(sample["conversation"]):
-            head, _, said = text.partition(": ")
-            speaker = head.split("] ", 1)[-1] if said else None
-            result = memory.add(said or text, user_id=speaker, infer=True, metadata={"dia_id": dia_id})
-            for item in result["results"]:
-                stands_for.setdefault(item["id"], set()).add(dia_id)
+        stands_for = _grow(memory, sample)
         grown_scores += _score(memory, sample, stands_for)  # as the agent left it, before the copies
-        restated: list[str] = []
-        near: list[str] = []
-        for speaker in _speakers(memory):
-            current = memory.get_all(user_id=speaker, limit=100_000)["results"]
-            for item in rng.sample(current, max(1, int(len(current) * SAMPLE_SHARE))):
-                copy = memory.add(
-                    _restated(item["memory"], rng), user_id=speaker, infer=False, metadata=item["metadata"]
-                )
-                restated.append(copy["results"][0]["id"])
-                stands_for.setdefault(restated[-1], set()).update(stands_for.get(item["id"], set()))
-            for item in current:
-                if len(near) < len(restated) and (changed := _near_miss(item["memory"])):
-                    miss = memory.add(changed, user_id=speaker, infer=False, metadata=item["metadata"])
-                    near.append(miss["results"][0]["id"])
+        restated, near = _inject(memory, rng, stands_for)
         totals["restated"] += len(restated)
         totals["near_misses"] += len(near)
         counts["current_before"] += sum(
             len(memory.get_all(user_id=s, limit=100_000)["results"]) for s in _speakers(memory)
         )
-        counts["context_before"] += sum(memory.context(user_id=s)["tokens"] for s in _speakers(memory))
+        counts["context_before"] += sum(memory.context(user_id=s, budget=FULL)["tokens"] for s in _speakers(memory))
         before_scores += _score(memory, sample, stands_for)
+        planned = memory.consolidate(kinds=["conflicts"])["conflicts"]
+        totals["conflicts_planned"] = totals.get("conflicts_planned", 0) + len(planned)
         started = time.perf_counter()
         done = memory.consolidate(apply=True, kinds=["merge", "fold"])
         seconds += time.perf_counter() - started
@@ -183,16 +196,24 @@ def grown(conversations: int | None, data: Path, folder: Path, seed: int) -> dic
         # a restatement is left when both it and what it restates are still current
         left += sum(1 for r in restated if (memory.get(r) or {}).get("status") == "current" and r not in ids)
         false_merges += sum(1 for n in near if n in ids)
+        injected = set(restated) | set(near)
+        for item in done["merge"]:  # merges among the agent's own memories: shown, for a person to judge
+            for merged in item["merge"]:
+                if merged["id"] not in injected and item["keep"]["id"] not in injected:
+                    totals.setdefault("own_merges", []).append(
+                        (item["keep"]["memory"], merged["memory"], merged["why"])
+                    )
         counts["current_after"] += sum(
             len(memory.get_all(user_id=s, limit=100_000)["results"]) for s in _speakers(memory)
         )
-        counts["context_after"] += sum(memory.context(user_id=s)["tokens"] for s in _speakers(memory))
+        counts["context_after"] += sum(memory.context(user_id=s, budget=FULL)["tokens"] for s in _speakers(memory))
         after_scores += _score(memory, sample, stands_for)
         print(f"  conversation {number}: {len(done['merge'])} merges", file=sys.stderr)
     before, after = locomo.aggregate(before_scores), locomo.aggregate(after_scores)
     as_grown = locomo.aggregate(grown_scores)
     return {
         **totals,
+        "own_merges": totals.get("own_merges", []),
         **counts,
         "restatements_left": left,
         "false_merges": false_merges,
@@ -277,15 +298,19 @@ def main(argv: list[str] | None = None) -> int:
                     f"({g['current_after'] / max(g['current_before'], 1):.3f}x)"
                 )
                 print(
-                    f"  restatements left {g['restatements_left']} of {g['restated']}; false merges {g['false_merges']} of {g['near_misses']}"
+                    f"  restatements left {g['restatements_left']} of {g['restated']}; false merges {g['false_merges']} "
+                    f"of {g['near_misses']}; possible conflicts planned {g.get('conflicts_planned', 0)}"
                 )
                 print(
                     f"  LoCoMo R@10 {g['r10_before']:.3f} -> {g['r10_after']:.3f} "
                     f"(delta {g['r10_after'] - g['r10_before']:+.3f}; {g['r10_grown']:.3f} as grown, before the "
                     f"restatements were added); MRR {g['mrr_before']:.3f} -> {g['mrr_after']:.3f}"
                 )
+                print(f"  merges among the agent's own memories: {len(g['own_merges'])}")
+                for kept, merged, why in g["own_merges"]:
+                    print(f"    {kept[:70]!r} <- {merged[:70]!r} ({why})")
                 print(
-                    f"  mem context tokens {g['context_before']} -> {g['context_after']} "
+                    f"  mem context tokens (whole digest) {g['context_before']} -> {g['context_after']} "
                     f"({g['context_after'] / max(g['context_before'], 1):.3f}x); consolidate {g['consolidate_seconds']:.1f} s"
                 )
         if args.scale:

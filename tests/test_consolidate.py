@@ -514,3 +514,15 @@ def test_with_an_llm_the_block_opens_with_its_summary(vault: Path, monkeypatch: 
         asked = json.dumps(stub.requests[-1])
         assert "Reviews Ana's PRs" in asked
         assert m.consolidate(kinds=["promote"])["promote"] == []  # the same memories: no second call
+
+
+def test_a_plan_past_its_date_ranks_lower_before_anyone_expires_it(m: Memory, clock: list[datetime]) -> None:
+    plan = add(m, "Planning a trip to Kyoto in April", user_id="ray")
+    other = add(m, "Kyoto trip budget is 2000 euros", user_id="ray")
+    march = m.search("trip to Kyoto", user_id="ray", explain=True)["results"]
+    assert [r["id"] for r in march] == [plan, other] and "stale" not in march[0]["explain"]
+    clock[0] = NOW
+    june = m.search("trip to Kyoto", user_id="ray", explain=True)["results"]
+    assert [r["id"] for r in june] == [other, plan] and june[1]["explain"]["stale"] == 0.7
+    as_of = m.search("trip to Kyoto", user_id="ray", as_of="2026-04-10", explain=True)["results"]
+    assert as_of[0]["id"] == plan  # what was true in April: the plan, not stale then

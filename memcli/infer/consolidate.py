@@ -23,7 +23,16 @@ from memcli.infer.attributes import attributes
 from memcli.infer.reconcile import compare, compatible
 from memcli.infer.types import Existing, Fact
 from memcli.text import lexicon
-from memcli.text.english import ALIASES, GENERIC, NUMBER_WORDS, RELATIONS, content_words, subject_of, values
+from memcli.text.english import (
+    ALIASES,
+    GENERIC,
+    MONTHS,
+    NUMBER_WORDS,
+    RELATIONS,
+    content_words,
+    subject_of,
+    values,
+)
 from memcli.text.normalize import STOPWORDS, fold, squashed, stem
 
 
@@ -99,7 +108,7 @@ class _Token:
 
 _OPPOSITE = lexicon.mapping("opposite_of")
 _ORDINALS = lexicon.mapping("ordinals")
-_TENS = {"twenty": 20, "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70, "eighty": 80, "ninety": 90}
+_TENS = {word: int(number) for word, number in lexicon.mapping("tens").items()}
 _PIECES = re.compile(r"[a-z]\d+[a-z](?!\w)|\d+|[^\W\d_]+", re.IGNORECASE)  # "11pm": 11, pm; "k8s" stays
 
 
@@ -394,16 +403,10 @@ def keeper(texts: Sequence[str], links: Sequence[int], times: Sequence[float]) -
 
 # -- plans whose date has passed --------------------------------------------------------------
 
-_PLAN = re.compile(
-    r"\b(plan(?:s|ned|ning)?|going to|gonna|will|intend(?:s|ing)?|hop(?:e|es|ing) to|trip|visit(?:s|ing)?|"
-    r"fly(?:ing)?|heading|travel(?:l?ing)?|booked|scheduled|appointment|interview|deadline|due|launch(?:es|ing)?|"
-    r"conference|wedding|exam|surgery|holiday|vacation|moving|starts?|until|till|leaving)\b",
-    re.IGNORECASE,
-)
-_RECURRING = re.compile(r"\b(every|each|annual(?:ly)?|yearly|monthly|weekly|usually|always|birthday)\b", re.IGNORECASE)
+_PLAN, _RECURRING = _phrases("plan_words"), _phrases("recurring_words")
 _MONTHS = {name.lower(): number for number, name in enumerate(calendar.month_name) if name}
-_MONTHS |= {name.lower(): number for number, name in enumerate(calendar.month_abbr) if name}
-_MONTH = r"(jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)"
+_MONTHS |= {name.lower(): number for number, name in enumerate(calendar.month_abbr) if name} | {"sept": 9}
+_MONTH = f"({MONTHS})"
 _ISO_DAY = re.compile(r"\b(20\d\d)-(\d\d)-(\d\d)\b")
 _MONTH_DAY = re.compile(rf"\b{_MONTH}\.?\s+(\d{{1,2}})(?:st|nd|rd|th)?\b(?:,?\s+(20\d\d))?", re.IGNORECASE)
 _DAY_MONTH = re.compile(rf"\b(\d{{1,2}})(?:st|nd|rd|th)?\s+(?:of\s+)?{_MONTH}\b(?:\s+(20\d\d))?", re.IGNORECASE)

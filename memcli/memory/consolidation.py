@@ -293,7 +293,7 @@ class Consolidation:
         relation: judge.Relation | None,
         merged: set[str],
     ) -> list[PlanItem]:
-        items = []
+        items: list[PlanItem] = []
         for i, j, _ in pairs:
             newer, older = (members[i], members[j]) if members[i].time >= members[j].time else (members[j], members[i])
             if newer.id in merged or older.id in merged or newer.time == older.time:
@@ -307,7 +307,13 @@ class Consolidation:
                 items.append(
                     {"new": _ref(newer), "old": _ref(older), "why": verdict.rule, "features": verdict.features}
                 )
-        return items
+        # one per newer memory, the likeliest: the review queue asks about each memory once a run
+        best: dict[str, PlanItem] = {}
+        for item in items:
+            held = best.get(item["new"]["id"])
+            if held is None or _strength(item) > _strength(held):
+                best[item["new"]["id"]] = item
+        return list(best.values())
 
     @staticmethod
     def _cosine(vectors: np.ndarray | None, i: int, j: int) -> float | None:
@@ -604,6 +610,12 @@ def _linking(records: list[MemoryRecord], mentions: list[int], now: float) -> li
         for p in sorted(set(mentions))
         if records[p].kind == "memory" and records[p].is_current and not records[p].expired(now)
     ]
+
+
+def _strength(item: PlanItem) -> tuple[float, float, float]:
+    """How likely a possible conflict is: the head's P(update), then the rules' score, then the cosine."""
+    features = item["features"]
+    return (features.get("p_update", 0.0), features["rules_score"], features["cosine"])
 
 
 def _public(item: PlanItem) -> PlanItem:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from memcli.errors import InvalidInputError, NotFoundError
@@ -53,6 +53,25 @@ def newer_first(hits: list[Hit]) -> list[Hit]:
                 ordered.remove(hit)
                 ordered.insert(ids.index(old_id), hit)
     return ordered
+
+
+STALE_FACTOR = 0.7  # a plan past its date (not yet expired by `mem consolidate`) ranks this much lower
+
+
+def stale_lower(hits: list[Hit], moment: float) -> list[Hit]:
+    """Hits with each current dated plan whose date had passed by `moment` scored lower ("stale"
+    in --explain): "Planning a trip to Kyoto in April" read in June is not what is true now."""
+    from memcli.infer.consolidate import stale_plan
+
+    when = datetime.fromtimestamp(moment, tz=UTC)
+    changed = False
+    for hit in hits:
+        said = datetime.fromtimestamp(unix_time(hit.record.created), tz=UTC) if hit.record.created else None
+        if hit.record.is_current and said and stale_plan(hit.record.text, said, when):
+            hit.score *= STALE_FACTOR
+            hit.signals["stale"] = STALE_FACTOR
+            changed = True
+    return sorted(hits, key=lambda h: -h.score) if changed else hits
 
 
 def without_replaced(records: list[MemoryRecord]) -> list[MemoryRecord]:
@@ -147,7 +166,8 @@ class Reading:
             self._told_bm25 = True
             if index.embed_error is None:  # a model that failed to load has said so already
                 log.warning("mem: embeddings are off (MEM_EMBED_MODEL=none); searching with BM25 only")
-        hits = newer_first(hits)
+        moment = unix_time(self.core.moment(as_of, end_of_day=True)) if as_of is not None else self._now()
+        hits = newer_first(stale_lower(hits, moment))
         positions = [index.position(hit.record.id) for hit in hits]
         return {
             "results": [hit_result(hit, explain) for hit in hits],
