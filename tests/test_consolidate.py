@@ -71,6 +71,7 @@ DIFFERENT = [
     ("Has a cat", "Has a cat called Miso", "a name, number or relation"),
     ("Is allergic to penicillin", "Is allergic to penicillin; reaction is severe hives", "one says more"),
     ("Plays guitar", "Plays piano", "one word in place of another"),
+    ("Yoga is amazing for your body and mind", "Yoga is so cool for showing us what we can do", "mostly other words"),
 ]
 
 

@@ -46,6 +46,7 @@ class Limits:
     merge_cosine: float = 0.8  # a merge needs the two this close in meaning (with a model)
     merge_restated: float = 0.5  # ... and the relation head, when loaded, P(restatement) at least this
     merge_update: float = 0.3  # ... and P(update) below this
+    reworded_share: float = 0.5  # a rewording may say at most this share of its words differently
     conflict: float = 0.6  # P(update) a rules' "same slot, new value" needs from the head to be shown
     stale_grace_days: int = 1  # a plan's date is past once this many days have gone by after it
 
@@ -281,6 +282,12 @@ def same_statement(a: str, b: str) -> Verdict:
         return Verdict(False, f"one says more ({', '.join(t.word for t in more)})", features)
     if len(only_left) == 1 and len(only_right) == 1:
         return Verdict(False, f"one word in place of another ({only_left[0].word} / {only_right[0].word})", features)
+    # a rewording keeps most of what each says: past half new words, it is another statement on
+    # the same topic ("Yoga is amazing for body and mind" / "Yoga shows what we can do")
+    shares = [len(only_left) / max(len(left), 1), len(only_right) / max(len(right), 1)]
+    features["reworded_share"] = round(max(shares), 3)
+    if max(shares) > LIMITS.reworded_share:
+        return Verdict(False, f"mostly other words ({max(shares):.0%} of one side)", features)
     return Verdict(True, "the same thing in other words", features)
 
 
