@@ -527,3 +527,11 @@ def test_a_plan_past_its_date_ranks_lower_before_anyone_expires_it(m: Memory, cl
     assert [r["id"] for r in june] == [other, plan] and june[1]["explain"]["stale"] == 0.7
     as_of = m.search("trip to Kyoto", user_id="ray", as_of="2026-04-10", explain=True)["results"]
     assert as_of[0]["id"] == plan  # what was true in April: the plan, not stale then
+
+
+def test_a_hand_edited_plan_item_is_skipped_not_a_traceback(m: Memory) -> None:
+    add(m, "Prefers dark mode", user_id="ray")
+    plan = {"merge": [{"keep": 5}, "junk"], "expire": [], "conflicts": [], "fold": [], "promote": []}
+    done = m.consolidate(apply=True, plan=plan)
+    assert done["done"] == [] and len(done["skipped"]) == 2
+    assert all("not one `mem consolidate --json` printed" in line for line in done["skipped"])

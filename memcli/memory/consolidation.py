@@ -410,6 +410,7 @@ class Consolidation:
         done: list[str] = []
         skipped: list[str] = []
         written: list[str] = []
+        retired: list[str] = []  # merged away or expired by this run
         now = core.now()
         steps: list[tuple[str, Callable[[PlanItem], list[str]]]] = [
             ("merge", lambda item: self._merge(item, now)),
@@ -428,13 +429,24 @@ class Consolidation:
                     except (ConflictError, MemError, OSError) as err:
                         skipped.append(f"{kind}: {_short(item)}: skipped, {err}")
                         continue
+                    except (KeyError, TypeError, AttributeError):  # a saved plan edited by hand
+                        skipped.append(f"{kind}: skipped an item that is not one `mem consolidate --json` printed")
+                        continue
                     written += paths
                     done.append(f"{kind}: {_short(item)}")
+                    if kind == "merge":
+                        retired += [str(m["id"]) for m in item["merge"]]
+                    elif kind == "expire":
+                        retired.append(str(item["memory"]["id"]))
                 if kind in ("merge", "expire") and "fold" in kinds:
                     core.index_written(written)  # what this run took out of use folds with the rest
             if "fold" in kinds:
-                folded = {item["memory"]["id"] for item in plan.get("fold", [])}
-                for record in self._no_longer_current(plan, folded):
+                folded = {
+                    str(item["memory"]["id"])
+                    for item in plan.get("fold", [])
+                    if isinstance(item, dict) and isinstance(item.get("memory"), dict)
+                }
+                for record in self._no_longer_current(retired, folded):
                     item = {"memory": _ref(record), "status": record.status, "to": self._archived(record.path)}
                     written += self._fold(item)
                     done.append(f"fold: {_short(item)}")
@@ -449,10 +461,8 @@ class Consolidation:
             "skipped": skipped,
         }
 
-    def _no_longer_current(self, plan: dict[str, Any], folded: set[str]) -> list[MemoryRecord]:
+    def _no_longer_current(self, ids: list[str], folded: set[str]) -> list[MemoryRecord]:
         """Memories this run merged away or expired: they fold in the same run (a second run plans nothing)."""
-        ids = [m["id"] for item in plan.get("merge", []) for m in item["merge"]]
-        ids += [item["memory"]["id"] for item in plan.get("expire", [])]
         index = self.core.fresh()
         found = []
         for memory_id in ids:
@@ -619,10 +629,17 @@ def _strength(item: PlanItem) -> tuple[float, float, float]:
 
 
 def _public(item: PlanItem) -> PlanItem:
-    return {k: v for k, v in item.items() if not k.startswith("_")}
+    return {k: v for k, v in item.items() if not k.startswith("_")} if isinstance(item, dict) else item
 
 
 def _short(item: PlanItem) -> str:
+    try:
+        return _describe(item)
+    except (KeyError, TypeError, AttributeError):
+        return "(an item not as mem printed it)"
+
+
+def _describe(item: PlanItem) -> str:
     if "keep" in item:
         return f"{item['keep']['id']} keeps {', '.join(m['id'] for m in item['merge'])}"
     if "new" in item:
