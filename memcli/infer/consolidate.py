@@ -16,6 +16,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 
 import numpy as np
 
@@ -130,7 +131,8 @@ def _numbers_as_digits(text: str) -> str:
     return re.sub(r"\b(\d+)(?:st|nd|rd|th)\b", r"\1", text)
 
 
-def _tokens(text: str) -> list[_Token]:
+@lru_cache(maxsize=65536)
+def _tokens(text: str) -> tuple[_Token, ...]:
     """The words of a statement that carry its meaning, each with whether it is negated."""
     text = re.sub(
         r"\bcan't\b", "can not", re.sub(r"\bwon't\b", "will not", text, flags=re.IGNORECASE), flags=re.IGNORECASE
@@ -160,7 +162,7 @@ def _tokens(text: str) -> list[_Token]:
                 found.append(_Token(word, raw, _key(_OPPOSITE[word]), negated, False))
                 continue
             found.append(_Token(word, raw, _key(word), negated, is_value))
-    return found
+    return tuple(found)
 
 
 def _close_spelling(x: _Token, y: _Token) -> bool:
@@ -175,7 +177,7 @@ def _close_spelling(x: _Token, y: _Token) -> bool:
     return difflib.SequenceMatcher(None, x.word, y.word).ratio() >= needed
 
 
-def _short_for(short: str, words: list[tuple[str, int]]) -> set[int] | None:
+def _short_for(short: str, words: tuple[tuple[str, int], ...]) -> set[int] | None:
     """The tokens a run of `words` ((piece, token) in order) stands for when `short` abbreviates
     it: its initials ("nyc": New York City; "ts": Type Script, split from TypeScript), a numeronym
     ("k8s"), or a long prefix ("postgres")."""
@@ -198,49 +200,52 @@ def _short_for(short: str, words: list[tuple[str, int]]) -> set[int] | None:
     return None
 
 
-def _pieces(tokens: list[_Token]) -> list[tuple[str, int]]:
-    return [(fold(piece), n) for n, t in enumerate(tokens) for piece in (_CAMEL.findall(t.raw) or [t.raw])]
+@lru_cache(maxsize=65536)
+def _pieces(text: str) -> tuple[tuple[str, int], ...]:
+    """(piece, token) of a statement's tokens, CamelCase split: what a short form may stand for."""
+    return tuple((fold(piece), n) for n, t in enumerate(_tokens(text)) for piece in (_CAMEL.findall(t.raw) or [t.raw]))
 
 
-def _matched(mine: list[_Token], theirs: list[_Token]) -> tuple[set[int], list[tuple[int, int]]]:
+def _matched(mine: str, theirs: str) -> tuple[set[int], list[tuple[int, int]], set[int]]:
     """Which of my tokens the other statement says too (by meaning, spelling or abbreviation),
-    and the (mine, theirs) pairs matched word to word."""
+    the (mine, theirs) pairs matched word to word, and the other's tokens that a short form of
+    mine stands for ("NYC": New York City)."""
+    left, right = _tokens(mine), _tokens(theirs)
     hits: set[int] = set()
     pairs: list[tuple[int, int]] = []
-    spelled = _pieces(theirs)
-    for i, token in enumerate(mine):
-        for j, other in enumerate(theirs):
+    covered: set[int] = set()
+    for i, token in enumerate(left):
+        for j, other in enumerate(right):
             if token.key == other.key or _close_spelling(token, other):
                 hits.add(i)
                 pairs.append((i, j))
                 break
         else:
-            if 2 <= len(token.word) <= 5 and _short_for(token.word, spelled) is not None:
+            if 2 <= len(token.word) <= 5 and (run := _short_for(token.word, _pieces(theirs))) is not None:
                 hits.add(i)
-    return hits, pairs
+                covered |= run
+    return hits, pairs, covered
 
 
-def _abbreviated_by(tokens: list[_Token], other: list[_Token]) -> set[int]:
-    """My tokens that a short form in the other statement stands for ("New York City" for "NYC")."""
-    covered: set[int] = set()
-    mine = _pieces(tokens)
-    for token in other:
-        if 2 <= len(token.word) <= 5:
-            covered |= _short_for(token.word, mine) or set()
-    return covered
+@lru_cache(maxsize=65536)
+def _time_of(text: str) -> tuple[bool, bool, frozenset[str]]:
+    """Whether a statement says what was, what is planned, and its auxiliaries (was, is, has…)."""
+    auxiliaries = frozenset(fold(w) for w in _WORD.findall(text)) & (_PAST_AUX | _PRESENT_AUX)
+    return bool(_PAST.search(text)), bool(_FUTURE.search(text)), auxiliaries
 
 
 def _past(word: str) -> bool:
     return word in _IRREGULAR_PAST or word in _PAST_AUX or (word.endswith("ed") and len(word) > 4)
 
 
-def _tense_differs(a: str, b: str, left: list[_Token], right: list[_Token], pairs: list[tuple[int, int]]) -> bool:
+def _tense_differs(
+    a: str, b: str, left: Sequence[_Token], right: Sequence[_Token], pairs: list[tuple[int, int]]
+) -> bool:
     """ "Lived in Nairobi" / "Lives in Nairobi", "Was a smoker" / "Is a smoker": one verb in the
     past, its match (or the statement's auxiliary) in the present."""
     if any(left[i].word != right[j].word and _past(left[i].word) != _past(right[j].word) for i, j in pairs):
         return True
-    aux_a = {fold(w) for w in _WORD.findall(a)} & (_PAST_AUX | _PRESENT_AUX)
-    aux_b = {fold(w) for w in _WORD.findall(b)} & (_PAST_AUX | _PRESENT_AUX)
+    aux_a, aux_b = _time_of(a)[2], _time_of(b)[2]
     return bool(aux_a & _PAST_AUX and aux_b & _PRESENT_AUX and not aux_a & _PRESENT_AUX) or bool(
         aux_b & _PAST_AUX and aux_a & _PRESENT_AUX and not aux_b & _PRESENT_AUX
     )
@@ -253,14 +258,15 @@ def same_statement(a: str, b: str) -> Verdict:
     Verbs ("uses" / "prefers") may differ when both talk about the same kind of attribute."""
     if not compatible(subject_of(a), subject_of(b)):
         return Verdict(False, "about someone else")
-    past, future = bool(_PAST.search(a)) != bool(_PAST.search(b)), bool(_FUTURE.search(a)) != bool(_FUTURE.search(b))
+    (past_a, future_a, _), (past_b, future_b, _) = _time_of(a), _time_of(b)
+    past, future = past_a != past_b, future_a != future_b
     if past or future:
         return Verdict(False, "one says what was" if past else "one says what is planned")
     left, right = _tokens(a), _tokens(b)
-    hit_left, pairs = _matched(left, right)
-    hit_right, _ = _matched(right, left)
-    hit_left |= _abbreviated_by(left, right)
-    hit_right |= _abbreviated_by(right, left)
+    hit_left, pairs, short_in_right = _matched(a, b)
+    hit_right, _, short_in_left = _matched(b, a)
+    hit_left |= short_in_left
+    hit_right |= short_in_right
     if any(left[i].negated != right[j].negated for i, j in pairs):
         return Verdict(False, "one says not, or passes over, what the other says")
     if _tense_differs(a, b, left, right, pairs):
