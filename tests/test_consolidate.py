@@ -276,13 +276,15 @@ def test_an_often_linked_name_gets_a_note_that_is_regenerated_around_a_person(m:
     for text in ("Pairs with [[Ana]] on Fridays", "Reviews [[Ana|ana]]'s PRs", "Works with [[Ana Lima]]"):
         add(m, text, user_id="ray")
     assert m.consolidate(kinds=["promote"])["promote"] == []  # two links to Ana: under the threshold
-    add(m, "Had lunch with [[ana]]", user_id="ray")
+    add(m, "Had lunch with [[ana|Ana L.]]", user_id="ray")
     plan = m.consolidate(kinds=["promote"])
     (item,) = plan["promote"]
     assert (item["entity"], item["action"], item["path"]) == ("Ana", "create", "entities/Ana.md")
+    assert item["aliases"] == ["Ana L."]  # a label that is another name; "ana" is the same one
     m.consolidate(apply=True, kinds=["promote"])
     note = (vault / "entities" / "Ana.md").read_text(encoding="utf-8")
     assert "user: ray" in note and "- Pairs with Ana on Fridays (" in note and "[[" not in note
+    assert "aliases: [Ana L.]" in note
     assert m.entities()["results"][0]["note"] == "entities/Ana.md"
     assert m.consolidate(kinds=["promote"])["promote"] == []
     # a person writes around the block; a new memory refreshes only the block

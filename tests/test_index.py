@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
-from datetime import UTC
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -284,3 +284,15 @@ def test_a_refresh_whose_listing_went_stale_keeps_a_file_another_writer_just_ind
     core.index().refresh(lambda: next(stale, None) or core.vault.listing(), core.load_for_index)
     core.index().load_current()
     assert core.loaded("m-0000000001") is not None
+
+
+def test_a_memory_is_found_by_the_name_of_the_user_it_is_kept_for(tmp_path: Path) -> None:
+    clock = [datetime(2026, 5, 1, tzinfo=UTC)]
+    mem = Memory(vault=tmp_path / "v", embedder=None, clock=lambda: clock[0])
+    melanie = mem.add("Painted a sunrise over the lake", user_id="Melanie", infer=False)["results"][0]["id"]
+    clock[0] = datetime(2026, 5, 2, tzinfo=UTC)
+    mem.add("Painted a sunrise at the beach", user_id="Caroline", infer=False)  # newer: recency favours it
+    found = mem.search("When did Melanie paint a sunrise?")["results"]
+    assert found[0]["id"] == melanie
+    scoped = mem.search("When did Melanie paint a sunrise?", user_id="Caroline")["results"]
+    assert melanie not in [r["id"] for r in scoped]  # a name in the query never crosses a scope

@@ -29,7 +29,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 # 2: a crc32 per vector row; 3: records carry links; 4: supersede chains; 5: possible conflicts;
 # 6: a crc32 per record (a flipped bit in a record's text would otherwise be served as the memory)
-SCHEMA_VERSION = "6"
+SCHEMA_VERSION = "7"  # 7: a memory's terms include its user's name (sync.search_terms)
 DB_NAME = "index.sqlite"
 VECTORS_NAME = "vectors.f32"
 

@@ -57,6 +57,17 @@ def embed_text(record: MemoryRecord, chunk: str) -> str:
     return chunk
 
 
+def search_terms(record: MemoryRecord, chunk: str) -> list[str]:
+    """What BM25 finds a chunk by: its words, and for a memory kept for a user, that user's name.
+    A memory is about the user it is kept for ("Painted a sunrise" of user Melanie says Melanie
+    painted it), so "when did Melanie paint a sunrise?" asked across users finds it by her name
+    as it would find "Melanie painted a sunrise"; within her scope every memory has the word alike."""
+    terms = tokenize(chunk)
+    if record.kind == "memory" and record.user:
+        terms += tokenize(record.user)
+    return terms
+
+
 def record_chunks(record: MemoryRecord) -> list[str]:
     return [record.text] if record.kind == "memory" else chunk_note(record.title or "", record.text)
 
@@ -111,7 +122,10 @@ def store_files(
                         loaded.id,
                         json.dumps(dataclasses.asdict(loaded), ensure_ascii=False),
                         None,
-                        [(text_hash(model_text), model_text, tokenize(text)) for model_text, text in chunks],
+                        [
+                            (text_hash(model_text), model_text, search_terms(loaded, text))
+                            for model_text, text in chunks
+                        ],
                     )
             if progress and (done % 200 == 0 or done == len(stale)):
                 progress("read", done, len(stale))
