@@ -25,8 +25,8 @@ from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver
 
 from memcli.errors import MemError
+from memcli.interop.plans import plan_markdown
 from memcli.memory import Memory
-from memcli.memory.consolidation import plan_markdown
 from memcli.serve import Server, socket_path
 from memcli.vault.files import is_note_path, write_atomically
 

@@ -18,7 +18,8 @@ from memcli.cli.commands import app
 from memcli.errors import InvalidInputError
 from memcli.graph import notes
 from memcli.infer import consolidate as judge
-from memcli.memory.consolidation import ARCHIVE_DIR, plan_markdown
+from memcli.interop.plans import plan_markdown
+from memcli.memory.consolidation import ARCHIVE_DIR
 from memcli.vault import git as gitrepo
 
 NOW = datetime(2026, 6, 1, 12, tzinfo=UTC)
@@ -335,21 +336,21 @@ def test_killed_mid_apply_leaves_each_memory_old_or_new_and_a_rerun_finishes(
     m: Memory, vault: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     ids = [add(m, "Prefers dark mode", user_id="ray") for _ in range(3)]
-    from memcli.memory import consolidation
+    from memcli.memory import consolidation_apply
 
-    real = consolidation.Consolidation._rewrite
+    real = consolidation_apply.Applier._rewrite
     calls = []
 
-    def dies_on_the_second(self: consolidation.Consolidation, record: object, changes: dict[str, object]) -> None:
+    def dies_on_the_second(self: consolidation_apply.Applier, record: object, changes: dict[str, object]) -> None:
         calls.append(1)
         if len(calls) == 2:
             raise KeyboardInterrupt  # the process is killed between two files
         real(self, record, changes)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(consolidation.Consolidation, "_rewrite", dies_on_the_second)
+    monkeypatch.setattr(consolidation_apply.Applier, "_rewrite", dies_on_the_second)
     with pytest.raises(KeyboardInterrupt):
         m.consolidate(apply=True)
-    monkeypatch.setattr(consolidation.Consolidation, "_rewrite", real)
+    monkeypatch.setattr(consolidation_apply.Applier, "_rewrite", real)
     fresh = Memory(vault=vault)
     states = sorted(fresh.get(i)["status"] for i in ids)  # type: ignore[index]
     assert states == ["current", "current", "current"]  # only the keeper was written, and it is valid

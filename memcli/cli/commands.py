@@ -229,7 +229,8 @@ def consolidate(
     the memory's history (and one git commit with autocommit on)."""
     import json
 
-    from memcli.memory.consolidation import plan_markdown, public_plan
+    from memcli.interop.plans import plan_markdown
+    from memcli.memory.consolidation_apply import public_plan
 
     if min_links is not None and min_links < 1:
         raise InvalidInputError("--min-links must be at least 1")

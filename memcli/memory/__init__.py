@@ -7,7 +7,8 @@ call it). Every method is one line of delegation to a part, each with its own fi
     entities.py     entities, graph, rename_entity
     transfer.py     export, import_text
     maintenance.py  init, commit, sync, file_log, doctor, relink_duplicates, warm_up, search_mode
-    consolidation.py  consolidate (merge, expire, conflicts, fold, promote)
+    consolidation.py  consolidate: the plan (merge, expire, conflicts, fold, promote);
+                      consolidation_apply.py carries it out
 """
 
 from __future__ import annotations

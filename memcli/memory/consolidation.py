@@ -1,5 +1,6 @@
-"""Consolidation: a plan of what would make a lived-in vault read better, and carrying it out.
-Takes the Memory's Core; the judgements are infer/consolidate.py's, the entity notes graph/notes.py's.
+"""Consolidation: a plan of what would make a lived-in vault read better (consolidation_apply.py
+carries it out). Takes the Memory's Core; the judgements are infer/consolidate.py's, the entity
+notes graph/notes.py's, the plan's markdown interop/plans.py's.
 
 Kinds, in the order they are applied:
     merge      memories of one scope that state the same fact become one (the others superseded by it)
@@ -14,26 +15,33 @@ sha256 it was planned on: a file edited since is skipped, with a line saying so.
 
 from __future__ import annotations
 
-import json
-import logging
-import os
 from collections.abc import Callable, Iterable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from memcli.config import CONSOLIDATION_KINDS, ENTITIES_DIR, MEMORIES_DIR
-from memcli.errors import ConflictError, InvalidInputError, MemError
+from memcli.config import ENTITIES_DIR
+from memcli.errors import InvalidInputError
 from memcli.graph import notes
 from memcli.graph.model import Graph, entity_key
 from memcli.guard.inputs import check_scopes
 from memcli.infer import consolidate as judge
-from memcli.infer.llm import ChatClient, LLMError
 from memcli.infer.types import Existing
+from memcli.memory.consolidation_apply import (
+    ARCHIVE_DIR,
+    KINDS,
+    Applier,
+    PlanItem,
+    archived,
+    linking,
+    moment,
+    ref,
+    scope_of,
+    summariser,
+)
 from memcli.memory.core import Core
 from memcli.memory.writing import written_by_mem
-from memcli.models import CURRENT, SUPERSEDED, MemoryRecord
+from memcli.models import MemoryRecord
 from memcli.text.normalize import squashed
-from memcli.vault import markdown
 from memcli.vault.files import entity_file
 from memcli.vault.links import WIKILINK
 
@@ -42,32 +50,7 @@ if TYPE_CHECKING:
 
     from memcli.index.core import SearchIndex
 
-log = logging.getLogger(__name__)
-
-KINDS = CONSOLIDATION_KINDS
-EXPIRED = "expired"
-ARCHIVE_DIR = f"{MEMORIES_DIR}/archive"
-SUMMARY_CHARS = 800  # an LLM's summary of an entity is cut to this
-PlanItem = dict[str, Any]
-
-
-def _ref(record: MemoryRecord) -> dict[str, Any]:
-    """A memory as a plan names it: enough to show it, and the sha256 to check it against."""
-    return {"id": record.id, "memory": record.text, "path": record.path, "sha256": record.sha256, **_scope(record)}
-
-
-def _scope(record: MemoryRecord) -> dict[str, str]:
-    return {key: value for key, value in record.scope().items() if value is not None}
-
-
-def _moment(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+__all__ = ["ARCHIVE_DIR", "KINDS", "Consolidation", "check_kinds"]
 
 
 def check_kinds(kinds: Iterable[str] | None) -> tuple[str, ...]:
@@ -113,7 +96,7 @@ class Consolidation:
             plan = {k: v for k, v in plan.items() if k not in ("done", "applied")}
         if not apply:
             return {**plan, "applied": False}
-        return self._apply(plan, chosen)
+        return Applier(self.core).apply(plan, chosen)
 
     def plan(self, scope: dict[str, str], kinds: tuple[str, ...], min_links: int | None = None) -> dict[str, Any]:
         index = self.core.fresh()
@@ -133,7 +116,7 @@ class Consolidation:
             plan["merge"], plan["conflicts"] = merges, conflicts
         if "fold" in kinds:
             plan["fold"] = [
-                {"memory": _ref(r), "status": r.status, "to": self._archived(r.path)}
+                {"memory": ref(r), "status": r.status, "to": archived(r.path)}
                 for r in mine
                 if not r.is_current and not r.path.startswith(f"{ARCHIVE_DIR}/")
             ]
@@ -154,19 +137,19 @@ class Consolidation:
             if record.expired(now.timestamp()):
                 items.append(
                     {
-                        "memory": _ref(record),
+                        "memory": ref(record),
                         "why": f"its expiration date {record.expires} has passed",
                         "ended": record.expires,
                     }
                 )
                 continue
-            said = _moment(record.created)
+            said = moment(record.created)
             stale = judge.stale_plan(record.text, said, now) if said else None
             if stale is not None:
                 ends, words = stale
                 items.append(
                     {
-                        "memory": _ref(record),
+                        "memory": ref(record),
                         "why": f"a plan dated {words!r}: over by {ends.date().isoformat()}",
                         "ended": ends.isoformat(),
                     }
@@ -280,9 +263,9 @@ class Consolidation:
                     members[key[0]].text, members[key[1]].text, self._cosine(vectors, *key), relation
                 )
                 if verdict.yes:  # a chain (A~B, B~C) merges only what restates the text kept
-                    merged.append({**_ref(members[other]), "why": verdict.rule, "features": verdict.features})
+                    merged.append({**ref(members[other]), "why": verdict.rule, "features": verdict.features})
             if merged:
-                items.append({"keep": _ref(members[best]), "merge": merged})
+                items.append({"keep": ref(members[best]), "merge": merged})
         return items
 
     def _conflicts(
@@ -304,9 +287,7 @@ class Consolidation:
                 continue
             verdict = judge.conflict(newer.text, older.text, self._cosine(vectors, i, j), relation)
             if verdict.yes:
-                items.append(
-                    {"new": _ref(newer), "old": _ref(older), "why": verdict.rule, "features": verdict.features}
-                )
+                items.append({"new": ref(newer), "old": ref(older), "why": verdict.rule, "features": verdict.features})
         # one per newer memory, the likeliest: the review queue asks about each memory once a run
         best: dict[str, PlanItem] = {}
         for item in items:
@@ -322,25 +303,22 @@ class Consolidation:
         value = float(vectors[i] @ vectors[j])
         return value if value != 0.0 else None  # a memory without a vector
 
-    def _archived(self, relpath: str) -> str:
-        return f"{ARCHIVE_DIR}/{relpath.rsplit('/', 1)[-1]}"
-
     def _promotions(self, index: SearchIndex, records: list[MemoryRecord], min_links: int) -> list[PlanItem]:
         graph: Graph = self.core.graph(index)
         now = self.core.clock().timestamp()
-        summarise = self._summariser()
+        summarise = summariser(self.core)
         items = []
         for key, entity in sorted(graph.entities.items()):
-            linking = _linking(records, entity.mentions, now)
+            linked = linking(records, entity.mentions, now)
             note = records[entity.note] if entity.note is not None else None
-            if note is None and len(linking) < min_links:
+            if note is None and len(linked) < min_links:
                 continue
             if note is not None:
                 text = self.core.vault.read(self.core.vault.path(note.path))[0]
                 if notes.current_sources(text) is None:
                     continue  # a note a person wrote, without mem's block: theirs alone
-            listed = [notes.listed(r) for r in linking]
-            scopes = {tuple(sorted(_scope(r).items())) for r in linking}
+            listed = [notes.listed(r) for r in linked]
+            scopes = {tuple(sorted(scope_of(r).items())) for r in linked}
             one_scope = len(scopes) == 1
             by = summarise[0] if summarise and one_scope else None
             wanted = notes.sources(listed, by)
@@ -351,8 +329,8 @@ class Consolidation:
                 "action": "refresh" if note is not None else "create",
                 "path": note.path if note is not None else f"{ENTITIES_DIR}/{entity_file(entity.name)}",
                 "sha256": note.sha256 if note is not None else None,
-                "aliases": self._labels(linking, key, graph, entity.name) if note is None else [],
-                "memories": [r.id for r in linking],
+                "aliases": self._labels(linked, key, graph, entity.name) if note is None else [],
+                "memories": [r.id for r in linked],
                 "scope": dict(scopes.pop()) if one_scope else {},
                 "with_texts": one_scope,
                 "summary_by": by,
@@ -373,351 +351,8 @@ class Consolidation:
                         found.setdefault(entity_key(other), other)
         return sorted(found.values(), key=str.casefold)
 
-    def _summariser(self) -> tuple[str, ChatClient] | None:
-        s = self.core.settings
-        if not (s.llm_base_url and s.llm_model):
-            return None
-        return s.llm_model, ChatClient(s.llm_base_url, s.llm_model, s.llm_api_key, s.llm_timeout)
-
-    def _summary(self, name: str, listed: list[notes.Listed]) -> str | None:
-        """With an LLM configured: a few sentences on what the memories say about `name`."""
-        summarise = self._summariser()
-        if summarise is None:
-            return None
-        facts = "\n".join(f"- {m.text}" for m in listed)
-        try:
-            content, _ = summarise[1].complete(
-                "You summarise what a person's memory notes say about one entity, in at most three plain sentences. "
-                "Use only the notes; no links, no markdown.",
-                f"Entity: {name}\nNotes:\n{facts}",
-                {"type": "object", "properties": {"summary": {"type": "string"}}, "required": ["summary"]},
-                300,
-            )
-        except LLMError as err:
-            log.warning("mem: no summary for %s (%s); the block lists the memories", name, err)
-            return None
-        try:  # asked for {"summary": …}; a server that took no response format may answer in prose
-            said = json.loads(content)
-            text = str(said.get("summary") or "") if isinstance(said, dict) else str(said)
-        except json.JSONDecodeError:
-            text = content
-        return " ".join(text.split())[:SUMMARY_CHARS] or None
-
-    # -- applying ----------------------------------------------------------------------------
-
-    def _apply(self, plan: dict[str, Any], kinds: tuple[str, ...]) -> dict[str, Any]:
-        core = self.core
-        done: list[str] = []
-        skipped: list[str] = []
-        written: list[str] = []
-        retired: list[str] = []  # merged away or expired by this run
-        now = core.now()
-        steps: list[tuple[str, Callable[[PlanItem], list[str]]]] = [
-            ("merge", lambda item: self._merge(item, now)),
-            ("expire", lambda item: self._expire(item, now)),
-            ("conflicts", self._flag),
-            ("fold", self._fold),
-            ("promote", self._promote),
-        ]
-        with core.vault.lock():
-            for kind, step in steps:
-                if kind not in kinds:
-                    continue
-                for item in plan.get(kind, []):
-                    try:
-                        paths = step(item)
-                    except (ConflictError, MemError, OSError) as err:
-                        skipped.append(f"{kind}: {_short(item)}: skipped, {err}")
-                        continue
-                    except (KeyError, TypeError, AttributeError):  # a saved plan edited by hand
-                        skipped.append(f"{kind}: skipped an item that is not one `mem consolidate --json` printed")
-                        continue
-                    written += paths
-                    done.append(f"{kind}: {_short(item)}")
-                    if kind == "merge":
-                        retired += [str(m["id"]) for m in item["merge"]]
-                    elif kind == "expire":
-                        retired.append(str(item["memory"]["id"]))
-                if kind in ("merge", "expire") and "fold" in kinds:
-                    core.index_written(written)  # what this run took out of use folds with the rest
-            if "fold" in kinds:
-                folded = {
-                    str(item["memory"]["id"])
-                    for item in plan.get("fold", [])
-                    if isinstance(item, dict) and isinstance(item.get("memory"), dict)
-                }
-                for record in self._no_longer_current(retired, folded):
-                    item = {"memory": _ref(record), "status": record.status, "to": self._archived(record.path)}
-                    written += self._fold(item)
-                    done.append(f"fold: {_short(item)}")
-            core.autocommit(list(dict.fromkeys(written)), _commit_message(done))
-        core.index_written(written)
-        public = {k: v for k, v in plan.items() if k != "promote"}
-        return {
-            **public,
-            "promote": [_public(i) for i in plan.get("promote", [])],
-            "applied": True,
-            "done": done,
-            "skipped": skipped,
-        }
-
-    def _no_longer_current(self, ids: list[str], folded: set[str]) -> list[MemoryRecord]:
-        """Memories this run merged away or expired: they fold in the same run (a second run plans nothing)."""
-        index = self.core.fresh()
-        found = []
-        for memory_id in ids:
-            record = index.record(memory_id)
-            if (
-                record
-                and not record.is_current
-                and memory_id not in folded
-                and not record.path.startswith(f"{ARCHIVE_DIR}/")
-            ):
-                found.append(record)
-        return found
-
-    def _unchanged(self, ref: dict[str, Any]) -> MemoryRecord:
-        """The memory a plan names, as its file is now; ConflictError if edited since the plan."""
-        record = self.core.find_editable(str(ref["id"]))
-        if record.sha256 != ref.get("sha256"):
-            raise ConflictError(f"{record.id} was edited since the plan; run `mem consolidate` again")
-        return record
-
-    def _rewrite(self, record: MemoryRecord, changes: dict[str, Any]) -> None:
-        path = self.core.vault.path(record.path)
-        text, sha = self.core.vault.read(path)
-        if sha != record.sha256:
-            raise ConflictError(f"{record.id} was edited since the plan; run `mem consolidate` again")
-        self.core.vault.replace(path, markdown.set_keys(text, changes), expected_sha=sha)
-
-    def _merge(self, item: PlanItem, now: str) -> list[str]:
-        keep = self._unchanged(item["keep"])
-        others = [self._unchanged(ref) for ref in item["merge"]]
-        if not keep.is_current or not all(o.is_current for o in others):
-            raise ConflictError("a memory of it is no longer current")
-        if any(_scope(o) != _scope(keep) for o in others):
-            raise ConflictError("its memories belong to different scopes")  # a hand-made plan: never across scopes
-        ids = {keep.id, *(o.id for o in others)}
-        tags = list(dict.fromkeys([*keep.tags, *(t for o in others for t in o.tags)]))
-        metadata: dict[str, Any] = {}
-        for other in reversed(others):
-            metadata.update(other.metadata)
-        metadata.update(keep.metadata)  # the text kept keeps its own values
-        sources = list(dict.fromkeys(s for s in [keep.source, *(o.source for o in others)] if s))
-        linked = {entity_key(str(link["target"])) for link in keep.links}
-        more_links = list(
-            dict.fromkeys(
-                str(link["target"]) for o in others for link in o.links if entity_key(str(link["target"])) not in linked
-            )
-        )
-        earlier = {str(h.get("from")) for h in keep.history if h.get("event") == "MERGE"}
-        history = [*keep.history] + [
-            {"event": "MERGE", "at": now, "from": o.id, "old": o.text} for o in others if o.id not in earlier
-        ]
-        changes: dict[str, Any] = {"history": history, "updated": now}
-        if tags != keep.tags:
-            changes["tags"] = tags
-        if metadata != keep.metadata:
-            changes["metadata"] = metadata
-        if len(sources) > 1:
-            changes["source"] = ", ".join(sources)
-        may = [
-            i for i in dict.fromkeys([*keep.may_conflict, *(i for o in others for i in o.may_conflict)]) if i not in ids
-        ]
-        if may != keep.may_conflict:
-            changes["may_conflict"] = may or markdown.REMOVE
-        if more_links:
-            changes["relations"] = self._relations(keep, more_links)
-        self._rewrite(keep, changes)  # the text kept first: killed here, the others are still current
-        for other in others:
-            self._rewrite(other, {"status": SUPERSEDED, "superseded_by": keep.id, "invalid_at": now, "updated": now})
-        return [keep.path, *(o.path for o in others)]
-
-    def _relations(self, keep: MemoryRecord, targets: list[str]) -> dict[str, Any]:
-        """The keeper's frontmatter `relations:` with the links only the merged texts had, as `mentions`."""
-        text = self.core.vault.read(self.core.vault.path(keep.path))[0]
-        relations = markdown.parse(text).meta.get("relations")
-        relations = dict(relations) if isinstance(relations, dict) else {}
-        had = relations.get("mentions") or []
-        had = had if isinstance(had, list) else [had]
-        relations["mentions"] = list(dict.fromkeys([*had, *targets]))
-        return relations
-
-    def _expire(self, item: PlanItem, now: str) -> list[str]:
-        record = self._unchanged(item["memory"])
-        if record.status != CURRENT:
-            raise ConflictError(f"{record.id} is {record.status} already")
-        ended = _moment(item.get("ended")) if len(str(item.get("ended") or "")) > 10 else None
-        invalid_at = self.core.moment(ended) if ended else self.core.moment(item.get("ended") or now, end_of_day=True)
-        invalid_at = min(invalid_at, now)
-        history = [*record.history, {"event": "EXPIRE", "at": now, "why": item["why"]}]
-        self._rewrite(record, {"status": EXPIRED, "invalid_at": invalid_at, "updated": now, "history": history})
-        return [record.path]
-
-    def _flag(self, item: PlanItem) -> list[str]:
-        newer, older = self._unchanged(item["new"]), self._unchanged(item["old"])
-        if not (newer.is_current and older.is_current):
-            raise ConflictError("a memory of it is no longer current")
-        if older.id in newer.may_conflict:
-            return []
-        self._rewrite(newer, {"may_conflict": [*newer.may_conflict, older.id]})
-        return [newer.path]
-
-    def _fold(self, item: PlanItem) -> list[str]:
-        record = self._unchanged(item["memory"])
-        if record.is_current:
-            raise ConflictError(f"{record.id} is current again")
-        source, target = self.core.vault.path(record.path), self.core.vault.path(str(item["to"]))
-        if target.exists():
-            raise ConflictError(f"{item['to']} exists already")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(source, target)  # one rename: the file is in one place or the other
-        return [record.path, str(item["to"])]
-
-    def _promote(self, item: PlanItem) -> list[str]:
-        listed = self._listed_now(item)
-        if not listed:
-            raise ConflictError("none of its memories is current any more")
-        summary = self._summary(str(item["entity"]), listed) if item.get("summary_by") else None
-        block = notes.block(
-            listed,
-            with_texts=bool(item["with_texts"]),
-            summary=summary,
-            summary_by=item.get("summary_by") if summary else None,
-        )
-        if summary is None and item.get("summary_by"):  # no summary after all: the plain block's hash
-            block = notes.block(listed, with_texts=bool(item["with_texts"]))
-        path = self.core.vault.path(str(item["path"]))
-        if item["action"] == "create":
-            meta, body = notes.new_note(
-                str(item["entity"]), list(item.get("aliases") or []), block, dict(item.get("scope") or {})
-            )
-            self.core.vault.create(str(item["path"]), markdown.render(meta, body))
-        else:
-            text, sha = self.core.vault.read(path)
-            if sha != item.get("sha256"):
-                raise ConflictError(f"{item['path']} was edited since the plan; run `mem consolidate` again")
-            self.core.vault.replace(path, notes.with_block(text, block), expected_sha=sha)
-        return [str(item["path"])]
-
-    def _listed_now(self, item: PlanItem) -> list[notes.Listed]:
-        """The memories that link the entity now: one merged or expired in this run (or since a
-        saved plan) is left out, one that gained the link is in, so the block is what the next
-        plan would want and a second run has nothing to do."""
-        index = self.core.fresh()
-        graph = self.core.graph(index)
-        key = graph.resolve(str(item["entity"]))
-        if key is None:
-            return []
-        now = self.core.clock().timestamp()
-        return [notes.listed(r) for r in _linking(index.records(), graph.entities[key].mentions, now)]
-
-
-def _linking(records: list[MemoryRecord], mentions: list[int], now: float) -> list[MemoryRecord]:
-    """The current memories (not notes) among an entity's mentions."""
-    return [
-        records[p]
-        for p in sorted(set(mentions))
-        if records[p].kind == "memory" and records[p].is_current and not records[p].expired(now)
-    ]
-
 
 def _strength(item: PlanItem) -> tuple[float, float, float]:
     """How likely a possible conflict is: the head's P(update), then the rules' score, then the cosine."""
     features = item["features"]
     return (features.get("p_update", 0.0), features["rules_score"], features["cosine"])
-
-
-def _public(item: PlanItem) -> PlanItem:
-    return {k: v for k, v in item.items() if not k.startswith("_")} if isinstance(item, dict) else item
-
-
-def _short(item: PlanItem) -> str:
-    try:
-        return _describe(item)
-    except (KeyError, TypeError, AttributeError):
-        return "(an item not as mem printed it)"
-
-
-def _describe(item: PlanItem) -> str:
-    if "keep" in item:
-        return f"{item['keep']['id']} keeps {', '.join(m['id'] for m in item['merge'])}"
-    if "new" in item:
-        return f"{item['new']['id']} may replace {item['old']['id']}"
-    if "entity" in item:
-        return f"{item['action']} {item['path']}"
-    if "to" in item:
-        return f"{item['memory']['id']} -> {item['to']}"
-    return f"{item['memory']['id']} ({item['why']})"
-
-
-def _commit_message(done: list[str]) -> str:
-    counts = {kind: sum(line.startswith(kind + ":") for line in done) for kind in KINDS}
-    head = "mem consolidate: " + (", ".join(f"{kind} {n}" for kind, n in counts.items() if n) or "nothing")
-    return head + ("\n\n" + "\n".join(f"- {line}" for line in done) if done else "")
-
-
-def public_plan(plan: dict[str, Any]) -> dict[str, Any]:
-    """The plan as JSON shows it (no internal fields)."""
-    return {**plan, "promote": [_public(i) for i in plan.get("promote", [])]}
-
-
-_HEADINGS = {
-    "merge": "Merge restatements (the others are superseded by the text kept)",
-    "expire": "Expire (past their date: status expired, still in --all and history)",
-    "conflicts": "Possible conflicts (into `mem review`; nothing decided here)",
-    "fold": "Fold into memories/archive/ (no longer current; --all and --as-of still find them)",
-    "promote": "Entity notes (a generated 'What mem knows' block; text outside it is never touched)",
-}
-
-
-def _line(text: object) -> str:
-    """A memory's text on one line of the plan."""
-    return " ".join(str(text).split())[:160]
-
-
-def _item_lines(kind: str, item: PlanItem) -> list[str]:
-    if kind == "merge":
-        lines = [f"- keep {item['keep']['id']}: {_line(item['keep']['memory'])}"]
-        return lines + [f"  - {m['id']}: {_line(m['memory'])}   ({m['why']})" for m in item["merge"]]
-    if kind == "conflicts":
-        return [
-            f"- {item['new']['id']}: {_line(item['new']['memory'])}",
-            f"  may replace {item['old']['id']}: {_line(item['old']['memory'])}   ({item['why']})",
-        ]
-    if kind == "promote":
-        aliases = f"; aliases {', '.join(item['aliases'])}" if item.get("aliases") else ""
-        return [f"- {item['action']} {item['path']}: linked from {len(item['memories'])} memories{aliases}"]
-    if kind == "fold":
-        return [f"- {item['memory']['id']} ({item['status']}): {item['memory']['path']} -> {item['to']}"]
-    return [f"- {item['memory']['id']}: {_line(item['memory']['memory'])}   ({item['why']})"]
-
-
-def plan_markdown(plan: dict[str, Any]) -> str:
-    """The plan (or what an applied run did) as markdown: for a terminal and for .mem/consolidation.md."""
-    applied = plan.get("applied")
-    title = (
-        "Consolidation: done" if applied else "Consolidation plan (dry run: nothing changed; --apply carries it out)"
-    )
-    out = [f"# {title}", ""]
-    if plan.get("scope"):
-        out += ["Scope: " + " ".join(f"{k}={v}" for k, v in plan["scope"].items()), ""]
-    for kind in KINDS:
-        items = plan.get(kind) or []
-        if not items:
-            continue
-        out += [f"## {_HEADINGS[kind]}: {len(items)}", ""]
-        for item in items:
-            out += _item_lines(kind, item)
-        out.append("")
-    if not any(plan.get(kind) for kind in KINDS):
-        out += ["Nothing to consolidate.", ""]
-    for note in plan.get("notes") or []:
-        out += [f"Note: {note}", ""]
-    if plan.get("skipped_files"):
-        out += ["## Files consolidated around (unreadable)", ""]
-        out += [f"- {f['path']}: {f['reason']}" for f in plan["skipped_files"]] + [""]
-    if applied:
-        out += [f"Done: {len(plan.get('done') or [])} change(s)."]
-        out += [f"- {line}" for line in plan.get("skipped") or []]
-    return "\n".join(out).rstrip() + "\n"
