@@ -67,6 +67,8 @@ class Applier:
         self.core = core
 
     def apply(self, plan: dict[str, Any], kinds: tuple[str, ...]) -> dict[str, Any]:
+        """Carry out the plan's items of `kinds`, in KINDS order, under the writer lock; returns
+        the plan with "applied", "done" (a line per change) and "skipped" (a line per item not done)."""
         core = self.core
         done: list[str] = []
         skipped: list[str] = []
