@@ -17,7 +17,7 @@ from memcli.graph import notes
 from memcli.graph.model import entity_key
 from memcli.infer.llm import ChatClient, LLMError
 from memcli.memory.core import Core
-from memcli.models import CURRENT, SUPERSEDED, MemoryRecord
+from memcli.models import CURRENT, SUPERSEDED, MemoryRecord, timestamp
 from memcli.vault import markdown
 
 log = logging.getLogger(__name__)
@@ -39,13 +39,9 @@ def scope_of(record: MemoryRecord) -> dict[str, str]:
 
 
 def moment(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    try:
-        when = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return when if when.tzinfo else when.replace(tzinfo=UTC)
+    """An ISO time from frontmatter as an aware datetime (models.timestamp reads it), or None."""
+    seconds = timestamp(value)
+    return datetime.fromtimestamp(seconds, tz=UTC) if seconds else None
 
 
 def archived(relpath: str) -> str:
