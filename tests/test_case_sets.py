@@ -20,7 +20,6 @@ _spec.loader.exec_module(memory_cases)
 
 # What the rules get wrong today, by case id (issue 14 rebuilds the decisions; update this then).
 KNOWN_FAILURES = {
-    "bl-conflict-02",
     "bl-conflict-07",
     "bl-dedupe-01",
     "bl-dedupe-06",
@@ -54,7 +53,6 @@ KNOWN_FAILURES = {
     "la-temporal-01",
     "la-temporal-02",
     "la-temporal-04",
-    "v5-conflict-01",
     "v5-conflict-09",
     "v5-dedupe-05",
     "v5-dedupe-06",

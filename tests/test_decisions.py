@@ -340,3 +340,24 @@ def test_the_same_kind_of_provider_is_one_slot() -> None:
     from memcli.infer.attributes import attributes
 
     assert attributes("My new GP is dr henriques") & attributes("Family doctor is Dra. Fernandes") == {"doctor"}
+
+
+@pytest.mark.parametrize(
+    "said",
+    [
+        "Has been transferred to the York branch",
+        "Relocated to the Bristol office last month",
+        "Swapped the Kindle for a Kobo",
+        "Got promoted to staff engineer",
+        "The team was renamed to Orion",
+        "Ported the backend to Rust",
+        "Transitioned to a part-time contract",
+        "Traded the hatchback for an e-bike",
+    ],
+)
+def test_verbs_of_change_are_read_as_a_change(said: str) -> None:
+    from memcli.infer.reconcile import CHANGE, PAIR_FEATURES, pair_features
+
+    fact = Fact(text=said, sentence=said, subject=frozenset({"@user"}))
+    features = dict(zip(PAIR_FEATURES, pair_features(fact, "Works at the Leeds branch", 0.5), strict=True))
+    assert CHANGE.search(said) and features["change_cue"] == 1.0  # what the relation head reads

@@ -25,7 +25,7 @@ from memcli.text.english import RELATIONS, content_words, normalise, proper_noun
 from memcli.text.normalize import fold
 
 CHANGE = re.compile(
-    r"\b(now|new|no longer|anymore|any more|moved|switched|changed|migrated|rewrote|rewritten|replaced|"
+    r"\b(now|new|no longer|anymore|any more|moved|switched|changed|migrated|rewrote|rewritten|replaced|relocated|transferred|swapped|traded|promoted|renamed|rebranded|ported|transitioned|"
     r"since|from now on|these days|nowadays|as of|starting|from \w+ on|instead|zero|quit|stopped|started|"
     r"rescheduled|push(?:ed)? it|became|upgrad\w+|downgrad\w+|currently|cutover|cut over|retired|gave up|"
     r"no more|picked up|got a new|finished|joined|left|graduated|slipp\w+|delayed|postponed|pushed back|brought forward|moved up|extended|from (?:next \w+|(?:jan|febr)uary|march|april|may|june|july|august|september|"
