@@ -473,7 +473,12 @@ def test_the_plan_reads_as_markdown() -> None:
 # -- the written pair sets, with the real model (regression material since their blind runs) --
 
 PAIR_SETS = sorted((Path(__file__).parent.parent / "bench" / "consolidate").glob("pairs-*.json"))
-RECALL_FLOOR = {"pairs-1.json": 0.66, "pairs-2.json": 0.33, "pairs-3.json": 0.43}  # measured, minus one pair
+RECALL_FLOOR = {
+    "pairs-1.json": 0.66,
+    "pairs-2.json": 0.33,
+    "pairs-3.json": 0.43,
+    "pairs-4.json": 0.65,
+}  # measured, minus one pair
 
 
 @pytest.mark.parametrize("path", PAIR_SETS, ids=[p.name for p in PAIR_SETS])
