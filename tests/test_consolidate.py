@@ -543,3 +543,9 @@ def test_a_hand_edited_plan_item_is_skipped_not_a_traceback(m: Memory) -> None:
     done = m.consolidate(apply=True, plan=plan)
     assert done["done"] == [] and len(done["skipped"]) == 2
     assert all("not one `mem consolidate --json` printed" in line for line in done["skipped"])
+
+
+def test_applying_nothing_makes_no_vault(tmp_path: Path) -> None:
+    missing = tmp_path / "nowhere"
+    done = Memory(vault=missing).consolidate(apply=True)
+    assert done["applied"] and done["done"] == [] and not missing.exists()

@@ -66,6 +66,14 @@ class Applier:
         """Carry out the plan's items of `kinds`, in KINDS order, under the writer lock; returns
         the plan with "applied", "done" (a line per change) and "skipped" (a line per item not done)."""
         core = self.core
+        if not any(plan.get(kind) for kind in kinds):  # nothing to do: no lock taken, no vault made
+            return {
+                **plan,
+                "promote": [public(i) for i in plan.get("promote", [])],
+                "applied": True,
+                "done": [],
+                "skipped": [],
+            }
         done: list[str] = []
         skipped: list[str] = []
         written: list[str] = []
