@@ -20,10 +20,12 @@ ROOT = Path(__file__).resolve().parents[1]
 HEAVY = ["numpy", "fastembed", "onnxruntime", "watchdog", "mcp", "rank_bm25", "detect_secrets"]
 
 
-def test_importing_the_cli_loads_no_heavy_dependency() -> None:
+@pytest.mark.parametrize("module", ["memcli.cli", "memcli.memory"])
+def test_importing_the_cli_loads_no_heavy_dependency(module: str) -> None:
     """`mem --help` must not pay for the model, numpy, watchdog or MCP: they are imported by the
-    commands that need them, on first use."""
-    probe = f"import sys, json, memcli.cli; print(json.dumps([m for m in {HEAVY!r} if m in sys.modules]))"
+    commands that need them, on first use. Nor does the library itself: a `mem get` in-process
+    loads numpy only once the index does."""
+    probe = f"import sys, json, {module}; print(json.dumps([m for m in {HEAVY!r} if m in sys.modules]))"
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert json.loads(done.stdout) == []
 

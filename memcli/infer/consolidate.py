@@ -17,8 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from memcli.infer.attributes import attributes
 from memcli.infer.reconcile import compare, compatible
@@ -35,6 +34,9 @@ from memcli.text.english import (
     values,
 )
 from memcli.text.normalize import STOPWORDS, fold, squashed, stem
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 @dataclass(frozen=True)
@@ -305,6 +307,8 @@ def close_pairs(
 ) -> list[tuple[int, int, float]]:
     """(i, j, cosine) with i < j for each row's k closest rows at or above `floor`; rows are unit
     vectors (a zero row, a memory without one, finds nothing). Blockwise, so 10k rows stay small."""
+    import numpy as np  # as the index: only once there are vectors (memcli.memory loads without it)
+
     found: dict[tuple[int, int], float] = {}
     count = len(vectors)
     if count < 2:

@@ -11,6 +11,7 @@ from memcli.graph.model import relations_of
 from memcli.guard.inputs import check_limit, check_scopes
 from memcli.guard.outputs import looks_like_injection
 from memcli.index.options import SearchOptions
+from memcli.infer.consolidate import stale_plan
 from memcli.interop.digest import DEFAULT_BUDGET, digest
 from memcli.memory.core import Core
 from memcli.memory.filters import Compiled, scoped
@@ -61,8 +62,6 @@ STALE_FACTOR = 0.7  # a plan past its date (not yet expired by `mem consolidate`
 def stale_lower(hits: list[Hit], moment: float) -> list[Hit]:
     """Hits with each current dated plan whose date had passed by `moment` scored lower ("stale"
     in --explain): "Planning a trip to Kyoto in April" read in June is not what is true now."""
-    from memcli.infer.consolidate import stale_plan
-
     when = datetime.fromtimestamp(moment, tz=UTC)
     changed = False
     for hit in hits:
