@@ -549,3 +549,16 @@ def test_applying_nothing_makes_no_vault(tmp_path: Path) -> None:
     missing = tmp_path / "nowhere"
     done = Memory(vault=missing).consolidate(apply=True)
     assert done["applied"] and done["done"] == [] and not missing.exists()
+
+
+def test_a_note_promoted_in_the_run_that_merged_lists_what_is_left(
+    vault: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MEM_FRESHNESS_MS", "1000")  # as a user runs it: the index is not re-checked on every read
+    m = Memory(vault=vault)
+    for text in ("Pairs with [[Ana]] on Fridays", "Reviews [[Ana]]'s PRs", "Had lunch with [[Ana]]"):
+        add(m, text, user_id="ray")
+    add(m, "had lunch with [[Ana]].", user_id="ray")
+    m.consolidate(apply=True, kinds=["merge", "promote"])
+    assert (vault / "entities" / "Ana.md").read_text(encoding="utf-8").lower().count("lunch with ana") == 1
+    assert not any(m.consolidate(kinds=["merge", "promote"])["counts"].values())  # nothing left to do

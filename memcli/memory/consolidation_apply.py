@@ -66,17 +66,20 @@ class Applier:
         """Carry out the plan's items of `kinds`, in KINDS order, under the writer lock; returns
         the plan with "applied", "done" (a line per change) and "skipped" (a line per item not done)."""
         core = self.core
-        if not any(plan.get(kind) for kind in kinds):  # nothing to do: no lock taken, no vault made
-            return {
-                **plan,
-                "promote": [public(i) for i in plan.get("promote", [])],
-                "applied": True,
-                "done": [],
-                "skipped": [],
-            }
         done: list[str] = []
         skipped: list[str] = []
+        if not any(plan.get(kind) for kind in kinds):  # nothing to do: no lock taken, no vault made
+            return _result(plan, done, skipped)
         written: list[str] = []
+        indexed = 0  # how much of `written` the index has seen
+
+        def index_so_far() -> None:
+            """What this run wrote, indexed before a step that reads the index (fold, promote)."""
+            nonlocal indexed
+            if len(written) > indexed:
+                core.index_written(written[indexed:])
+                indexed = len(written)
+
         retired: list[str] = []  # merged away or expired by this run
         now = core.now()
         steps: list[tuple[str, Callable[[PlanItem], list[str]]]] = [
@@ -90,14 +93,11 @@ class Applier:
             for kind, step in steps:
                 if kind not in kinds:
                     continue
+                if kind == "promote":
+                    index_so_far()  # a block lists the memories as this run left them
                 for item in plan.get(kind, []):
-                    try:
-                        paths = step(item)
-                    except (ConflictError, MemError, OSError) as err:
-                        skipped.append(f"{kind}: {_short(item)}: skipped, {err}")
-                        continue
-                    except (KeyError, TypeError, AttributeError):  # a saved plan edited by hand
-                        skipped.append(f"{kind}: skipped an item that is not one `mem consolidate --json` printed")
+                    paths = _carried_out(kind, step, item, skipped)
+                    if paths is None:
                         continue
                     written += paths
                     done.append(f"{kind}: {_short(item)}")
@@ -105,28 +105,24 @@ class Applier:
                         retired += [str(m["id"]) for m in item["merge"]]
                     elif kind == "expire":
                         retired.append(str(item["memory"]["id"]))
-                if kind in ("merge", "expire") and "fold" in kinds:
-                    core.index_written(written)  # what this run took out of use folds with the rest
-            if "fold" in kinds:
-                folded = {
-                    str(item["memory"]["id"])
-                    for item in plan.get("fold", [])
-                    if isinstance(item, dict) and isinstance(item.get("memory"), dict)
-                }
-                for record in self._no_longer_current(retired, folded):
-                    item = {"memory": ref(record), "status": record.status, "to": archived(record.path)}
-                    written += self._fold(item)
-                    done.append(f"fold: {_short(item)}")
+                if kind == "fold":  # what this run took out of use folds with the rest
+                    index_so_far()
+                    self._fold_retired(plan, retired, written, done)
             core.autocommit(list(dict.fromkeys(written)), _commit_message(done))
-        core.index_written(written)
-        shown = {k: v for k, v in plan.items() if k != "promote"}
-        return {
-            **shown,
-            "promote": [public(i) for i in plan.get("promote", [])],
-            "applied": True,
-            "done": done,
-            "skipped": skipped,
+        index_so_far()
+        return _result(plan, done, skipped)
+
+    def _fold_retired(self, plan: dict[str, Any], retired: list[str], written: list[str], done: list[str]) -> None:
+        """Fold what this run merged away or expired (so a second run plans nothing)."""
+        folded = {
+            str(item["memory"]["id"])
+            for item in plan.get("fold", [])
+            if isinstance(item, dict) and isinstance(item.get("memory"), dict)
         }
+        for record in self._no_longer_current(retired, folded):
+            item = {"memory": ref(record), "status": record.status, "to": archived(record.path)}
+            written += self._fold(item)
+            done.append(f"fold: {_short(item)}")
 
     def _no_longer_current(self, ids: list[str], folded: set[str]) -> list[MemoryRecord]:
         """Memories this run merged away or expired: they fold in the same run (a second run plans nothing)."""
@@ -317,6 +313,24 @@ def _strength(item: PlanItem) -> tuple[float, float, float]:
     """How likely a possible conflict is: the head's P(update), then the rules' score, then the cosine."""
     features = item["features"]
     return (features.get("p_update", 0.0), features["rules_score"], features["cosine"])
+
+
+def _carried_out(
+    kind: str, step: Callable[[PlanItem], list[str]], item: PlanItem, skipped: list[str]
+) -> list[str] | None:
+    """The paths one item's step wrote, or None (and a line in `skipped`) when it could not be done."""
+    try:
+        return step(item)
+    except (ConflictError, MemError, OSError) as err:
+        skipped.append(f"{kind}: {_short(item)}: skipped, {err}")
+    except (KeyError, TypeError, AttributeError):  # a saved plan edited by hand
+        skipped.append(f"{kind}: skipped an item that is not one `mem consolidate --json` printed")
+    return None
+
+
+def _result(plan: dict[str, Any], done: list[str], skipped: list[str]) -> dict[str, Any]:
+    """What an applied run returns: the plan as shown, with a line per change and per item skipped."""
+    return {**public_plan(plan), "applied": True, "done": done, "skipped": skipped}
 
 
 def public(item: PlanItem) -> PlanItem:
