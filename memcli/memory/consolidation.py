@@ -173,10 +173,10 @@ class Consolidation:
             relation = relation_of(members, vectors) if relation_of else None
             pairs = judge.close_pairs(vectors) if vectors is not None else judge.word_pairs([r.text for r in members])
             pairs += self._same_words(members, {(i, j) for i, j, _ in pairs})
-            if "merge" in kinds:
-                merges += self._merges(members, pairs, vectors, relation)
-            if "conflicts" in kinds:
-                merged = {m["id"] for item in merges for m in item["merge"]} | {item["keep"]["id"] for item in merges}
+            found = self._merges(members, pairs, vectors, relation) if "merge" in kinds else []
+            merges += found
+            if "conflicts" in kinds:  # a pair this run merges is no conflict (this scope's merges only)
+                merged = {m["id"] for item in found for m in item["merge"]} | {item["keep"]["id"] for item in found}
                 conflicts += self._conflicts(members, pairs, vectors, relation, merged)
         return merges, conflicts
 
