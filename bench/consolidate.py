@@ -64,10 +64,7 @@ def pair_sets() -> list[dict[str, Any]]:
         pairs = json.loads(path.read_text(encoding="utf-8"))
         texts = sorted({p[k] for p in pairs for k in ("a", "b")})
         vectors = dict(zip(texts, embedder.embed_passages(texts), strict=True))
-        head = decider.Judge(loaded, vectors, dict(vectors)) if loaded else None
-
-        def relation(new: str, old: str, head: Any = head) -> dict[str, float] | None:
-            return head.relation(judge.fact_of(new), judge.Existing(old, old)) if head else None
+        relation = decider.relation_by_text(loaded, vectors) if loaded else None
 
         tp = fp = fn = 0
         for p in pairs:

@@ -491,11 +491,7 @@ def test_no_pair_set_gets_a_false_merge(path: Path) -> None:
     vectors = dict(zip(texts, FastEmbedder().embed_passages(texts), strict=True))
     loaded = heads.load()
     assert loaded is not None
-    head = decider.Judge(loaded, vectors, dict(vectors))
-
-    def relation(new: str, old: str) -> dict[str, float] | None:
-        return head.relation(judge.fact_of(new), judge.Existing(old, old))
-
+    relation = decider.relation_by_text(loaded, vectors)
     merged = [(p, judge.restatement(p["a"], p["b"], float(vectors[p["a"]] @ vectors[p["b"]]), relation)) for p in pairs]
     wrong = [(p["a"], p["b"], v.rule) for p, v in merged if v.yes and not p["same"]]
     assert wrong == []  # precision first: not one merge of two different facts

@@ -66,10 +66,6 @@ class Verdict:
     features: dict[str, float] = field(default_factory=dict)
 
 
-def fact_of(text: str) -> Fact:
-    return Fact(text=text, sentence=text, subject=subject_of(text))
-
-
 # -- one statement or two: the words of each, and what tells them apart -----------------------
 
 
@@ -390,7 +386,7 @@ def restatement(a: str, b: str, cosine: float | None, relation: Relation | None 
 def conflict(newer: str, older: str, cosine: float | None, relation: Relation | None = None) -> Verdict:
     """Do two current memories give one slot two values (so the newer may replace the older)?
     The rules must say so; with the head loaded, it must agree (P(update) >= LIMITS.conflict)."""
-    ruled = compare(fact_of(newer), Existing("", older), cosine)
+    ruled = compare(Fact.said(newer), Existing("", older), cosine)
     features = {"cosine": round(cosine, 4) if cosine is not None else -1.0, "rules_score": round(ruled.score, 4)}
     if not (ruled.same_slot and ruled.new_value):
         return Verdict(False, ruled.why or "not one slot", features)

@@ -9,6 +9,7 @@ the old one named as a possible conflict.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -78,6 +79,17 @@ class Judge:
         return self.heads.relation.named(row)
 
 
+def relation_by_text(heads: Heads, vectors: dict[str, np.ndarray]) -> Callable[[str, str], dict[str, float] | None]:
+    """The relation head over statements known by their text, as consolidation compares stored
+    memories with each other: (newer text, older text) -> {class: p}, None without a vector."""
+    judge = Judge(heads, vectors, dict(vectors))  # a memory's "id" is its text here
+
+    def relation(new: str, old: str) -> dict[str, float] | None:
+        return judge.relation(Fact.said(new), Existing(old, old))
+
+    return relation
+
+
 def statements(llm: list[Decision]) -> tuple[list[Decision], list[str]]:
     """The LLM's ADD and UPDATE texts as the rules' extraction reads them: a text with one
     lasting fact stays, in the rules' wording of it (for a clean statement, the LLM's own); one with several (a whole message stored as it came,
@@ -102,16 +114,12 @@ def statements(llm: list[Decision]) -> tuple[list[Decision], list[str]]:
     return out, dropped
 
 
-def _fact(text: str) -> Fact:
-    return Fact(text=text, sentence=text, subject=subject_of(text))
-
-
 def _about_the_same(text: str, other: str) -> bool:
     """Do two statements say something about the same thing (the same slot, or most words)?"""
     words = content_words(text)
     if words and len(words & content_words(other)) / len(words) >= 0.5:
         return True
-    return compare(_fact(text), Existing("", other), None).same_slot
+    return compare(Fact.said(text), Existing("", other), None).same_slot
 
 
 def _asked_to_forget(extraction: Extraction, memory: Existing) -> bool:
@@ -261,7 +269,7 @@ def _read_by_rules(text: str, memories: list[Existing], similarity: Similarity, 
     for memory in memories:
         if squashed(memory.text) == squashed(text):
             return Decision(NONE, target=memory, why="LLM add of a memory already stored")
-    fact = _fact(text)
+    fact = Fact.said(text)
     if judge is not None and (kind := judge.kind(fact)) is not None and kind["noise"] >= judge.thresholds.noise:
         return None
     (ruled,) = reconcile(Extraction(facts=[fact]), memories, similarity, judge)
@@ -282,7 +290,7 @@ def _checked_update(
         return Decision(ADD, text=text, why="LLM update about someone else: kept both", conflicts=[(target, 0.5)])
     if ruled is not None and ruled.event == UPDATE:
         return Decision(UPDATE, text=text, target=target, why="LLM; the rules agree")
-    (read,) = reconcile(Extraction(facts=[_fact(text)]), [target], similarity, judge)
+    (read,) = reconcile(Extraction(facts=[Fact.said(text)]), [target], similarity, judge)
     if read.event == UPDATE:
         return Decision(UPDATE, text=text, target=target, why=f"LLM; the rules agree ({read.why})")
     if read.event == NONE:
@@ -296,6 +304,6 @@ def _covered(text: str, decisions: list[Decision]) -> bool:
     for decision in decisions:
         if decision.event in (ADD, UPDATE) and decision.text and _about_the_same(text, decision.text):
             return True
-        if decision.event == NONE and decision.target and compare(_fact(text), decision.target, None).restates:
+        if decision.event == NONE and decision.target and compare(Fact.said(text), decision.target, None).restates:
             return True
     return False

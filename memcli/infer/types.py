@@ -21,6 +21,11 @@ class Fact:
     sentence: str  # the user's words it came from
     subject: frozenset[str] = frozenset()  # who or what it is about (see `subject_of`)
 
+    @classmethod
+    def said(cls, text: str) -> Fact:
+        """A statement on its own: its own sentence, its subject read from its words."""
+        return cls(text=text, sentence=text, subject=subject_of(text))
+
 
 @dataclass
 class Retraction:

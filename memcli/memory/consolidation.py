@@ -25,7 +25,6 @@ from memcli.graph import notes
 from memcli.graph.model import Graph, entity_key
 from memcli.guard.inputs import check_scopes
 from memcli.infer import consolidate as judge
-from memcli.infer.types import Existing
 from memcli.memory.consolidation_apply import (
     ARCHIVE_DIR,
     KINDS,
@@ -215,12 +214,7 @@ class Consolidation:
 
         def over(members: list[MemoryRecord], vectors: np.ndarray | None) -> judge.Relation:
             by_text = {} if vectors is None else {r.text: vectors[n] for n, r in enumerate(members)}
-            head = decider.Judge(loaded, by_text, dict(by_text))  # a memory's "id" here is its text
-
-            def relation(new: str, old: str) -> dict[str, float] | None:
-                return head.relation(judge.fact_of(new), Existing(old, old))
-
-            return relation
+            return decider.relation_by_text(loaded, by_text)
 
         return over
 
