@@ -112,12 +112,7 @@ def _score(memory: Memory, sample: dict[str, Any], stands_for: dict[str, set[str
         if not relevant:
             continue
         results = memory.search(str(qa["question"]), limit=locomo.SEARCH_LIMIT)["results"]
-        ranked: list[str | frozenset[str] | None] = []
-        for hit in results:
-            source = (hit.get("metadata") or {}).get("dia_id")
-            found = {locomo.canonical_dia_id(str(t)) or str(t) for t in stands_for.get(hit["id"], set()) | {source}}
-            found = {t for t in found if t in known}
-            ranked.append(frozenset(found) if found else None)
+        ranked = locomo.turns_found(results, stands_for, known)
         texts = [str(h.get("memory", "")) for h in results]
         scores.append(locomo.score_question(int(qa["category"]), ranked, texts, relevant, conversation_tokens))
     return scores

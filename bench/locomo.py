@@ -284,6 +284,23 @@ def parse_numbers(raw: str) -> set[int]:
     return numbers
 
 
+def turns_found(
+    results: Sequence[Mapping[str, Any]], stands_for: Mapping[str, set[str]], known: Collection[str]
+) -> Ranked:
+    """Per search hit, the conversation turns it stands for (the turn in its metadata, and each
+    turn a memory restated), or None for a hit that names no known turn."""
+    ranked: list[str | frozenset[str] | None] = []
+    for hit in results:
+        source = (hit.get("metadata") or {}).get("dia_id")
+        turns = {
+            canonical_dia_id(str(t)) or str(t)
+            for t in stands_for.get(hit["id"], set()) | ({source} if source else set())
+        }
+        turns &= set(known)
+        ranked.append(frozenset(turns) if turns else None)
+    return ranked
+
+
 def run_conversation(
     sample: Mapping[str, Any],
     vault: Path,
@@ -345,17 +362,8 @@ def run_conversation(
         results = found["results"]
         if len(results) < SEARCH_LIMIT:
             stats.short_result_lists += 1
-        ranked: list[str | frozenset[str] | None] = []
-        for hit in results:
-            source = (hit.get("metadata") or {}).get("dia_id")
-            turns = {
-                canonical_dia_id(str(t)) or str(t)
-                for t in stands_for.get(hit["id"], set()) | ({source} if source else set())
-            }
-            turns &= known
-            if not turns:
-                stats.unmapped_results += 1
-            ranked.append(frozenset(turns) if turns else None)
+        ranked = turns_found(results, stands_for, known)
+        stats.unmapped_results += sum(1 for turns in ranked if turns is None)
         texts = [str(hit.get("memory", "")) for hit in results]
         scores.append(score_question(int(qa["category"]), ranked, texts, relevant, conversation_tokens))
         searched += 1
