@@ -138,6 +138,10 @@ class Reading:
             raise InvalidInputError("the search query is empty")
         limit = check_limit(limit if top_k is None else top_k)
         scope, where = scoped(check_scopes(user_id, agent_id, run_id, app_id), filters)
+        if self.core.settings.search_mode != "bm25" and not asks_for_everything(query):
+            # The model before the index: its load needs ~100 MB for a moment and hands it back,
+            # so a process that does both peaks at the larger of the two, not at their sum.
+            self.core.index().warm()
         index = self.core.fresh()
         candidates = self._visible(index, scope, include_all, as_of, where)
         settings = self.core.settings
