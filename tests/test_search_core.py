@@ -131,8 +131,10 @@ def _record(i: int, minute: float, user: str = "ray", kind: str = "memory"):  # 
 
 
 def test_conversation_neighbours_stay_within_one_scope_and_one_sitting() -> None:
+    from memcli.index.columns import Columns
     from memcli.index.signals import OFFSETS as _OFFSETS
-    from memcli.index.signals import conversation_neighbours
+    from memcli.index.store import ChunkRow
+    from memcli.index.stored import encode
 
     records = [
         _record(0, 0),
@@ -142,7 +144,15 @@ def test_conversation_neighbours_stay_within_one_scope_and_one_sitting() -> None
         _record(4, 1, user="ana"),  # ana at the same time: another scope
         _record(5, 3, kind="note"),  # notes have no neighbours
     ]
-    table = conversation_neighbours(records)
+    columns = Columns()
+    columns.append(
+        [
+            (r.path, encode(r), [ChunkRow(r.path, 0, f"{i:032x}", np.zeros(1, np.int32).tobytes())])
+            for i, r in enumerate(records)
+        ]
+    )
+    columns.ready()
+    table = columns.neighbours
     neighbours = {i: sorted(int(j) for j in table[:, i] if j >= 0) for i in range(len(records))}
     assert neighbours == {0: [1, 2], 1: [0, 2], 2: [0, 1], 3: [], 4: [], 5: []}
     assert table.shape == (len(_OFFSETS), len(records))

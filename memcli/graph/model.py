@@ -4,6 +4,7 @@ neighbours. Pure: records in, graph out (rebuilt with the index, so it lives in 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from memcli.config import ENTITIES_DIR
@@ -55,7 +56,7 @@ class Graph:
         return found
 
 
-def build(records: list[MemoryRecord]) -> Graph:
+def build(records: Sequence[MemoryRecord]) -> Graph:
     """Every link target and every note under entities/ is an entity; dangling links count too."""
     graph = Graph(record_entities=[[] for _ in records])
     for position, record in enumerate(records):
@@ -86,7 +87,7 @@ def build(records: list[MemoryRecord]) -> Graph:
     return graph
 
 
-def relations_of(graph: Graph, records: list[MemoryRecord], positions: list[int]) -> list[dict[str, str]]:
+def relations_of(graph: Graph, records: Sequence[MemoryRecord], positions: list[int]) -> list[dict[str, str]]:
     """Mem0-shaped relations for search hits: typed relations of entity notes, and for a memory
     linking two entities, the words between the links ("works on" -> works_on)."""
     out: list[dict[str, str]] = []

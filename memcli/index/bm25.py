@@ -34,24 +34,40 @@ class SparseBM25:
     """Okapi BM25 over documents given as arrays of term ids."""
 
     def __init__(self, documents: list[np.ndarray], k1: float = K1, b: float = B) -> None:
-        self.size = len(documents)
-        lengths = np.fromiter((len(d) for d in documents), dtype=np.int64, count=self.size)
+        lengths = np.fromiter((len(d) for d in documents), dtype=np.int64, count=len(documents))
+        terms = (
+            np.concatenate([np.asarray(d, dtype=np.int64) for d in documents]) if documents else np.zeros(0, np.int64)
+        )
+        self._build(terms, lengths, k1, b)
+
+    @classmethod
+    def of_flat(cls, terms: np.ndarray, lengths: np.ndarray, k1: float = K1, b: float = B) -> SparseBM25:
+        """The documents' term ids one after another, and each document's length."""
+        model = cls.__new__(cls)
+        model._build(np.asarray(terms, dtype=np.int64), np.asarray(lengths, dtype=np.int64), k1, b)
+        return model
+
+    def _build(self, terms: np.ndarray, lengths: np.ndarray, k1: float, b: float) -> None:
+        self.size = len(lengths)
         total = int(lengths.sum())
         if total == 0:
             self._indptr = np.zeros(1, dtype=np.int64)
-            self._docs = np.zeros(0, dtype=np.int64)
-            self._weights = np.zeros(0, dtype=np.float64)
+            self._docs = np.zeros(0, dtype=np.int32)
+            self._weights = np.zeros(0, dtype=np.float32)
             return
-        terms = np.concatenate([np.asarray(d, dtype=np.int64) for d in documents])
         owners = np.repeat(np.arange(self.size, dtype=np.int64), lengths)
         keys, tf = np.unique(terms * self.size + owners, return_counts=True)  # sorted: term, then doc
-        post_terms, self._docs = np.divmod(keys, self.size)
+        post_terms, docs = np.divmod(keys, self.size)
+        del keys
         vocab = int(post_terms[-1]) + 1
         self._indptr = np.searchsorted(post_terms, np.arange(vocab + 1))
         idf = lucene_idf(self.size, np.diff(self._indptr).astype(np.float64))
         avgdl = total / self.size
-        norm = k1 * (1.0 - b + b * lengths[self._docs] / avgdl)
-        self._weights = idf[post_terms] * tf * (k1 + 1.0) / (tf + norm)
+        norm = k1 * (1.0 - b + b * lengths[docs] / avgdl)
+        # Held as int32 documents and float32 weights: half the memory of the postings (12 MB at
+        # 100k memories), scores summed in float64 as before.
+        self._weights = (idf[post_terms] * tf * (k1 + 1.0) / (tf + norm)).astype(np.float32)
+        self._docs = docs.astype(np.int32)
 
     def scores(self, term_ids: Iterable[int]) -> np.ndarray:
         """One score per document; 0.0 where no query term occurs. Repeated terms count once."""

@@ -5,27 +5,84 @@ writer's own files, so the two can never disagree about what a column holds."""
 
 from __future__ import annotations
 
+from array import array
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any, NamedTuple
 
 import numpy as np
 
+from memcli.errors import IndexDamaged
 from memcli.index.bm25 import SparseBM25
 from memcli.index.signals import CONTEXT_SPAN, asks, conversation_neighbours, speaks_of_past
 from memcli.index.store import ChunkRow
-from memcli.models import SCOPE_KEYS, FileProblem, MemoryRecord, expiry
+from memcli.index.stored import StoredRecords, fields_of
+from memcli.index.vectors import Vectors
+from memcli.models import CURRENT, SCOPE_KEYS, FileProblem, expiry, timestamp
+
+HASH_BYTES = 16  # sync.text_hash: 32 hex digits
+
+
+def _hash_bytes(text_hash: str) -> bytes:
+    try:
+        packed = bytes.fromhex(text_hash)
+    except ValueError:
+        packed = b""
+    if len(packed) != HASH_BYTES:
+        raise IndexDamaged("a chunk's text hash is not 32 hex digits")
+    return packed
 
 
 def _ints(size: int = 0) -> np.ndarray:
     return np.zeros(size, dtype=np.int64)
 
 
+class _Facts(NamedTuple):
+    """What the columns hold of one stored record, read from its fields (defaults left out)."""
+
+    id: str
+    time: float
+    created: float
+    current: bool
+    is_memory: bool
+    past: bool
+    asks: bool
+    expires: float
+    blank: bool
+    linked: bool
+    scope: tuple[str | None, ...]
+
+    @classmethod
+    def of(cls, fields: dict[str, Any]) -> _Facts:
+        text, kind = fields.get("text", ""), fields.get("kind", "memory")
+        created = timestamp(fields.get("created"))
+        return cls(
+            fields["id"],
+            timestamp(fields.get("updated")) or created,  # as MemoryRecord.time
+            created,
+            fields.get("status", CURRENT) == CURRENT,
+            kind == "memory",
+            speaks_of_past(text),
+            asks(text),
+            expiry(fields.get("expires")),
+            kind == "memory" and not text.strip(),  # a note's chunks carry its title
+            bool(fields.get("links") or fields.get("aliases") or fields.get("entity_type")),
+            tuple(fields.get(key) for key in SCOPE_KEYS),
+        )
+
+
+def _column(values: list[Any], dtype: Any) -> np.ndarray:
+    return np.fromiter(values, dtype, len(values))
+
+
 @dataclass
 class Columns:
-    records: list[MemoryRecord] = field(default_factory=list)
+    records: StoredRecords = field(default_factory=StoredRecords)
     problems: list[FileProblem] = field(default_factory=list)
     by_id: dict[str, int] = field(default_factory=dict)
     by_path: dict[str, int] = field(default_factory=dict)
     times: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    created: np.ndarray = field(default_factory=lambda: np.zeros(0))
     current: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
     is_memory: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
     past: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))  # says "former"/"old"/"ex-"
@@ -37,87 +94,99 @@ class Columns:
     chunk_starts: np.ndarray = field(default_factory=_ints)
     chunk_owner: np.ndarray = field(default_factory=_ints)
     chunk_rows: np.ndarray = field(default_factory=_ints)  # row in `vectors`, -1 for none
-    chunk_tokens: list[np.ndarray] = field(default_factory=list)
-    chunk_hashes: list[str] = field(default_factory=list)
+    # every chunk's term ids one after another, in pieces (one per append) joined by ready()
+    token_pieces: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list)  # (int32 ids, lengths)
+    hashes: bytearray = field(default_factory=bytearray)  # each chunk's text hash, 16 bytes (not a str each)
     segmented: bool = True  # every record has at least one chunk (true for all put_file writes)
-    vectors: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), dtype=np.float32))
-    vector_buffer: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), dtype=np.float32))
+    vectors: Vectors = field(default_factory=Vectors)
     has_links: bool = False  # any [[link]] or entity note: whether autolink needs the graph
     bm25: SparseBM25 = field(default_factory=lambda: SparseBM25([]))
     neighbours: np.ndarray = field(default_factory=lambda: np.zeros((2 * CONTEXT_SPAN, 0), dtype=np.int64))
     stale: bool = False  # BM25 statistics and neighbours lag behind appended records
 
-    def append(self, entries: list[tuple[str, MemoryRecord, list[ChunkRow]]], vector_rows: list[int]) -> None:
-        """Add records (path, record, its chunks) at the end; `vector_rows` gives each new chunk's
-        row in the vector matrix (-1: not embedded yet). BM25 and neighbours go stale."""
-        first = len(self.records)
-        new = [record for _, record, _ in entries]
-        for number, (path, record, _) in enumerate(entries):
-            self.by_id[record.id] = self.by_path[path] = first + number
-        self.records = [*self.records, *new]  # a new list: caches keyed on the old one (the graph) rebuild
-        self.times = np.concatenate([self.times, np.fromiter((r.time for r in new), np.float64, len(new))])
-        self.current = np.concatenate([self.current, np.fromiter((r.is_current for r in new), bool, len(new))])
-        self.is_memory = np.concatenate(
-            [self.is_memory, np.fromiter((r.kind == "memory" for r in new), bool, len(new))]
-        )
-        self.past = np.concatenate([self.past, np.fromiter((speaks_of_past(r.text) for r in new), bool, len(new))])
-        self.asks = np.concatenate([self.asks, np.fromiter((asks(r.text) for r in new), bool, len(new))])
-        self.expires = np.concatenate(
-            [self.expires, np.fromiter((expiry(r.expires) for r in new), np.float64, len(new))]
-        )
-        # A note's chunks carry its title; a memory's only chunk is its text, which may be empty.
-        self.blank = np.concatenate(
-            [self.blank, np.fromiter((r.kind == "memory" and not r.text.strip() for r in new), bool, len(new))]
-        )
-        self.has_links = self.has_links or any(r.links or r.aliases or r.entity_type for r in new)
-        for key in SCOPE_KEYS:
-            codes = self.scope_codes[key]
-            values = [getattr(r, key) for r in new]
-            added = np.fromiter(
-                (0 if v is None else codes.setdefault(v, len(codes) + 1) for v in values), np.int64, len(new)
-            )
-            self.scope_arrays[key] = np.concatenate([self.scope_arrays[key], added])
-        counts = [len(chunks) for _, _, chunks in entries]
-        starts = len(self.chunk_hashes) + np.concatenate([[0], np.cumsum(counts)[:-1]]) if counts else _ints()
-        self.chunk_starts = np.concatenate([self.chunk_starts, np.asarray(starts, dtype=np.int64)])
-        owners = np.repeat(np.arange(first, first + len(new), dtype=np.int64), counts)
-        self.chunk_owner = np.concatenate([self.chunk_owner, owners])
-        self.segmented = self.segmented and all(counts)
-        for _, _, chunks in entries:
-            self.chunk_tokens.extend(c.tokens for c in chunks)
-            self.chunk_hashes.extend(c.text_hash for c in chunks)
-        self.chunk_rows = np.concatenate([self.chunk_rows, np.asarray(vector_rows, dtype=np.int64)])
+    def append(self, entries: Iterable[tuple[str, str, list[ChunkRow]]]) -> None:
+        """Add records (path, stored record JSON, its chunks with their vector rows) at the end,
+        reading `entries` once, as it goes (a full load streams them from the store) into compact
+        buffers (no object per record besides its JSON). A chunk's vector row beyond the loaded
+        vectors counts as none yet. BM25 and neighbours go stale. A record that cannot be read
+        raises IndexDamaged (the columns are then not to be used)."""
+        first, loaded = len(self.records), len(self.vectors)
+        encoded: list[str] = []
+        floats = {name: array("d") for name in ("times", "created", "expires")}
+        flags = {name: bytearray() for name in ("current", "is_memory", "past", "asks", "blank")}
+        scopes = {key: array("q") for key in SCOPE_KEYS}
+        counts, lengths, rows, tokens = array("q"), array("q"), array("q"), bytearray()
+        for path, record_json, chunks in entries:
+            fact = _Facts.of(fields_of(record_json))
+            self.by_id[fact.id] = self.by_path[path] = first + len(encoded)
+            encoded.append(record_json)
+            for name in floats:
+                floats[name].append(getattr(fact, "time" if name == "times" else name))
+            for name in flags:
+                flags[name].append(getattr(fact, name))
+            for key, value in zip(SCOPE_KEYS, fact.scope, strict=True):
+                codes = self.scope_codes[key]
+                scopes[key].append(0 if value is None else codes.setdefault(value, len(codes) + 1))
+            self.has_links = self.has_links or fact.linked
+            counts.append(len(chunks))
+            for chunk in chunks:
+                tokens += chunk.tokens
+                lengths.append(len(chunk.tokens) // 4)
+                rows.append(chunk.vector if chunk.vector < loaded else -1)
+                self.hashes += _hash_bytes(chunk.text_hash)
+        # a new sequence: caches keyed on the old one (the graph) rebuild
+        self.records = self.records.extended(encoded)
+        grow = np.concatenate
+        for name, values in floats.items():
+            setattr(self, name, grow([getattr(self, name), np.frombuffer(values, dtype=np.float64)]))
+        for name, flag in flags.items():
+            setattr(self, name, grow([getattr(self, name), np.frombuffer(flag, dtype=np.uint8).astype(bool)]))
+        for key, coded in scopes.items():
+            self.scope_arrays[key] = grow([self.scope_arrays[key], np.frombuffer(coded, dtype=np.int64)])
+        per_record = np.frombuffer(counts, dtype=np.int64)
+        before = self.chunk_count - len(rows)
+        starts = before + np.concatenate([[0], np.cumsum(per_record)[:-1]]) if len(counts) else _ints()
+        self.chunk_starts = grow([self.chunk_starts, np.asarray(starts, dtype=np.int64)])
+        owners = np.repeat(np.arange(first, first + len(encoded), dtype=np.int64), per_record)
+        self.chunk_owner = grow([self.chunk_owner, owners])
+        self.segmented = self.segmented and bool(per_record.all())
+        self.token_pieces.append((np.frombuffer(bytes(tokens), dtype=np.int32), np.frombuffer(lengths, dtype=np.int64)))
+        self.chunk_rows = grow([self.chunk_rows, np.frombuffer(rows, dtype=np.int64)])
         self.stale = True
 
-    def swap(self, position: int, record: MemoryRecord) -> None:
+    def term_ids(self) -> np.ndarray:
+        """Every chunk's term ids, one after another (to check them against the stored terms)."""
+        return np.concatenate([ids for ids, _ in self.token_pieces]) if self.token_pieces else np.zeros(0, np.int32)
+
+    def swap(self, position: int, record_json: str) -> None:
         """Take a rewrite of a record whose text and scope did not change (status, history) in place."""
-        self.records = list(self.records)
-        self.records[position] = record
-        self.times[position] = record.time
-        self.current[position] = record.is_current
-        self.has_links = self.has_links or bool(record.links or record.aliases or record.entity_type)
+        self.records = self.records.replaced(position, record_json)
+        fact = _Facts.of(fields_of(record_json))
+        self.times[position] = fact.time
+        self.current[position] = fact.current
+        self.expires[position] = fact.expires
+        self.has_links = self.has_links or fact.linked
+
+    @property
+    def chunk_count(self) -> int:
+        return len(self.hashes) // HASH_BYTES
 
     def chunk_hashes_of(self, position: int) -> list[str]:
+        """The text hashes of a record's chunks (hex, as the store has them)."""
         start = int(self.chunk_starts[position])
-        end = int(self.chunk_starts[position + 1]) if position + 1 < len(self.records) else len(self.chunk_hashes)
-        return self.chunk_hashes[start:end]
-
-    def append_vectors(self, rows: np.ndarray) -> None:
-        """Grow the loaded vector matrix in place (capacity doubles: no full copy per memory)."""
-        count = len(self.vectors)
-        if count + len(rows) > len(self.vector_buffer) or self.vector_buffer.shape[1:] != rows.shape[1:]:
-            capacity = max(2 * (count + len(rows)), 1024)
-            buffer = np.empty((capacity, rows.shape[1]), dtype=np.float32)
-            buffer[:count] = self.vectors
-            self.vector_buffer = buffer
-        self.vector_buffer[count : count + len(rows)] = rows
-        self.vectors = self.vector_buffer[: count + len(rows)]
+        end = int(self.chunk_starts[position + 1]) if position + 1 < len(self.records) else self.chunk_count
+        return [self.hashes[i * HASH_BYTES : (i + 1) * HASH_BYTES].hex() for i in range(start, end)]
 
     def ready(self) -> None:
         """Rebuild what appends left for later: BM25 statistics and conversation neighbours."""
         if self.stale:
-            self.bm25 = SparseBM25(self.chunk_tokens)
-            self.neighbours = conversation_neighbours(self.records)
+            if len(self.token_pieces) > 1:
+                ids, lengths = (np.concatenate(part) for part in zip(*self.token_pieces, strict=True))
+                self.token_pieces = [(ids, lengths)]
+            self.bm25 = SparseBM25.of_flat(*self.token_pieces[0]) if self.token_pieces else SparseBM25([])
+            scope = np.stack([self.scope_arrays[key] for key in ("user", "agent", "run")], axis=1)
+            group = np.unique(scope, axis=0, return_inverse=True)[1].reshape(-1) if len(scope) else _ints()
+            self.neighbours = conversation_neighbours(self.is_memory & (self.created > 0), group, self.created)
             self.stale = False
 
     # -- reading ---------------------------------------------------------------------------------
@@ -160,7 +229,7 @@ class Columns:
         if position >= len(self.chunk_starts) or not self.chunk_rows.size:
             return None
         row = int(self.chunk_rows[self.chunk_starts[position]])
-        return self.vectors[row] if 0 <= row < len(self.vectors) else None
+        return self.vectors.row(row) if 0 <= row < len(self.vectors) else None
 
     def missing_vectors(self) -> bool:
         return bool(self.chunk_rows.size) and bool((self.chunk_rows < 0).any())

@@ -7,7 +7,7 @@ import contextlib
 import functools
 import sqlite3
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from typing import Any, TypeVar
 
@@ -19,7 +19,7 @@ from memcli.index.columns import Columns
 from memcli.index.embed import Embedder, EmbeddingUnavailable
 from memcli.index.options import SearchOptions
 from memcli.index.search import Expand
-from memcli.index.store import FileRow, IndexStore, is_damage, unavailable
+from memcli.index.store import IndexStore, is_damage, unavailable
 from memcli.index.sync import (
     EMBED_BATCH_COMMIT,
     Listing,
@@ -94,8 +94,6 @@ class SearchIndex:
         self._source = files
         self._repairing = False
         self._generation = -1  # of what is loaded in memory
-        self._files_generation = -1  # of the cached file rows
-        self._files: dict[str, FileRow] = {}
         self._columns = Columns()
 
     # -- keeping fresh ---------------------------------------------------------------------------
@@ -128,15 +126,8 @@ class SearchIndex:
         if rebuild:
             with self._lock():
                 self._recreate()
-        generation = self.store.generation()
-        if partial is not None:
-            known = self.store.files(partial)  # a writer's own files: no need for all the rows
-        else:
-            if generation != self._files_generation:
-                self._files, self._files_generation = self.store.files(), generation
-            known = self._files
         files_now = listing()
-        stale, removed = stale_files(files_now, known, partial)
+        stale, removed = stale_files(self.store, files_now, partial)
         stats = RefreshStats(files=len(files_now))
         wants_vectors = self.embedder is not None and (
             self._columns.missing_vectors()
@@ -150,13 +141,11 @@ class SearchIndex:
                 before = self.store.generation()
                 # Another process may have done part of the work, or written files since the listing
                 # (a stale listing would drop its new file from the index): both looked at again.
-                known = self.store.files(partial)
                 files_now = listing()
                 stats.files = len(files_now)
-                stale, removed = stale_files(files_now, known, partial)
-                store_files(self.store, stale, removed, load, known, stats, progress)
+                stale, removed = stale_files(self.store, files_now, partial)
+                store_files(self.store, stale, removed, load, stats, progress)
                 stats.embedded = self._embed_missing(progress)
-                self._files_generation = -1
                 # A writer's own files, with nobody else's change in between: patch what is loaded
                 # instead of reloading it all at the next search (300 ms at 10k memories).
                 if (
@@ -202,8 +191,6 @@ class SearchIndex:
         self.store.delete_files()
         self.store = IndexStore(self.store.folder, self.store.model_key)
         self._generation = -1
-        self._files_generation = -1
-        self._files = {}
 
     def _embed_missing(self, progress: Progress | None) -> int:
         if self.embedder is None:
@@ -249,13 +236,15 @@ class SearchIndex:
         """Any [[link]] or entity note: whether autolink needs the graph."""
         return self._columns.has_links
 
-    def records(self) -> list[MemoryRecord]:
-        """Every loaded record; the same list object until the index changes (a cache key)."""
+    def records(self) -> Sequence[MemoryRecord]:
+        """Every loaded record (decoded as read); the same sequence object until the index
+        changes (a cache key)."""
         return self._columns.records
 
     def vectors(self) -> np.ndarray:
-        """The loaded vector matrix, one row per embedded chunk (benchmarks compare against it)."""
-        return self._columns.vectors
+        """The loaded vector matrix as float32, one row per embedded chunk (benchmarks compare
+        against it; search reads the int8 codes, see vectors.py)."""
+        return self._columns.vectors.dense()
 
     def problems(self) -> list[FileProblem]:
         return self._columns.problems

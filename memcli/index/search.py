@@ -113,7 +113,7 @@ def rank(
 
 
 def _cosine(columns: Columns, query_vector: np.ndarray) -> np.ndarray:
-    sims = columns.vectors @ query_vector if len(columns.vectors) else np.zeros(0, dtype=np.float32)
+    sims = columns.vectors.dot(query_vector) if len(columns.vectors) else np.zeros(0, dtype=np.float32)
     rows = columns.chunk_rows
     chunk_sims = np.where(rows >= 0, sims[np.clip(rows, 0, None)] if sims.size else 0.0, -1.0)
     cosine = columns.per_record(chunk_sims.astype(np.float64), -1.0)
@@ -140,7 +140,7 @@ def related(
     found: set[int] = {int(i) for i in pool[np.argsort(-columns.times[pool], kind="stable")[:k]]}
     for number, ids in enumerate(term_ids):
         if ids and bm25.size:
-            chunk_scores = np.zeros(len(columns.chunk_hashes), dtype=np.float64)
+            chunk_scores = np.zeros(columns.chunk_count, dtype=np.float64)
             chunk_scores[: bm25.size] = bm25.scores(ids)
             lexical = columns.per_record(chunk_scores, 0.0)[pool]
             order = np.argsort(-lexical)[:k]
@@ -148,7 +148,7 @@ def related(
         if vectors is not None and number < len(vectors) and len(columns.vectors) and columns.chunk_rows.size:
             rows = columns.chunk_rows[columns.chunk_starts[pool]]
             sims = np.where(
-                (rows >= 0) & ~columns.blank[pool], columns.vectors[np.clip(rows, 0, None)] @ vectors[number], -1.0
+                (rows >= 0) & ~columns.blank[pool], columns.vectors.dot(vectors[number], np.clip(rows, 0, None)), -1.0
             )
             found.update(int(i) for i in pool[np.argsort(-sims)[:k]])
     return found

@@ -8,7 +8,6 @@ import re
 
 import numpy as np
 
-from memcli.models import MemoryRecord, timestamp
 from memcli.text import lexicon
 from memcli.text.normalize import fold
 
@@ -26,27 +25,23 @@ def speaks_of_past(text: str) -> bool:
     return bool(PAST_WORD.search(text))
 
 
-def conversation_neighbours(records: list[MemoryRecord]) -> np.ndarray:
+def conversation_neighbours(eligible: np.ndarray, group: np.ndarray, created: np.ndarray) -> np.ndarray:
     """Rows of neighbour indices (-1 for none), one row per offset in OFFSETS.
 
-    Neighbours are memories of the same scope (user, agent, run) created one after another
-    with no gap longer than CONTEXT_GAP_S: the turns or facts of one conversation. Notes have none.
+    Neighbours are memories (`eligible`: a memory with a creation time) of the same scope
+    (`group`: one code per user, agent and run together) created one after another with no gap
+    longer than CONTEXT_GAP_S: the turns or facts of one conversation. Notes have none.
     """
-    count = len(records)
+    count = len(eligible)
     table = np.full((len(OFFSETS), count), -1, dtype=np.int64)
-    eligible = [i for i, r in enumerate(records) if r.kind == "memory" and timestamp(r.created)]
-    if len(eligible) < 2:
+    chosen = np.flatnonzero(eligible)
+    if len(chosen) < 2:
         return table
-    groups: dict[tuple[str | None, str | None, str | None], int] = {}
-    group = np.array(
-        [groups.setdefault((records[i].user, records[i].agent, records[i].run), len(groups)) for i in eligible]
-    )
-    created = np.array([timestamp(records[i].created) for i in eligible])
-    order = np.lexsort((created, group))
-    members = np.array(eligible)[order]
-    group, created = group[order], created[order]
+    order = np.lexsort((created[chosen], group[chosen]))
+    members = chosen[order]
+    groups, times = group[members], created[members]
     new_run = np.ones(len(members), dtype=bool)
-    new_run[1:] = (group[1:] != group[:-1]) | (np.diff(created) > CONTEXT_GAP_S)
+    new_run[1:] = (groups[1:] != groups[:-1]) | (np.diff(times) > CONTEXT_GAP_S)
     run = np.cumsum(new_run)
     positions = np.arange(len(members))
     for row, offset in enumerate(OFFSETS):

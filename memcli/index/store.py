@@ -29,7 +29,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 # 2: a crc32 per vector row; 3: records carry links; 4: supersede chains; 5: possible conflicts;
 # 6: a crc32 per record (a flipped bit in a record's text would otherwise be served as the memory)
-SCHEMA_VERSION = "7"  # 7: a memory's terms include its user's name (sync.search_terms)
+# 7: a memory's terms include its user's name (sync.search_terms)
+SCHEMA_VERSION = "8"  # 8: records stored as compact JSON, defaults left out (stored.encode)
 DB_NAME = "index.sqlite"
 VECTORS_NAME = "vectors.f32"
 
@@ -110,10 +111,10 @@ def record_crc(record_json: str) -> int:
     return zlib.crc32(record_json.encode("utf-8"))
 
 
-def _tokens(blob: object) -> np.ndarray:
+def _tokens(blob: object) -> bytes:
     if not isinstance(blob, bytes) or len(blob) % 4:
         raise IndexDamaged("a chunk's term ids are not a whole number of int32")
-    return np.frombuffer(blob, dtype=np.int32)
+    return blob
 
 
 def _disk(method: F) -> F:
@@ -137,12 +138,18 @@ class FileRow:
     indexed_ns: int
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ChunkRow:
     path: str
     ord: int
     text_hash: str
-    tokens: np.ndarray  # int32 term ids
+    tokens: bytes  # int32 term ids, as stored (columns.py keeps all chunks' ids in one array)
+    vector: int = -1  # its row in the vector file, -1: not embedded (yet)
+
+    @staticmethod
+    def term_ids(chunks: list[ChunkRow]) -> np.ndarray:
+        """The term ids of the chunks, one after another, as one int32 array."""
+        return np.frombuffer(b"".join(c.tokens for c in chunks), dtype=np.int32)
 
 
 class IndexStore:
@@ -289,6 +296,37 @@ class IndexStore:
                 rows += self.db.execute(f"{query} WHERE path IN ({','.join('?' * len(part))})", part).fetchall()
         return {path: FileRow(size, mtime, sha, indexed) for path, size, mtime, sha, indexed in rows}
 
+    def stale_rows(
+        self, listing: list[tuple[str, int, int]], racy_fine: int, racy_coarse: int
+    ) -> tuple[list[tuple[str, int, int]], list[str]]:
+        """Compared in SQLite, so no process holds a row per file in Python (40 MB at 100k): the
+        listed (path, size, mtime_ns) whose stored row is missing, of another size or mtime, or
+        racily clean (its mtime within the tick of when it was read: `racy_coarse` for whole
+        seconds, else `racy_fine`), and the stored paths no longer listed."""
+        db = self.db
+        db.execute("CREATE TEMP TABLE IF NOT EXISTS listing (path TEXT PRIMARY KEY, size INTEGER, mtime_ns INTEGER)")
+        db.execute("BEGIN")
+        try:
+            db.execute("DELETE FROM temp.listing")
+            db.executemany("INSERT OR REPLACE INTO temp.listing VALUES (?, ?, ?)", listing)
+            stale = db.execute(
+                "SELECT l.path, l.size, l.mtime_ns FROM temp.listing l LEFT JOIN files f ON f.path = l.path "
+                "WHERE f.path IS NULL OR f.size != l.size OR f.mtime_ns != l.mtime_ns "
+                "OR l.mtime_ns >= f.indexed_ns - (CASE WHEN l.mtime_ns % 1000000000 = 0 THEN ? ELSE ? END) "
+                "ORDER BY l.path",
+                (racy_coarse, racy_fine),
+            ).fetchall()
+            removed = [
+                path
+                for (path,) in db.execute(
+                    "SELECT f.path FROM files f LEFT JOIN temp.listing l ON l.path = f.path WHERE l.path IS NULL"
+                )
+            ]
+            db.execute("DELETE FROM temp.listing")
+        finally:
+            db.execute("COMMIT")
+        return stale, removed
+
     def touch_file(self, path: str, size: int, mtime_ns: int, indexed_ns: int) -> None:
         """The bytes are unchanged (same hash); only the stat moved."""
         self.db.execute(
@@ -326,9 +364,10 @@ class IndexStore:
     def bump(self) -> None:
         self._bump(self.db)
 
-    def records(self) -> list[tuple[str, str | None, str | None, int | None]]:
-        """(path, record JSON, problem, crc32 of the JSON) for every file, sorted by path."""
-        return self.db.execute("SELECT path, record, problem, crc FROM files ORDER BY path").fetchall()
+    def records(self) -> Iterator[tuple[str, str | None, str | None, int | None]]:
+        """(path, record JSON, problem, crc32 of the JSON) for every file, sorted by path, one row
+        at a time (read inside `snapshot()` for one consistent state)."""
+        return iter(self.db.execute("SELECT path, record, problem, crc FROM files ORDER BY path"))
 
     def records_for(self, paths: Iterable[str]) -> dict[str, tuple[str | None, str | None, int | None]]:
         """path -> (record JSON, problem, crc32 of the JSON) for the given paths (absent ones left out)."""
@@ -362,16 +401,27 @@ class IndexStore:
             found.update(self.db.execute(f"SELECT term, id FROM terms WHERE term IN ({marks})", part).fetchall())
         return found
 
+    _CHUNKS = (
+        "SELECT c.path, c.ord, c.text_hash, c.tokens, COALESCE(v.row, -1) FROM chunks c "
+        "LEFT JOIN vectors v ON v.text_hash = c.text_hash"
+    )
+
     def chunks_for(self, paths: Iterable[str]) -> list[ChunkRow]:
+        """The chunks of the given files, with their vector rows, sorted by path and order."""
         wanted, out = list(paths), []
         for start in range(0, len(wanted), 500):
             part = wanted[start : start + 500]
             rows = self.db.execute(
-                f"SELECT path, ord, text_hash, tokens FROM chunks WHERE path IN ({','.join('?' * len(part))}) ORDER BY path, ord",
-                part,
+                f"{self._CHUNKS} WHERE c.path IN ({','.join('?' * len(part))}) ORDER BY c.path, c.ord", part
             )
-            out += [ChunkRow(path, number, text_hash, _tokens(blob)) for path, number, text_hash, blob in rows]
+            out += [ChunkRow(path, number, h, _tokens(blob), row) for path, number, h, blob, row in rows]
         return out
+
+    def chunks(self) -> Iterator[ChunkRow]:
+        """Every chunk with its vector row, sorted by path and order, one at a time (read inside
+        `snapshot()`)."""
+        for path, number, text_hash, blob, row in self.db.execute(f"{self._CHUNKS} ORDER BY c.path, c.ord"):
+            yield ChunkRow(path, number, text_hash, _tokens(blob), row)
 
     def vector_rows_for(self, text_hashes: Iterable[str]) -> dict[str, tuple[int, int]]:
         wanted, out = list(dict.fromkeys(text_hashes)), {}
@@ -380,10 +430,6 @@ class IndexStore:
             query = f"SELECT text_hash, row, crc FROM vectors WHERE text_hash IN ({','.join('?' * len(part))})"
             out.update({h: (row, crc) for h, row, crc in self.db.execute(query, part)})
         return out
-
-    def chunks(self) -> list[ChunkRow]:
-        rows = self.db.execute("SELECT path, ord, text_hash, tokens FROM chunks ORDER BY path, ord")
-        return [ChunkRow(path, number, text_hash, _tokens(blob)) for path, number, text_hash, blob in rows]
 
     def term_count(self) -> int:
         """One more than the highest term id: every stored chunk's ids are below it."""
@@ -396,9 +442,9 @@ class IndexStore:
     def _vectors_path(self) -> Path | None:
         return None if self.folder is None else self.folder / VECTORS_NAME
 
-    def vector_rows(self) -> dict[str, tuple[int, int]]:
-        """text hash -> (row in the vector file, crc32 of that row's bytes)."""
-        return {h: (row, crc) for h, row, crc in self.db.execute("SELECT text_hash, row, crc FROM vectors")}
+    def vector_crcs(self) -> Iterator[tuple[int, int]]:
+        """(row in the vector file, crc32 of that row's bytes) of every stored vector."""
+        return iter(self.db.execute("SELECT row, crc FROM vectors"))
 
     def unembedded(self, limit: int) -> list[tuple[str, str]]:
         """(text_hash, text) of chunks that have no vector yet."""
@@ -459,25 +505,33 @@ class IndexStore:
         )
 
     @_disk
-    def load_vectors_from(self, first_row: int, dim: int) -> np.ndarray:
-        """The vector rows from `first_row` on (what was appended since a load)."""
+    def vector_count(self, dim: int) -> int:
+        """How many whole rows the vector file holds."""
         path = self._vectors_path
         if path is None:
-            return self._vectors_mem[first_row:] if self._vectors_mem.size else np.zeros((0, dim), dtype=np.float32)
-        if not path.exists():
-            return np.zeros((0, dim), dtype=np.float32)
-        data = np.fromfile(path, dtype=np.float32, offset=first_row * dim * 4)
-        rows = data.size // dim
-        return data[: rows * dim].reshape(rows, dim)
+            return len(self._vectors_mem)
+        return path.stat().st_size // (dim * 4) if path.exists() else 0
 
-    @_disk
-    def load_vectors(self, dim: int) -> np.ndarray:
-        """All stored vector rows as one float32 matrix (rows not referenced any more included)."""
+    def vector_blocks(self, dim: int, first_row: int = 0, block: int = 8192) -> Iterator[np.ndarray]:
+        """The stored vector rows from `first_row` on, `block` rows at a time (float32): a
+        load never holds the whole float32 file (154 MB at 100k memories) at once."""
         path = self._vectors_path
         if path is None:
-            return self._vectors_mem if self._vectors_mem.size else np.zeros((0, dim), dtype=np.float32)
-        if not path.exists():
-            return np.zeros((0, dim), dtype=np.float32)
-        data = np.fromfile(path, dtype=np.float32)
-        rows = data.size // dim
-        return data[: rows * dim].reshape(rows, dim)
+            stored = self._vectors_mem[first_row:] if self._vectors_mem.size else np.zeros((0, dim), np.float32)
+            for start in range(0, len(stored), block):
+                yield stored[start : start + block]
+            return
+        try:
+            with open(path, "rb") as handle:
+                handle.seek(first_row * dim * 4)
+                while True:
+                    data = np.fromfile(handle, dtype=np.float32, count=block * dim)
+                    rows = data.size // dim
+                    if rows:
+                        yield data[: rows * dim].reshape(rows, dim)
+                    if rows < block:
+                        return
+        except FileNotFoundError:
+            return
+        except OSError as err:  # a generator: @_disk would not see what iterating raises
+            raise unavailable(self.folder, err) from err

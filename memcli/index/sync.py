@@ -3,13 +3,11 @@ rows -> the loaded Columns (a full load, or a patch for a writer's own files).""
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
-import json
 import logging
 import time
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -17,7 +15,10 @@ import numpy as np
 from memcli.errors import IndexDamaged
 from memcli.index.chunk import chunk_note
 from memcli.index.columns import Columns
+from memcli.index.heap import give_back
 from memcli.index.store import ChunkRow, FileRow, IndexStore, record_crc
+from memcli.index.stored import decode, encode, fields_of
+from memcli.index.vectors import Vectors
 from memcli.models import FileProblem, MemoryRecord
 from memcli.text.normalize import tokenize
 
@@ -77,17 +78,20 @@ def text_hash(text: str) -> str:
 
 
 def stale_files(
-    listing: list[tuple[str, int, int]], files: dict[str, FileRow], partial: set[str] | None = None
+    store: IndexStore, listing: list[tuple[str, int, int]], partial: set[str] | None = None
 ) -> tuple[list[tuple[str, int, int]], list[str]]:
-    """The listed files whose stored row is missing or out of date, and the stored ones now gone."""
+    """The listed files whose stored row is missing or out of date, and the stored ones now gone
+    (with `partial`, only among those paths: a writer's own files)."""
+    if partial is None:
+        return store.stale_rows(listing, RACY_NS_FINE, RACY_NS_COARSE)
+    files = store.files(partial)
     stale = []
     for path, size, mtime_ns in listing:
         row = files.get(path)
         if row is None or row.size != size or row.mtime_ns != mtime_ns or _racy(mtime_ns, row.indexed_ns):
             stale.append((path, size, mtime_ns))
     present = {path for path, _, _ in listing}
-    candidates = files if partial is None else (p for p in partial if p in files)
-    return stale, [path for path in candidates if path not in present]
+    return stale, [path for path in partial if path in files and path not in present]
 
 
 def store_files(
@@ -95,13 +99,13 @@ def store_files(
     stale: list[tuple[str, int, int]],
     removed: list[str],
     load: Loader,
-    known_files: dict[str, FileRow],
     stats: RefreshStats,
     progress: Progress | None,
 ) -> None:
     """Read the stale files into rows (records, chunks, terms) and drop the removed ones."""
     if not stale and not removed:
         return
+    known_files = store.files(path for path, _, _ in stale)  # a file touched but not changed keeps its row
     with store.transaction():
         for done, (path, size, mtime_ns) in enumerate(stale, 1):
             indexed_ns = time.time_ns()
@@ -120,7 +124,7 @@ def store_files(
                         path,
                         row,
                         loaded.id,
-                        json.dumps(dataclasses.asdict(loaded), ensure_ascii=False),
+                        encode(loaded),
                         None,
                         [
                             (text_hash(model_text), model_text, search_terms(loaded, text))
@@ -136,69 +140,88 @@ def store_files(
             store.bump()
 
 
-def _record(record_json: object, crc: object) -> MemoryRecord:
-    """A stored record as it was written, or IndexDamaged: any decode error of a row is damage."""
+def _checked(record_json: object, crc: object) -> str:
+    """A stored record's JSON as it was written, or IndexDamaged (a flipped bit would otherwise be
+    served as the memory)."""
     if not isinstance(record_json, str) or record_crc(record_json) != crc:
         raise IndexDamaged("a stored record does not match its checksum")
-    try:
-        return MemoryRecord(**json.loads(record_json))
-    except (ValueError, TypeError) as err:  # JSONDecodeError is a ValueError
-        raise IndexDamaged(f"a stored record cannot be read ({type(err).__name__})") from None
+    return record_json
 
 
-def _check_terms(store: IndexStore, chunks: list[ChunkRow]) -> None:
+def _check_terms(store: IndexStore, ids: np.ndarray) -> None:
     """Term ids outside the stored terms (a flipped bit) would size BM25's arrays by them."""
-    if chunks:
-        ids = np.concatenate([c.tokens for c in chunks])
-        if ids.size and (int(ids.min()) < 0 or int(ids.max()) >= store.term_count()):
-            raise IndexDamaged("a chunk names a term the index does not have")
+    if ids.size and (int(ids.min()) < 0 or int(ids.max()) >= store.term_count()):
+        raise IndexDamaged("a chunk names a term the index does not have")
+
+
+def _entries(store: IndexStore, problems: list[FileProblem]) -> Iterator[tuple[str, str, list[ChunkRow]]]:
+    """Every stored record with its chunks, streamed: records and chunks are both read in path
+    order, so each record takes the chunks of its path as they come (no row of either is held
+    beyond its record). Files that could not be read, and later files with an id seen already,
+    go to `problems`."""
+    seen: dict[str, str] = {}
+    chunks = store.chunks()
+    pending = next(chunks, None)
+    for path, record_json, problem, crc in store.records():
+        own: list[ChunkRow] = []
+        while pending is not None and pending.path <= path:
+            if pending.path == path:
+                own.append(pending)
+            pending = next(chunks, None)
+        if record_json is None:
+            problems.append(FileProblem(path, problem or "unreadable"))
+            continue
+        memory_id = fields_of(_checked(record_json, crc)).get("id")
+        if not isinstance(memory_id, str):
+            raise IndexDamaged("a stored record has no id")
+        if memory_id in seen:
+            said = f"duplicate id {memory_id} (also in {seen[memory_id]}); skipped"
+            problems.append(FileProblem(path, said, duplicate_of=memory_id))
+            continue
+        seen[memory_id] = path
+        yield path, record_json, own
 
 
 def load_columns(store: IndexStore, dim: int | None) -> tuple[Columns, bool]:
     """Every stored record as Columns, with vectors when `dim` is given; True when the vector file
     turned out damaged (it was reset: the caller re-embeds)."""
     columns = Columns()
-    with store.snapshot():
-        rows, chunk_rows = store.records(), store.chunks()
-        _check_terms(store, chunk_rows)
-    entries: list[tuple[str, MemoryRecord, list[ChunkRow]]] = []
-    seen: dict[str, str] = {}
-    for path, record_json, problem, crc in rows:
-        if record_json is None:
-            columns.problems.append(FileProblem(path, problem or "unreadable"))
-            continue
-        record = _record(record_json, crc)
-        if record.id in seen:
-            columns.problems.append(
-                FileProblem(
-                    path, f"duplicate id {record.id} (also in {seen[record.id]}); skipped", duplicate_of=record.id
-                )
-            )
-            continue
-        seen[record.id] = path
-        entries.append((path, record, []))
-    by_path = {path: chunks for path, _, chunks in entries}
-    for chunk in chunk_rows:  # sorted by path, like the records: owners ascend
-        if chunk.path in by_path:
-            by_path[chunk.path].append(chunk)
-    chunks = [c for _, _, cs in entries for c in cs]
     damaged = False
-    vector_rows = [-1] * len(chunks)
-    if dim is not None:
-        rows_by_hash = store.vector_rows()
-        columns.vectors = columns.vector_buffer = store.load_vectors(dim)
-        wanted = [rows_by_hash.get(c.text_hash, (-1, 0)) for c in chunks]
-        vector_rows = [row for row, _ in wanted]
-        damaged = bool(vector_rows) and max(vector_rows) >= len(columns.vectors)
-        if not damaged:
-            damaged = any(row >= 0 and zlib.crc32(columns.vectors[row].tobytes()) != crc for row, crc in wanted)
-        if damaged:
-            log.warning("mem: the vector file does not match the index; re-embedding")
-            store.reset_vectors()
-            vector_rows = [-1] * len(chunks)
-    columns.append(entries, vector_rows)
+    with store.snapshot():
+        if dim is not None:
+            columns.vectors, damaged = _load_vectors(store, dim)
+        columns.append(_entries(store, columns.problems))
+    _check_terms(store, columns.term_ids())
+    if damaged:
+        log.warning("mem: the vector file does not match the index; re-embedding")
+        store.reset_vectors()
+        columns.vectors = Vectors(dim or 0)
+        columns.chunk_rows[:] = -1
     columns.ready()
+    give_back()  # what streaming the rows left on the heap
     return columns, damaged
+
+
+def _load_vectors(store: IndexStore, dim: int) -> tuple[Vectors, bool]:
+    """The stored vectors, block by block, each row checked against the crc32 stored for it;
+    True when one does not match, or a stored row is missing from the file (it is damaged)."""
+    stored = store.vector_count(dim)
+    crcs = np.full(stored, -1, dtype=np.int64)  # -1: a row no text hash names (nothing to check)
+    beyond = False
+    for row, crc in store.vector_crcs():
+        if 0 <= row < stored:
+            crcs[row] = crc
+        else:
+            beyond = True
+    vectors = Vectors(dim)
+    vectors.reserve(stored, dim)
+    for block in store.vector_blocks(dim):
+        start = len(vectors)
+        for offset, crc in enumerate(crcs[start : start + len(block)]):
+            if crc >= 0 and zlib.crc32(block[offset].tobytes()) != crc:
+                return vectors, True
+        vectors.append(block)
+    return vectors, beyond
 
 
 def patch_columns(columns: Columns, store: IndexStore, paths: set[str], dim: int | None) -> bool:
@@ -209,37 +232,42 @@ def patch_columns(columns: Columns, store: IndexStore, paths: set[str], dim: int
         return True
     rows = store.records_for(paths)
     chunk_rows = store.chunks_for(paths)
-    _check_terms(store, chunk_rows)
+    _check_terms(store, ChunkRow.term_ids(chunk_rows))
     by_path: dict[str, list[ChunkRow]] = {}
     for chunk in chunk_rows:
         by_path.setdefault(chunk.path, []).append(chunk)
-    swaps: list[tuple[int, MemoryRecord]] = []
-    new: list[tuple[str, MemoryRecord, list[ChunkRow]]] = []
+    swaps: list[tuple[int, str]] = []
+    new: list[tuple[str, str, list[ChunkRow]]] = []
+    new_ids: set[str] = set()
     for path in sorted(paths):
         record_json, _, crc = rows.get(path, (None, None, None))
         if record_json is None or path not in by_path:
             return False
-        record = _record(record_json, crc)
+        record = decode(_checked(record_json, crc))
         position = columns.by_path.get(path)
         if position is None:
-            if record.id in columns.by_id or any(r.id == record.id for _, r, _ in new):
+            if record.id in columns.by_id or record.id in new_ids:
                 return False
-            new.append((path, record, by_path[path]))
+            new.append((path, record_json, by_path[path]))
+            new_ids.add(record.id)
             continue
         old = columns.records[position]
         same_text = columns.chunk_hashes_of(position) == [c.text_hash for c in by_path[path]]
         if old.id != record.id or old.scope() != record.scope() or not same_text:
             return False
-        swaps.append((position, record))
-    hashes = [c.text_hash for _, _, chunks in new for c in chunks]
-    vectors = store.vector_rows_for(hashes) if dim is not None and hashes else {}
-    if vectors and dim is not None:
-        newest = max(row for row, _ in vectors.values())
-        if newest >= len(columns.vectors):
-            columns.append_vectors(store.load_vectors_from(len(columns.vectors), dim))
-    for position, record in swaps:
-        columns.swap(position, record)
+        swaps.append((position, record_json))
+    if dim is not None:
+        _catch_up_vectors(columns, store, dim, [c for _, _, chunks in new for c in chunks])
+    for position, record_json in swaps:
+        columns.swap(position, record_json)
     if new:
-        rows_of = [vectors.get(h, (-1, 0))[0] for h in hashes]
-        columns.append(new, [row if row < len(columns.vectors) else -1 for row in rows_of])
+        columns.append(new)
     return True
+
+
+def _catch_up_vectors(columns: Columns, store: IndexStore, dim: int, chunks: list[ChunkRow]) -> None:
+    """Load the vector rows stored since the columns were loaded, when a new chunk's row is
+    beyond what is loaded (another process embedded since)."""
+    if chunks and max(c.vector for c in chunks) >= len(columns.vectors):
+        for block in store.vector_blocks(dim, first_row=len(columns.vectors)):
+            columns.vectors.append(block)

@@ -15,7 +15,7 @@ sha256 it was planned on: a file edited since is skipped, with a line saying so.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -297,7 +297,7 @@ class Consolidation:
         value = float(vectors[i] @ vectors[j])
         return value if value != 0.0 else None  # a memory without a vector
 
-    def _promotions(self, index: SearchIndex, records: list[MemoryRecord], min_links: int) -> list[PlanItem]:
+    def _promotions(self, index: SearchIndex, records: Sequence[MemoryRecord], min_links: int) -> list[PlanItem]:
         graph: Graph = self.core.graph(index)
         now = self.core.clock().timestamp()
         summarise = summariser(self.core)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -300,7 +300,7 @@ class Applier:
         return " ".join(text.split())[:SUMMARY_CHARS] or None
 
 
-def linking(records: list[MemoryRecord], mentions: list[int], now: float) -> list[MemoryRecord]:
+def linking(records: Sequence[MemoryRecord], mentions: list[int], now: float) -> list[MemoryRecord]:
     """The current memories (not notes) among an entity's mentions."""
     return [
         records[p]

@@ -367,15 +367,17 @@ class Vault:
         pending = [(self.root, "")]
         while pending:
             folder, prefix = pending.pop()
+            # Entries one at a time, not list(scandir): at 100k files a list of DirEntry objects
+            # with their cached stats is ~60 MB held at once.
             try:
-                entries = list(os.scandir(folder))
+                with os.scandir(folder) as entries:
+                    for entry in entries:
+                        try:
+                            self._visit(entry, prefix, pending, found)
+                        except OSError:
+                            continue
             except OSError:
                 continue
-            for entry in entries:
-                try:
-                    self._visit(entry, prefix, pending, found)
-                except OSError:
-                    continue
         found.sort()
         return found
 
