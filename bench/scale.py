@@ -9,7 +9,9 @@ For each size, in a fresh process (so memory figures do not mix):
             `import memcli.cli` (Python + typer + rich: paid by any `mem` call) in the same run
   add       `Memory.add` latency in a warm process: verbatim (infer=False) median, and with
             extraction + reconciliation (infer=True, no LLM) p50 / p95, over `--adds` statements
-  rss       peak resident memory of the process that built and searched, MB
+  rss       peak resident memory of the process that built, searched, added and ran the baseline
+            (which holds rank-bm25 over every text), MB; what a serving process holds is
+            bench/rss.py's figure
 and, measured in the same process on the same data, the baseline of the issue: rank-bm25's
 get_scores plus a numpy brute-force cosine over all vectors.
 
