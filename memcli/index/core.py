@@ -95,6 +95,7 @@ class SearchIndex:
         self._repairing = False
         self._generation = -1  # of what is loaded in memory
         self._columns = Columns()
+        self._warmed: Embedder | None = None  # the embedder warm() has loaded
 
     # -- keeping fresh ---------------------------------------------------------------------------
 
@@ -222,10 +223,12 @@ class SearchIndex:
         self.embedder = None
 
     def warm(self) -> None:
-        """Load the embedding model now (a long-running process pays for it up front)."""
-        if self.embedder is not None:
+        """Load the embedding model now (a long-running process pays for it up front); once:
+        later calls cost nothing (search calls it before loading the index)."""
+        if self.embedder is not None and self.embedder is not self._warmed:
             try:
                 self.embedder.embed_query("warm up")
+                self._warmed = self.embedder
             except EmbeddingUnavailable as err:
                 self.disable_embeddings(str(err))
 

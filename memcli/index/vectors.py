@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-BLOCK = 8192  # rows per float32 block in a product: 12 MB at 384 dimensions
+BLOCK = 4096  # rows per float32 block in a product: 6 MB at 384 dimensions (fastest here at 10k and 100k)
 
 
 def quantise(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
