@@ -104,6 +104,10 @@ def test_int8_vectors_keep_cosines_within_a_hundredth() -> None:
     assert len(vectors) == 3000
     assert np.abs(vectors.dot(query) - exact).max() < 0.01
     assert np.allclose(vectors.dot(query, np.array([5, 2999, 5])), vectors.dot(query)[[5, 2999, 5]], atol=1e-6)
+    half = np.arange(0, 3000, 2)  # a pool of more than a quarter: one pass over every row, then taken
+    assert np.allclose(vectors.dot(query, half), vectors.dot(query)[half], atol=1e-6)
+    several = _unit(3, 384, 4)  # several queries in one pass: one column each
+    assert np.allclose(vectors.dot(several, half), np.stack([vectors.dot(q, half) for q in several], 1), atol=1e-6)
     assert np.abs(vectors.row(7) - matrix[7]).max() <= np.abs(matrix[7]).max() / 127
     # the order of the best hits is what search needs: the top 10 by int8 are the top 10 by float32
     assert set(np.argsort(-vectors.dot(query))[:10]) == set(np.argsort(-exact)[:10])
@@ -180,3 +184,26 @@ def test_a_search_of_a_loaded_vault_decodes_only_what_it_returns(tmp_path: Path)
     hits = mem.search("topic 1", user_id="ray", limit=3)["results"]
     assert len(hits) == 3
     assert len(fresh._decoded) <= 3 + 1  # the hits (and at most one more for the former signal)
+
+
+def test_a_write_embeds_its_own_chunks_without_scanning_the_rest(tmp_path: Path) -> None:
+    """A write embeds what it wrote; another file's missing vector (a killed embedding elsewhere)
+    is left to the next load, which embeds it before that search ranks anything."""
+    import sqlite3
+
+    from memcli.testing import HashEmbedder
+
+    embedder = HashEmbedder()
+    mem = Memory(vault=tmp_path / "v", embedder=embedder)
+    mem.add("Has a cat called Miso", user_id="ray", infer=False)
+    db = tmp_path / "v" / ".mem" / "index.sqlite"
+    with sqlite3.connect(db) as connection:
+        connection.execute("DELETE FROM vectors")  # as if another process's embedding was cut short
+    connection.close()
+    embedder.calls.clear()
+    mem.add("Drinks green tea", user_id="ray", infer=False)
+    assert embedder.calls == ["Drinks green tea"]  # its own chunk only
+    assert mem.core.index().unembedded() == 1
+    other = Memory(vault=tmp_path / "v", embedder=embedder)
+    assert other.search("cat", user_id="ray")["results"][0]["memory"] == "Has a cat called Miso"
+    assert other.core.index().unembedded() == 0

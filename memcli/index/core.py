@@ -146,7 +146,7 @@ class SearchIndex:
                 stats.files = len(files_now)
                 stale, removed = stale_files(self.store, files_now, partial)
                 store_files(self.store, stale, removed, load, stats, progress)
-                stats.embedded = self._embed_missing(progress)
+                stats.embedded = self._embed_missing(progress, partial)
                 # A writer's own files, with nobody else's change in between: patch what is loaded
                 # instead of reloading it all at the next search (300 ms at 10k memories).
                 if (
@@ -193,15 +193,17 @@ class SearchIndex:
         self.store = IndexStore(self.store.folder, self.store.model_key)
         self._generation = -1
 
-    def _embed_missing(self, progress: Progress | None) -> int:
+    def _embed_missing(self, progress: Progress | None, paths: set[str] | None = None) -> int:
+        """Embed the chunks that have no vector: any, or those of `paths` (a writer's own files)."""
         if self.embedder is None:
             return 0
-        total = self.store.count_unembedded()
-        done = 0
-        while done < total:
-            batch = self.store.unembedded(EMBED_BATCH_COMMIT)
-            if not batch:
+        total = self.store.count_unembedded() if progress else 0  # only to say how far it is
+        done, tried = 0, set[str]()
+        while True:
+            batch = [(h, text) for h, text in self.store.unembedded(EMBED_BATCH_COMMIT, paths) if h not in tried]
+            if not batch:  # all embedded (or what is left was tried once already: never loop on it)
                 break
+            tried.update(h for h, _ in batch)
             try:
                 vectors = self.embedder.embed_passages([text for _, text in batch])
             except EmbeddingUnavailable as err:

@@ -138,17 +138,26 @@ def related(
     # the statistics for every add would cost more than the whole add at 10k memories.
     bm25 = columns.bm25
     found: set[int] = {int(i) for i in pool[np.argsort(-columns.times[pool], kind="stable")[:k]]}
-    for number, ids in enumerate(term_ids):
+    for ids in term_ids:
         if ids and bm25.size:
             chunk_scores = np.zeros(columns.chunk_count, dtype=np.float64)
             chunk_scores[: bm25.size] = bm25.scores(ids)
             lexical = columns.per_record(chunk_scores, 0.0)[pool]
-            order = np.argsort(-lexical)[:k]
-            found.update(int(pool[i]) for i in order if lexical[i] > 0)
-        if vectors is not None and number < len(vectors) and len(columns.vectors) and columns.chunk_rows.size:
-            rows = columns.chunk_rows[columns.chunk_starts[pool]]
-            sims = np.where(
-                (rows >= 0) & ~columns.blank[pool], columns.vectors.dot(vectors[number], np.clip(rows, 0, None)), -1.0
-            )
-            found.update(int(i) for i in pool[np.argsort(-sims)[:k]])
+            found.update(int(pool[i]) for i in _best(lexical, k) if lexical[i] > 0)
+    if vectors is not None and len(vectors) and len(columns.vectors) and columns.chunk_rows.size:
+        rows = columns.chunk_rows[columns.chunk_starts[pool]]
+        usable = (rows >= 0) & ~columns.blank[pool]
+        sims = columns.vectors.dot(vectors[: len(term_ids)], np.clip(rows, 0, None))  # every text in one pass
+        for column in sims.T:
+            found.update(int(i) for i in pool[_best(np.where(usable, column, -1.0), k)])
     return found
+
+
+def _best(scores: np.ndarray, k: int) -> np.ndarray:
+    """Positions of the `k` highest scores, best first (a partition, then a sort of those k)."""
+    if k <= 0:
+        return np.zeros(0, dtype=np.int64)
+    if len(scores) > k:
+        top = np.argpartition(-scores, k - 1)[:k]
+        return top[np.argsort(-scores[top], kind="stable")]
+    return np.argsort(-scores, kind="stable")

@@ -446,13 +446,23 @@ class IndexStore:
         """(row in the vector file, crc32 of that row's bytes) of every stored vector."""
         return iter(self.db.execute("SELECT row, crc FROM vectors"))
 
-    def unembedded(self, limit: int) -> list[tuple[str, str]]:
-        """(text_hash, text) of chunks that have no vector yet."""
-        return self.db.execute(
+    def unembedded(self, limit: int, paths: Iterable[str] | None = None) -> list[tuple[str, str]]:
+        """(text_hash, text) of chunks that have no vector yet: any, or those of the given files
+        (a writer's own: no scan of every chunk, 0.1 s at 100k memories)."""
+        query = (
             "SELECT DISTINCT c.text_hash, c.text FROM chunks c LEFT JOIN vectors v ON v.text_hash = c.text_hash "
-            "WHERE v.text_hash IS NULL LIMIT ?",
-            (limit,),
-        ).fetchall()
+            "WHERE v.text_hash IS NULL"
+        )
+        if paths is None:
+            return self.db.execute(f"{query} LIMIT ?", (limit,)).fetchall()
+        wanted, out = list(paths), list[tuple[str, str]]()
+        for start in range(0, len(wanted), 500):
+            part = wanted[start : start + 500]
+            rows = self.db.execute(f"{query} AND c.path IN ({','.join('?' * len(part))}) LIMIT ?", [*part, limit])
+            out += [row for row in rows if row not in out][: limit - len(out)]
+            if len(out) >= limit:
+                break
+        return out
 
     def count_unembedded(self) -> int:
         (count,) = self.db.execute(

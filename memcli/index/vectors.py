@@ -67,18 +67,23 @@ class Vectors:
         self._count += len(rows)
 
     def dot(self, query: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
-        """Each row's product with `query` (float32): all rows, or the given row numbers."""
+        """Each row's product with `query` (float32): all rows, or the given row numbers. A query
+        of shape (dim,) gives one product per row; several, (count, dim), give (rows, count) in
+        the same one pass over the codes."""
         query = np.asarray(query, dtype=np.float32)
+        if rows is not None and len(rows) > self._count // 4:  # reading every row in order is faster
+            return self.dot(query)[np.asarray(rows, dtype=np.int64)]
         chosen = np.arange(self._count) if rows is None else np.asarray(rows, dtype=np.int64)
-        out = np.empty(len(chosen), dtype=np.float32)
+        out = np.empty((len(chosen), *query.shape[:-1]), dtype=np.float32)
         buffer = np.empty((min(BLOCK, len(chosen)), self.dim), dtype=np.float32)
         for start in range(0, len(chosen), BLOCK):
             end = min(start + BLOCK, len(chosen))
             block = buffer[: end - start]
             codes = self._codes[start:end] if rows is None else self._codes[chosen[start:end]]
             np.copyto(block, codes, casting="unsafe")
-            np.dot(block, query, out=out[start:end])
-        return out * self._scales[chosen]
+            np.dot(block, query.T, out=out[start:end])
+        scales = self._scales[chosen]
+        return out * (scales if query.ndim == 1 else scales[:, None])
 
     def take(self, rows: np.ndarray) -> np.ndarray:
         """The given rows as float32."""
