@@ -53,11 +53,11 @@ FULL = 10_000_000  # a context budget nothing reaches: the whole digest, to coun
 
 
 def pair_sets() -> list[dict[str, Any]]:
-    from memcli.index.embed import FastEmbedder
+    from memcli.index.embed import BundledEmbedder
     from memcli.infer import consolidate as judge
     from memcli.infer import decider, heads
 
-    embedder = FastEmbedder()
+    embedder = BundledEmbedder()
     loaded = heads.load()
     rows = []
     for path in sorted(PAIRS.glob("pairs-*.json")):

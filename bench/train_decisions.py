@@ -23,7 +23,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import classification_report
 from sklearn.model_selection import StratifiedKFold, cross_val_score, train_test_split
 
-from memcli.index.embed import FastEmbedder
+from memcli.index.embed import BundledEmbedder
 from memcli.infer import heads
 from memcli.infer.extract import extract
 from memcli.infer.reconcile import PAIR_FEATURES, pair_features
@@ -87,7 +87,7 @@ def main() -> int:
     parser.add_argument("--dry-run", action="store_true", help="fit and report, write nothing")
     args = parser.parse_args()
     started = time.perf_counter()
-    model = FastEmbedder(threads=2)
+    model = BundledEmbedder(threads=2)
     embed = model.embed_passages
 
     sentences = read("sentences-*.jsonl")

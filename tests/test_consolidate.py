@@ -483,12 +483,12 @@ RECALL_FLOOR = {
 
 @pytest.mark.parametrize("path", PAIR_SETS, ids=[p.name for p in PAIR_SETS])
 def test_no_pair_set_gets_a_false_merge(path: Path) -> None:
-    from memcli.index.embed import FastEmbedder
+    from memcli.index.embed import BundledEmbedder
     from memcli.infer import decider, heads
 
     pairs = json.loads(path.read_text(encoding="utf-8"))
     texts = sorted({p[k] for p in pairs for k in ("a", "b")})
-    vectors = dict(zip(texts, FastEmbedder().embed_passages(texts), strict=True))
+    vectors = dict(zip(texts, BundledEmbedder().embed_passages(texts), strict=True))
     loaded = heads.load()
     assert loaded is not None
     relation = decider.relation_by_text(loaded, vectors)

