@@ -68,6 +68,7 @@ DAMAGE = {
     "a flipped letter in a record": lambda db: _flip(db, b'"text":"has a cat called Miso', offset=26),
     "tokens blob of a wrong length": lambda db: _sql(db, "UPDATE chunks SET tokens = x'010203' WHERE rowid = 2"),
     "token id out of range": lambda db: _sql(db, "UPDATE chunks SET tokens = x'ffffff7f' WHERE rowid = 2"),
+    "a text hash that is not hex": lambda db: _sql(db, "UPDATE chunks SET text_hash = 'not hex' WHERE rowid = 2"),
     "generation not a number": lambda db: _sql(db, "UPDATE meta SET value = 'x' WHERE key = 'generation'"),
 }
 
