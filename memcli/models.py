@@ -45,6 +45,11 @@ def timestamp(value: str | None) -> float:
     return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
 
 
+def last_changed(updated: str | None, created: str | None) -> float:
+    """When a memory last changed (updated, else created) as a Unix time; 0.0 when unknown."""
+    return timestamp(updated) or timestamp(created)
+
+
 def expiry(value: str | None) -> float:
     """When an `expires:` value ends a memory, as a Unix time (0.0: never). A bare date
     (Mem0's expiration_date, 2026-12-31) keeps the memory through that whole day."""
@@ -96,7 +101,7 @@ class MemoryRecord:
     @property
     def time(self) -> float:
         """When it last changed (updated, else created) as a Unix time; 0.0 when unknown."""
-        return timestamp(self.updated) or timestamp(self.created)
+        return last_changed(self.updated, self.created)
 
     def valid_at(self, moment: float) -> bool:
         """Was this memory true at `moment` (Unix time)? Created by then and not yet invalid."""

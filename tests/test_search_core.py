@@ -134,7 +134,7 @@ def test_conversation_neighbours_stay_within_one_scope_and_one_sitting() -> None
     from memcli.index.columns import Columns
     from memcli.index.signals import OFFSETS as _OFFSETS
     from memcli.index.store import ChunkRow
-    from memcli.index.stored import encode
+    from memcli.index.stored import encode, fields_of
 
     records = [
         _record(0, 0),
@@ -147,7 +147,12 @@ def test_conversation_neighbours_stay_within_one_scope_and_one_sitting() -> None
     columns = Columns()
     columns.append(
         [
-            (r.path, encode(r), [ChunkRow(r.path, 0, f"{i:032x}", np.zeros(1, np.int32).tobytes())])
+            (
+                r.path,
+                encode(r),
+                fields_of(encode(r)),
+                [ChunkRow(r.path, 0, f"{i:032x}", np.zeros(1, np.int32).tobytes())],
+            )
             for i, r in enumerate(records)
         ]
     )

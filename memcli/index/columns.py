@@ -18,7 +18,7 @@ from memcli.index.signals import CONTEXT_SPAN, asks, conversation_neighbours, sp
 from memcli.index.store import ChunkRow
 from memcli.index.stored import StoredRecords, fields_of
 from memcli.index.vectors import Vectors
-from memcli.models import CURRENT, SCOPE_KEYS, FileProblem, expiry, timestamp
+from memcli.models import CURRENT, SCOPE_KEYS, FileProblem, expiry, last_changed, timestamp
 
 HASH_BYTES = 16  # sync.text_hash: 32 hex digits
 
@@ -55,11 +55,10 @@ class _Facts(NamedTuple):
     @classmethod
     def of(cls, fields: dict[str, Any]) -> _Facts:
         text, kind = fields.get("text", ""), fields.get("kind", "memory")
-        created = timestamp(fields.get("created"))
         return cls(
             fields["id"],
-            timestamp(fields.get("updated")) or created,  # as MemoryRecord.time
-            created,
+            last_changed(fields.get("updated"), fields.get("created")),
+            timestamp(fields.get("created")),
             fields.get("status", CURRENT) == CURRENT,
             kind == "memory",
             speaks_of_past(text),
@@ -104,20 +103,20 @@ class Columns:
     neighbours: np.ndarray = field(default_factory=lambda: np.zeros((2 * CONTEXT_SPAN, 0), dtype=np.int64))
     stale: bool = False  # BM25 statistics and neighbours lag behind appended records
 
-    def append(self, entries: Iterable[tuple[str, str, list[ChunkRow]]]) -> None:
-        """Add records (path, stored record JSON, its chunks with their vector rows) at the end,
-        reading `entries` once, as it goes (a full load streams them from the store) into compact
-        buffers (no object per record besides its JSON). A chunk's vector row beyond the loaded
-        vectors counts as none yet. BM25 and neighbours go stale. A record that cannot be read
-        raises IndexDamaged (the columns are then not to be used)."""
+    def append(self, entries: Iterable[tuple[str, str, dict[str, Any], list[ChunkRow]]]) -> None:
+        """Add records (path, stored record JSON, its fields as read from that JSON, its chunks
+        with their vector rows) at the end, reading `entries` once, as it goes (a full load
+        streams them from the store) into compact buffers (no object per record besides its
+        JSON). A chunk's vector row beyond the loaded vectors counts as none yet. BM25 and
+        neighbours go stale."""
         first, loaded = len(self.records), len(self.vectors)
         encoded: list[str] = []
         floats = {name: array("d") for name in ("times", "created", "expires")}
         flags = {name: bytearray() for name in ("current", "is_memory", "past", "asks", "blank")}
         scopes = {key: array("q") for key in SCOPE_KEYS}
         counts, lengths, rows, tokens = array("q"), array("q"), array("q"), bytearray()
-        for path, record_json, chunks in entries:
-            fact = _Facts.of(fields_of(record_json))
+        for path, record_json, fields, chunks in entries:
+            fact = _Facts.of(fields)
             self.by_id[fact.id] = self.by_path[path] = first + len(encoded)
             encoded.append(record_json)
             for name in floats:

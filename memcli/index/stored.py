@@ -56,11 +56,16 @@ def fields_of(record_json: str) -> dict[str, Any]:
     return fields
 
 
-def decode(record_json: str) -> MemoryRecord:
+def record_of(fields: dict[str, Any]) -> MemoryRecord:
+    """The record of stored fields, or IndexDamaged (a field mem does not know)."""
     try:
-        return MemoryRecord(**fields_of(record_json))
+        return MemoryRecord(**fields)
     except TypeError:
         raise IndexDamaged("a stored record cannot be read (TypeError)") from None
+
+
+def decode(record_json: str) -> MemoryRecord:
+    return record_of(fields_of(record_json))
 
 
 class StoredRecords(Sequence[MemoryRecord]):

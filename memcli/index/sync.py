@@ -9,6 +9,7 @@ import time
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -17,7 +18,7 @@ from memcli.index.chunk import chunk_note
 from memcli.index.columns import Columns
 from memcli.index.heap import give_back
 from memcli.index.store import ChunkRow, FileRow, IndexStore, record_crc
-from memcli.index.stored import decode, encode, fields_of
+from memcli.index.stored import encode, fields_of, record_of
 from memcli.index.vectors import Vectors
 from memcli.models import FileProblem, MemoryRecord
 from memcli.text.normalize import tokenize
@@ -154,7 +155,9 @@ def _check_terms(store: IndexStore, ids: np.ndarray) -> None:
         raise IndexDamaged("a chunk names a term the index does not have")
 
 
-def _entries(store: IndexStore, problems: list[FileProblem]) -> Iterator[tuple[str, str, list[ChunkRow]]]:
+def _entries(
+    store: IndexStore, problems: list[FileProblem]
+) -> Iterator[tuple[str, str, dict[str, Any], list[ChunkRow]]]:
     """Every stored record with its chunks, streamed: records and chunks are both read in path
     order, so each record takes the chunks of its path as they come (no row of either is held
     beyond its record). Files that could not be read, and later files with an id seen already,
@@ -171,7 +174,8 @@ def _entries(store: IndexStore, problems: list[FileProblem]) -> Iterator[tuple[s
         if record_json is None:
             problems.append(FileProblem(path, problem or "unreadable"))
             continue
-        memory_id = fields_of(_checked(record_json, crc)).get("id")
+        fields = fields_of(_checked(record_json, crc))  # read once: the columns take it as it is
+        memory_id = fields.get("id")
         if not isinstance(memory_id, str):
             raise IndexDamaged("a stored record has no id")
         if memory_id in seen:
@@ -179,7 +183,7 @@ def _entries(store: IndexStore, problems: list[FileProblem]) -> Iterator[tuple[s
             problems.append(FileProblem(path, said, duplicate_of=memory_id))
             continue
         seen[memory_id] = path
-        yield path, record_json, own
+        yield path, record_json, fields, own
 
 
 def load_columns(store: IndexStore, dim: int | None) -> tuple[Columns, bool]:
@@ -237,18 +241,19 @@ def patch_columns(columns: Columns, store: IndexStore, paths: set[str], dim: int
     for chunk in chunk_rows:
         by_path.setdefault(chunk.path, []).append(chunk)
     swaps: list[tuple[int, str]] = []
-    new: list[tuple[str, str, list[ChunkRow]]] = []
+    new: list[tuple[str, str, dict[str, Any], list[ChunkRow]]] = []
     new_ids: set[str] = set()
     for path in sorted(paths):
         record_json, _, crc = rows.get(path, (None, None, None))
         if record_json is None or path not in by_path:
             return False
-        record = decode(_checked(record_json, crc))
+        fields = fields_of(_checked(record_json, crc))
+        record = record_of(fields)
         position = columns.by_path.get(path)
         if position is None:
             if record.id in columns.by_id or record.id in new_ids:
                 return False
-            new.append((path, record_json, by_path[path]))
+            new.append((path, record_json, fields, by_path[path]))
             new_ids.add(record.id)
             continue
         old = columns.records[position]
@@ -257,7 +262,7 @@ def patch_columns(columns: Columns, store: IndexStore, paths: set[str], dim: int
             return False
         swaps.append((position, record_json))
     if dim is not None:
-        _catch_up_vectors(columns, store, dim, [c for _, _, chunks in new for c in chunks])
+        _catch_up_vectors(columns, store, dim, [c for *_, chunks in new for c in chunks])
     for position, record_json in swaps:
         columns.swap(position, record_json)
     if new:
