@@ -16,7 +16,7 @@ from memcli import InvalidInputError, Memory, NotFoundError
 from memcli.cli import app
 from memcli.infer import heads
 from memcli.infer.decider import Thresholds
-from memcli.infer.reconcile import reconcile
+from memcli.infer.reconcile import PAIR_FEATURES, reconcile
 from memcli.infer.types import ADD, NONE, UPDATE, Existing, Extraction, Fact
 from memcli.vault.markdown import parse, set_keys
 
@@ -30,6 +30,7 @@ class StubJudge:
         self.table = table
         self.thresholds = Thresholds()
         self.weights = "stub"
+        self.features: dict[tuple[str, str], dict[str, float]] = {}
 
     def relation(self, fact: Fact, memory: Existing, comparison: object = None) -> dict[str, float] | None:
         return self.table.get((fact.text, memory.id), {"update": 0.0, "restatement": 0.0, "unrelated": 1.0})
@@ -160,6 +161,47 @@ def test_shipped_heads_load_and_name_their_classes() -> None:
     assert loaded is not None and len(loaded.sha256) == 64
     assert loaded.keep.classes == heads.SENTENCE_CLASSES and loaded.relation.classes == heads.RELATION_CLASSES
     assert loaded.keep.weights.shape == (len(heads.SENTENCE_CLASSES), loaded.keep.mean.size)
+    # the relation head reads the pair's rule features and the new fact's own vector
+    assert loaded.relation.weights.shape == (len(heads.RELATION_CLASSES), len(PAIR_FEATURES) + 384)
+
+
+@pytest.fixture
+def model_mem(vault: Path, monkeypatch: pytest.MonkeyPatch) -> Memory:
+    """A Memory with the bundled model, so the learned heads take part."""
+    monkeypatch.setenv("MEM_EMBED_MODEL", "bundled")
+    monkeypatch.setenv("MEM_EMBED_THREADS", "1")
+    return Memory(vault=vault)
+
+
+def test_a_change_in_the_wording_alone_is_no_update_of_an_unrelated_memory(model_mem: Memory) -> None:
+    """The relation head reads how a fact is said, but "switched to …" must not make it an
+    update of whatever memory it meets: the home is no possible conflict of a coffee order."""
+    model_mem.add("I live in Ghent", user_id="ray")
+    (added,) = model_mem.add("i've switched to oat cortados these days", user_id="ray", explain=True)["results"]
+    home = next(c for c in added["explain"]["candidates"] if "Ghent" in c["memory"])
+    assert home["p"]["update"] < Thresholds().conflict
+    assert added["event"] == ADD and not added.get("possible_conflicts")
+
+
+@pytest.mark.parametrize(
+    ("said", "kept"),
+    [
+        ("just turned 35 today 🎂", True),  # "today", but a lasting fact: the keep head brings it back
+        ("ugh so tired today", False),  # of the moment, and the head agrees
+        ("my knee hurts today", False),
+    ],
+)
+def test_a_soft_rules_drop_is_brought_back_only_when_the_keep_head_is_sure(
+    model_mem: Memory, said: str, kept: bool
+) -> None:
+    result = model_mem.add(said, user_id="ray", explain=True)
+    assert bool(result["results"]) == kept
+    (sentence,) = [s for s in result["explain"]["sentences"] if s["text"].startswith(said.split()[0])]
+    assert sentence["kept"] == kept
+    if kept:
+        assert sentence["why"] == "the model overrules 'of the moment'" and sentence["p"]["fact"] >= 0.9
+    else:
+        assert sentence["why"] == "of the moment"
 
 
 # -- possible conflicts in the vault ---------------------------------------------------------------
@@ -287,6 +329,16 @@ def test_add_explain_names_the_sentences_and_the_numbers(mem: Memory) -> None:
     assert all("why" in s for s in sentences if not s["kept"])
     (added,) = result["results"]
     assert added["event"] == ADD and "rule" in added["explain"]
+
+
+def test_add_explain_shows_each_candidate_with_its_features_and_probabilities(model_mem: Memory) -> None:
+    model_mem.add("I live in Porto", user_id="ray")
+    (moved,) = model_mem.add("I moved to Ghent last month", user_id="ray", explain=True)["results"]
+    (candidate,) = moved["explain"]["candidates"]
+    assert candidate["memory"] == "Lives in Porto"
+    assert set(candidate["p"]) == set(heads.RELATION_CLASSES)
+    assert set(candidate["features"]) == set(PAIR_FEATURES) and candidate["features"]["change_cue"] == 1
+    assert moved["event"] == UPDATE and moved["explain"]["threshold"].startswith("P(update)")
 
 
 @pytest.mark.parametrize(

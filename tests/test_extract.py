@@ -39,6 +39,10 @@ def facts(messages) -> list[str]:
         ),  # a label dropped, "she" resolved
         ("I'm lactose intolerant, so please keep that in mind.", ["Is lactose intolerant"]),
         ("Our deploy target is Fly.io and the DB runs 15.4", ["Our deploy target is Fly.io and the DB runs 15.4"]),
+        (
+            "we just adopted a second cat, her name is Nori!!",
+            ["we just adopted a second cat, her name is Nori"],
+        ),  # "her" leans on the clause before it: cut off, "Her name is Nori" would name nobody
     ],
 )
 def test_statements_become_short_facts(text: str, expected: list[str]) -> None:

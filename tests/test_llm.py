@@ -512,3 +512,27 @@ def test_a_base_url_that_is_not_http_is_refused_in_one_line(vault: Path, monkeyp
     monkeypatch.setenv("MEM_LLM_MODEL", "x")
     with pytest.raises(InvalidInputError, match="must be an http:// or https:// URL"):
         Memory(vault=vault)
+
+
+def test_both_deciders_answer_in_one_shape_and_the_llms_falls_back_to_the_rules(
+    llm_mem: Memory, stub: StubChatServer, vault: Path
+) -> None:
+    """One Decider protocol: the rules' decider and the LLM's take the same inputs and return the
+    same Decided; when the LLM gives no usable answer, its decider returns the rules' decisions."""
+    from memcli.memory.deciding import Decided, LLMDecider, RulesDecider
+
+    llm_mem.add("Lives in Porto", user_id="ray", infer=False)
+    index = llm_mem.core.index()
+    index.load_current()
+    exact = index.exact_scope({"user": "ray"})
+    turns = [("user", "We moved to Ghent last month.")]
+    assert isinstance(llm_mem.writing.decider(), LLMDecider)
+    by_rules = RulesDecider().decide(index, exact, turns, None)
+    stub.answer = lambda request: {"not": "the schema"}
+    by_llm = llm_mem.writing.decider().decide(index, exact, turns, None)
+    assert isinstance(by_rules, Decided) and isinstance(by_llm, Decided)
+    assert [(d.event, d.text, d.target and d.target.text) for d in by_llm.decisions] == [
+        (d.event, d.text, d.target and d.target.text) for d in by_rules.decisions
+    ]
+    assert by_rules.decisions[0].target is not None and by_rules.decisions[0].target.text == "Lives in Porto"
+    assert isinstance(Memory(vault=vault / "other").writing.decider(), LLMDecider)  # the settings, not the vault

@@ -102,6 +102,32 @@ def decide(stored: list[str], message: str, similarity=None) -> list[tuple[str, 
             "Ivo moved to Linz in May.",
             [(UPDATE, "Brother Ivo lives in Graz", "Brother Ivo moved to Linz in May")],
         ),  # who Ivo is stays
+        # one more of a thing is no other value of it
+        (
+            ["Has a cat named Pixel"],
+            "We adopted a second cat named Nori.",
+            [(ADD, None, "We adopted a second cat named Nori")],
+        ),
+        # a shared topic word with another kind of value (an amount for a day) is another attribute
+        (
+            ["padel isnt the same night anymore, the club moved our group to monday nights"],
+            "the padel club raised court fees again, 28€ for 90 min now",
+            [(ADD, None, "the padel club raised court fees again, 28€ for 90 min now")],
+        ),
+        # negation and "anymore" are no shared topic
+        (
+            ["We dont close at lunchtime on saturdays anymore"],
+            "dont really do the bolhão market thing anymore, too touristy",
+            [(ADD, None, "dont really do the bolhão market thing anymore, too touristy")],
+        ),
+        # what a thing got is not what the user does with it
+        (
+            ["Leads the Heron project, a route-planning service"],
+            "The Heron project got a new product owner, Anouk.",
+            [(ADD, None, "The Heron project got a new product owner, Anouk")],
+        ),
+        # an unnamed relative who does something is not the user
+        (["Mum lives in Cardiff"], "Living in Chesterfield now.", [(ADD, None, "Living in Chesterfield now")]),
     ],
 )
 def test_facts_against_stored_memories(stored: list[str], message: str, expected: list) -> None:

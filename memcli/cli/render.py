@@ -103,9 +103,20 @@ def added(console: Console, result: dict[str, Any], inferred: bool = True) -> No
             console.print(Text(f"  why: {item['reason']}", style="dim"))
         possible_conflicts(console, item)
         if item.get("explain"):
-            console.print(
-                Text("  explain: " + json.dumps(item["explain"], ensure_ascii=False, default=str), style="dim")
-            )
+            decision_explained(console, item["explain"])
+
+
+def decision_explained(console: Console, trace: dict[str, Any]) -> None:
+    """The rule and threshold that decided, then each candidate memory the relation head read:
+    its probabilities, the rules' reading and the features that are not zero (all in --json)."""
+    head = {k: v for k, v in trace.items() if k not in ("candidates", "relation")}
+    console.print(Text("  explain: " + json.dumps(head, ensure_ascii=False, default=str), style="dim"))
+    for candidate in trace.get("candidates", []):
+        p = " ".join(f"P({k})={v:.2f}" for k, v in candidate["p"].items())
+        console.print(Text(f"    vs {candidate['id']}: {one_line(candidate['memory'])[:70]}  {p}", style="dim"))
+        features = " ".join(f"{k}={v:g}" for k, v in candidate["features"].items() if v)
+        rules = f"rules: {candidate['rules']}; " if candidate["rules"] else ""
+        console.print(Text(f"      {rules}{features}", style="dim"))
 
 
 def possible_conflicts(console: Console, item: dict[str, Any]) -> None:

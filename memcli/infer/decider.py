@@ -16,7 +16,7 @@ import numpy as np
 
 from memcli.infer.extract import extract
 from memcli.infer.heads import Heads, keep_input, relation_input
-from memcli.infer.reconcile import Comparison, compare, compatible, pair_features, reconcile
+from memcli.infer.reconcile import PAIR_FEATURES, Comparison, compare, compatible, pair_features, reconcile
 from memcli.infer.types import ADD, DELETE, NONE, UPDATE, Decision, Existing, Extraction, Fact, Similarity
 from memcli.text.english import content_words, subject_of
 from memcli.text.normalize import squashed
@@ -28,6 +28,9 @@ class Thresholds:
     the regression case sets (bench/cases), in flat regions; see bench/train_decisions.py."""
 
     update: float = 0.6  # P(update) a rules' UPDATE needs from the relation head to go ahead
+    # the same, when the rules found the slot by a shared word or closeness, not by one attribute
+    # or frame: on the lived-in scenarios these were the UPDATEs of unrelated memories
+    update_by_word: float = 0.8
     restated: float = 0.8  # P(restatement) at which a rules' UPDATE is taken for a repeat (NONE)
     conflict: float = 0.6  # P(update) at which a pair the rules passed over is shown as a possible conflict
     repeat_doubt: float = 0.6  # P(update) at which a rules' NONE is added with a possible conflict instead
@@ -35,6 +38,9 @@ class Thresholds:
     # P(noise) at which the keep head drops a statement the rules kept. Only noise: on the case
     # sets the head's "request" and "hypothetical" took real facts ("Use Poetry for dependencies").
     noise: float = 0.85
+    # P(fact) at which the keep head brings back a clause a soft rule dropped (extract.SOFT_RULES):
+    # "just turned 35 today" is a fact, "ugh so tired today" (P(fact) 0.00) is not
+    keep_doubted: float = 0.9
     # P(update) at which a rules' UPDATE goes ahead though the optional LLM called the fact known
     # or new; below it (or with no model) the two disagree and both memories are kept. On the
     # written case sets 79 of the rules' 82 UPDATEs are this sure (bench/llm_stub.py).
@@ -55,6 +61,8 @@ class Judge:
         self.fact_vectors = fact_vectors
         self.memory_vectors = memory_vectors
         self.thresholds = thresholds or Thresholds()
+        # (fact text, memory id) -> the pair features the relation head read, for --explain
+        self.features: dict[tuple[str, str], dict[str, float]] = {}
 
     @property
     def weights(self) -> str:
@@ -74,8 +82,9 @@ class Judge:
         if new is None or stored is None:
             return None
         features = pair_features(fact, memory.text, float(new @ stored), memory.about(), comparison)
+        self.features[(fact.text, memory.id)] = {n: round(v, 3) for n, v in zip(PAIR_FEATURES, features, strict=True)}
         rules = np.array([features], dtype=np.float32)
-        row = self.heads.relation.probabilities(relation_input(rules))[0]
+        row = self.heads.relation.probabilities(relation_input(rules, new[None, :]))[0]
         return self.heads.relation.named(row)
 
 

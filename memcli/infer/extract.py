@@ -233,6 +233,11 @@ CLAUSE_RULES = (
 )
 
 
+# Rules that judge by a word or two ("today", "yesterday") and so also drop lasting facts ("just
+# turned 35 today"): a clause one of them drops is kept when the keep head is sure it is a fact.
+SOFT_RULES = frozenset({"of the moment"})
+
+
 def sentence_dropped(sentence: str) -> str | None:
     """Why a whole sentence holds no fact (checked before it is split into clauses)."""
     text = re.sub(r"^[^\w\[`'\"]+", "", sentence.strip())  # "🙏 have a good one"
@@ -315,7 +320,7 @@ def correction(sentence: str) -> Correction | None:
 # -- clauses and normal form ---------------------------------------------------------------------
 
 _CLAUSE_SPLIT = re.compile(
-    r"(?:,\s*(?:and|but)?\s*|\s+and\s+)(?=(?:i|i'm|i've|i'd|we|we're|we've|my|our)\b)|,\s+(?:and\s+)?(?=(?!(?:he|she|they|it)\b)[a-z])",
+    r"(?:,\s*(?:and|but)?\s*|\s+and\s+)(?=(?:i|i'm|i've|i'd|we|we're|we've|my|our)\b)|,\s+(?:and\s+)?(?=(?!(?:he|she|they|it|her|his|its|their)\b)[a-z])",
     re.IGNORECASE,
 )
 _THIRD_PERSON_AND = re.compile(
@@ -452,7 +457,7 @@ def extract(messages: Any) -> Extraction:  # noqa: C901 -- one loop over shared 
                 for clause in clauses(META_TAIL.sub("", sentence).strip()):
                     clause = front_phrase_last(clause)
                     reason = why_dropped(clause, note)
-                    if reason:
+                    if reason and reason not in SOFT_RULES:
                         result.dropped.append((clause, reason))
                         continue
                     person = _person_named(clause) or person
@@ -461,7 +466,14 @@ def extract(messages: Any) -> Extraction:  # noqa: C901 -- one loop over shared 
                         text = text[:1].upper() + text[1:]
                     if text and content_words(text):
                         about = text if re.match(r"^(he|she)\b", clause, re.IGNORECASE) else clause
-                        kept |= _keep(result, Fact(text=text, sentence=raw, subject=subject_of(about)))
+                        fact = Fact(text=text, sentence=raw, subject=subject_of(about))
+                        if reason:  # a soft rule's drop: the keep head may bring it back
+                            result.doubted.append((fact, reason))
+                            result.dropped.append((clause, reason))
+                            continue
+                        kept |= _keep(result, fact)
+                    elif reason:
+                        result.dropped.append((clause, reason))
             if not kept:  # "my cat Miso knocked a plant over again": the anecdote goes, Miso stays
                 for rel, name in relations_named(sentence):
                     _keep(

@@ -21,7 +21,17 @@ from memcli.infer.attributes import answers, attributes
 from memcli.infer.extract import retraction as retraction_of
 from memcli.infer.types import ADD, DELETE, NONE, UPDATE, Decision, Existing, Extraction, Fact, Judging, Similarity
 from memcli.text import lexicon
-from memcli.text.english import RELATIONS, content_words, normalise, proper_nouns, subject_of, subject_span, values
+from memcli.text.english import (
+    DAYS,
+    MONTHS,
+    RELATIONS,
+    content_words,
+    normalise,
+    proper_nouns,
+    subject_of,
+    subject_span,
+    values,
+)
 from memcli.text.normalize import fold
 
 CHANGE = re.compile(
@@ -42,7 +52,9 @@ def _no_model(text: str, memory_id: str) -> float | None:
 
 def compatible(a: frozenset[str], b: frozenset[str]) -> bool:
     """Can two statements be about the same someone? Names must meet; the user is not their sister."""
-    names_a, names_b = a - {"@user", "@relation"}, b - {"@user", "@relation"}
+    if ("@user" in a and "@acts" in b) or ("@user" in b and "@acts" in a):  # the user is not their mum
+        return False
+    names_a, names_b = a - {"@user", "@relation", "@acts"}, b - {"@user", "@relation", "@acts"}
     if names_a and names_b:  # 'PR' is 'Deadlift PR'; 'Project Thistle' is not 'Project Bramble'
         return any(
             set(x.split()) <= set(y.split()) or set(y.split()) <= set(x.split()) for x in names_a for y in names_b
@@ -136,6 +148,10 @@ class Comparison:
     restates: bool  # nothing in the fact that the memory does not say
     score: float  # how sure, to choose among several memories
     why: str
+    # the two name one attribute (home, job, editor…), one frame ("Favourite tea is …") or one
+    # subject ("Standup …"); else the slot rests on a shared word or closeness only, and an
+    # UPDATE needs the head surer of it (Thresholds.update_by_word)
+    by_attribute: bool = False
 
 
 _THING = frozenset({"the", "this", "that", "these", "those", "a", "an"})  # not "our": "our datastore" is theirs
@@ -185,14 +201,48 @@ def _by_frame(fact: str, memory: str, score: float) -> Comparison | None:
         return None
     if ALSO.search(fact):
         return Comparison(False, False, False, score, "")
-    return Comparison(True, True, False, 1.5 + score, "same frame, another value")
+    return Comparison(True, True, False, 1.5 + score, "same frame, another value", by_attribute=True)
 
 
 def _elsewhere(fact: Fact, memory: Existing) -> str:
     """Why the two cannot be one slot: about someone else, or about something else ("" if neither)."""
     if not compatible(fact.subject, memory.about()):
         return "about someone else"
+    if _thing_and_dealings(fact.text, fact.subject, memory.text, memory.about()) or _thing_and_dealings(
+        memory.text, memory.about(), fact.text, fact.subject
+    ):
+        return "about the thing, not the user's dealings with it"
     return "about something else" if _other_thing(fact.text, memory.text) else ""
+
+
+def _thing_and_dealings(one: str, one_subject: frozenset[str], other: str, other_subject: frozenset[str]) -> bool:
+    """`one` says something of a thing ("The Heron project got a new product owner"), `other`
+    what the user does with it ("Leads the Heron project"): the thing is its object there, not
+    its subject, so the two are no one slot. "our API is written in Flask" has the API as its
+    subject, and stays the same thing as "the API runs on FastAPI now"."""
+    thing = _thing(one)
+    if not thing or "@user" in one_subject or _thing(other) or not other_subject <= {"@user"}:  # "this repo" is theirs
+        return False
+    return not thing <= content_words(subject_span(other))
+
+
+_DAY = re.compile(rf"^(?:{DAYS})s?$", re.IGNORECASE)
+_MONTH = re.compile(rf"^(?:{MONTHS})$", re.IGNORECASE)
+
+
+def value_kind(value: str) -> str:
+    """What kind of value a value is: a day of the week, a month, an amount (numbers and times of
+    day, which say the same kinds of things: "at 9" / "10am"), or a name."""
+    if _DAY.match(value):
+        return "day"
+    if _MONTH.match(value):
+        return "month"
+    return "amount" if value[:1].isdigit() else "name"
+
+
+def _same_kind_of_value(new: set[str], old: set[str]) -> bool:
+    """Can a value the fact brings stand in for one the memory has (the same kind of value)?"""
+    return bool({value_kind(v) for v in new} & {value_kind(v) for v in old})
 
 
 def compare(fact: Fact, memory: Existing, similarity: float | None) -> Comparison:
@@ -209,6 +259,7 @@ def compare(fact: Fact, memory: Existing, similarity: float | None) -> Compariso
         - _name_stems(memory.text)
         - _who(fact, subject)
         - _VERB_STEMS
+        - _CHANGE_STEMS  # "the club moved our group" and "the school moved her lessons": no one topic
     )
     all_fact = content_words(fact.text)
     coverage = len(all_fact & content_words(memory.text)) / max(len(all_fact), 1)
@@ -242,13 +293,30 @@ def compare(fact: Fact, memory: Existing, similarity: float | None) -> Compariso
             restates or (not new_value and (coverage >= 0.6 or same_values)),
             2.0 + cosine + coverage,
             f"both say {'/'.join(sorted(kinds))}",
+            by_attribute=True,
         )
     changed = bool(CHANGE.search(fact.text)) and not ALSO.search(fact.text)
-    if shared and clash and (fact.subject or subject or changed or cosine >= 0.35 or similarity is None):
-        return Comparison(True, True, False, 1.5 + cosine + coverage, f"same {'/'.join(sorted(shared))}, new value")
-    if cosine >= 0.6 and clash:
+    # beyond a shared attribute, another value must be the same kind of value: "28€ for 90 min" is
+    # no new value for "moved our group to monday nights", though both are about the padel club
+    swapped = clash and _same_kind_of_value(fact_values - memory_values, memory_values - fact_values)
+    if shared and swapped and (fact.subject or subject or changed or cosine >= 0.35 or similarity is None):
+        # one subject ("Standup is at 9:30" / "Standup has moved", "Son Malik is 6" / "Malik just
+        # turned 7") is as good as one attribute; a word the user does something with ("opened an
+        # instagram for the pharmacy" / "The pharmacy is open 9 to 8") is weaker
+        about = (content_words(subject_span(fact.text)) & content_words(subject_span(memory.text))) - _VERB_STEMS
+        return Comparison(
+            True,
+            True,
+            False,
+            1.5 + cosine + coverage,
+            f"same {'/'.join(sorted(shared))}, new value",
+            by_attribute=bool(about),
+        )
+    if cosine >= 0.6 and swapped:
         return Comparison(True, True, False, 1.0 + cosine, "close in meaning, new value")
-    if changed and cosine >= CHANGE_COSINE and (clash or fact_values - memory_values):
+    # a value where the memory has none may be a change ("switched to an osteopath"); beside values
+    # of other kinds only, it is something more about the same thing
+    if changed and cosine >= CHANGE_COSINE and (swapped or (fact_values - memory_values and not memory_values)):
         return Comparison(True, True, False, 1.0 + cosine, "a change to something close in meaning")
     dropped = changed and bool(memory_values - fact_values)  # "… JavaScript now" vs "TypeScript over JavaScript"
     if dropped and (cosine >= 0.75 or coverage >= 0.6):
@@ -353,6 +421,9 @@ def _rules_decision(fact: Fact, best: tuple[Comparison, Existing] | None) -> Dec
     if best is None:
         return Decision(ADD, text=fact.text, why="new")
     result, memory = best
+    if result.new_value and ALSO.search(fact.sentence) and not CHANGE.search(fact.sentence):
+        # "we adopted a second cat" beside "Has a cat named Pixel": one more, not another value
+        return Decision(ADD, text=fact.text, why=f"one more, not a change ({result.why})")
     if result.new_value:
         return Decision(UPDATE, text=_restated(memory.text, fact), target=memory, why=result.why)
     if result.restates:
@@ -388,23 +459,37 @@ def _judged(
     trace: dict[str, object] = {"rules": proposed.event, "rules_why": proposed.why, "heads": judge.weights}
     if best is not None and best[1].id in scored:
         trace["relation"] = {"memory": best[1].id, **scored[best[1].id]}
+    trace["candidates"] = [
+        {
+            "id": m.id,
+            "memory": m.text,
+            "rules": compared[m.id].why if m.id in compared else "",
+            "p": scored[m.id],
+            "features": judge.features.get((fact.text, m.id), {}),
+        }
+        for m in live
+        if m.id in scored
+    ]
     if proposed.event == UPDATE and proposed.target is not None:
         p_update = scored.get(proposed.target.id, {}).get("update")
         p_same = scored.get(proposed.target.id, {}).get("restatement", 0.0)
-        if p_update is not None and p_same >= limits.restated and p_update < limits.update:
+        # a slot the rules found by a shared word or closeness alone needs the head surer
+        weak = best is not None and best[1].id == proposed.target.id and not best[0].by_attribute
+        gate = limits.update_by_word if weak and proposed.trace.get("from") is None else limits.update
+        if p_update is not None and p_same >= limits.restated and p_update < gate:
             return _with(
                 Decision(NONE, target=proposed.target, why="the model: says it again"),
                 trace,
                 threshold=f"P(restatement) {p_same} >= {limits.restated}",
             )
-        if p_update is None or p_update >= limits.update:
+        if p_update is None or p_update >= gate:
             return _with(
                 proposed,
                 trace,
-                threshold=f"P(update) {p_update} >= {limits.update}" if p_update is not None else "no model",
+                threshold=f"P(update) {p_update} >= {gate}" if p_update is not None else "no model",
             )
         why = "kept both: the rules saw a change, the model doubts it"
-        return _kept_both(fact, proposed.target, p_update, why, trace, f"P(update) {p_update} < {limits.update}")
+        return _kept_both(fact, proposed.target, p_update, why, trace, f"P(update) {p_update} < {gate}")
     if proposed.event == NONE and proposed.target is not None:
         p_change = scored.get(proposed.target.id, {}).get("update")
         if p_change is None or p_change < limits.repeat_doubt:
@@ -556,7 +641,7 @@ def pair_features(
     )
     all_fact = content_words(fact.text)
     words_memory = content_words(memory_text)
-    shared = (all_fact & words_memory) - _name_stems(fact.text) - _name_stems(memory_text) - _VERB_STEMS
+    shared = (all_fact & words_memory) - _name_stems(fact.text) - _name_stems(memory_text) - _VERB_STEMS - _CHANGE_STEMS
     return [
         cosine if cosine is not None else 0.0,
         float(comparison.same_slot),

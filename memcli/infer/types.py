@@ -53,6 +53,9 @@ class Extraction:
     retractions: list[Retraction] = field(default_factory=list)
     corrections: list[Correction] = field(default_factory=list)  # left for stored memories
     dropped: list[tuple[str, str]] = field(default_factory=list)  # (sentence, why) for --explain
+    # facts a soft rule dropped ("of the moment": "just turned 35 today"), with the rule's name:
+    # the keep head may bring one back when it is sure it is a lasting fact (decider.Thresholds)
+    doubted: list[tuple[Fact, str]] = field(default_factory=list)
 
 
 @dataclass
@@ -90,5 +93,8 @@ class Judging(Protocol):
 
     @property
     def weights(self) -> str: ...  # which heads decided: the first 12 hex digits of heads.npz's sha256
+
+    @property
+    def features(self) -> dict[tuple[str, str], dict[str, float]]: ...  # (fact, memory id) -> what it read
 
     def relation(self, fact: Fact, memory: Existing, comparison: Any = None) -> dict[str, float] | None: ...

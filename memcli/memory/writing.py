@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -15,15 +15,12 @@ from memcli.errors import ConflictError, IndexUnavailable, InvalidInputError
 from memcli.graph.rewrite import autolink as graph_autolink
 from memcli.guard.inputs import check_expiry, check_messages, check_plain, check_scopes, check_text
 from memcli.guard.secrets import guard, guard_mapping, refuse
-from memcli.infer.attributes import attributes
-from memcli.infer.extract import extract
-from memcli.infer.llm import ChatClient, LLMError
-from memcli.infer.reconcile import reconcile
-from memcli.infer.types import ADD, DELETE, NONE, UPDATE, Decision, Existing, Extraction, Fact, Similarity
+from memcli.infer.llm import ChatClient
+from memcli.infer.types import ADD, DELETE, NONE, UPDATE, Decision, Existing
 from memcli.memory.core import Core
+from memcli.memory.deciding import Decided, Decider, LLMDecider, RulesDecider
 from memcli.memory.filters import scoped
 from memcli.models import CURRENT, DELETED, SUPERSEDED, MemoryRecord
-from memcli.text.english import content_words, known_names, refine_subject, subject_of
 from memcli.text.normalize import squashed
 from memcli.vault import markdown
 from memcli.vault.files import new_id, slug
@@ -31,48 +28,13 @@ from memcli.vault.files import new_id, slug
 if TYPE_CHECKING:
     import numpy as np
 
-    from memcli.index.core import Candidates, SearchIndex
-    from memcli.infer.decider import Judge
+    from memcli.index.core import SearchIndex
 
 log = logging.getLogger(__name__)
 
 Messages = str | list[dict[str, Any]]
 UNCHANGED = "Memory unchanged."  # update's message (Mem0's wording) when the text is the same
 LONG_TEXT = 4000  # characters: a text this long is a document to keep whole, not a message to mine
-MAX_COMPARED = 300  # a scope this small is compared whole; a bigger one through search
-CANDIDATES_PER_TEXT = 15  # in a big scope: the closest memories by words, and by meaning, per fact
-LLM_CANDIDATES = (
-    30  # a scope this small is shown to the LLM whole (as the prompt budget allows); a bigger one through search
-)
-
-
-@dataclass
-class _Ruled:
-    """What the rules made of one add: the extraction, the texts embedded (and their vectors),
-    the search queries, the memories compared, the decisions and --explain's sentences."""
-
-    extraction: Extraction
-    texts: list[str]
-    vectors: np.ndarray | None
-    queries: list[str]
-    records: list[MemoryRecord]
-    existing: list[Existing]
-    decisions: list[Decision]
-    sentences: list[dict[str, Any]]
-
-    def known_vectors(self) -> dict[str, np.ndarray]:
-        return {} if self.vectors is None else dict(zip(self.texts, self.vectors, strict=True))
-
-
-def _dated(when: str | None) -> str | None:
-    """ "2026-01-03 (Saturday)": the message's date as the LLM gets it."""
-    if not when:
-        return None
-    try:
-        moment = datetime.fromisoformat(when.replace("Z", "+00:00"))
-    except ValueError:
-        return when
-    return f"{moment.date().isoformat()} ({moment.strftime('%A')})"
 
 
 def _given(scope: dict[str, str | None]) -> dict[str, str]:
@@ -220,172 +182,17 @@ class Writing:
 
     def decide(
         self, index: SearchIndex, turns: list[tuple[str, str]], scope: dict[str, str], when: str | None = None
-    ) -> tuple[list[Decision], dict[str, np.ndarray], list[dict[str, Any]]]:
+    ) -> Decided:
         """Extract facts and reconcile them with the current memories of exactly this scope
-        (scopes never supersede each other): by the rules, and when an LLM is configured by the
-        LLM too, whose decisions the rules then vet (never trusted further than the rules).
+        (scopes never supersede each other), by the decider this vault is configured for.
         `when` (ISO time) is the message's date, for the LLM to read relative dates by."""
-        exact = index.exact_scope(scope)
-        rules = self._by_rules(index, exact, turns)
+        return self.decider().decide(index, index.exact_scope(scope), turns, when)
+
+    def decider(self) -> Decider:
+        """The LLM's decider when one is configured and not paused (it failed too often lately,
+        and one warning said so), else the rules'."""
         llm = self._llm_client()
-        if llm is not None and not llm.paused():  # paused: it failed too often lately (one warning said so)
-            decided = self._by_llm(llm, index, exact, turns, rules, when)
-            if decided is not None:
-                return decided
-        return rules.decisions, rules.known_vectors(), rules.sentences
-
-    def _by_rules(self, index: SearchIndex, exact: Candidates, turns: list[tuple[str, str]]) -> _Ruled:
-        extraction = extract(turns)
-        texts = [f.text for f in extraction.facts] + [r.target for r in extraction.retractions]
-        texts += [r.fallback for r in extraction.retractions if r.fallback]
-        vectors = index.embed(texts) if texts else None
-        queries = texts + [c.old for c in extraction.corrections]
-        # the attribute queries ("home job") have no vector: a zero one would pick k records at random
-        queries += [" ".join(sorted(attributes(f.text))) for f in extraction.facts if attributes(f.text)]
-        if exact.size <= MAX_COMPARED:
-            records = sorted(index.select(exact), key=lambda r: r.time)
-        else:  # a big scope: only what is close by words or meaning (or names the same attribute)
-            records = index.related(queries, vectors, exact, CANDIDATES_PER_TEXT)
-        names = known_names([r.text for r in records])
-        existing = [Existing(r.id, r.text, refine_subject(r.text, subject_of(r.text), names)) for r in records]
-        for fact in extraction.facts:
-            fact.subject = refine_subject(fact.text, fact.subject, names)
-        judge = self._judge(index, records, texts, vectors)
-        sentences = [{"text": text, "kept": False, "why": why} for text, why in extraction.dropped]
-        if judge is not None:
-            extraction.facts = self._kept(extraction.facts, judge, sentences)
-        sentences += [{"text": f.sentence, "kept": True, "fact": f.text} for f in extraction.facts]
-        decisions = reconcile(extraction, existing, self._similarity(index, records, texts, vectors), judge)
-        return _Ruled(extraction, texts, vectors, queries, records, existing, decisions, sentences)
-
-    def _by_llm(
-        self,
-        llm: ChatClient,
-        index: SearchIndex,
-        exact: Candidates,
-        turns: list[tuple[str, str]],
-        rules: _Ruled,
-        when: str | None,
-    ) -> tuple[list[Decision], dict[str, np.ndarray], list[dict[str, Any]]] | None:
-        """The LLM's decisions, vetted by the rules; None when it gave no usable answer."""
-        import numpy as np  # as the index and the heads: only on this path
-
-        from memcli.infer.decider import statements, vetted
-
-        records = self._llm_candidates(index, exact, turns, rules)
-        names = known_names([r.text for r in records])
-        candidates = [Existing(r.id, r.text, refine_subject(r.text, subject_of(r.text), names)) for r in records]
-        try:
-            answer = llm.decide(turns, candidates, _dated(when))
-        except LLMError as err:
-            log.warning(f"mem: the LLM failed ({err}); using the built-in extraction")
-            return None
-        decisions, unstated = statements(answer.decisions)
-        said = [d.text for d in decisions if d.text and d.text not in rules.texts]
-        said = list(dict.fromkeys(said))
-        more = index.embed(said) if said else None
-        texts, vectors = rules.texts, rules.vectors
-        if more is not None:
-            texts, vectors = texts + said, more if vectors is None else np.concatenate([vectors, more])
-        seen = {r.id for r in rules.records}
-        pool = rules.records + [r for r in records if r.id not in seen]
-        judge = self._judge(index, pool, texts, vectors)
-        shown_ids = {m.id for m in answer.shown}
-        memories = rules.existing + [m for m in candidates if m.id in shown_ids and m.id not in seen]
-        result = vetted(
-            decisions,
-            rules.decisions,
-            rules.extraction,
-            memories,
-            self._similarity(index, pool, texts, vectors),
-            judge,
-        )
-        dropped = answer.dropped + unstated + result.dropped
-        if dropped:
-            log.warning(f"mem: {len(dropped)} of the LLM's decisions dropped, the rest kept: {'; '.join(dropped)}")
-        sentences = rules.sentences + [
-            {"text": why, "kept": False, "why": "an LLM decision dropped"} for why in dropped
-        ]
-        known = {} if vectors is None else dict(zip(texts, vectors, strict=True))
-        return result.decisions, known, sentences
-
-    @staticmethod
-    def _llm_candidates(
-        index: SearchIndex, exact: Candidates, turns: list[tuple[str, str]], rules: _Ruled
-    ) -> list[MemoryRecord]:
-        """The memories to show the LLM, most relevant first (the prompt budget cuts from the
-        end): those the rules' decisions name, then what the same retrieval as the rules' (words
-        and meaning) finds for the facts and for the user's own words."""
-        import numpy as np  # as the index: loaded already
-
-        said = " ".join(text for role, text in turns if role == "user") or " ".join(text for _, text in turns)
-        if exact.size <= LLM_CANDIDATES:
-            records = index.select(exact)
-            query_vectors = rules.vectors
-        else:
-            said_vector = index.embed([said])
-            texts = rules.texts + [said]
-            if rules.vectors is not None and said_vector is not None:
-                query_vectors = np.concatenate([rules.vectors, said_vector])
-            else:  # without vectors for every text, meaning is looked up for none (they are positional)
-                query_vectors = None
-            queries = texts + rules.queries[len(rules.texts) :]
-            records = index.related(queries, query_vectors, exact, CANDIDATES_PER_TEXT)
-        named = [d.target.id for d in rules.decisions if d.target is not None]
-        named += [m.id for d in rules.decisions for m, _ in d.conflicts]
-        first = {memory_id: number for number, memory_id in enumerate(dict.fromkeys(named))}
-        said_words = content_words(said)
-
-        def closeness(record: MemoryRecord) -> tuple[int, float, int, float]:
-            cosine = 0.0
-            vector = index.vector_of(record.id) if query_vectors is not None else None
-            if vector is not None and query_vectors is not None:
-                cosine = float(np.max(query_vectors @ vector))
-            overlap = len(said_words & content_words(record.text))
-            return (-first.get(record.id, len(first)), cosine, overlap, record.time)
-
-        return sorted(records, key=closeness, reverse=True)
-
-    @staticmethod
-    def _judge(
-        index: SearchIndex, records: list[MemoryRecord], texts: list[str], vectors: np.ndarray | None
-    ) -> Judge | None:
-        """The learned heads for this add, when there is a model (their input is its vectors)."""
-        from memcli.infer import decider, heads  # numpy, as the index: only once there is a model
-
-        loaded = heads.load()
-        if loaded is None or vectors is None:
-            return None
-        memory_vectors = {r.id: index.vector_of(r.id) for r in records}
-        return decider.Judge(loaded, dict(zip(texts, vectors, strict=True)), memory_vectors)
-
-    @staticmethod
-    def _kept(facts: list[Fact], judge: Judge, sentences: list[dict[str, Any]]) -> list[Fact]:
-        """The facts the keep head takes for noise (greetings, thanks, small talk) with P >=
-        thresholds.noise are dropped; questions, requests and retractions stay the rules' to read."""
-        kept = []
-        for fact in facts:
-            probabilities = judge.kind(fact)
-            if probabilities is not None and probabilities["noise"] >= judge.thresholds.noise:
-                sentences.append({"text": fact.sentence, "kept": False, "why": "the model: noise", "p": probabilities})
-                continue
-            kept.append(fact)
-        return kept
-
-    @staticmethod
-    def _similarity(
-        index: SearchIndex, records: list[MemoryRecord], texts: list[str], vectors: np.ndarray | None
-    ) -> Similarity:
-        if vectors is None:
-            return lambda text, memory_id: None
-        by_text = dict(zip(texts, vectors, strict=True))
-        stored = {r.id: index.vector_of(r.id) for r in records}
-
-        def similarity(text: str, memory_id: str) -> float | None:
-            left, right = by_text.get(text), stored.get(memory_id)
-            return None if left is None or right is None else float(left @ right)
-
-        return similarity
+        return LLMDecider(llm) if llm is not None and not llm.paused() else RulesDecider()
 
     def _llm_client(self) -> ChatClient | None:
         s = self.core.settings

@@ -473,7 +473,9 @@ def subject_of(clause: str) -> frozenset[str]:
     """Who a statement is about, for deciding whether two statements can clash:
     {'@user'} for the user ('I…', 'we…', 'my office days…', a rule in the imperative);
     names (folded) for a named someone or something, plus '@relation' when it is the user's
-    sister, friend, dog… ('My sister Gabriela'); an empty set when unknown ('Standup …')."""
+    sister, friend, dog… ('My sister Gabriela'), and '@acts' for an unnamed one who does
+    something ('Mum lives in Cardiff': not the user, though no name says so; 'Manager is
+    Renata' is the user's manager, an attribute of theirs); an empty set when unknown ('Standup …')."""
     text = DISCOURSE.sub("", clause.strip()).strip()
     head, colon, rest = text.partition(":")
     if colon and has_verb(rest) and not has_verb(head):  # "big shake-up in the lab: my supervisor left…"
@@ -486,8 +488,8 @@ def subject_of(clause: str) -> frozenset[str]:
     ):
         return frozenset({"@user"})
     first = fold(text.split()[0]) if text.split() else ""
-    if first in COMMON_VERBS or first in AUX or (first.endswith("ed") and len(first) > 4):
-        return frozenset({"@user"})  # a normal form: "Lives in Porto", "Started as …"
+    if first in COMMON_VERBS or first in AUX or (first.endswith(("ed", "ing")) and len(first) > 4):
+        return frozenset({"@user"})  # a normal form: "Lives in Porto", "Started as …", "Living in Leeds now"
     span = text.split(":")[0] if ":" in text and not subject_span(text) else subject_span(text)
     # A lone capitalised first word may be a name ("Oskar is…") or not ("Deadlift PR is…"):
     # it does not count, so it never keeps two statements apart.
@@ -497,8 +499,15 @@ def subject_of(clause: str) -> frozenset[str]:
     names = {fold(n) for n in proper_nouns(span)}
     names |= {fold(n) for n in re.findall(r"\[\[([^\]|#]+)", span)}
     if relation:
+        after = text[relation.end() :].split()
+        if not names and after and fold(after[0]) not in _COPULA_WORDS:  # "Mum lives in Cardiff"
+            return frozenset({"@relation", "@acts"})
         return frozenset(names | {"@relation"})
     return frozenset(names)
+
+
+# "Manager is Renata" names an attribute of the user's; "Mum lives in Cardiff" is about Mum
+_COPULA_WORDS = frozenset({"is", "was", "s", "are", "were", "called", "named"})
 
 
 def known_names(texts: list[str]) -> frozenset[str]:
