@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import random
 from datetime import UTC
+from pathlib import Path
 
 import numpy as np
 import pytest
 
+from memcli import Memory
 from memcli.index import fusion
 from memcli.index.bm25 import ReferenceBM25, SparseBM25
 from memcli.index.chunk import MAX_WORDS, chunk_note, sections
@@ -247,3 +249,24 @@ def test_a_former_one_ranks_below_the_current_one(tmp_path) -> None:  # noqa: AN
     assert ranked[0].startswith("My mentor Beatriz")
     asked = [r["memory"] for r in mem.search("where does my former mentor work", user_id="u")["results"]]
     assert asked[0].startswith("Former mentor Cyrus")  # asked about the former one: no penalty
+
+
+def test_a_query_nothing_matches_gets_the_nearest_by_meaning_not_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No query word in any memory and no cosine above the dense floor: the nearest memories by
+    meaning answer, in cosine order and marked in --explain, as a vector store would; a
+    threshold still means what it says."""
+    monkeypatch.setenv("MEM_EMBED_MODEL", "bundled")
+    monkeypatch.setenv("MEM_EMBED_THREADS", "1")
+    mem = Memory(vault=tmp_path / "vault")
+    for text in ("Is a florist with a little shop in Utrecht", "Sings fado three nights a week"):
+        mem.add(text, user_id="ana", infer=False)
+    found = mem.search("what does the user do for work", user_id="ana", explain=True)["results"]
+    assert [r["memory"] for r in found][0] == "Is a florist with a little shop in Utrecht"
+    assert all(r["explain"]["nearest"] == 1.0 for r in found)
+    assert found[0]["explain"]["cosine"] >= found[-1]["explain"]["cosine"]
+    assert mem.search("what does the user do for work", user_id="ana", threshold=0.01)["results"] == []
+    # a real match is ranked as always, with no nearest filling in beside it
+    hits = mem.search("florist", user_id="ana", explain=True)["results"]
+    assert hits[0]["memory"].startswith("Is a florist") and not any("nearest" in h["explain"] for h in hits)

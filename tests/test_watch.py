@@ -71,7 +71,8 @@ def _feed(watcher: Watcher, *events) -> None:  # noqa: ANN002
 
 
 def _texts(mem: Memory, query: str) -> list[str]:
-    return [r["memory"] for r in mem.search(query)["results"]]
+    """What matches the query (threshold 0: no nearest-by-meaning answer when nothing matches)."""
+    return [r["memory"] for r in mem.search(query, threshold=0.0)["results"]]
 
 
 def _reader(vault: Path) -> Memory:

@@ -33,3 +33,7 @@ class SearchOptions:
     graph_min_cosine: float = 0.4
     # A record with its own match and evidence along links gets this share of the weaker of the two.
     graph_bonus: float = 0.5
+    # No match at all (no query word, no cosine above the floor): the nearest memories by meaning
+    # answer instead of nothing, as Mem0's vector search returns its nearest however weak.
+    # A threshold turns it off.
+    nearest_fill: bool = True

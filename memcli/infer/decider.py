@@ -33,6 +33,11 @@ class Thresholds:
     update_by_word: float = 0.8
     restated: float = 0.8  # P(restatement) at which a rules' UPDATE is taken for a repeat (NONE)
     conflict: float = 0.6  # P(update) at which a pair the rules passed over is shown as a possible conflict
+    # ...and how close in meaning it must be as well: the head reads how the new fact is said, and a
+    # change said ("we finally moved!!") is no change of every memory it meets. MiniLM puts
+    # unrelated short texts at 0.1-0.3; on the lived-in scenarios 17 of 19 such flags under 0.35
+    # named an unrelated memory (which the digest then hid as replaced)
+    conflict_cosine: float = 0.35
     repeat_doubt: float = 0.6  # P(update) at which a rules' NONE is added with a possible conflict instead
     restate_alone: float = 0.9  # P(restatement) at which the head alone calls a fact already known
     # P(noise) at which the keep head drops a statement the rules kept. Only noise: on the case

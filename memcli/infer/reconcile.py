@@ -505,7 +505,12 @@ def _judged(
                 trace,
                 threshold=f"P(restatement) {probabilities['restatement']} >= {limits.restate_alone}",
             )
-        flagged = [(m, probs["update"]) for m, probs in candidates if probs["update"] >= limits.conflict]
+        flagged = [
+            (m, probs["update"])
+            for m, probs in candidates
+            if probs["update"] >= limits.conflict
+            and judge.features.get((fact.text, m.id), {}).get("cosine", 1.0) >= limits.conflict_cosine
+        ]
         if flagged:
             flagged.sort(key=lambda pair: -pair[1])
             return _with(
