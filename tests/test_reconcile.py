@@ -7,6 +7,7 @@ import pytest
 from memcli.infer.extract import extract
 from memcli.infer.reconcile import compatible, reconcile
 from memcli.infer.types import ADD, DELETE, NONE, UPDATE, Existing
+from memcli.text.english import spelled_out
 
 
 def decide(stored: list[str], message: str, similarity=None) -> list[tuple[str, str | None, str | None]]:
@@ -102,6 +103,8 @@ def decide(stored: list[str], message: str, similarity=None) -> list[tuple[str, 
             "Ivo moved to Linz in May.",
             [(UPDATE, "Brother Ivo lives in Graz", "Brother Ivo moved to Linz in May")],
         ),  # who Ivo is stays
+        # "not … anymore" with nothing stored to retract is a fact, in the user's words, spelled out
+        ([], "i dont drink coffee anymore", [(ADD, None, "Doesn't drink coffee anymore")]),
         # one more of a thing is no other value of it
         (
             ["Has a cat named Pixel"],
@@ -118,7 +121,7 @@ def decide(stored: list[str], message: str, similarity=None) -> list[tuple[str, 
         (
             ["We dont close at lunchtime on saturdays anymore"],
             "dont really do the bolhão market thing anymore, too touristy",
-            [(ADD, None, "dont really do the bolhão market thing anymore, too touristy")],
+            [(ADD, None, "Don't really do the bolhão market thing anymore, too touristy")],
         ),
         # what a thing got is not what the user does with it
         (
@@ -302,3 +305,23 @@ def test_more_first_hand_cases_from_the_sample_vault() -> None:
 )
 def test_found_on_the_fifth_case_set(stored: list[str], message: str, expected: list) -> None:
     assert decide(stored, message) == expected
+
+
+def test_not_anymore_deletes_what_it_names_and_keeps_no_copy_of_the_detail() -> None:
+    """ "i dont do the bolhão market thing anymore" names a memory: it goes, and the sentence is
+    not kept in its place (it repeats the detail it retracts); with nothing named it is a fact."""
+    stored = ["Goes to the Bolhão market on Saturday mornings", "Owns a pharmacy in Porto"]
+    assert decide(stored, "i dont do the bolhão market thing anymore") == [(DELETE, stored[0], None)]
+
+
+@pytest.mark.parametrize(
+    ("typed", "read"),
+    [
+        ("im allergic to kiwi, dont ask", "i'm allergic to kiwi, don't ask"),
+        ("Im a nurse and thats that", "I'm a nurse and that's that"),
+        ("IM me later", "IM me later"),  # a word of its own, in capitals
+        ("i wont go, well maybe", "i wont go, well maybe"),  # English words: left alone
+    ],
+)
+def test_contractions_typed_without_the_apostrophe_are_read_spelled_out(typed: str, read: str) -> None:
+    assert spelled_out(typed) == read

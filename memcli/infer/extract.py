@@ -52,6 +52,7 @@ from memcli.text.english import (
     proper_nouns,
     relations_named,
     sentences,
+    spelled_out,
     subject_of,
     subject_span,
     values,
@@ -291,12 +292,16 @@ def retraction(sentence: str) -> Retraction | None:
             target = re.sub(r"\s+any ?more$", "", target, flags=re.IGNORECASE)
             if pattern is NO_LONGER:
                 fallback: str | None = normalise(f"I no longer {target}")
-            elif pattern is STOPPED:  # "I quit alcohol": a change worth keeping if nothing stored names it
+            elif pattern in (STOPPED, NOT_ANYMORE):  # "I quit alcohol", "i dont drink coffee anymore": a
+                # change worth keeping, in the user's words, when nothing stored names it
                 fallback = normalise(re.split(r",\s*(?:i|we)\b", text, maxsplit=1, flags=re.IGNORECASE)[0])
             else:
                 fallback = None
             target = re.split(r",\s*(?:i|we)\b|;", target, maxsplit=1, flags=re.IGNORECASE)[0]
-            return Retraction(target=target, sentence=sentence, fallback=fallback)
+            # "not … anymore" repeats the detail it retracts ("dont do the saturday market anymore"):
+            # a memory it names is deleted, and the sentence is kept only when none is
+            replaces = pattern is not NOT_ANYMORE
+            return Retraction(target=target, sentence=sentence, fallback=fallback, replaces=replaces)
     match = IS_OVER.match(text)
     if match:
         return Retraction(target=match.group("target").strip(), sentence=sentence)
@@ -409,7 +414,7 @@ def extract(messages: Any) -> Extraction:  # noqa: C901 -- one loop over shared 
                 context.append(content)
             asked_to_recall = False
             continue
-        parts = _split_retractions(_merge_anaphora(sentences(content)))
+        parts = _split_retractions(_merge_anaphora(sentences(spelled_out(content))))
         note = len(turns) == 1 and len(parts) == 1  # a note typed on its own: its words are what to keep
         correcting = False
         for raw in parts:

@@ -380,7 +380,7 @@ def _reconcile_retractions(
                 decisions.append(
                     Decision(UPDATE, text=rest, target=memory, why=why + " (the rest kept)", trace=dict(said))
                 )
-            elif retraction.fallback:  # "I quit smoking" replaces "smokes ten a day": the change is a fact
+            elif retraction.fallback and retraction.replaces:  # "I quit smoking" replaces "smokes ten a day"
                 decisions.append(
                     Decision(UPDATE, text=retraction.fallback, target=memory, why="no longer true", trace=dict(said))
                 )

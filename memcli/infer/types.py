@@ -34,7 +34,8 @@ class Retraction:
     target: str
     sentence: str
     sweeping: bool = False  # "anything about…": every match, not only the best
-    fallback: str | None = None  # "No longer plays in a band": kept when nothing matched
+    fallback: str | None = None  # "No longer plays in a band": kept when nothing matched, else the new text
+    replaces: bool = True  # False: a match is deleted, and `fallback` is kept only when nothing matched
     keep: str | None = None  # "…but keep the note about the orchids": that part stays
 
 

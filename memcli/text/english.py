@@ -237,6 +237,24 @@ def asks_for_everything(query: str) -> bool:
     return bool(words) and all(w in STOPWORDS or w in recall for w in words) and any(w in recall for w in words)
 
 
+CASUAL_SPELLINGS = lexicon.mapping("casual_spellings")
+_CASUAL = re.compile(rf"\b(?:{'|'.join(CASUAL_SPELLINGS)})\b", re.IGNORECASE)
+
+
+def spelled_out(text: str) -> str:
+    """Contractions typed without their apostrophe, spelled out: "im allergic to kiwi, dont ask"
+    -> "i'm allergic to kiwi, don't ask". Only lowercase or capitalised words ("IM" is a word)."""
+
+    def fix(match: re.Match[str]) -> str:
+        word = match.group(0)
+        if not (word.islower() or word[1:].islower()):
+            return word
+        out = CASUAL_SPELLINGS[word.lower()]
+        return out[:1].upper() + out[1:] if word[:1].isupper() else out
+
+    return _CASUAL.sub(fix, text)
+
+
 def sentences(text: str) -> list[str]:
     """Split on sentence ends and line breaks; '142.5 kg', 'Fly.io', 'e.g. this' stay whole."""
     guarded = ABBREVIATIONS.sub(lambda m: m.group(0).replace(". ", "\x00 "), text)
