@@ -99,7 +99,7 @@ def rank(
         keep = keep | (linked > 0)
     keep &= final >= (threshold if threshold is not None else -np.inf)
     if query_vector is not None and threshold is None and options.nearest_fill and not keep.any():
-        final, keep, per_candidate["nearest"] = _nearest_fill(trace["cosine"][candidates], final, keep, limit)
+        final, keep, per_candidate["nearest"] = _nearest(trace["cosine"][candidates], limit)
     kept = np.flatnonzero(keep)
     if kept.size > limit:  # only the best `limit` (ties at the cut included) need sorting
         cut = np.partition(-final[kept], limit - 1)[limit - 1]
@@ -114,23 +114,18 @@ def rank(
     return hits
 
 
-def _nearest_fill(
-    cosine: np.ndarray, final: np.ndarray, keep: np.ndarray, limit: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """No match at all, by words or by meaning above the dense floor: the nearest by meaning
-    answer instead, in cosine order, as a vector store would ("what does the user do for work"
-    finds "Is a florist" at cosine 0.07, under the floor), rather than nothing. An empty memory
-    (cosine -1) never does."""
-    rest = np.flatnonzero(~keep & (cosine > -1.0))
-    fill = rest[np.argsort(-cosine[rest], kind="stable")[: limit - int(keep.sum())]]
-    nearest = np.zeros(len(final))
-    nearest[fill] = 1.0
-    final = final.copy()
-    lowest = float(final[keep].min()) if keep.any() else 1.0
-    final[fill] = lowest * 1e-3 * (1.0 + np.clip(cosine[fill], 0.0, None)) / 2.0  # below every match
-    keep = keep.copy()
+def _nearest(cosine: np.ndarray, limit: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """No match at all, by words or by meaning above the dense floor: the nearest `limit` by
+    meaning answer instead, in cosine order, as a vector store would ("what does the user do for
+    work" finds "Is a florist" at cosine 0.07, under the floor), rather than nothing; each scores
+    under 0.001, below any match. An empty memory (cosine -1) never does. Returns (final, keep,
+    the "nearest" explain column)."""
+    rest = np.flatnonzero(cosine > -1.0)
+    fill = rest[np.argsort(-cosine[rest], kind="stable")[:limit]]
+    keep = np.zeros(len(cosine), dtype=bool)
     keep[fill] = True
-    return final, keep, nearest
+    final = np.where(keep, 1e-3 * (1.0 + np.clip(cosine, 0.0, None)) / 2.0, 0.0)
+    return final, keep, keep.astype(np.float64)
 
 
 def _cosine(columns: Columns, query_vector: np.ndarray) -> np.ndarray:

@@ -473,9 +473,9 @@ def _judged(
     if proposed.event == UPDATE and proposed.target is not None:
         p_update = scored.get(proposed.target.id, {}).get("update")
         p_same = scored.get(proposed.target.id, {}).get("restatement", 0.0)
-        # a slot the rules found by a shared word or closeness alone needs the head surer
-        weak = best is not None and best[1].id == proposed.target.id and not best[0].by_attribute
-        gate = limits.update_by_word if weak and proposed.trace.get("from") is None else limits.update
+        # a slot the rules found by a shared word or closeness alone needs the head surer (the
+        # rules' UPDATE of a fact always targets their best match)
+        gate = limits.update_by_word if best is not None and not best[0].by_attribute else limits.update
         if p_update is not None and p_same >= limits.restated and p_update < gate:
             return _with(
                 Decision(NONE, target=proposed.target, why="the model: says it again"),
