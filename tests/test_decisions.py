@@ -16,6 +16,7 @@ from memcli import InvalidInputError, Memory, NotFoundError
 from memcli.cli import app
 from memcli.infer import heads
 from memcli.infer.decider import Thresholds
+from memcli.infer.extract import STAGES
 from memcli.infer.reconcile import PAIR_FEATURES, reconcile
 from memcli.infer.types import ADD, NONE, UPDATE, Existing, Extraction, Fact
 from memcli.vault.markdown import parse, set_keys
@@ -329,6 +330,34 @@ def test_add_explain_names_the_sentences_and_the_numbers(mem: Memory) -> None:
     assert all("why" in s for s in sentences if not s["kept"])
     (added,) = result["results"]
     assert added["event"] == ADD and "rule" in added["explain"]
+
+
+def test_the_brought_back_clause_is_the_one_explained(model_mem: Memory) -> None:
+    """Two clauses of one sentence dropped by the same soft rule: --explain marks the one the keep
+    head brought back, not the first clause that happens to be in the same sentence."""
+    result = model_mem.add("ugh so tired today, i just turned 35 today", user_id="ray", explain=True)
+    assert [r["memory"] for r in result["results"]] == ["Just turned 35 today"]
+    verdicts = {s["text"]: s["kept"] for s in result["explain"]["sentences"]}
+    assert verdicts == {"ugh so tired today": False, "i just turned 35 today": True}
+
+
+def test_add_explain_traces_every_stage_in_json(mem: Memory) -> None:
+    result = mem.add("hiii good morning!! Big news: I live in Porto. Forget my old gym.", user_id="ray", explain=True)
+    trace = result["explain"]["trace"]
+    assert {"stage": "drop", "rule": "small talk", "text": "hiii good morning!!"} in trace
+    assert {"stage": "rewrite", "rule": "I do: does", "text": "I live in Porto.", "out": "Lives in Porto"} in trace
+    assert any(s["stage"] == "retract" and s["out"] == "old gym" for s in trace)
+    assert {s["stage"] for s in trace} <= set(STAGES)
+
+
+def test_mem_add_explain_prints_the_stage_and_rule_of_each_sentence(vault: Path) -> None:
+    said = ["--vault", str(vault), "add", "hiii good morning!! I live in Porto", "-u", "ray", "--explain"]
+    done = runner.invoke(app, said, catch_exceptions=False)
+    assert done.exit_code == 0, done.output
+    lines = [line.strip() for line in done.output.splitlines()]
+    assert "drop     small talk: hiii good morning!!" in lines
+    assert "rewrite  I do: does: I live in Porto -> Lives in Porto" in lines
+    assert any(line.startswith("Added m-") and line.endswith("Lives in Porto") for line in lines)
 
 
 def test_add_explain_shows_each_candidate_with_its_features_and_probabilities(model_mem: Memory) -> None:

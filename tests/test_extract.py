@@ -265,17 +265,112 @@ def test_a_past_event_the_speaker_took_part_in_is_kept_the_moment_is_not(text: s
 
 
 def _rule_examples() -> list:  # noqa: ANN202
-    from memcli.infer.extract import CLAUSE_RULES, SENTENCE_RULES
+    """Every named rule of every stage, each example a pytest id naming its stage and rule."""
+    from memcli.infer.extract import SEGMENTS
+    from memcli.infer.rules import CLAUSE_RULES, CORRECT_RULES, RETRACT_RULES, SENTENCE_RULES
+    from memcli.text.english import REWRITES
 
     cases = []
     for rule in (*SENTENCE_RULES, *CLAUSE_RULES):
-        cases += [pytest.param(rule, text, True, id=f"{rule.name}: drops {text!r}") for text in rule.drops]
-        cases += [pytest.param(rule, text, False, id=f"{rule.name}: leaves {text!r}") for text in rule.keeps]
+        cases += [
+            pytest.param(_drops, rule, text, True, id=f"drop {rule.name}: acts on {text!r}") for text in rule.drops
+        ]
+        cases += [
+            pytest.param(_drops, rule, text, False, id=f"drop {rule.name}: leaves {text!r}") for text in rule.keeps
+        ]
+    for rule in RETRACT_RULES:
+        cases += [
+            pytest.param(_retracts, rule, example, True, id=f"retract {rule.name}: acts on {example[0]!r}")
+            for example in rule.retracts
+        ]
+        cases += [
+            pytest.param(_retracts, rule, text, False, id=f"retract {rule.name}: leaves {text!r}")
+            for text in rule.leaves
+        ]
+    for rule in CORRECT_RULES:
+        cases += [
+            pytest.param(_corrects, rule, example, True, id=f"correct {rule.name}: acts on {example[0]!r}")
+            for example in rule.corrects
+        ]
+        cases += [
+            pytest.param(_corrects, rule, text, False, id=f"correct {rule.name}: leaves {text!r}")
+            for text in rule.leaves
+        ]
+    for name, turns in SEGMENTS.items():
+        cases += [
+            pytest.param(_segments, name, example, True, id=f"segment {name}: {example[0]!r}") for example in turns
+        ]
+    for name, examples in REWRITES.items():
+        cases += [
+            pytest.param(_rewrites, name, example, True, id=f"rewrite {name}: {example[0]!r}") for example in examples
+        ]
     return cases
 
 
-@pytest.mark.parametrize(("rule", "text", "drops"), _rule_examples())
-def test_every_drop_rule_acts_on_its_examples_and_leaves_its_near_misses(rule, text: str, drops: bool) -> None:
-    """Each rule's examples sit beside it in memcli/infer/extract.py; a rule that grows for one
-    sentence shows here as one more example, not as a branch elsewhere."""
-    assert rule.applies(text, False) == drops
+def _drops(rule, text: str, acts: bool) -> None:
+    assert rule.applies(text, False) == acts
+
+
+def _retracts(rule, example, acts: bool) -> None:
+    from memcli.infer.rules import retraction
+
+    if acts:
+        sentence, target = example
+        found = retraction(sentence)
+        assert found is not None and (found.rule, found.target) == (rule.name, target)
+    else:  # a near miss: this rule reads nothing in it
+        assert rule.read(example, example) is None
+
+
+def _corrects(rule, example, acts: bool) -> None:
+    from memcli.infer.rules import correction
+
+    if acts:
+        sentence, old, new = example
+        found = correction(sentence)
+        assert found is not None and (found.rule, found.old, found.new) == (rule.name, old, new)
+    else:
+        assert correction(example) is None
+
+
+def _segments(name: str, example, acts: bool) -> None:
+    from memcli.infer.extract import segment
+
+    turn, parts = example
+    assert segment(turn) == [(part, name) for part in parts]
+
+
+def _rewrites(name: str, example, acts: bool) -> None:
+    from memcli.text.english import normalised
+
+    said, stored = example
+    assert normalised(said) == (stored, name)
+
+
+@pytest.mark.parametrize(("check", "rule", "example", "acts"), _rule_examples())
+def test_every_rule_acts_on_its_examples_and_leaves_its_near_misses(check, rule, example, acts: bool) -> None:
+    """Each rule's examples sit beside it (memcli/infer/rules.py, REWRITES in text/english.py);
+    a rule that grows for one sentence shows here as one more example, not as a branch elsewhere."""
+    check(rule, example, acts)
+
+
+def test_the_trace_names_each_stage_and_rule_in_order() -> None:
+    from memcli.infer.extract import STAGES
+
+    said = [
+        ("user", "hiii good morning!! Big news: I moved to Lisbon, and my sister Maya works as a nurse."),
+        ("assistant", "Congratulations!"),
+        ("user", "oh and it's Porto, not Lisbon. Forget my old gym."),
+    ]
+    result = extract(said)
+    steps = [(s.stage, s.rule, s.out) for s in result.trace]
+    assert ("drop", "small talk", "") in steps
+    assert ("segment", "a label or opener", "I moved to Lisbon, and my sister Maya works as a nurse.") in steps
+    assert ("rewrite", "I do: does", "Moved to Lisbon") in steps
+    assert ("keep", "a new fact", "Sister Maya works as a nurse") in steps
+    assert ("correct", "X, not Y", "Moved to Porto") in steps  # put right in this message
+    assert ("retract", "asked to forget", "old gym") in steps
+    assert [f.text for f in result.facts] == ["Moved to Porto", "Sister Maya works as a nurse"]
+    # each sentence goes through the stages in their order
+    first = [STAGES.index(s.stage) for s in result.trace if s.text.startswith(("I moved", "Moved"))]
+    assert first == sorted(first) and first

@@ -201,7 +201,7 @@ def test_a_decision_on_a_memory_changed_meanwhile_is_not_applied(mem: Memory, va
     mem.add("I live in Porto.", user_id="ray")
     other = Memory(vault=vault)
     index = mem.core.fresh()
-    decisions, _, _ = mem.writing.decide(index, [("user", "We moved to Ghent.")], {"user": "ray"})
+    decisions = mem.writing.decide(index, [("user", "We moved to Ghent.")], {"user": "ray"}).decisions
     assert [d.event for d in decisions] == ["UPDATE"]
     other.add("Forget that I live in Porto.", user_id="ray")  # another process, in between
     with mem.vault.lock():

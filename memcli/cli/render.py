@@ -88,6 +88,8 @@ _EVENT_STYLE = {"ADD": "green", "UPDATE": "yellow", "DELETE": "red", "NONE": "di
 
 def added(console: Console, result: dict[str, Any], inferred: bool = True) -> None:
     """One line per decision, with what it replaced and why: the user sees what was remembered."""
+    if result.get("explain", {}).get("trace"):
+        reading_explained(console, result["explain"])
     if not result["results"]:
         hint = " (store it as is with --no-infer)" if inferred else ""
         console.print(Text(f"Nothing to remember: no lasting fact in that{hint}."))
@@ -104,6 +106,21 @@ def added(console: Console, result: dict[str, Any], inferred: bool = True) -> No
         possible_conflicts(console, item)
         if item.get("explain"):
             decision_explained(console, item["explain"])
+
+
+def reading_explained(console: Console, explain: dict[str, Any]) -> None:
+    """What each stage of extraction did, one line per step, then the keep head's verdicts."""
+    console.print(Text("read:", style="dim"))
+    for step in explain["trace"]:
+        out = f" -> {one_line(step['out'])}" if step.get("out") else ""
+        line = f"  {step['stage']:<8} {step['rule']}: {one_line(step['text'])[:80]}{out}"
+        console.print(Text(line, style="dim"))
+    for sentence in explain.get("sentences", []):
+        if "p" in sentence:  # the keep head read it
+            p = " ".join(f"P({k})={v:.2f}" for k, v in sentence["p"].items() if v >= 0.01)
+            verdict = "kept" if sentence["kept"] else "dropped"
+            text = one_line(sentence["text"])[:80]
+            console.print(Text(f"  model    {verdict}, {sentence['why']}: {text}  {p}", style="dim"))
 
 
 def decision_explained(console: Console, trace: dict[str, Any]) -> None:

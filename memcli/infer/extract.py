@@ -1,328 +1,181 @@
-"""Facts out of text or a conversation, with no model: sentence rules, not statistics.
+"""Facts out of text or a conversation, with no model: a pipeline of named stages.
 
-`extract()` splits what the user said into short statements worth keeping (preferences, plans,
-people, work, tools, constraints, conventions) and drops the rest: greetings, questions, small
-talk, moods, hypotheticals, other people's opinions, one-off requests to the assistant, and
-everything the assistant said (assistant turns are context only: they help resolve "forget the
-whole thing"). It also recognises retractions ("forget that…", "I no longer…", "the band is
-over") and corrections ("it's the 21st, not the 12th"), which reconcile.py acts on.
+`extract()` reads each user turn in stages, each a list of named rules (rules.py holds them
+with their examples), and records what every stage did in a trace (`Extraction.trace`, shown by
+`mem add --explain`):
 
-Pure text in, data out; reconcile.py decides what each fact does to the vault.
+1. **segment**: the turn into sentences (one that leans on the one before is joined to it; a
+   retraction followed by a new fact is cut in two), labels and openers off ("Big news: …"),
+   then each sentence into clauses that stand on their own;
+2. **correct**: a value fixed as soon as it is given ("it's the 5th, not the 3rd") puts right the
+   fact of this message it names, or is left for the stored memories;
+3. **retract**: "forget…", "I no longer…", "the band is over": what to forget;
+4. **drop**: what holds no lasting fact: greetings, questions, moods, hypotheticals, other
+   people's opinions, one-off requests; everything the assistant said is context only;
+5. **rewrite**: the normal form for a list ("I prefer pnpm" -> "Prefers pnpm"), only when sure;
+6. **keep**: a fact once per message; a later value in the same message replaces the earlier.
+
+Drafts are immutable: a stage reads one and decides it or hands on a new one. Pure text in, data
+out; reconcile.py decides what each fact does to the vault.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
-from memcli.infer.types import Correction, Extraction, Fact, Retraction
-from memcli.text import lexicon
+from memcli.infer.rules import (
+    SOFT_RULES,
+    correction,
+    is_question,
+    retraction,
+    sentence_dropped,
+    statement_before_question,
+    strip_label,
+    why_dropped,
+)
+from memcli.infer.types import Correction, Doubted, Extraction, Fact, Step
 from memcli.text.english import (
     ANAPHORIC_TARGET,
-    CONFIRM,
-    CORRECTION,
-    DISCOURSE,
-    DURABLE,
-    GREETING,
-    HYPOTHETICAL,
-    IS_OVER,
-    LABEL_WORDS,
     META_TAIL,
-    NO_LONGER,
-    NOT_ANYMORE,
     NOT_NAMES,
-    OTHERS_OPINION,
     PRONOUN_SUBJECT,
-    QUESTION_START,
-    REQUEST,
-    RETRACT_COMMAND,
     SARCASM,
     SELF_TALK,
-    STANDING,
-    STOPPED,
-    TARGET_PREFIX,
-    TARGET_TAIL,
     content_words,
     front_phrase_last,
     has_verb,
-    normalise,
-    of_the_moment,
+    normalised,
     proper_nouns,
     relations_named,
     sentences,
     spelled_out,
     subject_of,
     subject_span,
-    values,
 )
 from memcli.text.normalize import fold
 
-# -- data --------------------------------------------------------------------------------------
-
-
-# -- word lists (skills, not sentences: each list names a kind of thing people say) ------------
-
-# -- sentences ----------------------------------------------------------------------------------
-
-# -- what one sentence is -----------------------------------------------------------------------
-
-
-_REMEMBER_THIS = re.compile(
-    r"^(?:(?:please|pls|can you|could you|would you|just)\s+)*(?:note|remember|save|record|write down|jot down)"
-    r"(?:\s+(?:that|this|down)\b|(?=\s+(?:my|our|i|i'm|we|we're)\b)|:)\s*(?:(?:my|our)\s+)?(?=\w)",
-    re.IGNORECASE,
-)
-
-
-_PURE_LABEL = re.compile(
-    r"^(?:(?:big|quick|small|little|short|some|important|random|new|latest)\s+)*(?:news|update|reminder|note|note to self|"
-    r"notes|heads[- ]up|fyi|psa|ps|p\.s\.?|todo|to-do|context|background|for context|info|edit|correction|thought)"
-    r"(?:\s+(?:for|about|on)\s+[\w\s-]{1,30})?$",
-    re.IGNORECASE,
-)
-
-
-def strip_label(sentence: str) -> str:
-    """Drop discourse openers and short labels: "Big news: we moved" -> "we moved";
-    "please note my train: Vienna on the 5th" -> "train: Vienna on the 5th"."""
-    text = DISCOURSE.sub("", sentence).strip()
-    if not is_question(text):
-        text = _REMEMBER_THIS.sub("", text)
-    head, colon, rest = text.partition(": ")  # "1:1 notes" and "9:30" are not labels
-    if colon and rest.strip() and len(head.split()) <= 9 and "[[" not in head:
-        # "ray's birthday: 12 May" and "New running shoes: I'm all in on Hokas" keep their head
-        # (it says what the value is about); "Big news: we moved" and "Reminder: dark theme
-        # everywhere" lose theirs
-        pure = bool(_PURE_LABEL.match(head.strip())) or bool(
-            re.match(r"^(?:for|re|about|regarding)\b", head.strip(), re.IGNORECASE)
-        )
-        if pure or (bool(LABEL_WORDS.search(head)) and has_verb(rest)):
-            text = DISCOURSE.sub("", rest.strip()).strip()
-            # "recital news: it's now on the 29th" keeps what the news is about
-            topic = [
-                w for w in re.findall(r"[\w'-]+", head) if not LABEL_WORDS.fullmatch(w) and fold(w) not in _NOT_TOPICS
-            ]
-            if 0 < len(topic) <= 2 and not any(ch.isdigit() for w in topic for ch in w) and not pure:
-                text = f"{' '.join(topic)}: {text}"
-    return text
-
-
-_NOT_TOPICS = lexicon.words("not_topics")
-
-
-def is_question(sentence: str) -> bool:
-    stripped = sentence.strip()
-    return stripped.endswith("?") or bool(QUESTION_START.match(DISCOURSE.sub("", stripped)) and "?" in stripped)
-
-
-_QUESTION_TAIL = re.compile(
-    r",\s*(?:so\s+|and\s+|but\s+)?(?:any|what|which|how|can you|could you|would you|do you|should i|is there|are there)\b[^.!]*\?\s*$",
-    re.IGNORECASE,
-)
-
-
-def _statement_before_question(text: str) -> str | None:
-    """ "I'm doing a 200km ride in April, any tips?": the statement before the question."""
-    match = _QUESTION_TAIL.search(text)
-    if not match:
-        return None
-    head = text[: match.start()].strip()
-    return head if has_verb(head) and not QUESTION_START.match(head) else None
-
-
-_SALUTATION = re.compile(r"^(?:hi|hey|hello|hiya|yo|morning|evening)\b[\s,!.]*", re.IGNORECASE)
-
-
-def _small_talk(text: str) -> bool:
-    """A greeting, thanks or reaction, also stretched ("hiii", "heyyy") or after a salutation
-    ("hi, good morning!")."""
-    # a letter typed three times or more: once ("hiii") or twice ("goood night")
-    plain = [text, re.sub(r"(\w)\1{2,}", r"\1", text), re.sub(r"(\w)\1{2,}", r"\1\1", text)]
-    return any(bool(GREETING.match(t) or GREETING.match(_SALUTATION.sub("", t, count=1))) for t in plain)
+STAGES = ("segment", "correct", "retract", "drop", "rewrite", "keep")
 
 
 @dataclass(frozen=True)
-class DropRule:
-    """One reason a sentence (or clause) holds no fact worth keeping: its name (what --explain
-    shows), its test, and its examples beside it: what it must drop, and near misses it must leave
-    alone (tests/test_extract.py runs every rule's examples, one pytest id per rule)."""
+class Draft:
+    """One sentence of a user turn on its way through the stages."""
 
-    name: str
-    applies: Callable[[str, bool], bool]  # (text, note: typed on its own) -> drop?
-    drops: tuple[str, ...]
-    keeps: tuple[str, ...]
+    raw: str  # as segmented: what the trace and --explain quote
+    text: str  # what the next stage reads (label and openers off)
+    turn: str  # the whole turn it came from
+    note: bool = False  # a short text typed on its own: verbless is fine ("Allergic to penicillin")
 
 
-def _fragment(text: str, note: bool) -> bool:
-    # "three, and a menace" is an answer, not a fact: number words are not values here
-    hard_values = {v for v in values(text) if not v.isdigit() or re.search(rf"(?<!\w){v}(?!\w)", text)}
-    words = content_words(text)
-    return not note and not has_verb(text) and not (hard_values and len(words) >= 2) and not STANDING.search(text)
+class _Reading:
+    """What the stages share while they read one conversation."""
+
+    def __init__(self) -> None:
+        self.result = Extraction()
+        self.context: list[str] = []  # what the user said so far: resolves "forget the whole thing"
+        self.person: str | None = None  # who "he"/"she" is: the last person named as a subject
+        self.last_assistant = ""
+        self.asked_to_recall = False  # "remember that application I told you about?": the answer names it
+        self.correcting = False  # the sentence before said "I read it backwards": no "oops" needed
+
+    def step(self, stage: str, rule: str, text: str, out: str = "") -> None:
+        self.result.trace.append(Step(stage, rule, text, out))
+
+    def drop(self, stage: str, text: str, rule: str) -> None:
+        self.result.dropped.append((text, rule))
+        self.step(stage, rule, text)
+
+    def heard(self, content: str) -> None:
+        """An assistant turn: it says what to forget only when the user asked it to recall."""
+        self.last_assistant = content
+        if self.asked_to_recall:
+            self.context.append(content)
+        self.asked_to_recall = False
 
 
-# Whole sentences, checked before they are cut into clauses.
-SENTENCE_RULES = (
-    DropRule("empty", lambda t, n: not t or not re.search(r"\w", t), ("", "🙏 !!"), ("ok, I use vim",)),
-    DropRule(
-        "small talk",
-        lambda t, n: _small_talk(t),
-        ("hiii good morning!!", "thanks so much", "hi, good morning!"),
-        ("thanks to the new job I moved to Oslo", "I use vim"),
+def turns_of(messages: Any) -> list[tuple[str, str]]:
+    """(role, text) pairs from a string, Mem0-style messages or (role, text) pairs."""
+    if isinstance(messages, str):
+        return [("user", messages)]
+    return [
+        (str(m.get("role", "user")), str(m.get("content", ""))) if isinstance(m, dict) else (str(m[0]), str(m[1]))
+        for m in messages
+    ]
+
+
+def extract(messages: Any) -> Extraction:
+    """Facts, retractions and corrections in what the user said, with the trace of every stage."""
+    turns = turns_of(messages)
+    reading = _Reading()
+    for role, content in turns:
+        if role != "user":
+            reading.heard(content)
+            continue
+        parts = segment(content)
+        note = len(turns) == 1 and len(parts) == 1  # a note typed on its own: its words are what to keep
+        reading.correcting = False
+        for raw, rule in parts:
+            reading.step("segment", rule, raw)
+            draft = Draft(raw, strip_label(raw), content, note)
+            if draft.text != raw.strip():
+                reading.step("segment", "a label or opener", raw, draft.text)
+            if not (_correct(reading, draft) or _retract(reading, draft)):
+                reading.context.append(raw)
+                _drop_and_rewrite(reading, draft)
+    return reading.result
+
+
+# -- 1. segment ----------------------------------------------------------------------------------
+
+
+# The segment rules, each with what it must make of a turn (tests/test_extract.py runs them all).
+SEGMENTS: dict[str, tuple[tuple[str, tuple[str, ...]], ...]] = {
+    "a sentence": (("I live in Porto. I use vim.", ("I live in Porto.", "I use vim.")),),
+    "joined: leans on the sentence before": (
+        (
+            "the dentist called again. they need to push it to the 19th.",
+            ("the dentist called again; they need to push it to the 19th.",),
+        ),
     ),
-    DropRule(
-        "a question",
-        lambda t, n: is_question(t) and not _statement_before_question(t),
-        ("what time is it?", "do you remember my cat's name?"),
-        ("I moved to Oslo, any tips?", "I live in Porto"),
+    "cut: a retraction, then a new fact": (
+        ("I'm not on nights any more: since May I work days", ("I'm not on nights any more", "since May I work days")),
     ),
-    DropRule(
-        "hypothetical",
-        lambda t, n: bool(HYPOTHETICAL.search(t)),
-        ("if I ever move to Tokyo I'd learn Japanese",),
-        ("I moved to Tokyo",),
-    ),
-    DropRule("sarcasm", lambda t, n: bool(SARCASM.search(t)), ("oh great, another meeting 🙃",), ("I have a meeting",)),
-)
-
-# Clauses, after a sentence is cut up (a sentence's rules run on them too).
-CLAUSE_RULES = (
-    DropRule(
-        "someone else's opinion",
-        lambda t, n: bool(OTHERS_OPINION.search(t)) and not re.match(r"^(i|we|i'm|we're)\b", t, re.IGNORECASE),
-        ("my mum thinks I should learn the piano",),
-        ("I think I should learn the piano",),
-    ),
-    DropRule(
-        "confirms what is known",
-        lambda t, n: bool(CONFIRM.search(t)),
-        ("that's still right",),
-        ("I still live in Porto",),
-    ),
-    DropRule(
-        "an aside", lambda t, n: bool(SELF_TALK.search(t)) and not values(t), ("my bad, ignore that",), ("I use Vim",)
-    ),
-    DropRule(
-        "a request, not a fact",
-        lambda t, n: bool(REQUEST.search(t)) and not STANDING.search(t),
-        ("can you write me a haiku",),
-        ("always answer in British English",),
-    ),
-    DropRule(
-        "of the moment",
-        lambda t, n: of_the_moment(t) and not (DURABLE.search(t) and (values(t) or len(content_words(t)) >= 3)),
-        ("ugh so tired today", "it rained all day yesterday"),
-        ("I went to a support group yesterday", "I started a new job today at Acme"),
-    ),
-    DropRule(
-        "nothing specific", lambda t, n: not content_words(t), ("and then it was",), ("and then I moved to Oslo",)
-    ),
-    DropRule("a fragment", _fragment, ("the blue one",), ("Lives in Porto", "Allergic to penicillin, Ana")),
-    DropRule(
-        "a one-off instruction",
-        lambda t, n: _is_one_off_order(t),
-        ("yes please do it", "switch them"),
-        ("I switched to Helix",),
-    ),
-    DropRule(
-        "about the assistant",
-        lambda t, n: bool(re.match(r"^(?:you|you're|you've|you'd|u)\b", t, re.IGNORECASE)) and not STANDING.search(t),
-        ("you're so helpful",),
-        ("you should always answer in Dutch",),
-    ),
-)
+}
 
 
-# Rules that judge by a word or two ("today", "yesterday") and so also drop lasting facts ("just
-# turned 35 today"): a clause one of them drops is kept when the keep head is sure it is a fact.
-SOFT_RULES = frozenset({"of the moment"})
+def segment(content: str) -> list[tuple[str, str]]:
+    """A user turn as sentences, each with the segment rule that made it."""
+    parts = [(part, "a sentence") for part in sentences(spelled_out(content))]
+    return _split_retractions(_merge_anaphora(parts))
 
 
-def sentence_dropped(sentence: str) -> str | None:
-    """Why a whole sentence holds no fact (checked before it is split into clauses)."""
-    text = re.sub(r"^[^\w\[`'\"]+", "", sentence.strip())  # "🙏 have a good one"
-    return next((rule.name for rule in SENTENCE_RULES if rule.applies(text, False)), None)
-
-
-def why_dropped(sentence: str, note: bool = False) -> str | None:
-    """Why a (labelled-stripped) sentence or clause is not a fact worth keeping, or None to keep it.
-    A `note` (a short text given on its own, as `mem add "Allergic to penicillin"`) may be verbless."""
-    text = META_TAIL.sub("", sentence.strip()).strip()
-    reason = sentence_dropped(text)
-    if reason:
-        return reason
-    return next((rule.name for rule in CLAUSE_RULES if rule.applies(text, note)), None)
-
-
-def _is_one_off_order(text: str) -> bool:
-    """'switch them', 'yes please do it': an instruction about the task at hand, not a standing rule."""
-    words = re.findall(r"[\w']+", fold(text))
-    if not words or PRONOUN_SUBJECT.match(words[0]) or STANDING.search(text):
-        return False
-    objects = {"it", "them", "this", "that", "these", "those"}
-    return len(words) <= 4 and bool(objects & set(words))
-
-
-def retraction(sentence: str) -> Retraction | None:
-    if HYPOTHETICAL.search(sentence) or SARCASM.search(sentence):
-        return None  # "imagine if I quit everything…" retracts nothing
-    text = DISCOURSE.sub("", sentence.strip()).strip().rstrip(".!")
-    match = RETRACT_COMMAND.match(text)
-    if match and not re.match(r"^(before|don'?t|do not|never|not)\b", text, re.IGNORECASE):
-        raw = match.group("target").strip()
-        kept = re.search(
-            r",?\s*\b(?:but|and)\s+(?:please\s+)?(?:keep|leave|not)\s+(?:the\s+)?(?:note|bit|part|one)?\s*(?:about\s+)?(?P<keep>.+)$|"
-            r",?\s*\bexcept\s+(?:for\s+)?(?P<keep2>.+)$",
-            raw,
-            re.IGNORECASE,
+def _merge_anaphora(parts: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """'the dentist called again. they need to push it to the 19th.' is one statement."""
+    merged: list[tuple[str, str]] = []
+    for part, rule in parts:
+        leans = re.match(r"^(they|it|that|this|there|which)\b(?!'s (the|a)\b)", part, re.IGNORECASE) or re.match(
+            r"^(?:[^,.]{0,25},\s*|(?:now|so|and|but|then)\s+)(they|it)(?:'re|'s| are| is)\b", part, re.IGNORECASE
         )
-        keep = None
-        if kept:
-            keep = (kept.group("keep") or kept.group("keep2") or "").strip(" .") or None
-            raw = raw[: kept.start()]
-        sweeping = bool(re.match(r"^(anything|everything|all)\b", raw, re.IGNORECASE))
-        target = TARGET_TAIL.sub("", TARGET_PREFIX.sub("", raw)).strip(" ,.;")
-        target = re.split(r",\s*(?:i|we)\b", target, maxsplit=1, flags=re.IGNORECASE)[0]
-        return Retraction(target=target, sentence=sentence, sweeping=sweeping, keep=keep)
-    for pattern in (NO_LONGER, NOT_ANYMORE, STOPPED):
-        match = pattern.search(text)
-        if match:
-            target = match.group("target").strip(" ,.;")
-            target = re.sub(r"\s+any ?more$", "", target, flags=re.IGNORECASE)
-            if pattern is NO_LONGER:
-                fallback: str | None = normalise(f"I no longer {target}")
-            elif pattern in (STOPPED, NOT_ANYMORE):  # "I quit alcohol", "i dont drink coffee anymore": a
-                # change worth keeping, in the user's words, when nothing stored names it
-                fallback = normalise(re.split(r",\s*(?:i|we)\b", text, maxsplit=1, flags=re.IGNORECASE)[0])
-            else:
-                fallback = None
-            target = re.split(r",\s*(?:i|we)\b|;", target, maxsplit=1, flags=re.IGNORECASE)[0]
-            # "not … anymore" repeats the detail it retracts ("dont do the saturday market anymore"):
-            # a memory it names is deleted, and the sentence is kept only when none is
-            replaces = pattern is not NOT_ANYMORE
-            return Retraction(target=target, sentence=sentence, fallback=fallback, replaces=replaces)
-    match = IS_OVER.match(text)
-    if match:
-        return Retraction(target=match.group("target").strip(), sentence=sentence)
-    match = re.match(
-        r"^never ?mind (?:about )?(?:the |that |my |our )?(?P<target>[^,.;]+?)(?:,|\.|;|$)", text, re.IGNORECASE
-    )
-    if match and content_words(match.group("target")):  # "never mind the sign-off rule, you can forget it"
-        return Retraction(target=TARGET_TAIL.sub("", match.group("target")).strip(), sentence=sentence)
-    return None
+        if merged and leans and not retraction(part) and not correction(part) and not is_question(merged[-1][0]):
+            merged[-1] = (f"{merged[-1][0].rstrip('.!')}; {part}", "joined: leans on the sentence before")
+        else:
+            merged.append((part, rule))
+    return merged
 
 
-def correction(sentence: str) -> Correction | None:
-    text = DISCOURSE.sub("", sentence.strip()).strip()
-    for pattern in CORRECTION:
-        match = pattern.match(text)
-        if match:
-            return Correction(old=match.group("old").strip(), new=match.group("new").strip(), sentence=sentence)
-    return None
+def _split_retractions(parts: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """ "I'm not on nights any more: since May I work days" is a retraction and a new fact."""
+    out: list[tuple[str, str]] = []
+    for part, rule in parts:
+        left, _, right = (re.split(r"(?<=\w)([:;])\s+", part, maxsplit=1) + ["", ""])[:3]
+        if right and retraction(left) and has_verb(right) and not retraction(right):
+            out += [(left, "cut: a retraction, then a new fact"), (right, "cut: a retraction, then a new fact")]
+        else:
+            out.append((part, rule))
+    return out
 
-
-# -- clauses and normal form ---------------------------------------------------------------------
 
 _CLAUSE_SPLIT = re.compile(
     r"(?:,\s*(?:and|but)?\s*|\s+and\s+)(?=(?:i|i'm|i've|i'd|we|we're|we've|my|our)\b)|,\s+(?:and\s+)?(?=(?!(?:he|she|they|it|her|his|its|their)\b)[a-z])",
@@ -386,137 +239,202 @@ def _split_shared_subject(clause: str) -> list[str]:
     return [head.strip(), f"{subject} {clause[match.end() :].strip()}"]
 
 
-# -- the whole message ----------------------------------------------------------------------------
+# -- 2. correct ----------------------------------------------------------------------------------
 
 
-def turns_of(messages: Any) -> list[tuple[str, str]]:
-    """(role, text) pairs from a string, Mem0-style messages or (role, text) pairs."""
-    if isinstance(messages, str):
-        return [("user", messages)]
-    return [
-        (str(m.get("role", "user")), str(m.get("content", ""))) if isinstance(m, dict) else (str(m[0]), str(m[1]))
-        for m in messages
-    ]
+def _correct(reading: _Reading, draft: Draft) -> bool:
+    """A value put right: in a fact of this message, or left for the stored memories."""
+    facts = reading.result.facts
+    fixed = attribute_correction(draft.text, facts, reading.correcting)
+    if fixed:
+        reading.step("correct", "a value put right in this message", draft.raw, fixed)
+        return True
+    reading.correcting = bool(
+        SELF_TALK.search(draft.text)
+        or re.match(r"^\W*(?:oops|sorry|wait|hang on|hold on|correction)\b", draft.text, re.IGNORECASE)
+    )
+    fix = correction(draft.text)
+    if not fix:
+        return False
+    fixed = _apply_correction(fix, facts)
+    if fixed:
+        reading.step("correct", fix.rule, draft.raw, fixed)
+    else:
+        reading.result.corrections.append(fix)  # about something stored earlier
+        reading.step("correct", f"{fix.rule}: for the stored memories", draft.raw, f"{fix.old} -> {fix.new}")
+    return True
 
 
-def extract(messages: Any) -> Extraction:  # noqa: C901 -- one loop over shared state; issue 14 rebuilds it as named stages
-    """Facts, retractions and corrections in what the user said."""
-    result = Extraction()
-    context: list[str] = []  # what the user said so far: resolves "forget the whole thing"
-    person: str | None = None  # who "he"/"she" is: the last person named as a subject
-    turns = turns_of(messages)
-    last_assistant = ""
-    asked_to_recall = False  # "remember that application I told you about?": the answer names it
-    for role, content in turns:
-        if role != "user":  # the assistant's words say what to forget only when asked to recall it
-            last_assistant = content
-            if asked_to_recall:
-                context.append(content)
-            asked_to_recall = False
-            continue
-        parts = _split_retractions(_merge_anaphora(sentences(spelled_out(content))))
-        note = len(turns) == 1 and len(parts) == 1  # a note typed on its own: its words are what to keep
-        correcting = False
-        for raw in parts:
-            sentence = strip_label(raw)
-            if attribute_correction(sentence, result.facts, correcting):
-                continue
-            correcting = bool(
-                SELF_TALK.search(sentence)
-                or re.match(r"^\W*(?:oops|sorry|wait|hang on|hold on|correction)\b", sentence, re.IGNORECASE)
+_FIXED_ATTRIBUTE = re.compile(
+    r"^(?:(?:oops|sorry|wait|actually|correction|my bad|no|oh|hang on|hold on)[,!.:\s]+)+(?:the\s+|my\s+)?(?P<attr>[a-z][\w\s-]{1,30}?)\s+"
+    r"(?:is|was|should be|'s)\s+(?:actually\s+)?(?P<new>[\w:./-]+)",
+    re.IGNORECASE,
+)
+
+
+def attribute_correction(sentence: str, facts: list[Fact], correcting: bool = False) -> str | None:
+    """'oops, the room number is 215' after 'Hotel X, room 512': fix the value in place and return
+    the fact as it now reads. With `correcting` (the sentence before was "I read it backwards") no
+    "oops" is needed."""
+    text = sentence.strip()
+    match = _FIXED_ATTRIBUTE.match(text) or (correcting and _FIXED_ATTRIBUTE.match(f"actually, {text}"))
+    if not match:
+        return None
+    new = match.group("new").rstrip(".,;:!?")
+    for word in reversed(match.group("attr").split()):
+        stem_ = re.escape(word[:3]) + r"\w*" if len(word) > 3 else re.escape(word)  # "reference" finds "ref"
+        pattern = re.compile(rf"\b{stem_}\s+(?:number\s+|no\.?\s+|#)?(?P<old>[\w:./-]*\d[\w:./-]*)", re.IGNORECASE)
+        fixed = _swap_latest(facts, pattern, new)
+        if fixed:
+            return fixed
+    return None
+
+
+def _apply_correction(fix: Correction, facts: list[Fact]) -> str | None:
+    """Replace the old value in the latest fact of this message that has it; that fact's new text."""
+    for old in (fix.old, re.sub(r"^the\s+", "", fix.old, flags=re.IGNORECASE)):
+        for i in range(len(facts) - 1, -1, -1):
+            fact = facts[i]
+            position = fact.text.casefold().find(old.casefold())
+            if position >= 0 and old:
+                new = fix.new if old == fix.old else re.sub(r"^the\s+", "", fix.new, flags=re.IGNORECASE)
+                facts[i] = replace(fact, text=fact.text[:position] + new + fact.text[position + len(old) :])
+                return facts[i].text
+    return None
+
+
+def _swap_latest(facts: list[Fact], pattern: re.Pattern[str], new: str, unless_same: bool = False) -> str | None:
+    """Put `new` in place of the `old` group of `pattern` in the latest fact that has it (one
+    that already says `new` does not count when `unless_same`). The changed fact's text, or None."""
+    for i in range(len(facts) - 1, -1, -1):
+        fact = facts[i]
+        found = pattern.search(fact.text)
+        if found and not (unless_same and found.group("old") == new):
+            facts[i] = replace(fact, text=fact.text[: found.start("old")] + new + fact.text[found.end("old") :])
+            return facts[i].text
+    return None
+
+
+# -- 3. retract -----------------------------------------------------------------------------------
+
+
+def _retract(reading: _Reading, draft: Draft) -> bool:
+    """A request to forget (rules.RETRACT_RULES); "forget that" takes its target from the conversation."""
+    found = retraction(draft.text)
+    if not found:
+        return False
+    if ANAPHORIC_TARGET.match(found.target or "it") or not content_words(found.target):
+        if not reading.context:  # "forget that" with nothing the user said before: nothing to forget
+            reading.drop("retract", draft.raw, "a retraction of nothing the user said")
+            return True
+        found = replace(found, target=" ".join(reading.context[-3:] + [draft.text]), sweeping=False)
+    reading.result.retractions.append(found)
+    reading.context.append(draft.raw)
+    reading.step("retract", found.rule, draft.raw, found.target)
+    return True
+
+
+# -- 4. drop, 5. rewrite, 6. keep -----------------------------------------------------------------
+
+
+def _drop_and_rewrite(reading: _Reading, draft: Draft) -> None:
+    """The sentence's drop rules, then each clause's, then the normal form of what is left."""
+    sentence = draft.text
+    if SARCASM.search(draft.raw):
+        reading.drop("drop", draft.raw, "sarcasm")
+        return
+    if is_question(sentence) and re.match(r"^(?:do you |you )?(?:remember|recall|know)\b", sentence, re.IGNORECASE):
+        reading.asked_to_recall = True
+    choice = _chosen(sentence, reading.last_assistant, reading.result.facts)
+    if choice:  # "the Tatras sound perfect" after the assistant offered "the High Tatras"
+        _keep(
+            reading,
+            Fact(text=choice, sentence=draft.raw, subject=frozenset({"@user"})),
+            "the assistant's suggestion, picked",
+        )
+        return
+    reason = sentence_dropped(sentence)
+    kept = False
+    if reason:
+        reading.drop("drop", draft.raw, reason)
+    else:
+        before = statement_before_question(sentence)
+        if before:
+            reading.step("segment", "the statement before a question", draft.raw, before)
+            sentence = before
+        parts = clauses(META_TAIL.sub("", sentence).strip())
+        for clause in parts:
+            if len(parts) > 1:
+                reading.step("segment", "a clause", clause)
+            kept |= _clause(reading, draft, front_phrase_last(clause))
+    if not kept:  # "my cat Miso knocked a plant over again": the anecdote goes, Miso stays
+        for rel, name in relations_named(sentence):
+            fact = Fact(
+                text=f"{rel.capitalize()} is called {name}",
+                sentence=draft.raw,
+                subject=frozenset({"@relation", fold(name.strip("[]"))}),
             )
-            fix = correction(sentence)
-            if fix:
-                if not _apply_correction(fix, result.facts):
-                    result.corrections.append(fix)  # about something stored earlier
-                continue
-            retract = retraction(sentence)
-            if retract:
-                if ANAPHORIC_TARGET.match(retract.target or "it") or not content_words(retract.target):
-                    if not context:  # "forget that" with nothing the user said before: nothing to forget
-                        result.dropped.append((raw, "a retraction of nothing the user said"))
-                        continue
-                    retract.target = " ".join(context[-3:] + [sentence])
-                    retract.sweeping = False
-                result.retractions.append(retract)
-                context.append(raw)
-                continue
-            context.append(raw)
-            if SARCASM.search(raw):
-                result.dropped.append((raw, "sarcasm"))
-                continue
-            if is_question(sentence) and re.match(
-                r"^(?:do you |you )?(?:remember|recall|know)\b", sentence, re.IGNORECASE
-            ):
-                asked_to_recall = True
-            choice = _chosen(sentence, last_assistant, result.facts)
-            if choice:  # "the Tatras sound perfect" after the assistant offered "the High Tatras"
-                _keep(result, Fact(text=choice, sentence=raw, subject=frozenset({"@user"})))
-                continue
-            reason = sentence_dropped(sentence)
-            kept = False
-            if reason:
-                result.dropped.append((raw, reason))
-            else:
-                sentence = _statement_before_question(sentence) or sentence
-                for clause in clauses(META_TAIL.sub("", sentence).strip()):
-                    clause = front_phrase_last(clause)
-                    reason = why_dropped(clause, note)
-                    if reason and reason not in SOFT_RULES:
-                        result.dropped.append((clause, reason))
-                        continue
-                    person = _person_named(clause) or person
-                    text = normalise(clause, person)
-                    if text and text != content.strip().rstrip(".!"):  # not the user's words as typed: a list item
-                        text = text[:1].upper() + text[1:]
-                    if text and content_words(text):
-                        about = text if re.match(r"^(he|she)\b", clause, re.IGNORECASE) else clause
-                        fact = Fact(text=text, sentence=raw, subject=subject_of(about))
-                        if reason:  # a soft rule's drop: the keep head may bring it back
-                            result.doubted.append((fact, reason))
-                            result.dropped.append((clause, reason))
-                            continue
-                        kept |= _keep(result, fact)
-                    elif reason:
-                        result.dropped.append((clause, reason))
-            if not kept:  # "my cat Miso knocked a plant over again": the anecdote goes, Miso stays
-                for rel, name in relations_named(sentence):
-                    _keep(
-                        result,
-                        Fact(
-                            text=f"{rel.capitalize()} is called {name}",
-                            sentence=raw,
-                            subject=frozenset({"@relation", fold(name.strip("[]"))}),
-                        ),
-                    )
-    return result
+            _keep(reading, fact, "a name kept when the anecdote goes")
+
+
+def _clause(reading: _Reading, draft: Draft, clause: str) -> bool:
+    """One clause through the drop rules and the rewrite; True when it was kept as a new fact."""
+    reason = why_dropped(clause, draft.note)
+    if reason and reason not in SOFT_RULES:
+        reading.drop("drop", clause, reason)
+        return False
+    reading.person = _person_named(clause) or reading.person
+    text, rule = normalised(clause, reading.person)
+    if text and text != draft.turn.strip().rstrip(".!"):  # not the user's words as typed: a list item
+        text = text[:1].upper() + text[1:]
+    if not (text and content_words(text)):
+        if reason:
+            reading.drop("drop", clause, reason)
+        else:
+            reading.step("rewrite", "no words left", clause)
+        return False
+    about = text if re.match(r"^(he|she)\b", clause, re.IGNORECASE) else clause
+    fact = Fact(text=text, sentence=draft.raw, subject=subject_of(about))
+    reading.step("rewrite", rule, clause, text)
+    if reason:  # a soft rule's drop: the keep head may bring it back
+        reading.result.doubted.append(Doubted(fact, reason, clause))
+        reading.drop("drop", clause, reason)
+        return False
+    return _keep(reading, fact)
+
+
+def _keep(reading: _Reading, fact: Fact, rule: str = "a new fact") -> bool:
+    """Keep a fact once per message; a later value of the same thing replaces the earlier one."""
+    facts = reading.result.facts
+    if not re.search(r"[^\W\d_]{2}", fact.text):  # "1", "* *": no words, no fact
+        reading.step("keep", "no words", fact.text)
+        return False
+    if any(f.text.casefold() == fact.text.casefold() for f in facts):
+        reading.step("keep", "said twice in this message", fact.text)
+        return False
+    updated = _update_earlier(facts, fact)
+    if updated:
+        reading.step("keep", "a new value for a fact of this message", fact.text, updated)
+        return False
+    facts.append(fact)
+    reading.step("keep", rule, fact.sentence, fact.text)
+    return True
 
 
 _NOUN_VALUE = re.compile(r"\b([a-z]{3,})\s+(?:number\s+|no\.?\s*|#)?(\d[\w-]*)\b", re.IGNORECASE)
 _NOW = re.compile(r"\b(now|instead|actually|upgraded|downgraded|changed|moved|switched)\b", re.IGNORECASE)
 
 
-def _update_earlier(result: Extraction, fact: Fact) -> bool:
+def _update_earlier(facts: list[Fact], fact: Fact) -> str | None:
     """'…room 312.' then 'we got upgraded, so it's room 508 now': fix the earlier fact of this
-    message instead of keeping both. True when the new fact was folded in."""
+    message instead of keeping both. The earlier fact's new text when the new one was folded in."""
     if not _NOW.search(fact.text):
-        return False
-    changed = False
+        return None
+    changed = None
     for noun, value in _NOUN_VALUE.findall(fact.text):
         pattern = re.compile(rf"\b{re.escape(noun)}\s+(?:number\s+|no\.?\s*|#)?(?P<old>\d[\w-]*)\b", re.IGNORECASE)
-        changed |= _swap_latest(result.facts, pattern, value, unless_same=True)
+        changed = _swap_latest(facts, pattern, value, unless_same=True) or changed
     return changed
-
-
-def _swap_latest(facts: list[Fact], pattern: re.Pattern[str], new: str, unless_same: bool = False) -> bool:
-    """Put `new` in place of the `old` group of `pattern` in the latest fact that has it (one
-    that already says `new` does not count when `unless_same`). True when a fact changed."""
-    for fact in reversed(facts):
-        found = pattern.search(fact.text)
-        if found and not (unless_same and found.group("old") == new):
-            fact.text = fact.text[: found.start("old")] + new + fact.text[found.end("old") :]
-            return True
-    return False
 
 
 _REACTION = re.compile(
@@ -547,15 +465,6 @@ def _chosen(sentence: str, offered: str, facts: list[Fact]) -> str | None:
     return f"Is considering {named.group(0).strip()}" + (f" for {plan}" if plan else "")
 
 
-def _keep(result: Extraction, fact: Fact) -> bool:
-    if not re.search(r"[^\W\d_]{2}", fact.text):  # "1", "* *": no words, no fact
-        return False
-    if any(f.text.casefold() == fact.text.casefold() for f in result.facts) or _update_earlier(result, fact):
-        return False
-    result.facts.append(fact)
-    return True
-
-
 def _person_named(clause: str) -> str | None:
     """The person a clause names as its subject or as the user's relation ('my mentor is X')."""
     for _, name in relations_named(clause):
@@ -566,64 +475,3 @@ def _person_named(clause: str) -> str | None:
         return links[0]
     names = proper_nouns(span, initial=True) if span and not PRONOUN_SUBJECT.match(span) else []
     return names[0] if names else None
-
-
-def _split_retractions(parts: list[str]) -> list[str]:
-    """ "I'm not on nights any more: since May I work days" is a retraction and a new fact."""
-    out: list[str] = []
-    for part in parts:
-        left, _, right = (re.split(r"(?<=\w)([:;])\s+", part, maxsplit=1) + ["", ""])[:3]
-        if right and retraction(left) and has_verb(right) and not retraction(right):
-            out += [left, right]
-        else:
-            out.append(part)
-    return out
-
-
-def _merge_anaphora(parts: list[str]) -> list[str]:
-    """'the dentist called again. they need to push it to the 19th.' is one statement."""
-    merged: list[str] = []
-    for part in parts:
-        leans = re.match(r"^(they|it|that|this|there|which)\b(?!'s (the|a)\b)", part, re.IGNORECASE) or re.match(
-            r"^(?:[^,.]{0,25},\s*|(?:now|so|and|but|then)\s+)(they|it)(?:'re|'s| are| is)\b", part, re.IGNORECASE
-        )
-        if merged and leans and not retraction(part) and not correction(part) and not is_question(merged[-1]):
-            merged[-1] = f"{merged[-1].rstrip('.!')}; {part}"
-        else:
-            merged.append(part)
-    return merged
-
-
-_FIXED_ATTRIBUTE = re.compile(
-    r"^(?:(?:oops|sorry|wait|actually|correction|my bad|no|oh|hang on|hold on)[,!.:\s]+)+(?:the\s+|my\s+)?(?P<attr>[a-z][\w\s-]{1,30}?)\s+"
-    r"(?:is|was|should be|'s)\s+(?:actually\s+)?(?P<new>[\w:./-]+)",
-    re.IGNORECASE,
-)
-
-
-def attribute_correction(sentence: str, facts: list[Fact], correcting: bool = False) -> bool:
-    """'oops, the room number is 215' after 'Hotel X, room 512': fix the value in place. With
-    `correcting` (the sentence before was "I read it backwards") no "oops" is needed."""
-    text = sentence.strip()
-    match = _FIXED_ATTRIBUTE.match(text) or (correcting and _FIXED_ATTRIBUTE.match(f"actually, {text}"))
-    if not match:
-        return False
-    new = match.group("new").rstrip(".,;:!?")
-    for word in reversed(match.group("attr").split()):
-        stem_ = re.escape(word[:3]) + r"\w*" if len(word) > 3 else re.escape(word)  # "reference" finds "ref"
-        pattern = re.compile(rf"\b{stem_}\s+(?:number\s+|no\.?\s+|#)?(?P<old>[\w:./-]*\d[\w:./-]*)", re.IGNORECASE)
-        if _swap_latest(facts, pattern, new):
-            return True
-    return False
-
-
-def _apply_correction(fix: Correction, facts: list[Fact]) -> bool:
-    """Replace the old value in the latest fact of this message that has it."""
-    for old in (fix.old, re.sub(r"^the\s+", "", fix.old, flags=re.IGNORECASE)):
-        for fact in reversed(facts):
-            position = fact.text.casefold().find(old.casefold())
-            if position >= 0 and old:
-                new = fix.new if old == fix.old else re.sub(r"^the\s+", "", fix.new, flags=re.IGNORECASE)
-                fact.text = fact.text[:position] + new + fact.text[position + len(old) :]
-                return True
-    return False

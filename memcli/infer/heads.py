@@ -26,7 +26,7 @@ from importlib import resources
 
 import numpy as np
 
-from memcli.infer.extract import is_question, retraction, sentence_dropped, why_dropped
+from memcli.infer.rules import is_question, retraction, sentence_dropped, why_dropped
 from memcli.text.english import (
     EPHEMERAL,
     GREETING,

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from memcli.infer.attributes import answers, attributes
-from memcli.infer.extract import retraction as retraction_of
+from memcli.infer.rules import retraction as retraction_of
 from memcli.infer.types import ADD, DELETE, NONE, UPDATE, Decision, Existing, Extraction, Fact, Judging, Similarity
 from memcli.text import lexicon
 from memcli.text.english import (

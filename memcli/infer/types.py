@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from memcli.text.english import subject_of
 
@@ -37,6 +37,7 @@ class Retraction:
     fallback: str | None = None  # "No longer plays in a band": kept when nothing matched, else the new text
     replaces: bool = True  # False: a match is deleted, and `fallback` is kept only when nothing matched
     keep: str | None = None  # "…but keep the note about the orchids": that part stays
+    rule: str = ""  # the rule that read it (rules.RETRACT_RULES)
 
 
 @dataclass
@@ -46,6 +47,28 @@ class Correction:
     old: str
     new: str
     sentence: str
+    rule: str = ""  # the rule that read it (rules.CORRECT_RULES)
+
+
+class Doubted(NamedTuple):
+    """A fact a soft rule dropped (extract.SOFT_RULES): the keep head may bring it back."""
+
+    fact: Fact
+    rule: str  # the soft rule that dropped it
+    clause: str  # the words it dropped (as --explain lists them)
+
+
+@dataclass(frozen=True)
+class Step:
+    """What one stage of extraction did with one piece of what the user said: --explain's trace."""
+
+    stage: str  # segment, correct, retract, drop, rewrite, keep (extract.STAGES, in that order)
+    rule: str  # the named rule that acted
+    text: str  # the piece it read
+    out: str = ""  # what came of it: a fact, what to forget, the value put right
+
+    def as_dict(self) -> dict[str, str]:
+        return {"stage": self.stage, "rule": self.rule, "text": self.text, **({"out": self.out} if self.out else {})}
 
 
 @dataclass
@@ -56,7 +79,8 @@ class Extraction:
     dropped: list[tuple[str, str]] = field(default_factory=list)  # (sentence, why) for --explain
     # facts a soft rule dropped ("of the moment": "just turned 35 today"), with the rule's name:
     # the keep head may bring one back when it is sure it is a lasting fact (decider.Thresholds)
-    doubted: list[tuple[Fact, str]] = field(default_factory=list)
+    doubted: list[Doubted] = field(default_factory=list)
+    trace: list[Step] = field(default_factory=list)  # every stage's verdict, in order
 
 
 @dataclass

@@ -23,7 +23,7 @@ from memcli.infer.attributes import attributes
 from memcli.infer.extract import extract
 from memcli.infer.llm import ChatClient, LLMError
 from memcli.infer.reconcile import reconcile
-from memcli.infer.types import Decision, Existing, Extraction, Fact, Similarity
+from memcli.infer.types import Decision, Doubted, Existing, Extraction, Fact, Similarity
 from memcli.models import MemoryRecord
 from memcli.text.english import content_words, known_names, refine_subject, subject_of
 
@@ -48,6 +48,7 @@ class Decided(NamedTuple):
     decisions: list[Decision]
     known_vectors: dict[str, np.ndarray]  # the texts embedded on the way (the index reuses them)
     sentences: list[dict[str, Any]]  # --explain: each sentence, kept or dropped, and why
+    trace: list[dict[str, str]] = []  # --explain: what each stage of extraction did, in order
 
 
 class Decider(Protocol):
@@ -74,7 +75,8 @@ class Reading:
         return {} if self.vectors is None else dict(zip(self.texts, self.vectors, strict=True))
 
     def decided(self) -> Decided:
-        return Decided(self.decisions, self.known_vectors(), self.sentences)
+        trace = [step.as_dict() for step in self.extraction.trace]
+        return Decided(self.decisions, self.known_vectors(), self.sentences, trace)
 
 
 def _dated(when: str | None) -> str | None:
@@ -99,7 +101,7 @@ class RulesDecider:
     def read(self, index: SearchIndex, exact: Candidates, turns: list[tuple[str, str]]) -> Reading:
         """The rules' reading of one add, with all it used on the way (the LLM decider vets against it)."""
         extraction = extract(turns)
-        texts = [f.text for f in extraction.facts + [f for f, _ in extraction.doubted]]
+        texts = [f.text for f in extraction.facts + [d.fact for d in extraction.doubted]]
         texts += [r.target for r in extraction.retractions]
         texts += [r.fallback for r in extraction.retractions if r.fallback]
         vectors = index.embed(texts) if texts else None
@@ -112,7 +114,7 @@ class RulesDecider:
             records = index.related(queries, vectors, exact, CANDIDATES_PER_TEXT)
         names = known_names([r.text for r in records])
         existing = [Existing(r.id, r.text, refine_subject(r.text, subject_of(r.text), names)) for r in records]
-        for fact in extraction.facts + [f for f, _ in extraction.doubted]:
+        for fact in extraction.facts + [d.fact for d in extraction.doubted]:
             fact.subject = refine_subject(fact.text, fact.subject, names)
         judge = judge_for(index, records, texts, vectors)
         sentences = [{"text": text, "kept": False, "why": why} for text, why in extraction.dropped]
@@ -183,7 +185,7 @@ class LLMDecider:
             {"text": why, "kept": False, "why": "an LLM decision dropped"} for why in dropped
         ]
         known = {} if vectors is None else dict(zip(texts, vectors, strict=True))
-        return Decided(result.decisions, known, sentences)
+        return Decided(result.decisions, known, sentences, rules.decided().trace)
 
 
 def judge_for(
@@ -212,17 +214,17 @@ def kept(facts: list[Fact], judge: Judge, sentences: list[dict[str, Any]]) -> li
     return kept
 
 
-def brought_back(doubted: list[tuple[Fact, str]], judge: Judge, sentences: list[dict[str, Any]]) -> list[Fact]:
+def brought_back(doubted: list[Doubted], judge: Judge, sentences: list[dict[str, Any]]) -> list[Fact]:
     """The facts a soft rule dropped that the keep head takes for a lasting fact with P >=
     thresholds.keep_doubted ("just turned 35 today"); the rest stay dropped, with the rule's name."""
     back = []
-    for fact, rule in doubted:
+    for fact, rule, clause in doubted:
         probabilities = judge.kind(fact)
         if probabilities is None or probabilities["fact"] < judge.thresholds.keep_doubted:
             continue
         back.append(fact)
         for sentence in sentences:
-            if not sentence["kept"] and sentence["why"] == rule and sentence["text"] in fact.sentence:
+            if not sentence["kept"] and sentence["why"] == rule and sentence["text"] == clause:
                 sentence.update(kept=True, fact=fact.text, why=f"the model overrules {rule!r}", p=probabilities)
                 break
     return back

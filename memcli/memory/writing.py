@@ -121,7 +121,7 @@ class Writing:
         turns = [(role, guard(text, redact_secrets=hide)) for role, text in check_messages(messages, infer)]
         metadata = guard_mapping(metadata, redact_secrets=hide)
         replaced = self._replaceable(replaces, scope) if replaces is not None else None
-        explained: list[dict[str, Any]] = []
+        explained: dict[str, Any] = {"sentences": [], "trace": []}
         index = core.fresh() if infer and replaced is None else None
         known_vectors: dict[str, np.ndarray] = {}
         decided_on: int | None = None  # the index generation a decision was made on
@@ -137,7 +137,7 @@ class Writing:
             decisions = [Decision(ADD, text=text) for role, text in turns]
         else:
             decided_on = index.generation
-            decisions, known_vectors, explained = self.decide(index, turns, scope, when)
+            decisions, known_vectors, explained = self._decided(index, turns, scope, when)
         link = self._linker(index) if index is not None and core.settings.autolink else None
         meta = {
             "created": when,
@@ -154,7 +154,7 @@ class Writing:
             if index is not None and decided_on is not None:
                 index.load_current()  # every mem writer indexes its files before it lets go of the lock
                 if index.generation != decided_on:  # another writer changed memory meanwhile: decide again
-                    decisions, known_vectors, explained = self.decide(index, turns, scope, when)
+                    decisions, known_vectors, explained = self._decided(index, turns, scope, when)
             if replaced is not None:  # checked again as the files say now, before anything is written
                 replaced = self._replaceable([r.id for r in replaced], scope)
             for decision in decisions:
@@ -170,7 +170,7 @@ class Writing:
                     )
             if written:  # indexed (and embedded) before the lock goes: the next writer decides on it
                 core.index_written(written)
-        return {"results": results, "explain": {"sentences": explained}} if explain else {"results": results}
+        return {"results": results, "explain": explained} if explain else {"results": results}
 
     # -- deciding --------------------------------------------------------------------------------
 
@@ -179,6 +179,13 @@ class Writing:
             return None  # no [[links]] anywhere: no entity to link (and no graph to build)
         graph = self.core.graph(index)
         return (lambda text: graph_autolink(text, graph)) if graph.entities else None
+
+    def _decided(
+        self, index: SearchIndex, turns: list[tuple[str, str]], scope: dict[str, str], when: str | None
+    ) -> tuple[list[Decision], dict[str, np.ndarray], dict[str, Any]]:
+        """The decisions, the vectors embedded on the way, and what --explain shows of the reading."""
+        decided = self.decide(index, turns, scope, when)
+        return decided.decisions, decided.known_vectors, {"sentences": decided.sentences, "trace": decided.trace}
 
     def decide(
         self, index: SearchIndex, turns: list[tuple[str, str]], scope: dict[str, str], when: str | None = None

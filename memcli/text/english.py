@@ -389,6 +389,11 @@ def subject_span(clause: str) -> str:
 def normalise(clause: str, person: str | None = None) -> str:
     """A statement that reads well in a list: 'I prefer pnpm' -> 'Prefers pnpm', 'My dog is
     called Rex' -> 'Dog is called Rex'. Names, numbers and dates are kept exactly."""
+    return normalised(clause, person)[0]
+
+
+def normalised(clause: str, person: str | None = None) -> tuple[str, str]:
+    """normalise(), and the name of the rewrite rule that shaped it (REWRITES has their examples)."""
     original = clause.strip().rstrip(".,;:!? ")
     text = META_TAIL.sub("", clause.strip())
     text = re.sub(r",?\s*\b(?:lol|haha|lmao|rofl)\b[.!]*", "", text, flags=re.IGNORECASE)
@@ -403,46 +408,67 @@ def normalise(clause: str, person: str | None = None) -> str:
         flags=re.IGNORECASE,
     )
     text = text.strip().rstrip(".,;: ").strip()
-    if person:
+    named = ""
+    if person and re.match(r"^(?:he|she)\b", text, re.IGNORECASE):
         text = re.sub(r"^(?:he|she)(?:'s|\s+is)\b", f"{person} is", text, flags=re.IGNORECASE)
         text = re.sub(r"^(?:he|she)\b", person, text, flags=re.IGNORECASE)
+        named = "he or she: the person named before"
     match = re.match(r"^(?i:i)(?:'m| am)\s+([A-Z][a-z]+(?:[- ][A-Z][a-z]+)?)(?:,\s*(an?\s.*|the\s.*))?$", text)
     if match and not match.group(2) and re.search(r"(?:ish|ese|ian|an|ic|ist|ive|al)$", match.group(1)):
         match = None  # "I'm British", "I'm Catholic": not a name
     if match and fold(match.group(1)) not in NOT_NAMES:  # "I'm Mirela, a backend engineer…"
         rest = f"; {match.group(2)}" if match.group(2) else ""
-        return f"Name is {match.group(1)}{rest}"
-    text = _third_person_opening(text)
+        return f"Name is {match.group(1)}{rest}", "an introduction"
+    text, rule = _third_person_opening(text)
     text = re.sub(r"\s+", " ", text).strip()
     if text and text[1:] != original[1:]:  # words were dropped or rewritten: start the new sentence
         text = text[:1].upper() + text[1:]
-    return text
+    return text, named or rule
 
 
 _OPENINGS = [  # "I'm …" -> "Is …"; the first that matches wins
-    (re.compile(r"^i(?:'m| am)\s+", re.IGNORECASE), "Is "),
-    (re.compile(r"^i(?:'ve| have)\s+(?:got\s+)?", re.IGNORECASE), "Has "),
-    (re.compile(r"^i(?:'ll| will)\s+", re.IGNORECASE), "Will "),
+    ("I am: is", re.compile(r"^i(?:'m| am)\s+", re.IGNORECASE), "Is "),
+    ("I have: has", re.compile(r"^i(?:'ve| have)\s+(?:got\s+)?", re.IGNORECASE), "Has "),
+    ("I will: will", re.compile(r"^i(?:'ll| will)\s+", re.IGNORECASE), "Will "),
 ]
 _I_VERB = re.compile(r"^i\s+((?:no longer\s+|\w+\s+)?)([\w'-]+)(.*)$", re.IGNORECASE)
 
+# The rewrite rules, each with what it must make of a clause (tests/test_extract.py runs them all).
+# "as said" is every clause no rule rewrites: a statement already in the third person, a rule, or
+# one whose verb is not certain ("i dont drink coffee": "Donts drink…" would be a non-word).
+REWRITES: dict[str, tuple[tuple[str, str], ...]] = {
+    "an introduction": (("I'm Tereza, a nurse in Brno", "Name is Tereza; a nurse in Brno"),),
+    "I am: is": (("I'm lactose intolerant", "Is lactose intolerant"), ("I'm British", "Is British")),
+    "I have: has": (("I've got two kids", "Has two kids"),),
+    "I will: will": (("I'll be in Lisbon in May", "Will be in Lisbon in May"),),
+    "I do: does": (("I mostly write Go", "Mostly writes Go"), ("I prefer pnpm", "Prefers pnpm")),
+    "my: dropped": (("My dog is called Rex", "Dog is called Rex"),),
+    "as said": (
+        ("user prefers TypeScript over JavaScript", "user prefers TypeScript over JavaScript"),
+        ("i dont drink coffee", "i dont drink coffee"),
+        ("Always use uv for Python projects", "Always use uv for Python projects"),
+    ),
+}
 
-def _third_person_opening(text: str) -> str:
-    """'I'm vegan' -> 'Is vegan', 'I mostly write Go' -> 'Mostly writes Go', 'My dog…' -> 'dog…'."""
-    for pattern, replacement in _OPENINGS:
+
+def _third_person_opening(text: str) -> tuple[str, str]:
+    """'I'm vegan' -> 'Is vegan', 'I mostly write Go' -> 'Mostly writes Go', 'My dog…' -> 'dog…',
+    with the name of the rule that did it."""
+    for name, pattern, replacement in _OPENINGS:
         if pattern.match(text):
-            return pattern.sub(replacement, text, count=1)
+            return pattern.sub(replacement, text, count=1), name
     match = _I_VERB.match(text)
     if not match:
-        return re.sub(r"^my\s+", "", text, flags=re.IGNORECASE)
+        dropped = re.sub(r"^my\s+", "", text, flags=re.IGNORECASE)
+        return dropped, "my: dropped" if dropped != text else "as said"
     adverb, verb, rest = match.group(1), match.group(2), match.group(3)
     if adverb.strip().lower() not in ADVERBS | {"no longer"}:
         verb, rest, adverb = adverb.strip(), f" {verb}{rest}", ""
         if not verb:
             verb, rest = match.group(2), match.group(3)
     if not _known_verb(verb):  # "i dont drink coffee": not sure what the verb is, keep the user's words
-        return text
-    return f"{adverb}{third_person(verb)}{rest}"
+        return text, "as said"
+    return f"{adverb}{third_person(verb)}{rest}", "I do: does"
 
 
 def _known_verb(word: str) -> bool:
