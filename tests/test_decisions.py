@@ -214,6 +214,10 @@ def _flag(mem: Memory, new_id: str, old_id: str) -> None:
     path.write_text(set_keys(path.read_text(), {"may_conflict": [old_id]}))
 
 
+def _flags(mem: Memory, memory_id: str) -> list[str]:
+    return parse((mem.vault.root / mem.get(memory_id)["path"]).read_text()).meta.get("may_conflict", [])
+
+
 def _pair(mem: Memory) -> tuple[str, str]:
     old = mem.add("works at the bakery on Elm Street, the bakery with the blue door", user_id="ray", infer=False)
     new = mem.add("works at a bakery", user_id="ray", infer=False)
@@ -248,6 +252,28 @@ def test_keep_both_is_remembered_and_not_asked_again(mem: Memory) -> None:
     assert meta["not_conflicting"] == [old_id]
     with pytest.raises(InvalidInputError, match="no open possible conflict"):
         mem.keep_both(new_id, old_id)
+
+
+def test_a_possible_conflict_carries_over_to_the_memory_that_supersedes(mem: Memory) -> None:
+    """A may replace B, then C replaces A: C may replace B. Without the carried flag B would read
+    as current again (in `mem context` and unasked in `mem review`) the moment A is superseded."""
+    older = mem.add("works 20 hours a week at the pharmacy", user_id="ray", infer=False)["results"][0]["id"]
+    doubted = mem.add("going up to 30 hours a week", user_id="ray", infer=False)["results"][0]["id"]
+    _flag(mem, doubted, older)
+    newest = mem.add("full time now, 40 hours a week", user_id="ray", infer=False)["results"][0]["id"]
+    mem.supersede(newest, doubted)
+    assert _flags(mem, newest) == [older]
+    assert [(p["new"]["id"], p["old"]["id"]) for p in mem.conflicts(user_id="ray")["results"]] == [(newest, older)]
+    assert mem.context(user_id="ray")["ids"] == [newest]  # the pair reads as its newer side only
+
+
+def test_an_update_decided_by_add_carries_the_flags_of_what_it_replaces(mem: Memory) -> None:
+    home = mem.add("Lives in Porto", user_id="ray", infer=False)["results"][0]["id"]
+    other = mem.add("Has a cat called Miso", user_id="ray", infer=False)["results"][0]["id"]
+    _flag(mem, home, other)  # whatever the reason, an open question about `other`
+    (moved,) = mem.add("We moved to Ghent", user_id="ray")["results"]
+    assert moved["event"] == UPDATE and moved["previous_id"] == home
+    assert _flags(mem, moved["id"]) == [other]
 
 
 def test_mem_review_accepts_rejects_and_skips(vault: Path) -> None:

@@ -20,6 +20,7 @@ from memcli.infer.types import ADD, DELETE, NONE, UPDATE, Decision, Existing
 from memcli.memory.core import Core
 from memcli.memory.deciding import Decided, Decider, LLMDecider, RulesDecider
 from memcli.memory.filters import scoped
+from memcli.memory.reading import open_conflicts
 from memcli.models import CURRENT, DELETED, SUPERSEDED, MemoryRecord
 from memcli.text.normalize import squashed
 from memcli.vault import markdown
@@ -249,8 +250,11 @@ class Writing:
             for existing, score in decision.conflicts
             if (record := self.core.loaded(existing.id)) is not None and record.is_current
         ]
-        if conflicts:
-            extra["may_conflict"] = [record.id for record, _ in conflicts]
+        flags = [record.id for record, _ in conflicts]
+        if decision.event == UPDATE and old and not earlier:
+            flags += self._flags_of(old, but=set(flags))
+        if flags:
+            extra["may_conflict"] = flags
         relpath, memory_id = self._create(text, {**meta, **extra})
         written.append(relpath)
         if earlier:
@@ -322,6 +326,15 @@ class Writing:
             raise ConflictError(f"{record.path} changed on disk since mem read it; nothing written, try again")
         self.core.vault.replace(path, markdown.set_keys(file_text, changes, body=body), expected_sha=sha)
 
+    def _flags_of(self, old: MemoryRecord, but: set[str]) -> list[str]:
+        """The open possible conflicts of a memory being superseded, for its successor: "A may
+        replace B" and C replaces A, so C may replace B (else B would read as current again)."""
+        return [
+            i
+            for i in open_conflicts(old)
+            if i not in but and (record := self.core.loaded(i)) is not None and record.is_current
+        ]
+
     def _mark_superseded(self, old: MemoryRecord, by: str, when: str) -> None:
         self._rewrite(old, {"status": SUPERSEDED, "superseded_by": by, "invalid_at": when, "updated": when})
 
@@ -388,8 +401,10 @@ class Writing:
         fresh = self.core.read_record(new_path)
         self._mark_superseded(old, fresh.id, when)
         changes: dict[str, Any] = {"supersedes": [*[i for i in fresh.supersedes if i != old.id], old.id]}
-        if old.id in fresh.may_conflict:
-            changes["may_conflict"] = [i for i in fresh.may_conflict if i != old.id] or markdown.REMOVE
+        kept = [i for i in fresh.may_conflict if i != old.id]
+        may = kept + self._flags_of(old, but={*kept, fresh.id, *fresh.not_conflicting})
+        if may != fresh.may_conflict:
+            changes["may_conflict"] = may or markdown.REMOVE
         self._rewrite(fresh, changes)
         written += [old.path, new_path]
 
