@@ -117,6 +117,28 @@ def decide(stored: list[str], message: str, similarity=None) -> list[tuple[str, 
             "the padel club raised court fees again, 28€ for 90 min now",
             [(ADD, None, "the padel club raised court fees again, 28€ for 90 min now")],
         ),
+        # a day or an amount where the memory has none says when or how much, not another value
+        (
+            ["Is the new vice-chair of the county vet chamber"],
+            "vet chamber meetings got moved to thursdays",
+            [(ADD, None, "vet chamber meetings got moved to thursdays")],
+        ),
+        (
+            ["Rents a flat in Porto"],
+            "my rent went up to 1200 this year",
+            [(ADD, None, "Rent went up to 1200 this year")],
+        ),
+        # ... but a memory that says when in words has a when to move, and a move to a word is a new value
+        (
+            ["Dentist appointment next week"],
+            "my dentist appointment moved to the 14th",
+            [(UPDATE, "Dentist appointment next week", "Dentist appointment moved to the 14th")],
+        ),
+        (
+            ["Has a mortgage with PKO bank"],
+            "mortgage moved from pko to mbank, saving like 300 a month",
+            [(UPDATE, "Has a mortgage with PKO bank", "mortgage moved from pko to mbank, saving like 300 a month")],
+        ),
         # negation and "anymore" are no shared topic
         (
             ["We dont close at lunchtime on saturdays anymore"],

@@ -240,6 +240,38 @@ def value_kind(value: str) -> str:
     return "amount" if value[:1].isdigit() else "name"
 
 
+def _answers_clash(fact: str, memory: str, kinds: frozenset[str]) -> bool:
+    """Both name an answer of a closed set ("vegan" / "pescatarian") for a kind, and not the same."""
+    return any(answers(fact, k) and answers(memory, k) and not answers(fact, k) & answers(memory, k) for k in kinds)
+
+
+# a time the memory gives in words: "Dentist appointment next week" has a when for "moved to the 14th"
+_WHEN_IN_WORDS = re.compile(
+    r"\b(?:(?:next|this|coming|following)\s+(?:week|month|year|weekend|term|season)|tomorrow|tonight)\b", re.IGNORECASE
+)
+
+
+def _only_says_when(fact: str, memory: str, new: set[str], old: set[str]) -> bool:
+    """The fact moves something *to* a day, a month or an amount, and that is all it brings anew,
+    where the memory has no value of that kind: it says when or how much of the same thing ("vet
+    chamber meetings got moved to thursdays" beside "Is the vice-chair of the county vet chamber";
+    "rent went up to 1200" beside "Rents a flat in Porto"), not the memory's value anew. A change
+    to a word ("switching to early mornings, 6am to 2pm", "nicotine-free for three weeks") is not
+    this: its new value is the word."""
+    if not new or any(value_kind(v) == "name" for v in new) or _same_kind_of_value(new, old):
+        return False
+    if _WHEN_IN_WORDS.search(memory):
+        return False
+    words = re.findall(r"[\w:.'-]+", fold(fact))
+    targets = {fold(v).split()[0] for v in new}
+    for i, word in enumerate(words[:-1]):
+        after = words[i + 2] if words[i + 1] == "the" and i + 2 < len(words) else words[i + 1]
+        ranged = i > 0 and value_kind(words[i - 1]) != "name"  # "6am to 2pm" is a span, not a move
+        if word in ("to", "until", "till") and after in targets and not ranged:
+            return True
+    return False
+
+
 def _same_kind_of_value(new: set[str], old: set[str]) -> bool:
     """Can a value the fact brings stand in for one the memory has (the same kind of value)?"""
     return bool({value_kind(v) for v in new} & {value_kind(v) for v in old})
@@ -270,11 +302,12 @@ def compare(fact: Fact, memory: Existing, similarity: float | None) -> Compariso
     if framed is not None:
         return framed
     kinds = attributes(fact.text) & attributes(memory.text)
-    if kinds and (fact.subject or subject or clash):
-        answers_clash = any(
-            answers(fact.text, k) and answers(memory.text, k) and not answers(fact.text, k) & answers(memory.text, k)
-            for k in kinds
-        )
+    answers_clash = _answers_clash(fact.text, memory.text, kinds)
+    # only a day, a month or an amount where the memory has none: when or how much, not a new value
+    says_when = not answers_clash and _only_says_when(
+        fact.text, memory.text, fact_values - memory_values, memory_values
+    )
+    if kinds and (fact.subject or subject or clash) and not says_when:
         new_value = (
             clash or answers_clash or (bool(CHANGE.search(fact.text)) and not fact_values <= memory_values | {""})
         )
@@ -316,7 +349,12 @@ def compare(fact: Fact, memory: Existing, similarity: float | None) -> Compariso
         return Comparison(True, True, False, 1.0 + cosine, "close in meaning, new value")
     # a value where the memory has none may be a change ("switched to an osteopath"); beside values
     # of other kinds only, it is something more about the same thing
-    if changed and cosine >= CHANGE_COSINE and (swapped or (fact_values - memory_values and not memory_values)):
+    if (
+        changed
+        and cosine >= CHANGE_COSINE
+        and (swapped or (fact_values - memory_values and not memory_values))
+        and not says_when
+    ):
         return Comparison(True, True, False, 1.0 + cosine, "a change to something close in meaning")
     dropped = changed and bool(memory_values - fact_values)  # "… JavaScript now" vs "TypeScript over JavaScript"
     if dropped and (cosine >= 0.75 or coverage >= 0.6):

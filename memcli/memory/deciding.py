@@ -220,12 +220,17 @@ def brought_back(doubted: list[Doubted], judge: Judge, sentences: list[dict[str,
     back = []
     for fact, rule, clause in doubted:
         probabilities = judge.kind(fact)
-        if probabilities is None or probabilities["fact"] < judge.thresholds.keep_doubted:
+        if probabilities is None:
             continue
-        back.append(fact)
+        sure = probabilities["fact"] >= judge.thresholds.keep_doubted
+        if sure:
+            back.append(fact)
         for sentence in sentences:
-            if not sentence["kept"] and sentence["why"] == rule and sentence["text"] == clause:
-                sentence.update(kept=True, fact=fact.text, why=f"the model overrules {rule!r}", p=probabilities)
+            if not sentence["kept"] and sentence["why"] == rule and sentence["text"] == clause and "p" not in sentence:
+                # the head's numbers are shown either way: why it stayed dropped is explained too
+                if sure:
+                    sentence.update(kept=True, fact=fact.text, why=f"the model overrules {rule!r}")
+                sentence["p"] = probabilities
                 break
     return back
 
