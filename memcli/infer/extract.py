@@ -261,7 +261,7 @@ def _correct(reading: _Reading, draft: Draft) -> bool:
         reading.step("correct", fix.rule, draft.raw, fixed)
     else:
         reading.result.corrections.append(fix)  # about something stored earlier
-        reading.step("correct", f"{fix.rule}: for the stored memories", draft.raw, f"{fix.old} -> {fix.new}")
+        reading.step("correct", f"{fix.rule}: for the stored memories", draft.raw, f"{fix.new} in place of {fix.old}")
     return True
 
 
