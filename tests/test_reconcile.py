@@ -75,6 +75,18 @@ def decide(stored: list[str], message: str, similarity=None) -> list[tuple[str, 
                 )
             ],
         ),
+        # ... also when it says when the change happened (the issue's own example: the job stays)
+        (
+            ["Sister Maya lives in Oslo and works as a marine biologist"],
+            "My sister Maya moved to Bergen last month",
+            [
+                (
+                    UPDATE,
+                    "Sister Maya lives in Oslo and works as a marine biologist",
+                    "Sister Maya lives in Bergen and works as a marine biologist",
+                )
+            ],
+        ),
         # the same fact again changes nothing, change word or not
         (
             ["Sister Maya lives in Oslo and works as a marine biologist"],

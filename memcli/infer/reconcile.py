@@ -14,7 +14,7 @@ nothing new -> NONE; otherwise ADD.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 
 from memcli.infer.attributes import answers, attributes
@@ -88,10 +88,25 @@ def _restated(old: str, fact: Fact) -> str:
     return _restated_one(old, fact)
 
 
+# When the change happened, relative to saying it: never part of the new value ("moved to Bergen
+# last month" swaps Oslo for Bergen in "lives in Oslo and works as a marine biologist"; kept whole,
+# the job would be gone). The memory's date says when it was said.
+_WHEN_IT_CHANGED = re.compile(
+    r",?\s*\b(?:(?:last|past)\s+(?:week|month|year|weekend)|yesterday|recently|lately|a (?:few )?(?:days|weeks|months) ago)\b",
+    re.IGNORECASE,
+)
+
+
 def _restated_one(old: str, fact: Fact) -> str:
     """The new memory's text. A short change of one value ("we've relocated to Bristol" after
     "Is based in Edinburgh") keeps the stored wording with the value swapped ("Is based in
     Bristol"): it reads as the fact, and finds the same questions. Anything more, as said."""
+    swapped = _swapped(old, replace(fact, text=_WHEN_IT_CHANGED.sub("", fact.text).strip()))
+    return swapped if swapped is not None else _with_relation(old, fact.text)
+
+
+def _swapped(old: str, fact: Fact) -> str | None:
+    """`old` with its one value swapped for the fact's, or None when the fact says more than that."""
     subject = subject_of(old)
     old_only = _values(old, subject) - _values(fact.text, fact.subject)
     new_only = _values(fact.text, fact.subject) - _values(old, subject)
@@ -108,14 +123,14 @@ def _restated_one(old: str, fact: Fact) -> str:
     )
     unsaid -= _VERB_STEMS
     if unsaid and not attributes(old) & attributes(fact.text):
-        return _with_relation(old, fact.text)
+        return None
     if len(old_only) != 1 or len(new_only) != 1 or extra or shared:  # "from Neovim to Helix" names the old one too
-        return _with_relation(old, fact.text)
+        return None
     (old_value,), (new_value,) = old_only, new_only
     found_old = re.search(rf"(?<!\w){re.escape(old_value)}(?!\w)", old, re.IGNORECASE)
     found_new = re.search(rf"(?<!\w){re.escape(new_value)}(?!\w)", fact.text, re.IGNORECASE)
     if not found_old or not found_new or "[[" in found_old.group(0):
-        return _with_relation(old, fact.text)
+        return None
     return old[: found_old.start()] + found_new.group(0) + old[found_old.end() :]
 
 
