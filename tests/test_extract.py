@@ -272,30 +272,11 @@ def _rule_examples() -> list:  # noqa: ANN202
 
     cases = []
     for rule in (*SENTENCE_RULES, *CLAUSE_RULES):
-        cases += [
-            pytest.param(_drops, rule, text, True, id=f"drop {rule.name}: acts on {text!r}") for text in rule.drops
-        ]
-        cases += [
-            pytest.param(_drops, rule, text, False, id=f"drop {rule.name}: leaves {text!r}") for text in rule.keeps
-        ]
+        cases += _both(_drops, "drop", rule, rule.drops, rule.keeps)
     for rule in RETRACT_RULES:
-        cases += [
-            pytest.param(_retracts, rule, example, True, id=f"retract {rule.name}: acts on {example[0]!r}")
-            for example in rule.retracts
-        ]
-        cases += [
-            pytest.param(_retracts, rule, text, False, id=f"retract {rule.name}: leaves {text!r}")
-            for text in rule.leaves
-        ]
+        cases += _both(_retracts, "retract", rule, rule.retracts, rule.leaves)
     for rule in CORRECT_RULES:
-        cases += [
-            pytest.param(_corrects, rule, example, True, id=f"correct {rule.name}: acts on {example[0]!r}")
-            for example in rule.corrects
-        ]
-        cases += [
-            pytest.param(_corrects, rule, text, False, id=f"correct {rule.name}: leaves {text!r}")
-            for text in rule.leaves
-        ]
+        cases += _both(_corrects, "correct", rule, rule.corrects, rule.leaves)
     for name, turns in SEGMENTS.items():
         cases += [
             pytest.param(_segments, name, example, True, id=f"segment {name}: {example[0]!r}") for example in turns
@@ -305,6 +286,15 @@ def _rule_examples() -> list:  # noqa: ANN202
             pytest.param(_rewrites, name, example, True, id=f"rewrite {name}: {example[0]!r}") for example in examples
         ]
     return cases
+
+
+def _both(check, stage: str, rule, acts_on, leaves) -> list:  # noqa: ANN001
+    """One case per example a rule must act on and per near miss it must leave alone."""
+    said = [example if isinstance(example, str) else example[0] for example in acts_on]
+    return [
+        pytest.param(check, rule, example, True, id=f"{stage} {rule.name}: acts on {text!r}")
+        for example, text in zip(acts_on, said, strict=True)
+    ] + [pytest.param(check, rule, text, False, id=f"{stage} {rule.name}: leaves {text!r}") for text in leaves]
 
 
 def _drops(rule, text: str, acts: bool) -> None:

@@ -83,7 +83,7 @@ class _Reading:
     def step(self, stage: str, rule: str, text: str, out: str = "") -> None:
         self.result.trace.append(Step(stage, rule, text, out))
 
-    def drop(self, stage: str, text: str, rule: str) -> None:
+    def drop(self, stage: str, rule: str, text: str) -> None:
         self.result.dropped.append((text, rule))
         self.step(stage, rule, text)
 
@@ -293,13 +293,10 @@ def attribute_correction(sentence: str, facts: list[Fact], correcting: bool = Fa
 def _apply_correction(fix: Correction, facts: list[Fact]) -> str | None:
     """Replace the old value in the latest fact of this message that has it; that fact's new text."""
     for old in (fix.old, re.sub(r"^the\s+", "", fix.old, flags=re.IGNORECASE)):
-        for i in range(len(facts) - 1, -1, -1):
-            fact = facts[i]
-            position = fact.text.casefold().find(old.casefold())
-            if position >= 0 and old:
-                new = fix.new if old == fix.old else re.sub(r"^the\s+", "", fix.new, flags=re.IGNORECASE)
-                facts[i] = replace(fact, text=fact.text[:position] + new + fact.text[position + len(old) :])
-                return facts[i].text
+        new = fix.new if old == fix.old else re.sub(r"^the\s+", "", fix.new, flags=re.IGNORECASE)
+        fixed = _swap_latest(facts, re.compile(f"(?P<old>{re.escape(old)})", re.IGNORECASE), new) if old else None
+        if fixed:
+            return fixed
     return None
 
 
@@ -325,7 +322,7 @@ def _retract(reading: _Reading, draft: Draft) -> bool:
         return False
     if ANAPHORIC_TARGET.match(found.target or "it") or not content_words(found.target):
         if not reading.context:  # "forget that" with nothing the user said before: nothing to forget
-            reading.drop("retract", draft.raw, "a retraction of nothing the user said")
+            reading.drop("retract", "a retraction of nothing the user said", draft.raw)
             return True
         found = replace(found, target=" ".join(reading.context[-3:] + [draft.text]), sweeping=False)
     reading.result.retractions.append(found)
@@ -341,7 +338,7 @@ def _drop_and_rewrite(reading: _Reading, draft: Draft) -> None:
     """The sentence's drop rules, then each clause's, then the normal form of what is left."""
     sentence = draft.text
     if SARCASM.search(draft.raw):
-        reading.drop("drop", draft.raw, "sarcasm")
+        reading.drop("drop", "sarcasm", draft.raw)
         return
     if is_question(sentence) and re.match(r"^(?:do you |you )?(?:remember|recall|know)\b", sentence, re.IGNORECASE):
         reading.asked_to_recall = True
@@ -356,7 +353,7 @@ def _drop_and_rewrite(reading: _Reading, draft: Draft) -> None:
     reason = sentence_dropped(sentence)
     kept = False
     if reason:
-        reading.drop("drop", draft.raw, reason)
+        reading.drop("drop", reason, draft.raw)
     else:
         before = statement_before_question(sentence)
         if before:
@@ -381,7 +378,7 @@ def _clause(reading: _Reading, draft: Draft, clause: str) -> bool:
     """One clause through the drop rules and the rewrite; True when it was kept as a new fact."""
     reason = why_dropped(clause, draft.note)
     if reason and reason not in SOFT_RULES:
-        reading.drop("drop", clause, reason)
+        reading.drop("drop", reason, clause)
         return False
     reading.person = _person_named(clause) or reading.person
     text, rule = normalised(clause, reading.person)
@@ -389,7 +386,7 @@ def _clause(reading: _Reading, draft: Draft, clause: str) -> bool:
         text = text[:1].upper() + text[1:]
     if not (text and content_words(text)):
         if reason:
-            reading.drop("drop", clause, reason)
+            reading.drop("drop", reason, clause)
         else:
             reading.step("rewrite", "no words left", clause)
         return False
@@ -398,7 +395,7 @@ def _clause(reading: _Reading, draft: Draft, clause: str) -> bool:
     reading.step("rewrite", rule, clause, text)
     if reason:  # a soft rule's drop: the keep head may bring it back
         reading.result.doubted.append(Doubted(fact, reason, clause))
-        reading.drop("drop", clause, reason)
+        reading.drop("drop", reason, clause)
         return False
     return _keep(reading, fact)
 

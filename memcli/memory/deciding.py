@@ -48,7 +48,7 @@ class Decided(NamedTuple):
     decisions: list[Decision]
     known_vectors: dict[str, np.ndarray]  # the texts embedded on the way (the index reuses them)
     sentences: list[dict[str, Any]]  # --explain: each sentence, kept or dropped, and why
-    trace: list[dict[str, str]] = []  # --explain: what each stage of extraction did, in order
+    trace: list[dict[str, str]]  # --explain: what each stage of extraction did, in order
 
 
 class Decider(Protocol):
@@ -74,9 +74,11 @@ class Reading:
     def known_vectors(self) -> dict[str, np.ndarray]:
         return {} if self.vectors is None else dict(zip(self.texts, self.vectors, strict=True))
 
+    def trace(self) -> list[dict[str, str]]:
+        return [step.as_dict() for step in self.extraction.trace]
+
     def decided(self) -> Decided:
-        trace = [step.as_dict() for step in self.extraction.trace]
-        return Decided(self.decisions, self.known_vectors(), self.sentences, trace)
+        return Decided(self.decisions, self.known_vectors(), self.sentences, self.trace())
 
 
 def _dated(when: str | None) -> str | None:
@@ -185,7 +187,7 @@ class LLMDecider:
             {"text": why, "kept": False, "why": "an LLM decision dropped"} for why in dropped
         ]
         known = {} if vectors is None else dict(zip(texts, vectors, strict=True))
-        return Decided(result.decisions, known, sentences, rules.decided().trace)
+        return Decided(result.decisions, known, sentences, rules.trace())
 
 
 def judge_for(
