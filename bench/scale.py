@@ -3,10 +3,12 @@
 For each size, in a fresh process (so memory figures do not mix):
   build     index build from scratch (`Memory.reindex()` over files already on disk), seconds
   warm      search latency in a warm process, p50 / p95 over 200 queries (freshness check included)
-  cold      `mem search` wall time in a new process, median of 5
+  cold      `mem search` wall time in a new process (the results table, as a person sees it),
+            median of 5
   daemon    the same `mem search` while a `mem watch` of the vault runs and answers it over
-            .mem/serve.sock, median of 5; ratio = daemon / cold (same run, same queries), next to
-            `import memcli.cli` (Python + typer + rich: paid by any `mem` call) in the same run
+            .mem/serve.sock (it draws the table too), median of 5; ratio = daemon / cold (same
+            run, same queries), next to `import memcli.cli.commands` (Python + typer + rich: what
+            a call the daemon does not answer pays) in the same run
   add       `Memory.add` latency in a warm process: verbatim (infer=False) median, and with
             extraction + reconciliation (infer=True, no LLM) p50 / p95, over `--adds` statements
   rss       peak resident memory of the process that built, searched, added and ran the baseline
@@ -234,7 +236,6 @@ def cold_search(folder: Path, runs: int, env: dict[str, str] | None = None) -> l
                 synthetic_queries(runs, seed=i)[0],
                 "-u",
                 "ray",
-                "--json",
             ],
             capture_output=True,
             text=True,
@@ -247,12 +248,14 @@ def cold_search(folder: Path, runs: int, env: dict[str, str] | None = None) -> l
 
 
 def cli_startup(runs: int) -> list[float]:
-    """`import memcli.cli` in new processes: Python, typer and rich, what any `mem` call pays before
-    it parses its arguments (same run; `mem --help` is no floor: rich lays out every command)."""
+    """`import memcli.cli.commands` in new processes: Python, typer and rich, what a `mem` call the
+    daemon does not answer pays before it parses its arguments (same run; `mem --help` is no
+    floor: rich lays out every command). A call the daemon answers never imports them
+    (memcli.cli.front)."""
     times = []
     for _ in range(runs):
         t0 = time.perf_counter()
-        subprocess.run([sys.executable, "-c", "import memcli.cli"], capture_output=True, check=True)
+        subprocess.run([sys.executable, "-c", "import memcli.cli.commands"], capture_output=True, check=True)
         times.append(time.perf_counter() - t0)
     return times
 
@@ -361,7 +364,8 @@ def main() -> None:
         " same process and data; p95 ratio = warm p95 / base p95; infer = Memory.add with extraction and"
         " reconciliation (no LLM), warm; cold = `mem search` in a new process, in-process (MEM_DAEMON=off);"
         " daemon = the same while `mem watch` runs and answers it; ratio = daemon / cold;"
-        " import = `python -c 'import memcli.cli'`, what any `mem` call pays first, same run."
+        " import = `python -c 'import memcli.cli.commands'` (typer + rich), what a call the daemon does not"
+        " answer pays first, same run; cold and daemon print the results table (the daemon draws it)."
     )
     for r in rows:
         if r["daemon_served"] < args.cold_runs:

@@ -1,6 +1,6 @@
 """`python -m memcli` runs the `mem` command."""
 
-from memcli.cli.commands import main
+from memcli.cli.front import main
 
 if __name__ == "__main__":
     main()

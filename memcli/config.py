@@ -6,11 +6,9 @@ or environment must say so."""
 from __future__ import annotations
 
 import dataclasses
-import ipaddress
 import logging
 import os
 import tomllib
-import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -156,6 +154,9 @@ def read_user_config(env: Mapping[str, str]) -> dict[str, Any]:
 
 
 def _on_this_machine(url: str) -> bool:
+    import ipaddress  # only when an LLM endpoint is set: not on every `mem` call's path
+    import urllib.parse
+
     host = urllib.parse.urlsplit(url).hostname or ""
     if host == "localhost":
         return True

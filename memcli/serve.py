@@ -4,8 +4,8 @@ for CLI processes over a unix socket in `.mem/`, through the same Memory methods
 The wire: one request per connection; each message is one line of UTF-8 JSON carrying the
 protocol version `v` and the client's request `id`, which every answer repeats.
 
-    client -> {"v", "id", "op", "args", "kwargs", "vault", "settings"}
-    daemon -> {"v", "id", "ok": result} | {"v", "id", "error": {"type", "message"}}
+    client -> {"v", "id", "op", "args", "kwargs", "vault", "settings"[, "show": screen]}
+    daemon -> {"v", "id", "ok": result[, "shown": text]} | {"v", "id", "error": {"type", "message"}}
             | {"v", "id", "unserved": why}           the client answers in-process instead
     add:    daemon -> {"v", "id", "ready": true}     the memory lock is held, nothing written yet
             client -> {"v", "id", "go": true}        only now may the daemon write
@@ -16,6 +16,11 @@ daemon is sure not to write. Before "go" the daemon has written nothing, and wit
 client timed out, died, or fell back) it never will. After sending "go" the client never falls
 back: if the daemon dies then, it says the memory may or may not be saved, once.
 
+"show": the CLI's front door (memcli.cli.front) asks for the result drawn as it would draw it
+on its terminal (`screen`: what it measured of it); the daemon draws it with the hook `mem watch`
+gave it (the CLI's render functions) and sends the text with the result. A daemon without the
+hook, or whose drawing fails, sends the result alone and the client draws it.
+
 Who may talk: the socket is 0600 and the daemon checks each peer's uid (SO_PEERCRED, Linux);
 the client checks the daemon's the same way. Where the peer cannot be checked, nothing serves.
 This module imports nothing heavy at module level: the CLI's client (memcli.cli.remote) uses it.
@@ -25,7 +30,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import inspect
 import json
 import logging
 import os
@@ -192,10 +196,13 @@ class Server:
         lock: threading.RLock,
         limits: Limits = LIMITS,
         before: Callable[[], None] | None = None,
+        show: Callable[[dict[str, Any], Any], str] | None = None,
     ) -> None:
         """`before`: run ahead of each call, with `lock` held (the watcher indexes what it was told
-        of and has not indexed yet)."""
+        of and has not indexed yet). `show(screen, result)`: the result drawn for a client's
+        screen (the CLI's renderer: this module knows nothing of how output looks)."""
         self.memory = memory
+        self.show = show
         self.lock = lock
         self.before = before or (lambda: None)
         self.limits = limits
@@ -297,6 +304,7 @@ class Server:
                 reply = self._call(request_id, op, args, kwargs)
             finally:
                 self.lock.release()
+            self._draw(reply, request.get("show"))
         except TooLarge as err:
             reply = self._reply(request_id, unserved=str(err))
         except _Unserved as err:
@@ -304,6 +312,15 @@ class Server:
         except (TimeoutError, ConnectionError, ValueError):
             return  # a client that sent no whole request (or no "go") gets no answer
         self._send(conn, reply)
+
+    def _draw(self, reply: dict[str, Any], screen: Any) -> None:
+        """Add the result as the client asked to see it; when that fails, the client draws it."""
+        if "ok" not in reply or not isinstance(screen, dict) or self.show is None:
+            return
+        try:
+            reply["shown"] = self.show(screen, reply["ok"])
+        except Exception as err:  # noqa: BLE001 - the result still goes back; the client draws it
+            log.warning("mem watch: could not draw a %s for the CLI (%s)", screen.get("view"), type(err).__name__)
 
     def _send(self, conn: socket.socket, message: dict[str, Any]) -> None:
         conn.settimeout(self.limits.answer_s)  # not what the last read left: a big answer takes a while
@@ -336,6 +353,8 @@ class Server:
             raise _Unserved("another vault")
         if request.get("settings") != self.key:
             raise _Unserved("settings differ from this mem watch's (MEM_* variables, config)")
+        import inspect  # the daemon's side only: the CLI's client imports this module too
+
         try:
             inspect.signature(getattr(self.memory, op)).bind(*args, **kwargs)
         except TypeError as err:

@@ -131,10 +131,13 @@ class Watcher:
         serve: bool = False,
         consolidate_every: float | None = None,
         on_consolidated: Callable[[dict[str, Any]], None] | None = None,
+        show: Callable[[dict[str, Any], Any], str] | None = None,
     ) -> None:
-        """`serve`: also answer CLI queries over `.mem/serve.sock` (memcli.serve) while watching.
+        """`serve`: also answer CLI queries over `.mem/serve.sock` (memcli.serve) while watching,
+        drawing results for the CLI with `show` (memcli.serve.Server).
         `consolidate_every` (seconds): plan a consolidation that often (see consolidate_now)."""
         self.memory = memory
+        self.show = show
         self.consolidate_every = consolidate_every
         self.on_consolidated = on_consolidated or (lambda plan: None)
         self.serve = serve
@@ -279,7 +282,7 @@ class Watcher:
 
     def _start_server(self) -> None:
         """Serve CLI queries; when this vault cannot be served, watch anyway and say why."""
-        server = Server(self.memory, self.lock, before=self.catch_up)
+        server = Server(self.memory, self.lock, before=self.catch_up, show=self.show)
         try:
             server.start()
         except (OSError, ValueError) as err:

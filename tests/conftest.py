@@ -75,13 +75,15 @@ def fake_embedder() -> FakeEmbedder:
 
 
 @contextlib.contextmanager
-def running_watch(vault: Path) -> Iterator[Watcher]:
-    """A `mem watch` of `vault` serving CLI queries, in a thread of this process."""
+def running_watch(vault: Path, draws: bool = True) -> Iterator[Watcher]:
+    """A `mem watch` of `vault` serving CLI queries, in a thread of this process; `draws`: it draws
+    results for the CLI's front door as `mem watch` does (else the front door draws them)."""
+    from memcli.cli.render import shown
     from memcli.watch import Watcher
 
     Memory(vault=vault).init()
     started = threading.Event()
-    watcher = Watcher(Memory(vault=vault), on_start=started.set, serve=True)
+    watcher = Watcher(Memory(vault=vault), on_start=started.set, serve=True, show=shown if draws else None)
     thread = threading.Thread(target=watcher.run, daemon=True)
     thread.start()
     assert started.wait(30) and watcher.server is not None, watcher.not_serving

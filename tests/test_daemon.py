@@ -6,10 +6,12 @@ answer in time, and nothing is written twice."""
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import logging
 import os
 import queue
+import re
 import signal
 import socket
 import subprocess
@@ -22,10 +24,12 @@ from typing import Any
 
 import pytest
 from conftest import running_watch
+from typer.core import TyperArgument, TyperOption
+from typer.main import get_command
 from typer.testing import CliRunner
 
 from memcli import Memory
-from memcli.cli import remote
+from memcli.cli import front, remote
 from memcli.cli.commands import app
 from memcli.config import load_settings
 from memcli.serve import LIMITS, PROTOCOL, Limits, LineReader, encode, settings_key, short_address, socket_path
@@ -499,3 +503,168 @@ def test_a_watcher_that_does_not_serve_removes_a_socket_an_earlier_one_left(vaul
     finally:
         watcher.stop()
         thread.join(30)
+
+
+# -- the front door: a served call never imports typer -------------------------------------------
+
+
+def front_door(vault: Path, *args: str) -> tuple[object, str, str]:
+    """(exit code, stdout, stderr) of memcli.cli.front reading `mem --vault VAULT ARGS`."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = front.answer(["--vault", str(vault), *args])
+    return code, out.getvalue(), err.getvalue()
+
+
+@pytest.mark.parametrize("draws", [True, False], ids=["the daemon draws", "the front door draws"])
+@pytest.mark.parametrize("args", READS, ids=lambda args: " ".join(args))
+def test_the_front_door_prints_what_the_typer_app_prints_in_process(
+    vault: Path, main_log: list[str], args: list[str], draws: bool
+) -> None:
+    ids = seed(vault)
+    args = [a.format(**ids) for a in args]
+    main_log.clear()
+    cold = mem_cli(vault, *args, env={"MEM_DAEMON": "off"})
+    cold_log, main_log[:] = list(main_log), []
+    with running_watch(vault, draws=draws) as watcher:
+        assert watcher.server is not None
+        code, out, err = front_door(vault, *args)
+        assert watcher.server.served == 1  # answered by the daemon, not by typer after all
+    assert (code, out, err, main_log) == (cold.exit_code, cold.stdout, cold.stderr, cold_log)
+
+
+def test_the_daemon_draws_for_the_terminal_the_cli_measured(vault: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Width, colours and box characters come from the client's terminal, not the daemon's."""
+    seed(vault)
+    monkeypatch.setenv("COLUMNS", "60")
+    monkeypatch.setenv("FORCE_COLOR", "1")
+    monkeypatch.setenv("TERM", "xterm-256color")
+    with running_watch(vault) as watcher:
+        code, out, _ = front_door(vault, "list")
+        assert watcher.server is not None and watcher.server.served == 1
+    assert code == 0 and "\x1b[" in out  # coloured, as rich colours a forced terminal
+    assert max(len(line) for line in re.sub(r"\x1b\[[0-9;]*m", "", out).splitlines()) <= 60
+    monkeypatch.setenv("COLUMNS", "120")
+    with running_watch(vault):
+        wide = front_door(vault, "list")[1]
+    assert max(len(line) for line in re.sub(r"\x1b\[[0-9;]*m", "", wide).splitlines()) > 60
+
+
+def test_an_add_through_the_front_door_is_written_once(vault: Path) -> None:
+    with running_watch(vault) as watcher:
+        code, out, err = front_door(vault, "add", "prefers pnpm over npm", "-u", "ray", "--tag", "tools")
+        assert watcher.server is not None and watcher.server.served == 1
+        again = front_door(vault, "add", "prefers pnpm over npm", "-u", "ray")
+    assert (code, err) == (0, "") and out.startswith("Added m-") and out.rstrip().endswith("prefers pnpm over npm")
+    assert len(memory_files(vault)) == 1 and again[1].startswith("Already known m-")
+    assert Memory(vault=vault).get_all(user_id="ray")["results"][0]["tags"] == ["tools"]
+
+
+def test_an_add_the_daemon_refuses_is_one_line_on_stderr(vault: Path) -> None:
+    cold = mem_cli(vault, "add", "my key is AKIAIOSFODNN7EXAMPLE", "--no-infer", env={"MEM_DAEMON": "off"})
+    with running_watch(vault):
+        code, out, err = front_door(vault, "add", "my key is AKIAIOSFODNN7EXAMPLE", "--no-infer")
+    assert (code, out, err) == (1, "", cold.stderr) and err.count("\n") == 1
+    assert memory_files(vault) == []
+
+
+def test_with_no_daemon_the_front_door_prints_nothing_and_typer_asks_no_second_time(
+    vault: Path, silent: list[bytes], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A daemon that does not answer is waited for once: the typer app then runs in-process."""
+    monkeypatch.setattr(remote, "_gave_up", False)  # restored after the test: main() sets it
+    monkeypatch.setattr(remote, "LIMITS", Limits(answer_s=0.3))
+    monkeypatch.setattr(sys, "argv", ["mem", "--vault", str(vault), "add", "likes tea", "--no-infer"])
+    with pytest.raises(SystemExit) as done:
+        front.main()
+    assert done.value.code == 0 and capsys.readouterr().out.startswith("Added m-")
+    assert len(silent) == 1 and len(memory_files(vault)) == 1  # asked once; written once, in-process
+
+
+def test_the_front_door_reads_each_option_as_the_typer_app_declares_it() -> None:
+    """Same spellings, same kinds, same defaults; an option it does not read is typer's."""
+    group = get_command(app)
+    assert [p.opts for p in group.params] == [["--vault"]]  # the root options it reads
+    not_read = {"search": set(), "get": set(), "list": set(), "context": {"--write"}, "add": {"--messages"}}
+    for name, command in front.COMMANDS.items():
+        declared = group.commands[name]  # type: ignore[attr-defined]
+        arguments = [p.name for p in declared.params if isinstance(p, TyperArgument)]
+        assert arguments == ([command.positional] if command.positional else []), name
+        blank, seen = command.blank(), set()
+        for param in (p for p in declared.params if isinstance(p, TyperOption)):
+            kind = (
+                front.FLAG
+                if param.is_flag
+                else front.MANY
+                if param.multiple
+                else front.INT
+                if param.bare_type() == "int"
+                else front.STR
+            )
+            for spelling in param.opts:
+                if spelling in not_read[name]:
+                    assert spelling not in command.options
+                    continue
+                seen.add(spelling)
+                assert command.options[spelling] == (param.name, kind), (name, spelling)
+                default = list(param.default) if isinstance(param.default, (list, tuple)) else param.default
+                assert blank[param.name] == default, (name, spelling)
+        assert seen == set(command.options), name
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        [],
+        ["search"],
+        ["search", "a", "b"],
+        ["search", "tea", "--help"],
+        ["search", "tea", "-uray"],
+        ["search", "--", "-tea"],
+        ["search", "tea", "-k", "ten"],
+        ["search", "tea", "-k", "3.0"],
+        ["search", "tea", "-u=ray"],
+        ["search", "tea", "-k"],
+        ["search", "tea", "-u", "-a"],
+        ["search", "tea", "--json=yes"],
+        ["search", "tea\udcff"],
+        ["get", "--json"],
+        ["list", "extra"],
+        ["context", "--write", "AGENTS.md"],
+        ["add", "-"],
+        ["add", "x", "--messages", "chat.json"],
+        ["add", "x", "--meta", "novalue"],
+        ["search", "tea", "--vault", "elsewhere"],
+        ["--vault"],
+        ["watch"],
+        ["forget", "m-1"],
+    ],
+    ids=lambda argv: " ".join(argv) or "(nothing)",
+)
+def test_command_lines_the_front_door_is_not_sure_of_are_left_to_typer(vault: Path, argv: list[str]) -> None:
+    assert front_door(vault, *argv) == (None, "", "")
+
+
+def test_the_front_door_reads_a_command_line_as_click_does() -> None:
+    line = ["--vault=v", "search", "-u", "ann", "tea", "--user=ray", "-k", "3", "--all", "--as-of", "2026-01-01"]
+    vault, name, values = front.read_argv(line)
+    assert (vault, name) == ("v", "search")
+    assert front.CALLS[name][1](values) == (
+        ["tea"],
+        {"user_id": "ray", "agent_id": None, "run_id": None, "limit": 3}
+        | {"include_all": True, "explain": False, "as_of": "2026-01-01"},
+    )
+    _, _, added = front.read_argv(["add", "x", "--tag", "a", "--tag", "b", "--meta", "k=v=w", "--no-infer"])
+    assert front.CALLS["add"][1](added)[1] | {} == {
+        "user_id": None,
+        "agent_id": None,
+        "run_id": None,
+        "metadata": {"k": "v=w"},
+        "infer": False,
+        "tags": ["a", "b"],
+        "source": "cli",
+        "redact": None,
+        "timestamp": None,
+        "replaces": None,
+        "explain": False,
+    }

@@ -38,10 +38,11 @@ def test_importing_the_cli_loads_no_heavy_dependency(module: str) -> None:
 def test_a_call_the_daemon_answers_loads_neither_the_library_nor_the_model(
     vault: Path, serving: Watcher, args: list[str]
 ) -> None:
-    """The point of the warm path: the CLI process pays for Python, typer and rich, no more."""
+    """The point of the warm path: the CLI process pays for Python and mem's front door, no more:
+    neither typer nor rich (the daemon draws the tables), nor the library, nor the model."""
     memory_id = Memory(vault=vault).add("prefers pnpm over npm", infer=False)["results"][0]["id"]
     argv = ["mem", "--vault", str(vault), *(a.format(id=memory_id) for a in args)]
-    unwanted = [*HEAVY, "memcli.memory", "memcli.index", "memcli.infer", "frontmatter", "yaml"]
+    unwanted = [*HEAVY, "memcli.memory", "memcli.index", "memcli.infer", "frontmatter", "yaml", "typer", "rich"]
     probe = (
         "import atexit, json, sys\n"
         f"atexit.register(lambda: print('LOADED', json.dumps([m for m in {unwanted!r} if m in sys.modules])))\n"

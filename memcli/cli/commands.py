@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import logging
 import signal
 import sys
 from pathlib import Path
@@ -15,7 +14,6 @@ from rich.text import Text
 from memcli.cli import remote, render
 from memcli.cli.options import (
     AgentOpt,
-    CleanFormatter,
     JsonOpt,
     RunOpt,
     State,
@@ -457,6 +455,7 @@ def watch(
         serve=serve,
         consolidate_every=every,
         on_consolidated=lambda plan: render.consolidated(console, plan),
+        show=render.shown,
     )
     # `kill` and service managers stop it with SIGTERM: leave as Ctrl-C does (the socket removed).
     signal.signal(signal.SIGTERM, _interrupt)
@@ -730,11 +729,7 @@ def doctor(
 
 
 def main() -> None:
-    """Entry point of the `mem` console script."""
-    # Library warnings (e.g. "no embedding model") go to stderr as one plain line.
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(CleanFormatter("%(message)s"))
-    logger = logging.getLogger("memcli")
-    logger.addHandler(handler)
-    logger.propagate = False
-    app()
+    """Entry point of the `mem` console script (memcli.cli.front: a served call skips typer)."""
+    from memcli.cli.front import main as front_door
+
+    front_door()

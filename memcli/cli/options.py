@@ -4,8 +4,6 @@
 from __future__ import annotations
 
 import functools
-import json
-import logging
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -16,7 +14,7 @@ import typer
 from memcli.cli import remote
 from memcli.config import Settings, load_settings
 from memcli.errors import InvalidInputError, MemError
-from memcli.guard.outputs import clean, escape_invisible
+from memcli.guard.outputs import clean, json_text
 
 if TYPE_CHECKING:
     from memcli.memory import Memory
@@ -63,18 +61,9 @@ def say(text: str, *, nl: bool = True, err: bool = False) -> None:
     typer.echo(clean(text), nl=nl, err=err)
 
 
-class CleanFormatter(logging.Formatter):
-    """Log lines on stderr are cleaned too: a warning may quote a file name or an error."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        return clean(super().format(record))
-
-
 def print_json(data: Any) -> None:
-    """The library's dict as JSON. Strings keep their value (a parser reads exactly what the
-    library returned), but invisible characters in them are written as \\u escapes, so the
-    bytes that reach a terminal are harmless."""
-    typer.echo(escape_invisible(json.dumps(data, indent=2, ensure_ascii=False)))
+    """The library's dict as JSON (memcli.guard.outputs.json_text)."""
+    typer.echo(json_text(data))
 
 
 def fail(message: str) -> typer.Exit:

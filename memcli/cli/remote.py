@@ -34,12 +34,12 @@ from memcli.serve import (
 )
 
 
-class _Unserved:
+class Unserved:
     def __repr__(self) -> str:
         return "UNSERVED"
 
 
-UNSERVED: Final = _Unserved()  # no daemon answered; run the call in-process
+UNSERVED: Final = Unserved()  # no daemon answered; run the call in-process
 MAYBE_SAVED = (
     "mem watch stopped while saving this; it may or may not be saved: "
     "look with `mem list` (or `mem search`) before adding it again"
@@ -50,27 +50,54 @@ class Declined(Exception):
     """Why no daemon answered (said by `mem watch --status`; a command just runs in-process)."""
 
 
+_gave_up = False  # this process was told no daemon answers (memcli.cli.front asked first)
+
+
 def ask(settings: Settings, op: str, args: list[Any], kwargs: dict[str, Any], limits: Limits = LIMITS) -> Any:
     """Memory.<op>(*args, **kwargs) as the daemon serving this vault answers it, or UNSERVED.
     A MemError the daemon's call raised is raised here, the same type with the same message."""
-    if op not in READS | WRITES or not settings.use_daemon:
+    reply = ask_shown(settings, op, args, kwargs, None, limits)
+    return reply if reply is UNSERVED else reply[0]
+
+
+def ask_shown(
+    settings: Settings,
+    op: str,
+    args: list[Any],
+    kwargs: dict[str, Any],
+    screen: dict[str, Any] | None,
+    limits: Limits = LIMITS,
+) -> Any:
+    """(result, text) as ask's, where text is the result drawn by the daemon on `screen` (what
+    memcli.cli.front measured of this terminal), or None when it drew nothing; or UNSERVED."""
+    if op not in READS | WRITES or not settings.use_daemon or _gave_up:
         return UNSERVED
+    request = {"op": op, "args": args, "kwargs": kwargs, **({"show": screen} if screen is not None else {})}
     try:
-        return _exchange(settings, {"op": op, "args": args, "kwargs": kwargs}, limits)
+        reply = _exchange(settings, request, limits)
     except Declined:
         return UNSERVED
+    shown = reply.get("shown")
+    return reply["ok"], shown if isinstance(shown, str) else None
+
+
+def give_up() -> None:
+    """No daemon answered this process: its later calls run in-process without asking again."""
+    global _gave_up
+    _gave_up = True
 
 
 def status(settings: Settings, limits: Limits = LIMITS) -> dict[str, Any]:
     """The serving daemon's pid, socket, start time and count of requests served; Declined (why
     not) when none serves this vault."""
-    answer = _exchange(settings, {"op": STATUS}, limits)
+    answer = _exchange(settings, {"op": STATUS}, limits)["ok"]
     if not isinstance(answer, dict):
         raise Declined("the daemon's status is not understood")
     return answer
 
 
-def _exchange(settings: Settings, request: dict[str, Any], limits: Limits) -> Any:
+def _exchange(settings: Settings, request: dict[str, Any], limits: Limits) -> dict[str, Any]:
+    """The daemon's reply, with "ok" (the result) in it; Declined, or the call's MemError."""
     path = socket_path(settings.vault / STATE_DIR)
     if not can_check_peers():
         raise Declined("the CLI only talks to mem watch where it can check who is serving (Linux)")
@@ -145,9 +172,9 @@ def _reply(reader: LineReader, request_id: str, seconds: float) -> dict[str, Any
     return reply
 
 
-def _result(reply: dict[str, Any]) -> Any:
-    """The library's return value, or its MemError raised again; the daemon's log lines are
-    logged here, as the in-process call would have logged them."""
+def _result(reply: dict[str, Any]) -> dict[str, Any]:
+    """The reply of a call that returned ("ok"), or its MemError raised again; the daemon's log
+    lines are logged here, as the in-process call would have logged them."""
     for name, level, message in reply.get("log", []):
         logging.getLogger(str(name)).log(int(level), "%s", message)
     if "unserved" in reply:
@@ -165,4 +192,4 @@ def _result(reply: dict[str, Any]) -> Any:
         raise MemError(message)
     if "ok" not in reply:
         raise Declined("an answer without a result")
-    return reply["ok"]
+    return reply

@@ -7,13 +7,14 @@ title, open a hyperlink, reorder a line or style itself with rich markup."""
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import re
 import shlex
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from rich.console import Console, ConsoleOptions, ConsoleRenderable, RenderHook, RenderResult
 from rich.progress import (
@@ -50,15 +51,65 @@ class _CleanEverything(RenderHook):
         return [_Cleaned(renderable) for renderable in renderables]
 
 
-def new_console() -> Console:
+def new_console(file: IO[str] | None = None, environ: dict[str, str] | None = None) -> Console:
     """The console every command prints through: one choke point for terminal safety.
 
     Markup and emoji codes are off, so `[link=…]` or `:warning:` in a memory prints as written;
     a render hook cleans every segment, whatever the renderable (Text, table cell, progress bar).
-    Made per call so that it writes to the sys.stdout of the moment (tests swap it)."""
-    console = Console(highlight=False, markup=False, emoji=False, soft_wrap=False)
+    Made per call so that it writes to the sys.stdout of the moment (tests swap it); `file` and
+    `environ` stand for another process's stdout and environment (shown)."""
+    console = Console(file=file, highlight=False, markup=False, emoji=False, soft_wrap=False, _environ=environ)
     console.push_render_hook(_CleanEverything())
     return console
+
+
+class _Screen(io.StringIO):
+    """Text drawn for another process's stdout: a terminal or not, in its encoding."""
+
+    def __init__(self, isatty: bool, encoding: str) -> None:
+        super().__init__()
+        self._isatty, self._encoding = isatty, encoding
+
+    def isatty(self) -> bool:
+        return self._isatty
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]
+        return self._encoding
+
+
+def shown(screen: dict[str, Any], result: Any) -> str:
+    """The result drawn as the CLI process that measured `screen` (memcli.cli.front.screen) would
+    draw it on its own stdout: the same colours, width and characters, as text. `mem watch` draws
+    for the CLI with this, so a served call prints the same bytes as one run in-process."""
+    env = {str(k): str(v) for k, v in dict(screen.get("env") or {}).items()}
+    file = _Screen(bool(screen.get("isatty")), str(screen.get("encoding") or "utf-8"))
+    console = new_console(file, env)
+    # rich's own reading of the size (Console.size), with the client's terminal for the daemon's
+    columns, lines = (int(v) if v and v.isdigit() else None for v in (env.get("COLUMNS"), env.get("LINES")))
+    tty = screen.get("tty") or (None, None)
+    if columns is None or lines is None:
+        if console.is_dumb_terminal:
+            console.size = (80, 25)
+        else:
+            console.size = (columns or int(tty[0] or 0) or 80, lines or int(tty[1] or 0) or 25)
+    draw(console, screen, result)
+    return file.getvalue()
+
+
+def draw(console: Console, screen: dict[str, Any], result: Any) -> None:
+    """The human view of a served call's result (front.py names it) on `console`."""
+    view = screen.get("view")
+    if view == "search":
+        search(console, result, str(screen.get("query")))
+    elif view == "record":
+        record(console, result)
+    elif view == "listing":
+        listing(console, result)
+    elif view == "added":
+        added(console, result, inferred=bool(screen.get("inferred", True)))
+    else:
+        raise ValueError(f"no view called {view!r}")
 
 
 def one_line(value: object) -> str:

@@ -3,7 +3,9 @@ tries to instruct the reader (prompt injection). Pure functions."""
 
 from __future__ import annotations
 
+import json
 import re
+from typing import Any
 
 # C0/C1 controls except tab and newline; zero-width and bidirectional-format characters (marks,
 # embeddings, overrides, isolates) that can hide or reorder text on screen.
@@ -32,6 +34,12 @@ def escape_invisible(text: str) -> str:
     a terminal shows six harmless ASCII characters.
     """
     return _INVISIBLE.sub(lambda match: f"\\u{ord(match.group(0)):04x}", text)
+
+
+def json_text(data: Any) -> str:
+    """The library's result as the CLI prints it with --json: indented, strings as they are, but
+    invisible characters escaped (escape_invisible), so the bytes that reach a terminal are harmless."""
+    return escape_invisible(json.dumps(data, indent=2, ensure_ascii=False))
 
 
 def looks_like_injection(text: str) -> bool:
