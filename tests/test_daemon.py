@@ -568,11 +568,9 @@ def test_an_add_the_daemon_refuses_is_one_line_on_stderr(vault: Path) -> None:
     assert memory_files(vault) == []
 
 
-def test_with_no_daemon_the_front_door_prints_nothing_and_typer_asks_no_second_time(
+def test_a_daemon_that_does_not_answer_the_front_door_is_asked_once_and_the_call_runs_here(
     vault: Path, silent: list[bytes], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """A daemon that does not answer is waited for once: the typer app then runs in-process."""
-    monkeypatch.setattr(remote, "_gave_up", False)  # restored after the test: main() sets it
     monkeypatch.setattr(remote, "LIMITS", Limits(answer_s=0.3))
     monkeypatch.setattr(sys, "argv", ["mem", "--vault", str(vault), "add", "likes tea", "--no-infer"])
     with pytest.raises(SystemExit) as done:
@@ -633,7 +631,6 @@ def test_the_front_door_reads_each_option_as_the_typer_app_declares_it() -> None
         ["context", "--write", "AGENTS.md"],
         ["add", "-"],
         ["add", "x", "--messages", "chat.json"],
-        ["add", "x", "--meta", "novalue"],
         ["search", "tea", "--vault", "elsewhere"],
         ["--vault"],
         ["watch"],
@@ -643,6 +640,16 @@ def test_the_front_door_reads_each_option_as_the_typer_app_declares_it() -> None
 )
 def test_command_lines_the_front_door_is_not_sure_of_are_left_to_typer(vault: Path, argv: list[str]) -> None:
     assert front_door(vault, *argv) == (None, "", "")
+
+
+@pytest.mark.parametrize(
+    "argv", [["add", "x", "--meta", "novalue"], ["search", " "], ["list", "-k", "0"], ["get", "m-0000000000"]]
+)
+def test_bad_input_through_the_front_door_is_the_typer_apps_one_line(vault: Path, argv: list[str]) -> None:
+    Memory(vault=vault).init()
+    typed = mem_cli(vault, *argv)
+    assert front_door(vault, *argv) == (1, "", typed.stderr) and typed.exit_code == 1
+    assert typed.stderr.startswith("error: ") and typed.stderr.count("\n") == 1 and memory_files(vault) == []
 
 
 def test_the_front_door_reads_a_command_line_as_click_does() -> None:

@@ -145,6 +145,21 @@ def test_fast_embedder_batches_and_handles_empty_input() -> None:
     assert vectors.shape == (5, 384)
 
 
+def test_a_process_that_goes_on_embedding_moves_to_the_optimised_session() -> None:
+    """A query or two runs on the quick session (cheap to build); a batch, or the QUICK_RUNS-th
+    call, builds the optimised one, which then answers everything and the quick one is let go."""
+    model = BundledEmbedder(threads=1)
+    first = model.embed_query("which package manager?")
+    assert model._quick is not None and model._optimised is None
+    for _ in range(embed.QUICK_RUNS):
+        model.embed_query("which package manager?")
+    assert model._optimised is not None and model._quick is None
+    assert np.abs(model.embed_query("which package manager?") - first).max() < 1e-5
+    batch = BundledEmbedder(threads=1)
+    batch.embed_passages([f"sentence number {i}" for i in range(embed.BULK)])
+    assert batch._optimised is not None and batch._quick is None
+
+
 ODD_TEXTS = [
     "prefers pnpm over npm",
     "",
@@ -156,10 +171,12 @@ ODD_TEXTS = [
 ]
 
 
-def test_the_bundled_embedder_gives_fastembeds_vectors() -> None:
+@pytest.mark.parametrize("optimised", [False, True], ids=["quick session", "optimised session"])
+def test_the_bundled_embedder_gives_fastembeds_vectors(optimised: bool) -> None:
     """mem runs the model with onnxruntime and tokenizers directly (no fastembed import on a cold
     search); the vectors must be the ones fastembed's TextEmbedding makes of the same files, or an
-    index built by either would not match a query embedded by the other."""
+    index built by either would not match a query embedded by the other. Both of its sessions:
+    the quick one a cold process uses and the optimised one a lasting process builds."""
     from fastembed import TextEmbedding
     from fastembed.common.model_description import ModelSource, PoolingType
 
@@ -177,6 +194,8 @@ def test_the_bundled_embedder_gives_fastembeds_vectors() -> None:
         embed.BUNDLED_MODEL, specific_model_path=str(embed.TOKENIZER_DIR), local_files_only=True, threads=1
     )
     ours = BundledEmbedder(threads=1, batch_size=3)  # batches padded differently from fastembed's 32
+    if optimised:
+        ours.optimise()
     expected = np.asarray(list(reference.passage_embed(ODD_TEXTS, batch_size=32)), dtype=np.float32)
     assert np.abs(ours.embed_passages(ODD_TEXTS) - expected).max() < 1e-5
     query = np.asarray(next(iter(reference.query_embed(["which package manager?"]))), dtype=np.float32)

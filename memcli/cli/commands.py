@@ -11,7 +11,8 @@ from typing import Any
 import typer
 from rich.text import Text
 
-from memcli.cli import remote, render
+from memcli.cli import front, remote, render
+from memcli.cli.front import parse_meta
 from memcli.cli.options import (
     AgentOpt,
     JsonOpt,
@@ -19,7 +20,6 @@ from memcli.cli.options import (
     State,
     UserOpt,
     duration,
-    fail,
     friendly,
     print_json,
     say,
@@ -77,14 +77,12 @@ def init(
         say(f"{verb} {result['vault']}{' (git repository, autocommit on)' if git else ''}")
 
 
-def _parse_meta(pairs: list[str]) -> dict[str, str]:
-    meta = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key.strip():
-            raise InvalidInputError(f"--meta takes KEY=VALUE, got {pair!r}")
-        meta[key.strip()] = value
-    return meta
+def _perform(ctx: typer.Context, name: str, values: dict[str, Any]) -> None:
+    """The call as memcli.cli.front makes it (the daemon if one answers, else in-process), with
+    typer's reading of the command line; exit 1 after the one line it printed on an error."""
+    code = front.perform(state_of(ctx).settings, name, values)
+    if code:
+        raise typer.Exit(code)
 
 
 def _read_source(name: str) -> str:
@@ -124,6 +122,9 @@ def add(
     supersedes the old one, a retraction ("forget that…") forgets it, a repeat changes nothing."""
     if messages is not None and text is not None:
         raise InvalidInputError("give either TEXT or --messages, not both")
+    if messages is None and text is not None and text != "-":
+        _perform(ctx, "add", locals())
+        return
     if messages is not None:
         from memcli.interop.formats import load_messages
 
@@ -131,7 +132,7 @@ def add(
     elif text is None:
         raise InvalidInputError('nothing to remember: give the text, e.g. mem add "prefers pnpm over npm"')
     else:
-        payload = sys.stdin.read() if text == "-" else text
+        payload = sys.stdin.read()
     result = served(
         ctx,
         "add",
@@ -139,7 +140,7 @@ def add(
         user_id=user,
         agent_id=agent,
         run_id=run,
-        metadata=_parse_meta(meta) or None,
+        metadata=parse_meta(meta) or None,
         infer=not no_infer,
         tags=tag,
         source="cli",
@@ -264,29 +265,14 @@ def search(
     as_json: bool = JsonOpt,
 ) -> None:
     """Find memories by meaning and words: `mem search "package manager" -u ray`."""
-    result = served(
-        ctx,
-        "search",
-        query,
-        user_id=user,
-        agent_id=agent,
-        run_id=run,
-        limit=limit,
-        include_all=include_all,
-        explain=explain,
-        as_of=as_of,
-    )
-    print_json(result) if as_json else render.search(new_console(), result, query)
+    _perform(ctx, "search", locals())
 
 
 @app.command()
 @friendly
 def get(ctx: typer.Context, memory_id: str = typer.Argument(..., metavar="ID"), as_json: bool = JsonOpt) -> None:
     """Show one memory by id."""
-    result = served(ctx, "get", memory_id, include_deleted=True)
-    if result is None:
-        raise fail(f"no memory with id {memory_id}; see `mem list` or `mem search` for ids")
-    print_json(result) if as_json else render.record(new_console(), result)
+    _perform(ctx, "get", locals())
 
 
 @app.command("list")
@@ -302,10 +288,7 @@ def list_(
     as_json: bool = JsonOpt,
 ) -> None:
     """List current memories, newest first."""
-    result = served(
-        ctx, "get_all", user_id=user, agent_id=agent, run_id=run, limit=limit, include_all=include_all, as_of=as_of
-    )
-    print_json(result) if as_json else render.listing(new_console(), result)
+    _perform(ctx, "list", locals())
 
 
 @app.command()
@@ -508,32 +491,30 @@ def context(
     as_json: bool = JsonOpt,
 ) -> None:
     """A compact markdown digest of what matters, for an agent to read at session start."""
+    if write is None or _is_stdout(write):  # `--write -`: the digest itself, as without --write
+        _perform(ctx, "context", locals())
+        return
     result = served(ctx, "context", user_id=user, agent_id=agent, run_id=run, query=query, budget=budget)
-    if write is not None and _is_stdout(write):
-        write = None  # `--write -`: the digest itself, as without --write
-    if write is not None:
-        from memcli.interop.digest import replace_block
-        from memcli.vault.files import output_path, write_output
+    from memcli.interop.digest import replace_block
+    from memcli.vault.files import output_path, write_output
 
-        real = output_path(write)  # before reading: reading a FIFO would hang
-        try:
-            # bytes, so CRLF line endings survive (read_text would turn them into LF)
-            existing = real.read_bytes().decode("utf-8") if real.exists() else None
-        except (OSError, UnicodeDecodeError) as err:
-            raise InvalidInputError(f"cannot read {write}: {getattr(err, 'strerror', None) or err}") from None
-        updated = replace_block(existing, result["markdown"])
-        changed = updated != existing
-        if changed:
-            write_output(write, updated)
-        result = {**result, "written": str(write), "changed": changed}
+    real = output_path(write)  # before reading: reading a FIFO would hang
+    try:
+        # bytes, so CRLF line endings survive (read_text would turn them into LF)
+        existing = real.read_bytes().decode("utf-8") if real.exists() else None
+    except (OSError, UnicodeDecodeError) as err:
+        raise InvalidInputError(f"cannot read {write}: {getattr(err, 'strerror', None) or err}") from None
+    updated = replace_block(existing, result["markdown"])
+    changed = updated != existing
+    if changed:
+        write_output(write, updated)
+    result = {**result, "written": str(write), "changed": changed}
     if as_json:
         print_json(result)
-    elif write is not None:
-        say(
-            f"{'Updated' if result['changed'] else 'Unchanged:'} {write} ({len(result['ids'])} memories, ~{result['tokens']} tokens)"
-        )
     else:
-        say(result["markdown"], nl=False)
+        say(
+            f"{'Updated' if changed else 'Unchanged:'} {write} ({len(result['ids'])} memories, ~{result['tokens']} tokens)"
+        )
 
 
 @app.command()

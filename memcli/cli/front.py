@@ -20,11 +20,14 @@ import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from memcli.cli import remote
-from memcli.errors import MemError
+from memcli.errors import InvalidInputError, MemError
 from memcli.guard.outputs import clean, json_text
+
+if TYPE_CHECKING:
+    from memcli.config import Settings
 
 STR, INT, FLAG, MANY = "str", "int", "flag", "many"
 SCOPES = {"--user": ("user", STR), "-u": ("user", STR), "--agent": ("agent", STR), "-a": ("agent", STR)}
@@ -181,14 +184,8 @@ def _context(v: dict[str, Any]) -> tuple[list[Any], dict[str, Any]]:
 
 
 def _add(v: dict[str, Any]) -> tuple[list[Any], dict[str, Any]]:
-    meta: dict[str, str] = {}
-    for pair in v["meta"]:
-        key, sep, value = pair.partition("=")
-        if not sep or not key.strip():
-            raise _Typer  # typer's path says what is wrong with it
-        meta[key.strip()] = value
     kwargs = {
-        "metadata": meta or None,
+        "metadata": parse_meta(v["meta"]) or None,
         "infer": not v["no_infer"],
         "tags": v["tag"],
         "source": "cli",
@@ -198,6 +195,17 @@ def _add(v: dict[str, Any]) -> tuple[list[Any], dict[str, Any]]:
         "explain": v["explain"],
     }
     return [v["text"]], _scopes(v) | kwargs
+
+
+def parse_meta(pairs: list[str]) -> dict[str, str]:
+    """--meta KEY=VALUE pairs as a dict; InvalidInputError for one without a key or an "="."""
+    meta = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise InvalidInputError(f"--meta takes KEY=VALUE, got {pair!r}")
+        meta[key.strip()] = value
+    return meta
 
 
 CALLS: dict[str, tuple[str, Callable[[dict[str, Any]], tuple[list[Any], dict[str, Any]]]]] = {
@@ -250,7 +258,7 @@ def _show(name: str, v: dict[str, Any], result: Any, shown: str | None) -> int:
     elif shown is not None:
         sys.stdout.write(shown)
         sys.stdout.flush()
-    else:  # a daemon that does not draw (a library's own Watcher): draw it here
+    else:  # run in-process, or by a daemon that does not draw (a library's own Watcher)
         from memcli.cli import render
 
         render.draw(render.new_console(), _view(name, v) or {}, result)
@@ -263,34 +271,41 @@ def _say(text: str, *, nl: bool = True, err: bool = False) -> None:
     stream.flush()
 
 
-def answer(argv: list[str]) -> int | None | remote.Unserved:
-    """The exit code of a command line a daemon answered, printed as the typer app prints it;
-    None when the command line is typer's to read, UNSERVED when no daemon answered it (in both,
-    nothing was printed and nothing written: the typer app runs it)."""
+def answer(argv: list[str]) -> int | None:
+    """The exit code of a command line this module is sure of, run and printed as the typer app
+    prints it (perform); None when it is typer's to read (nothing printed, nothing written)."""
     try:
         vault, name, values = read_argv(argv)
+    except _Typer:
+        return None
+    from memcli.config import load_settings
+
+    return perform(lambda: load_settings(vault), name, values)
+
+
+def perform(settings_of: Callable[[], Settings], name: str, values: dict[str, Any]) -> int:
+    """Run `mem NAME` with these values (the typer parameters' names) and print what it prints:
+    through the `mem watch` serving the vault when one answers, else in-process. The typer app's
+    search, get, list, context and add run through here too: one way to make each call.
+    Errors are one line on stderr, exit code 1."""
+    try:
         op, call = CALLS[name]
         args, kwargs = call(values)
-        from memcli.config import load_settings
-
-        settings = load_settings(vault)
-    except (_Typer, MemError):
-        return None
-    try:
+        settings = settings_of()
         reply = remote.ask_shown(settings, op, args, kwargs, _view(name, values))
-    except MemError as err:  # the library's own error, raised by the daemon's call
-        _say(f"error: {err}", err=True)
-        return 1
-    if reply is remote.UNSERVED:
-        return remote.UNSERVED
-    result, shown = reply
-    try:
+        if reply is remote.UNSERVED:
+            from memcli.memory import Memory  # the library: only when no daemon answered
+
+            reply = getattr(Memory(settings=settings), op)(*args, **kwargs), None
+        result, shown = reply
         return _show(name, values, result, shown)
+    except MemError as err:
+        _say(f"error: {err}", err=True)
     except Exception as err:  # noqa: BLE001 - as commands.friendly: one line, not a traceback
         if os.environ.get("MEM_DEBUG"):
             raise
         _say(f"error: unexpected {type(err).__name__}; run again with MEM_DEBUG=1 to see where", err=True)
-        return 1
+    return 1
 
 
 class CleanFormatter(logging.Formatter):
@@ -309,10 +324,8 @@ def main() -> None:
     logger.addHandler(handler)
     logger.propagate = False
     code = answer(sys.argv[1:])
-    if isinstance(code, int):
+    if code is not None:
         sys.exit(code)
-    if code is remote.UNSERVED:
-        remote.give_up()  # the typer app's call runs in-process without asking again
     from memcli.cli.commands import app
 
     app()

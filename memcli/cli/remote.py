@@ -50,9 +50,6 @@ class Declined(Exception):
     """Why no daemon answered (said by `mem watch --status`; a command just runs in-process)."""
 
 
-_gave_up = False  # this process was told no daemon answers (memcli.cli.front asked first)
-
-
 def ask(settings: Settings, op: str, args: list[Any], kwargs: dict[str, Any], limits: Limits = LIMITS) -> Any:
     """Memory.<op>(*args, **kwargs) as the daemon serving this vault answers it, or UNSERVED.
     A MemError the daemon's call raised is raised here, the same type with the same message."""
@@ -66,25 +63,19 @@ def ask_shown(
     args: list[Any],
     kwargs: dict[str, Any],
     screen: dict[str, Any] | None,
-    limits: Limits = LIMITS,
+    limits: Limits | None = None,
 ) -> Any:
     """(result, text) as ask's, where text is the result drawn by the daemon on `screen` (what
     memcli.cli.front measured of this terminal), or None when it drew nothing; or UNSERVED."""
-    if op not in READS | WRITES or not settings.use_daemon or _gave_up:
+    if op not in READS | WRITES or not settings.use_daemon:
         return UNSERVED
     request = {"op": op, "args": args, "kwargs": kwargs, **({"show": screen} if screen is not None else {})}
     try:
-        reply = _exchange(settings, request, limits)
+        reply = _exchange(settings, request, limits or LIMITS)
     except Declined:
         return UNSERVED
     shown = reply.get("shown")
     return reply["ok"], shown if isinstance(shown, str) else None
-
-
-def give_up() -> None:
-    """No daemon answered this process: its later calls run in-process without asking again."""
-    global _gave_up
-    _gave_up = True
 
 
 def status(settings: Settings, limits: Limits = LIMITS) -> dict[str, Any]:

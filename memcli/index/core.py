@@ -224,12 +224,14 @@ class SearchIndex:
         self.embed_error = reason
         self.embedder = None
 
-    def warm(self) -> None:
-        """Load the embedding model now (a long-running process pays for it up front); once:
-        later calls cost nothing (search calls it before loading the index)."""
-        if self.embedder is not None and self.embedder is not self._warmed:
+    def warm(self, lasting: bool = False) -> None:
+        """Load the embedding model now (search calls it before loading the index); once: later
+        calls cost nothing. `lasting`: for a process that goes on embedding (the watcher, MCP),
+        which builds the model's optimised session up front (BundledEmbedder.optimise)."""
+        if self.embedder is not None and (self.embedder is not self._warmed or lasting):
             try:
-                self.embedder.embed_query("warm up")
+                load = getattr(self.embedder, "optimise" if lasting else "load", None)
+                load() if load is not None else self.embedder.embed_query("warm up")
                 self._warmed = self.embedder
             except EmbeddingUnavailable as err:
                 self.disable_embeddings(str(err))

@@ -80,7 +80,7 @@ class Maintenance:
         (for long-running processes: the watcher, a server). The model first: its load needs
         about 100 MB for a moment that it hands back, so loading the index after it keeps the
         process's peak memory to the larger of the two instead of their sum."""
-        self.core.index().warm()
+        self.core.index().warm(lasting=True)
         self.core.fresh()
 
     def search_mode(self) -> str:
