@@ -18,6 +18,7 @@ from memcli.cli.commands import app
 from memcli.errors import InvalidInputError
 from memcli.graph import notes
 from memcli.infer import consolidate as judge
+from memcli.infer import plans
 from memcli.interop.plans import plan_markdown
 from memcli.memory.consolidation import ARCHIVE_DIR
 from memcli.vault import git as gitrepo
@@ -116,15 +117,15 @@ PLANS = [
 
 @pytest.mark.parametrize(("text", "said", "ends"), PLANS, ids=[f"{t} @{s.date()}" for t, s, _ in PLANS])
 def test_when_a_dated_plan_is_over(text: str, said: datetime, ends: datetime | None) -> None:
-    found = judge.plan_ends(text, said)
+    found = plans.plan_ends(text, said)
     assert (found[0] if found else None) == ends
 
 
 def test_a_plan_is_stale_only_after_its_date_and_a_day() -> None:
     text = "Planning a trip to Kyoto in April"
-    assert judge.stale_plan(text, SAID, datetime(2026, 4, 30, tzinfo=UTC)) is None
-    assert judge.stale_plan(text, SAID, datetime(2026, 5, 1, 12, tzinfo=UTC)) is None  # the grace day
-    assert judge.stale_plan(text, SAID, datetime(2026, 5, 2, 1, tzinfo=UTC)) is not None
+    assert plans.stale_plan(text, SAID, datetime(2026, 4, 30, tzinfo=UTC)) is None
+    assert plans.stale_plan(text, SAID, datetime(2026, 5, 1, 12, tzinfo=UTC)) is None  # the grace day
+    assert plans.stale_plan(text, SAID, datetime(2026, 5, 2, 1, tzinfo=UTC)) is not None
 
 
 def test_close_pairs_finds_neighbours_above_the_floor_only() -> None:

@@ -4,7 +4,7 @@ neighbours. Pure: records in, graph out (rebuilt with the index, so it lives in 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from memcli.config import ENTITIES_DIR
@@ -56,10 +56,14 @@ class Graph:
         return found
 
 
-def build(records: Sequence[MemoryRecord]) -> Graph:
-    """Every link target and every note under entities/ is an entity; dangling links count too."""
-    graph = Graph(record_entities=[[] for _ in records])
-    for position, record in enumerate(records):
+def build(records: Sequence[MemoryRecord], linked: Iterable[int] | None = None) -> Graph:
+    """Every link target and every note under entities/ is an entity; dangling links count too.
+    `linked`: the positions of the records with a link, an alias or an entity type and of the
+    notes under entities/ (the index knows them): only those are read, each once."""
+    graph = Graph(record_entities=[[] for _ in range(len(records))])
+    positions = range(len(records)) if linked is None else linked
+    read = [(position, records[position]) for position in positions]
+    for position, record in read:
         if record.path.startswith(f"{ENTITIES_DIR}/"):
             name = record.path.rsplit("/", 1)[-1][:-3]  # the file name: what links and renames use
             key = entity_key(name)
@@ -67,11 +71,9 @@ def build(records: Sequence[MemoryRecord]) -> Graph:
             entity.name, entity.type, entity.note = name, record.entity_type, position
             for alias in record.aliases:
                 graph.aliases[entity_key(alias)] = key
-    for position, record in enumerate(records):
+    for position, record in read:
         source = (
-            graph.resolve(records[position].title or "")
-            if graph.entities and record.path.startswith(f"{ENTITIES_DIR}/")
-            else None
+            graph.resolve(record.title or "") if graph.entities and record.path.startswith(f"{ENTITIES_DIR}/") else None
         )
         for link in record.links:
             key = graph.aliases.get(entity_key(link["target"] or ""), entity_key(link["target"] or ""))

@@ -12,6 +12,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from memcli.config import ENTITIES_DIR
 from memcli.errors import IndexDamaged
 from memcli.index.bm25 import SparseBM25
 from memcli.index.signals import CONTEXT_SPAN, asks, conversation_neighbours, speaks_of_past
@@ -65,7 +66,8 @@ class _Facts(NamedTuple):
             asks(text),
             expiry(fields.get("expires")),
             kind == "memory" and not text.strip(),  # a note's chunks carry its title
-            bool(fields.get("links") or fields.get("aliases") or fields.get("entity_type")),
+            bool(fields.get("links") or fields.get("aliases") or fields.get("entity_type"))
+            or str(fields.get("path", "")).startswith(f"{ENTITIES_DIR}/"),
             tuple(fields.get(key) for key in SCOPE_KEYS),
         )
 
@@ -88,6 +90,7 @@ class Columns:
     asks: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))  # ends with a question
     expires: np.ndarray = field(default_factory=lambda: np.zeros(0))  # Unix time it expires, 0: never
     blank: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))  # a memory with no text
+    linked: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))  # links, aliases, a type; entity notes
     scope_codes: dict[str, dict[str, int]] = field(default_factory=lambda: {k: {} for k in SCOPE_KEYS})
     scope_arrays: dict[str, np.ndarray] = field(default_factory=lambda: {k: _ints() for k in SCOPE_KEYS})
     chunk_starts: np.ndarray = field(default_factory=_ints)
@@ -112,7 +115,7 @@ class Columns:
         first, loaded = len(self.records), len(self.vectors)
         encoded: list[str] = []
         floats = {name: array("d") for name in ("times", "created", "expires")}
-        flags = {name: bytearray() for name in ("current", "is_memory", "past", "asks", "blank")}
+        flags = {name: bytearray() for name in ("current", "is_memory", "past", "asks", "blank", "linked")}
         scopes = {key: array("q") for key in SCOPE_KEYS}
         counts, lengths, rows, tokens = array("q"), array("q"), array("q"), bytearray()
         for path, record_json, fields, chunks in entries:
@@ -164,6 +167,7 @@ class Columns:
         self.times[position] = fact.time
         self.current[position] = fact.current
         self.expires[position] = fact.expires
+        self.linked[position] = fact.linked
         self.has_links = self.has_links or fact.linked
 
     @property

@@ -243,6 +243,11 @@ class SearchIndex:
         """Any [[link]] or entity note: whether autolink needs the graph."""
         return self._columns.has_links
 
+    def linked(self) -> list[int]:
+        """Positions of the records the entity graph is made of: those with a link, an alias or
+        an entity type, and the notes under entities/ (graph.model.build reads only these)."""
+        return np.flatnonzero(self._columns.linked).tolist()
+
     def records(self) -> Sequence[MemoryRecord]:
         """Every loaded record (decoded as read); the same sequence object until the index
         changes (a cache key)."""

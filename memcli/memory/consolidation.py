@@ -25,6 +25,7 @@ from memcli.graph import notes
 from memcli.graph.model import Graph, entity_key
 from memcli.guard.inputs import check_scopes
 from memcli.infer import consolidate as judge
+from memcli.infer.plans import stale_plan
 from memcli.memory.consolidation_apply import (
     ARCHIVE_DIR,
     KINDS,
@@ -143,7 +144,7 @@ class Consolidation:
                 )
                 continue
             said = moment(record.created)
-            stale = judge.stale_plan(record.text, said, now) if said else None
+            stale = stale_plan(record.text, said, now, judge.LIMITS.stale_grace_days) if said else None
             if stale is not None:
                 ends, words = stale
                 items.append(

@@ -242,7 +242,7 @@ class Core:
         """The entity graph of the loaded index (rebuilt when the index changes)."""
         records = index.records()
         if self._graph_cache is None or self._graph_cache[0] is not records:
-            self._graph_cache = (records, build_graph(records))
+            self._graph_cache = (records, build_graph(records, index.linked()))
         return self._graph_cache[1]
 
     # -- memories by id --------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from memcli.graph.model import relations_of
 from memcli.guard.inputs import check_limit, check_scopes
 from memcli.guard.outputs import looks_like_injection
 from memcli.index.options import SearchOptions
-from memcli.infer.consolidate import stale_plan
+from memcli.infer.plans import stale_plan
 from memcli.interop.digest import DEFAULT_BUDGET, digest
 from memcli.memory.core import Core
 from memcli.memory.filters import Compiled, scoped

@@ -15,10 +15,8 @@ from memcli.errors import ConflictError, IndexUnavailable, InvalidInputError
 from memcli.graph.rewrite import autolink as graph_autolink
 from memcli.guard.inputs import check_expiry, check_messages, check_plain, check_scopes, check_text
 from memcli.guard.secrets import guard, guard_mapping, refuse
-from memcli.infer.llm import ChatClient
 from memcli.infer.types import ADD, DELETE, NONE, UPDATE, Decision, Existing
 from memcli.memory.core import Core
-from memcli.memory.deciding import Decided, Decider, LLMDecider, RulesDecider
 from memcli.memory.filters import scoped
 from memcli.memory.reading import open_conflicts
 from memcli.models import CURRENT, DELETED, SUPERSEDED, MemoryRecord
@@ -30,6 +28,8 @@ if TYPE_CHECKING:
     import numpy as np
 
     from memcli.index.core import SearchIndex
+    from memcli.infer.llm import ChatClient
+    from memcli.memory.deciding import Decided, Decider
 
 log = logging.getLogger(__name__)
 
@@ -199,6 +199,9 @@ class Writing:
     def decider(self) -> Decider:
         """The LLM's decider when one is configured and not paused (it failed too often lately,
         and one warning said so), else the rules'."""
+        # the rules, the heads and the LLM client: loaded by the first add, not by every import
+        from memcli.memory.deciding import LLMDecider, RulesDecider
+
         llm = self._llm_client()
         return LLMDecider(llm) if llm is not None and not llm.paused() else RulesDecider()
 
@@ -206,6 +209,8 @@ class Writing:
         s = self.core.settings
         if not (s.llm_base_url and s.llm_model):
             return None
+        from memcli.infer.llm import ChatClient
+
         return ChatClient(s.llm_base_url, s.llm_model, s.llm_api_key, s.llm_timeout)
 
     # -- writing ---------------------------------------------------------------------------------
