@@ -34,7 +34,11 @@ def _made(vault: Path) -> tuple[Path, list[dict]]:
     for path in (vault / "memories").rglob("*.md"):
         os.utime(path, (an_hour_ago, an_hour_ago))
     mem.reindex()
-    return vault / ".mem" / store_module.DB_NAME, [mem.search(q) for q in QUERIES]
+    clean = [mem.search(q) for q in QUERIES]
+    # What these tests damage is what a load reads from the records; a whole snapshot of the
+    # columns (index/snapshot.py) would stand in for them: test_a_whole_snapshot_... below.
+    (vault / ".mem" / store_module.COLUMNS_NAME).unlink(missing_ok=True)
+    return vault / ".mem" / store_module.DB_NAME, clean
 
 
 def _sql(db: Path, statement: str) -> None:
@@ -83,6 +87,22 @@ def test_a_damaged_row_is_rebuilt_from_the_files(vault: Path, damage: str, caplo
     warnings = [r.getMessage() for r in caplog.records]
     assert len(warnings) == 1 and "rebuilding it from the files" in warnings[0]
     assert Memory(vault=vault, embedder=HashEmbedder()).doctor()["problems"] == []
+
+
+@pytest.mark.parametrize("damage", ["record JSON garbage", "a flipped letter in a record"])
+def test_a_whole_snapshot_of_the_columns_keeps_the_answers_a_damaged_row_would_change(
+    vault: Path, damage: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The snapshot is a checksummed copy of the columns of this very store state: a row damaged
+    after it was made changes no answer; the next load from the records (after any other
+    process's write) finds the damage and rebuilds, as without a snapshot."""
+    db, clean = _made(vault)
+    Memory(vault=vault, embedder=HashEmbedder()).search("tea")  # a load from the records, kept
+    assert (vault / ".mem" / store_module.COLUMNS_NAME).is_file()
+    DAMAGE[damage](db)
+    with caplog.at_level(logging.WARNING, logger="memcli"):
+        assert [Memory(vault=vault, embedder=HashEmbedder()).search(q) for q in QUERIES] == clean
+    assert not caplog.records  # answered from the snapshot: nothing read the damaged row
 
 
 @pytest.mark.parametrize("damage", DAMAGE)

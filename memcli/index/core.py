@@ -26,6 +26,7 @@ from memcli.index.sync import (
     Loader,
     Progress,
     RefreshStats,
+    keep_columns,
     load_columns,
     log,
     patch_columns,
@@ -40,6 +41,7 @@ __all__ = ["Candidates", "Progress", "RefreshStats", "SearchIndex", "SearchOptio
 
 Candidates = np.ndarray  # indices of loaded records, from visible() / exact_scope(); opaque to callers
 F = TypeVar("F", bound=Callable[..., Any])
+KEEP_EVERY_S = 2.0  # a writer keeps its patched columns as the snapshot at most this often
 
 
 @contextlib.contextmanager
@@ -96,6 +98,7 @@ class SearchIndex:
         self._generation = -1  # of what is loaded in memory
         self._columns = Columns()
         self._warmed: Embedder | None = None  # the embedder warm() has loaded
+        self._kept_at = -KEEP_EVERY_S  # when patched columns were last kept as the snapshot
 
     # -- keeping fresh ---------------------------------------------------------------------------
 
@@ -156,6 +159,9 @@ class SearchIndex:
                     and patch_columns(self._columns, self.store, {p for p, _, _ in stale}, self._dim())
                 ):
                     self._generation = self.store.generation()
+                    if time.monotonic() - self._kept_at >= KEEP_EVERY_S:  # a burst of adds: not each
+                        keep_columns(self.store, self._columns, self._dim())
+                        self._kept_at = time.monotonic()
         stats.seconds = time.perf_counter() - started
         return stats
 

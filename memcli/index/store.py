@@ -33,6 +33,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 SCHEMA_VERSION = "8"  # 8: records stored as compact JSON, defaults left out (stored.encode)
 DB_NAME = "index.sqlite"
 VECTORS_NAME = "vectors.f32"
+COLUMNS_NAME = "columns.npz"  # a cache of the loaded columns: index/snapshot.py
 
 _TABLES = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -222,9 +223,17 @@ class IndexStore:
             with self.transaction(db):
                 db.executemany(
                     "INSERT OR IGNORE INTO meta VALUES (?, ?)",
-                    [("schema", SCHEMA_VERSION), ("model", self.model_key or ""), ("generation", "0")],
+                    [
+                        ("schema", SCHEMA_VERSION),
+                        ("model", self.model_key or ""),
+                        ("generation", "0"),
+                        ("instance", os.urandom(8).hex()),
+                    ],
                 )
             return
+        if "instance" not in meta:  # an index made before there was one: given one now, if writable
+            with contextlib.suppress(sqlite3.OperationalError), self.transaction(db):
+                db.execute("INSERT OR IGNORE INTO meta VALUES ('instance', ?)", (os.urandom(8).hex(),))
         if meta.get("schema") != SCHEMA_VERSION:
             raise IndexDamaged(f"index schema {meta.get('schema')} is not {SCHEMA_VERSION}")
         if self.model_key is not None and meta.get("model") != self.model_key:
@@ -240,7 +249,7 @@ class IndexStore:
         """Remove the stored index entirely (it is derived; the next refresh rebuilds it)."""
         if self.folder is None:
             return
-        for name in (DB_NAME, f"{DB_NAME}-wal", f"{DB_NAME}-shm", VECTORS_NAME):
+        for name in (DB_NAME, f"{DB_NAME}-wal", f"{DB_NAME}-shm", VECTORS_NAME, COLUMNS_NAME):
             with contextlib.suppress(FileNotFoundError):
                 (self.folder / name).unlink()
 
@@ -271,6 +280,16 @@ class IndexStore:
     @staticmethod
     def _bump(db: sqlite3.Connection) -> None:
         db.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'generation'")
+
+    def instance(self) -> str | None:
+        """A token made with the stored index: a new index (deleted, rebuilt) has another one, so
+        its generation count is never taken for an old one's (None: an index that has none)."""
+        row = self.db.execute("SELECT value FROM meta WHERE key = 'instance'").fetchone()
+        return str(row[0]) if row is not None and row[0] else None
+
+    def columns_path(self) -> Path | None:
+        """Where the loaded columns are kept between processes (index/snapshot.py); None in memory."""
+        return self.folder / COLUMNS_NAME if self.folder is not None else None
 
     def generation(self) -> int:
         """A counter bumped by every change; lets a process see that another one wrote."""

@@ -111,6 +111,10 @@ class StoredRecords(Sequence[MemoryRecord]):
                 record = self._decoded.get(position)
             yield record if record is not None else decode(encoded)
 
+    def encoded(self) -> list[str]:
+        """Every record's compact JSON, in order (a copy of the list; the strings are shared)."""
+        return list(self._encoded)
+
     def extended(self, encoded: list[str]) -> StoredRecords:
         return StoredRecords([*self._encoded, *encoded])
 

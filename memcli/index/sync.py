@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from memcli.errors import IndexDamaged
+from memcli.index import snapshot
 from memcli.index.chunk import chunk_note
 from memcli.index.columns import Columns
 from memcli.index.heap import give_back
@@ -188,13 +189,22 @@ def _entries(
 
 def load_columns(store: IndexStore, dim: int | None) -> tuple[Columns, bool]:
     """Every stored record as Columns, with vectors when `dim` is given; True when the vector file
-    turned out damaged (it was reset: the caller re-embeds)."""
-    columns = Columns()
-    damaged = False
+    turned out damaged (it was reset: the caller re-embeds). The columns come from the snapshot
+    of the store's present state when there is one (index/snapshot.py), else from the records,
+    and are then kept as that snapshot."""
+    damaged, cache = False, store.columns_path()
     with store.snapshot():
-        if dim is not None:
-            columns.vectors, damaged = _load_vectors(store, dim)
-        columns.append(_entries(store, columns.problems))
+        instance = store.instance() if cache is not None else None
+        state = snapshot.key(instance, store.generation(), dim) if instance is not None else None
+        kept = snapshot.load(cache, state) if cache is not None and state is not None else None
+        vectors, damaged = _load_vectors(store, dim) if dim is not None else (Vectors(), False)
+        if kept is not None:
+            columns = kept
+            columns.vectors = vectors
+            columns.chunk_rows[columns.chunk_rows >= len(vectors)] = -1  # as append counts them
+        else:
+            columns = Columns(vectors=vectors)
+            columns.append(_entries(store, columns.problems))
     _check_terms(store, columns.term_ids())
     if damaged:
         log.warning("mem: the vector file does not match the index; re-embedding")
@@ -202,8 +212,19 @@ def load_columns(store: IndexStore, dim: int | None) -> tuple[Columns, bool]:
         columns.vectors = Vectors(dim or 0)
         columns.chunk_rows[:] = -1
     columns.ready()
+    if kept is None and not damaged and cache is not None and state is not None:
+        snapshot.save(cache, columns, state)
     give_back()  # what streaming the rows left on the heap
     return columns, damaged
+
+
+def keep_columns(store: IndexStore, columns: Columns, dim: int | None) -> bool:
+    """Keep patched columns as the snapshot of the store's present state (a writer's own
+    files, patched in: the next process reads them instead of every record)."""
+    cache, instance = store.columns_path(), store.instance()
+    if cache is None or instance is None:
+        return False
+    return snapshot.save(cache, columns, snapshot.key(instance, store.generation(), dim))
 
 
 def _load_vectors(store: IndexStore, dim: int) -> tuple[Vectors, bool]:
@@ -266,6 +287,8 @@ def patch_columns(columns: Columns, store: IndexStore, paths: set[str], dim: int
     for position, record_json in swaps:
         columns.swap(position, record_json)
     if new:
+        readable = {path for path, *_ in new}  # a file skipped before (a copy, unreadable) that is fine now
+        columns.problems = [problem for problem in columns.problems if problem.path not in readable]
         columns.append(new)
     return True
 
