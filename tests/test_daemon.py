@@ -101,15 +101,22 @@ READS = [
 ]
 
 
-@pytest.mark.parametrize("args", READS, ids=lambda args: " ".join(args))
-def test_every_read_command_prints_the_same_served_or_in_process(
-    vault: Path, serving: Watcher, main_log: list[str], args: list[str]
-) -> None:
+def in_process(vault: Path, args: list[str], main_log: list[str]) -> tuple[list[str], Any, list[str]]:
+    """The seeded vault's command line (ids filled in), its in-process result and log lines; the
+    log is cleared for the served run that follows."""
     ids = seed(vault)
     args = [a.format(**ids) for a in args]
     main_log.clear()
     cold = mem_cli(vault, *args, env={"MEM_DAEMON": "off"})
     cold_log, main_log[:] = list(main_log), []
+    return args, cold, cold_log
+
+
+@pytest.mark.parametrize("args", READS, ids=lambda args: " ".join(args))
+def test_every_read_command_prints_the_same_served_or_in_process(
+    vault: Path, serving: Watcher, main_log: list[str], args: list[str]
+) -> None:
+    args, cold, cold_log = in_process(vault, args, main_log)
     assert serving.server is not None
     before = serving.server.served
     warm = mem_cli(vault, *args)
@@ -521,11 +528,7 @@ def front_door(vault: Path, *args: str) -> tuple[object, str, str]:
 def test_the_front_door_prints_what_the_typer_app_prints_in_process(
     vault: Path, main_log: list[str], args: list[str], draws: bool
 ) -> None:
-    ids = seed(vault)
-    args = [a.format(**ids) for a in args]
-    main_log.clear()
-    cold = mem_cli(vault, *args, env={"MEM_DAEMON": "off"})
-    cold_log, main_log[:] = list(main_log), []
+    args, cold, cold_log = in_process(vault, args, main_log)
     with running_watch(vault, draws=draws) as watcher:
         assert watcher.server is not None
         code, out, err = front_door(vault, *args)
