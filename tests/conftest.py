@@ -36,6 +36,7 @@ def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         "MEM_LLM_TIMEOUT",
         "MEM_DAEMON",
         "XDG_CONFIG_HOME",
+        "XDG_CACHE_HOME",
     ):
         monkeypatch.delenv(name, raising=False)
     # Unit tests run without the real model (fast, deterministic); tests of the model opt in.

