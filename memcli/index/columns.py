@@ -156,6 +156,13 @@ class Columns:
         self.chunk_rows = grow([self.chunk_rows, np.frombuffer(rows, dtype=np.int64)])
         self.stale = True
 
+    def joined_terms(self) -> tuple[np.ndarray, np.ndarray]:
+        """Every chunk's term ids one after another (int32) and each chunk's count of them."""
+        if not self.token_pieces:
+            return np.zeros(0, np.int32), np.zeros(0, np.int64)
+        ids, lengths = (np.concatenate(part) for part in zip(*self.token_pieces, strict=True))
+        return ids, lengths
+
     def term_ids(self) -> np.ndarray:
         """Every chunk's term ids, one after another (to check them against the stored terms)."""
         return np.concatenate([ids for ids, _ in self.token_pieces]) if self.token_pieces else np.zeros(0, np.int32)
@@ -184,8 +191,7 @@ class Columns:
         """Rebuild what appends left for later: BM25 statistics and conversation neighbours."""
         if self.stale:
             if len(self.token_pieces) > 1:
-                ids, lengths = (np.concatenate(part) for part in zip(*self.token_pieces, strict=True))
-                self.token_pieces = [(ids, lengths)]
+                self.token_pieces = [self.joined_terms()]
             self.bm25 = SparseBM25.of_flat(*self.token_pieces[0]) if self.token_pieces else SparseBM25([])
             scope = np.stack([self.scope_arrays[key] for key in ("user", "agent", "run")], axis=1)
             group = np.unique(scope, axis=0, return_inverse=True)[1].reshape(-1) if len(scope) else _ints()

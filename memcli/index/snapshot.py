@@ -28,20 +28,9 @@ from memcli.index.stored import StoredRecords
 from memcli.models import SCOPE_KEYS, FileProblem
 
 FORMAT = 1
-ARRAYS = (
-    "times",
-    "created",
-    "current",
-    "is_memory",
-    "past",
-    "asks",
-    "expires",
-    "blank",
-    "linked",
-    "chunk_starts",
-    "chunk_owner",
-    "chunk_rows",
-)
+RECORD_ARRAYS = ("times", "created", "current", "is_memory", "past", "asks", "expires", "blank", "linked")
+CHUNK_ARRAYS = ("chunk_starts", "chunk_owner", "chunk_rows")  # chunk_starts: one per record too
+ARRAYS = RECORD_ARRAYS + CHUNK_ARRAYS
 
 
 def key(instance: str, generation: int, dim: int | None) -> dict[str, Any]:
@@ -52,10 +41,11 @@ def key(instance: str, generation: int, dim: int | None) -> dict[str, Any]:
 def save(path: Path, columns: Columns, made_from: dict[str, Any]) -> bool:
     """Write the columns (made from the store state `made_from`, see key) to `path`; False when
     it cannot be written (a read-only folder): the next process loads from the store."""
-    ids, lengths = _terms(columns)
+    ids, lengths = columns.joined_terms()
     arrays: dict[str, np.ndarray] = {name: np.ascontiguousarray(getattr(columns, name)) for name in ARRAYS}
     arrays |= {f"scope_{k}": np.ascontiguousarray(columns.scope_arrays[k]) for k in SCOPE_KEYS}
-    arrays |= {"term_ids": ids, "term_lengths": lengths, "hashes": np.frombuffer(bytes(columns.hashes), np.uint8)}
+    arrays |= {"term_ids": np.ascontiguousarray(ids, dtype=np.int32), "term_lengths": np.ascontiguousarray(lengths)}
+    arrays["hashes"] = np.frombuffer(bytes(columns.hashes), np.uint8)
     positions = sorted(columns.by_path.items(), key=lambda item: item[1])
     header = {
         **made_from,
@@ -93,16 +83,14 @@ def load(path: Path, wanted: dict[str, Any]) -> Columns | None:
         if int(arrays.pop("crc")[0]) != _crc(arrays):
             return None
         return _columns(header, arrays)
-    except (OSError, ValueError, KeyError, TypeError, IndexError, EOFError, AttributeError):
-        return None  # no file, a torn or foreign one (np.load raises these, and zipfile's BadZipFile)
-    except Exception:  # noqa: BLE001 - zipfile.BadZipFile and friends: a cache never breaks a load
-        return None
+    except Exception:  # noqa: BLE001 - no file, a torn or foreign one (OSError, ValueError, KeyError,
+        return None  # zipfile.BadZipFile, EOFError...): a cache never breaks a load
 
 
 def _columns(header: dict[str, Any], arrays: dict[str, np.ndarray]) -> Columns:
     records, paths, ids = list(header["records"]), list(header["paths"]), list(header["ids"])
     count = len(records)
-    if len(paths) != count or len(ids) != count or any(len(arrays[name]) != count for name in ARRAYS[:9]):
+    if len(paths) != count or len(ids) != count or any(len(arrays[name]) != count for name in RECORD_ARRAYS):
         raise ValueError("columns of different lengths")
     columns = Columns(
         records=StoredRecords([str(r) for r in records]),
@@ -120,13 +108,6 @@ def _columns(header: dict[str, Any], arrays: dict[str, np.ndarray]) -> Columns:
     columns.token_pieces = [(arrays["term_ids"], arrays["term_lengths"])]
     columns.stale = True  # BM25 statistics and neighbours: ready() makes them
     return columns
-
-
-def _terms(columns: Columns) -> tuple[np.ndarray, np.ndarray]:
-    if not columns.token_pieces:
-        return np.zeros(0, np.int32), np.zeros(0, np.int64)
-    ids, lengths = (np.concatenate(part) for part in zip(*columns.token_pieces, strict=True))
-    return np.ascontiguousarray(ids, dtype=np.int32), np.ascontiguousarray(lengths, dtype=np.int64)
 
 
 def _crc(arrays: dict[str, np.ndarray]) -> int:

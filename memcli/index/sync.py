@@ -9,6 +9,7 @@ import time
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -192,11 +193,9 @@ def load_columns(store: IndexStore, dim: int | None) -> tuple[Columns, bool]:
     turned out damaged (it was reset: the caller re-embeds). The columns come from the snapshot
     of the store's present state when there is one (index/snapshot.py), else from the records,
     and are then kept as that snapshot."""
-    damaged, cache = False, store.columns_path()
     with store.snapshot():
-        instance = store.instance() if cache is not None else None
-        state = snapshot.key(instance, store.generation(), dim) if instance is not None else None
-        kept = snapshot.load(cache, state) if cache is not None and state is not None else None
+        where = _snapshot_of(store, dim)
+        kept = snapshot.load(*where) if where is not None else None
         vectors, damaged = _load_vectors(store, dim) if dim is not None else (Vectors(), False)
         if kept is not None:
             columns = kept
@@ -212,8 +211,8 @@ def load_columns(store: IndexStore, dim: int | None) -> tuple[Columns, bool]:
         columns.vectors = Vectors(dim or 0)
         columns.chunk_rows[:] = -1
     columns.ready()
-    if kept is None and not damaged and cache is not None and state is not None:
-        snapshot.save(cache, columns, state)
+    if kept is None and not damaged and where is not None:
+        snapshot.save(where[0], columns, where[1])
     give_back()  # what streaming the rows left on the heap
     return columns, damaged
 
@@ -221,10 +220,18 @@ def load_columns(store: IndexStore, dim: int | None) -> tuple[Columns, bool]:
 def keep_columns(store: IndexStore, columns: Columns, dim: int | None) -> bool:
     """Keep patched columns as the snapshot of the store's present state (a writer's own
     files, patched in: the next process reads them instead of every record)."""
-    cache, instance = store.columns_path(), store.instance()
-    if cache is None or instance is None:
-        return False
-    return snapshot.save(cache, columns, snapshot.key(instance, store.generation(), dim))
+    where = _snapshot_of(store, dim)
+    return where is not None and snapshot.save(where[0], columns, where[1])
+
+
+def _snapshot_of(store: IndexStore, dim: int | None) -> tuple[Path, dict[str, Any]] | None:
+    """Where the snapshot of the store's present state is kept, and that state (snapshot.key);
+    None for an index in memory, or one without an instance token."""
+    path = store.columns_path()
+    instance = store.instance() if path is not None else None
+    if path is None or instance is None:
+        return None
+    return path, snapshot.key(instance, store.generation(), dim)
 
 
 def _load_vectors(store: IndexStore, dim: int) -> tuple[Vectors, bool]:
