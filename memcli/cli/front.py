@@ -4,7 +4,7 @@ else, or any call no daemon answers, goes on to the typer app (memcli.cli.comman
 
 Why a second reader of the command line: importing typer and rich costs a new process about
 0.1 s, more than the daemon takes to answer. So this module reads the few command lines it is
-sure of, exactly as typer would (tests/test_front.py checks its grammar against the typer app's
+sure of, exactly as typer would (tests/test_daemon.py checks its grammar against the typer app's
 options), and leaves every other one — `--help`, a combined `-uray`, `--`, a value that looks
 like an option, a command it does not know — to typer, untouched. The daemon draws the tables
 with the same render functions, on a console that measures this process's terminal
@@ -88,7 +88,7 @@ COMMANDS = {
 
 
 class _Typer(Exception):
-    """This command line is typer's to read (or the daemon did not answer): nothing was printed."""
+    """This command line is typer's to read: nothing was printed."""
 
 
 def read_argv(argv: list[str]) -> tuple[str | None, str, dict[str, Any]]:
@@ -247,7 +247,7 @@ def _view(name: str, v: dict[str, Any]) -> dict[str, Any] | None:
     return screen({"get": "record", "list": "listing"}[name])
 
 
-def _show(name: str, v: dict[str, Any], result: Any, shown: str | None) -> int:
+def _show(name: str, v: dict[str, Any], view: dict[str, Any] | None, result: Any, shown: str | None) -> int:
     if name == "get" and result is None:
         _say(f"error: no memory with id {v['memory_id']}; see `mem list` or `mem search` for ids", err=True)
         return 1
@@ -261,7 +261,7 @@ def _show(name: str, v: dict[str, Any], result: Any, shown: str | None) -> int:
     else:  # run in-process, or by a daemon that does not draw (a library's own Watcher)
         from memcli.cli import render
 
-        render.draw(render.new_console(), _view(name, v) or {}, result)
+        render.draw(render.new_console(), view or {}, result)
     return 0
 
 
@@ -292,20 +292,27 @@ def perform(settings_of: Callable[[], Settings], name: str, values: dict[str, An
         op, call = CALLS[name]
         args, kwargs = call(values)
         settings = settings_of()
-        reply = remote.ask_shown(settings, op, args, kwargs, _view(name, values))
+        view = _view(name, values)
+        reply = remote.ask_shown(settings, op, args, kwargs, view)
         if reply is remote.UNSERVED:
             from memcli.memory import Memory  # the library: only when no daemon answered
 
             reply = getattr(Memory(settings=settings), op)(*args, **kwargs), None
         result, shown = reply
-        return _show(name, values, result, shown)
-    except MemError as err:
-        _say(f"error: {err}", err=True)
+        return _show(name, values, view, result, shown)
     except Exception as err:  # noqa: BLE001 - as commands.friendly: one line, not a traceback
-        if os.environ.get("MEM_DEBUG"):
+        if not isinstance(err, MemError) and os.environ.get("MEM_DEBUG"):
             raise
-        _say(f"error: unexpected {type(err).__name__}; run again with MEM_DEBUG=1 to see where", err=True)
+        _say(error_line(err), err=True)
     return 1
+
+
+def error_line(err: Exception) -> str:
+    """The one line on stderr for an error a command met: a MemError says what it is; anything
+    else is a bug, named by its type (MEM_DEBUG=1 shows the traceback instead)."""
+    if isinstance(err, MemError):
+        return f"error: {err}"
+    return f"error: unexpected {type(err).__name__}; run again with MEM_DEBUG=1 to see where"
 
 
 class CleanFormatter(logging.Formatter):

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import typer
 
 from memcli.cli import remote
+from memcli.cli.front import error_line
 from memcli.config import Settings, load_settings
 from memcli.errors import InvalidInputError, MemError
 from memcli.guard.outputs import clean, json_text
@@ -78,14 +79,13 @@ def friendly(command: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return command(*args, **kwargs)
-        except MemError as err:
-            raise fail(str(err)) from None
         except (typer.Exit, typer.Abort, KeyboardInterrupt):
             raise
         except Exception as err:  # noqa: BLE001 - the last line of defence against tracebacks
-            if os.environ.get("MEM_DEBUG"):
+            if not isinstance(err, MemError) and os.environ.get("MEM_DEBUG"):
                 raise
-            raise fail(f"unexpected {type(err).__name__}; run again with MEM_DEBUG=1 to see where") from None
+            say(error_line(err), err=True)
+            raise typer.Exit(1) from None
 
     return wrapper  # type: ignore[return-value]
 
